@@ -1,0 +1,132 @@
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
+using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
+using Akka.Remote.Hosting;
+using Engine.Messages;
+using Engine.Messages.Queue;
+using Engine.Messages.Serialization;
+using Engine.Queue;
+using Engine.Smtp;
+using Engine.Storage.Blobs;
+using LinqToDB;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Host;
+
+/// <summary>
+/// The one composition root: Generic Host + Akka.Hosting. A node with no seed nodes joins itself as a
+/// cluster of one. Hosted services stop in reverse order, so SMTP drains before the actor system leaves.
+/// </summary>
+public static class EngineHost
+{
+    public static IHost Build(Config config, Action<ILoggingBuilder>? logging = null)
+    {
+        var smtp = SmtpSettings.Create(config);
+        var queue = QueueSettings.Create(config);
+        var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
+        Directory.CreateDirectory(dataDir);
+        var fsync = config.GetBoolean("engine.storage.fsync", true);
+        var database = Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db"));
+        var connectionString = PrepareSqlite(database);
+
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        logging?.Invoke(builder.Logging);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = smtp.ShutdownGrace + TimeSpan.FromSeconds(20));
+        builder.Services.AddSingleton(smtp);
+        builder.Services.AddSingleton(queue);
+        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
+
+        var roles = config.GetStringList("engine.cluster.roles").ToArray();
+        var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
+        builder.Services.AddAkka("engine", (akka, _) =>
+        {
+            akka.AddHocon(PersistenceTuning, HoconAddMode.Prepend)
+                .ConfigureLoggers(l => l.AddLoggerFactory())
+                .WithRemoting(config.GetString("engine.cluster.hostname", "127.0.0.1"), config.GetInt("engine.cluster.port", 0))
+                .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = seeds.Length > 0 ? seeds : null })
+                .WithSqlPersistence(
+                    journal =>
+                    {
+                        journal.ConnectionString = connectionString;
+                        journal.ProviderName = ProviderName.SQLiteMS;
+                        journal.AutoInitialize = true;
+                        journal.DataOptions = SqliteDataOptions(connectionString);
+                    },
+                    snapshot =>
+                    {
+                        snapshot.ConnectionString = connectionString;
+                        snapshot.ProviderName = ProviderName.SQLiteMS;
+                        snapshot.AutoInitialize = true;
+                        snapshot.DataOptions = SqliteDataOptions(connectionString);
+                    })
+                .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system))
+                .WithShardRegion<QueueRegionKey>(
+                    QueuePartitionExtractor.TypeName,
+                    entityId => QueuePartition.Props(entityId, queue),
+                    new QueuePartitionExtractor(queue.Partitions),
+                    new ShardOptions
+                    {
+                        Role = "queue",
+                        RememberEntities = true,
+                        RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
+                        StateStoreMode = StateStoreMode.DData,
+                    })
+                .AddStartup((system, _) =>
+                {
+                    if (seeds.Length == 0)
+                    {
+                        var cluster = Cluster.Get(system);
+                        cluster.Join(cluster.SelfAddress);
+                    }
+                });
+        });
+        builder.Services.AddSingleton<SmtpServer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// SQLite keeps one writer per file, so one journal writer with batches: the journal folds the writes of
+    /// many partitions into one transaction.
+    /// </summary>
+    private const string PersistenceTuning = """
+        akka.persistence.journal.sql { parallelism = 1, batch-size = 100 }
+        akka.persistence.snapshot-store.sql { }
+        """;
+
+    /// <summary>WAL mode sticks to the file: set it once, before the journal opens it.</summary>
+    private static string PrepareSqlite(string path)
+    {
+        var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
+        using var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        command.ExecuteNonQuery();
+        return connectionString;
+    }
+
+    /// <summary>Every connection the journal opens runs with synchronous=FULL: a commit is on disk when it returns.</summary>
+    private static DataOptions SqliteDataOptions(string connectionString) =>
+        new DataOptions()
+            .UseConnectionString(ProviderName.SQLiteMS, connectionString)
+            .UseAfterConnectionOpened(connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
+                command.ExecuteNonQuery();
+            });
+}

@@ -1,0 +1,47 @@
+using Engine.Primitives;
+
+namespace Engine.Messages.Queue;
+
+/// <summary>A message addressed to one queue partition; the shard extractor reads the partition.</summary>
+public interface IQueuePartitionMessage : IEngineMessage
+{
+    int Partition { get; }
+}
+
+/// <summary>The queue states of Postfix: incoming, active, deferred, hold, corrupt.</summary>
+public enum QueueState { Incoming, Active, Deferred, Hold, Corrupt }
+
+/// <summary>A message as a partition holds it: the body stays in the blob store, named by <paramref name="BlobRef"/>.</summary>
+public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State) : IEngineMessage;
+
+public static class QueueCommands
+{
+    /// <summary>Put a message whose body is already on stable storage into the incoming queue.</summary>
+    public sealed record Enqueue(int Partition, QueueId Id, Envelope Envelope, string BlobRef) : IQueuePartitionMessage;
+
+    /// <summary>List what a partition holds (the operators' mailq, and tests).</summary>
+    public sealed record GetMessages(int Partition) : IQueuePartitionMessage;
+}
+
+public static class QueueReplies
+{
+    /// <summary>The message is in the journal: the session may answer 250.</summary>
+    public sealed record Queued(QueueId Id) : IEngineMessage;
+
+    /// <summary>The journal refused the write: the session answers 451.</summary>
+    public sealed record NotQueued(QueueId Id, string Reason) : IEngineMessage;
+
+    public sealed record MessagesResult(int Partition, IReadOnlyList<QueuedMessage> Messages) : IEngineMessage;
+}
+
+public static class QueueEvents
+{
+    /// <summary>A message entered the incoming queue (the first record of Postfix's queue file).</summary>
+    public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At) : IEngineMessage;
+}
+
+/// <summary>A partition's whole state, so recovery reads a snapshot and the events after it.</summary>
+public sealed record QueueSnapshot(IReadOnlyList<QueuedMessage> Messages) : IEngineMessage;
+
+/// <summary>The key of the queue partitions' shard region in the host's actor registry.</summary>
+public sealed class QueueRegionKey;

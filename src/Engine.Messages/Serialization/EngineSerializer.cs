@@ -1,0 +1,81 @@
+using System.Collections.Frozen;
+using System.Runtime.Serialization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Akka.Actor;
+using Akka.Serialization;
+using Engine.Messages.Queue;
+using Engine.Primitives;
+
+namespace Engine.Messages.Serialization;
+
+/// <summary>
+/// The one serializer for persisted events, snapshots and cluster messages: UTF-8 JSON written by
+/// source-generated code (no CLR type names in the data), named by short manifests that never change.
+/// JSON lets an event gain optional fields and still read what older versions wrote. A manifest, once
+/// used, is never reused for another type.
+/// </summary>
+public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int Id = 7425;
+
+    private static readonly (Type Type, string Manifest, JsonTypeInfo Info)[] Table =
+    [
+        (typeof(QueueCommands.Enqueue), "qc.enqueue", EngineJsonContext.Default.Enqueue),
+        (typeof(QueueCommands.GetMessages), "qc.get-messages", EngineJsonContext.Default.GetMessages),
+        (typeof(QueueReplies.Queued), "qr.queued", EngineJsonContext.Default.Queued),
+        (typeof(QueueReplies.NotQueued), "qr.not-queued", EngineJsonContext.Default.NotQueued),
+        (typeof(QueueReplies.MessagesResult), "qr.messages", EngineJsonContext.Default.MessagesResult),
+        (typeof(QueueEvents.MessageQueued), "qe.queued", EngineJsonContext.Default.MessageQueued),
+        (typeof(QueueSnapshot), "qs.snapshot", EngineJsonContext.Default.QueueSnapshot),
+        (typeof(QueuedMessage), "q.message", EngineJsonContext.Default.QueuedMessage),
+    ];
+
+    private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
+        Table.ToFrozenDictionary(t => t.Type, t => (t.Manifest, t.Info));
+
+    private static readonly FrozenDictionary<string, JsonTypeInfo> ByManifest =
+        Table.ToFrozenDictionary(t => t.Manifest, t => t.Info);
+
+    /// <summary>Every type this serializer writes; a test checks that it covers every <see cref="IEngineMessage"/>.</summary>
+    public static IEnumerable<Type> Types => Table.Select(t => t.Type);
+
+    public override int Identifier => Id;
+
+    public override string Manifest(object o) =>
+        ByType.TryGetValue(o.GetType(), out var entry)
+            ? entry.Manifest
+            : throw new ArgumentException($"No manifest for {o.GetType()}: add it to {nameof(EngineSerializer)}");
+
+    public override byte[] ToBinary(object obj) =>
+        JsonSerializer.SerializeToUtf8Bytes(obj, ByType[obj.GetType()].Info);
+
+    public override object FromBinary(byte[] bytes, string manifest) =>
+        ByManifest.TryGetValue(manifest, out var info)
+            ? JsonSerializer.Deserialize(bytes, info) ?? throw new SerializationException($"Null payload for {manifest}")
+            : throw new SerializationException($"Unknown manifest '{manifest}'");
+}
+
+[JsonSourceGenerationOptions(
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    Converters = [typeof(QueueIdJsonConverter)])]
+[JsonSerializable(typeof(QueueCommands.Enqueue))]
+[JsonSerializable(typeof(QueueCommands.GetMessages))]
+[JsonSerializable(typeof(QueueReplies.Queued))]
+[JsonSerializable(typeof(QueueReplies.NotQueued))]
+[JsonSerializable(typeof(QueueReplies.MessagesResult))]
+[JsonSerializable(typeof(QueueEvents.MessageQueued))]
+[JsonSerializable(typeof(QueueSnapshot))]
+[JsonSerializable(typeof(QueuedMessage))]
+internal sealed partial class EngineJsonContext : JsonSerializerContext;
+
+internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>
+{
+    public override QueueId Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        QueueId.Parse(reader.GetString() ?? "");
+
+    public override void Write(Utf8JsonWriter writer, QueueId value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.Value);
+}

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Smtp;
+
+/// <summary>
+/// The maillog of the SMTP server: one line per event, in Postfix's words, keyed by queue id so that
+/// <c>grep QUEUEID</c> shows the life of a message. Event ids are stable (1000-1099).
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "connect from {Client}")]
+    public static partial void Connect(ILogger logger, string client);
+
+    [LoggerMessage(1001, LogLevel.Information, "disconnect from {Client} {Commands}")]
+    public static partial void Disconnect(ILogger logger, string client, string commands);
+
+    [LoggerMessage(1002, LogLevel.Information, "{QueueId}: client={Client}")]
+    public static partial void Client(ILogger logger, string queueId, string client);
+
+    [LoggerMessage(1003, LogLevel.Information, "{QueueId}: from=<{From}>, size={Size}, nrcpt={Recipients} (queue incoming)")]
+    public static partial void Queued(ILogger logger, string queueId, string from, long size, int recipients);
+
+    [LoggerMessage(1004, LogLevel.Information, "{QueueId}: reject: {Stage} from {Client}: {Reply}; from=<{From}> to=<{To}> proto={Protocol} helo=<{Helo}>")]
+    public static partial void Reject(ILogger logger, string queueId, string stage, string client, string reply, string from, string to, string protocol, string helo);
+
+    [LoggerMessage(1005, LogLevel.Warning, "{What} after {Command} from {Client}")]
+    public static partial void SessionEnded(ILogger logger, string what, string command, string client);
+
+    [LoggerMessage(1006, LogLevel.Warning, "{QueueId}: not queued: {Reason}")]
+    public static partial void NotQueued(ILogger logger, string queueId, string reason);
+
+    [LoggerMessage(1007, LogLevel.Warning, "refused {Reason} from {Client}: {Reply}")]
+    public static partial void Refused(ILogger logger, string reason, string client, string reply);
+
+    [LoggerMessage(1008, LogLevel.Information, "listening on {EndPoint}")]
+    public static partial void Listening(ILogger logger, string endPoint);
+
+    [LoggerMessage(1009, LogLevel.Warning, "reject: connect from {Client}: {Reply}")]
+    public static partial void ConnectionRefused(ILogger logger, string client, string reply);
+
+    [LoggerMessage(1010, LogLevel.Information, "stopping: {Sessions} sessions open, waiting up to {Grace}")]
+    public static partial void Draining(ILogger logger, int sessions, TimeSpan grace);
+
+    [LoggerMessage(1011, LogLevel.Error, "session error from {Client}")]
+    public static partial void SessionError(ILogger logger, Exception exception, string client);
+}

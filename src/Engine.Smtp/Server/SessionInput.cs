@@ -1,0 +1,45 @@
+using Engine.Primitives;
+using Engine.Protocols.Smtp;
+
+namespace Engine.Smtp.Server;
+
+/// <summary>What the connection's I/O loop tells its <see cref="SmtpSession"/> actor. Local only.</summary>
+internal static class SessionInput
+{
+    public sealed record Command(SmtpCommand Value);
+
+    public sealed record Refused(SmtpSyntaxError Error, string? Detail);
+
+    /// <summary>DATA has been read to its end; the body is committed unless <paramref name="Rejection"/> or <paramref name="Error"/>.</summary>
+    public sealed record DataRead(long Size, SmtpReply? Rejection, Exception? Error);
+
+    /// <summary>One BDAT chunk has been read (and, for the last, committed).</summary>
+    public sealed record ChunkRead(long ChunkSize, bool Last, SmtpReply? Rejection, Exception? Error);
+
+    /// <summary>The client closed the connection, or it broke.</summary>
+    public sealed record Closed(Exception? Error);
+
+    /// <summary>No complete line arrived in time.</summary>
+    public sealed record TimedOut;
+}
+
+/// <summary>
+/// Where the I/O loop puts the octets of a message: the session makes it when it accepts DATA or the
+/// first BDAT, and keeps it across BDAT chunks.
+/// </summary>
+internal sealed class BodyTarget(Storage.Blobs.IBlobWriter writer, ReadOnlyMemory<byte> prefix, BodyDecoder decoder)
+{
+    public Storage.Blobs.IBlobWriter Writer { get; } = writer;
+    public BodyDecoder Decoder { get; } = decoder;
+    public ReadOnlyMemory<byte> Prefix { get; private set; } = prefix;
+
+    /// <summary>Writes the Received: header once, before the first octets of the message.</summary>
+    public async ValueTask WritePrefixAsync(CancellationToken ct)
+    {
+        if (Prefix.IsEmpty)
+            return;
+        Decoder.AddPrefix(Prefix.Length);
+        await Writer.WriteAsync(Prefix, ct).ConfigureAwait(false);
+        Prefix = ReadOnlyMemory<byte>.Empty;
+    }
+}

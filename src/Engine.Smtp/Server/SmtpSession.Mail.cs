@@ -1,0 +1,88 @@
+using Engine.Messages;
+using Engine.Primitives;
+using Engine.Protocols.Smtp;
+
+namespace Engine.Smtp.Server;
+
+internal sealed partial class SmtpSession
+{
+    private MailCommand? _mail;
+    private bool _mailRefused;
+    private QueueId _queueId;
+    private readonly List<EnvelopeRecipient> _recipients = [];
+
+    /// <summary>The queue id in log lines: the transaction's, or NOQUEUE before one exists (as Postfix).</summary>
+    private string LogId => _mail is null ? "NOQUEUE" : _queueId.Value;
+
+    /// <summary>MAIL FROM (RFC 5321 section 4.1.1.2) with SIZE, BODY, SMTPUTF8, RET and ENVID.</summary>
+    private void Mail(MailCommand mail)
+    {
+        if (mail.Parameters.Size > _settings.MessageSizeLimit)
+        {
+            // RFC 1870 section 6.1: a declared size over the fixed limit gets 552.
+            RefuseMail(mail, new SmtpReply(552, "5.3.4", "Message size exceeds fixed limit"));
+            return;
+        }
+        if (_draining)
+        {
+            RefuseMail(mail, ShuttingDown);
+            CloseWith(ShuttingDown);
+            return;
+        }
+        _mail = mail;
+        _mailRefused = false;
+        _queueId = QueueId.New();
+        _phase = SmtpPhase.Mail;
+        Log.Client(_log, _queueId.Value, _client);
+        Ok("MAIL", new SmtpReply(250, "2.1.0", "Ok"));
+    }
+
+    private void RefuseMail(MailCommand mail, SmtpReply reply)
+    {
+        _mailRefused = true;
+        Count("MAIL", ok: false);
+        Log.Reject(_log, "NOQUEUE", "MAIL", _client, reply.ToString(), mail.From.ToString(), "", Protocol, _helo);
+        Error(reply);
+    }
+
+    /// <summary>RCPT TO (RFC 5321 section 4.1.1.3): Postfix's mydestination and mynetworks decide, for now.</summary>
+    private void Rcpt(RcptCommand rcpt)
+    {
+        var to = rcpt.To;
+        if (to.Domain.Length == 0)
+            to = new EmailAddress("postmaster", _settings.Hostname); // RFC 5321 section 4.5.1: <Postmaster>
+        var reply = RcptPolicy(to);
+        if (reply is not null)
+        {
+            Count("RCPT", ok: false);
+            Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
+            Error(reply);
+            return;
+        }
+        _recipients.Add(new EnvelopeRecipient(to.ToString(), rcpt.Parameters.Notify, rcpt.Parameters.OrcptType, rcpt.Parameters.Orcpt));
+        _phase = SmtpPhase.Rcpt;
+        Ok("RCPT", new SmtpReply(250, "2.1.5", "Ok"));
+    }
+
+    private SmtpReply? RcptPolicy(EmailAddress to)
+    {
+        if (_recipients.Count >= _settings.RecipientLimit)
+            return new SmtpReply(452, "4.5.3", "Error: too many recipients");
+        if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
+            return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
+        if (_settings.IsLocalDomain(to.Domain) || _settings.IsMyNetwork(_connection.RemoteAddress))
+            return null;
+        return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
+    }
+
+    /// <summary>Ends the transaction (RSET, EHLO, after queueing or a refused message).</summary>
+    private void ResetTransaction()
+    {
+        AbortTransaction();
+        _mail = null;
+        _mailRefused = false;
+        _recipients.Clear();
+        if (_phase != SmtpPhase.Connected)
+            _phase = SmtpPhase.Greeted;
+    }
+}

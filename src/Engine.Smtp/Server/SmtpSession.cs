@@ -1,0 +1,277 @@
+using System.Text;
+using Akka.Actor;
+using Engine.Primitives;
+using Engine.Protocols.Smtp;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Smtp.Server;
+
+/// <summary>Orders from the listener to every session.</summary>
+internal static class SessionControl
+{
+    /// <summary>The node is stopping: finish the current transaction, then say 421 and close.</summary>
+    public sealed record Drain
+    {
+        public static readonly Drain Instance = new();
+    }
+
+    /// <summary>The grace time is over: say 421 and close now.</summary>
+    public sealed record Abort
+    {
+        public static readonly Abort Instance = new();
+    }
+}
+
+/// <summary>
+/// One SMTP session (Postfix's smtpd for one client): it takes the commands its connection parsed, decides
+/// each against the state table and the acceptance policy, and answers. It never blocks: the body is
+/// streamed by the connection, and the queue's "written" comes back as a message. The verbs live in the
+/// partial files SmtpSession.Mail.cs (MAIL, RCPT) and SmtpSession.Data.cs (DATA, BDAT, queueing).
+/// </summary>
+internal sealed partial class SmtpSession : UntypedActor, IWithStash
+{
+    private readonly SmtpConnection _connection;
+    private readonly SmtpSettings _settings;
+    private readonly IActorRef _queue;
+    private readonly IBlobStore _blobs;
+    private readonly ILogger _log;
+    private readonly string _client;
+    private readonly List<(string Verb, int Ok, int Total)> _counts = [];
+
+    private SmtpPhase _phase = SmtpPhase.Connected;
+    private string _helo = "";
+    private bool _esmtp;
+    private int _errors;
+    private bool _draining;
+    private bool _closed;
+    private string _lastVerb = "CONNECT";
+
+    public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log)
+    {
+        _connection = connection;
+        _settings = settings;
+        _queue = queue;
+        _blobs = blobs;
+        _log = log;
+        _client = $"unknown[{connection.RemoteAddress}]";
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSession(connection, settings, queue, blobs, log));
+
+    private string Protocol => (_esmtp ? "ESMTP" : "SMTP") switch
+    {
+        "ESMTP" when _mail?.Parameters.SmtpUtf8 == true => "UTF8SMTP",
+        var p => p,
+    };
+
+    protected override void PreStart()
+    {
+        Log.Connect(_log, _client);
+        Send(new SmtpReply(220, null, $"{_settings.Hostname} {_settings.Banner}"));
+    }
+
+    protected override void PostStop()
+    {
+        AbortTransaction();
+        if (!_closed)
+            _connection.Abort();
+        Log.Disconnect(_log, _client, FormatCounts());
+    }
+
+    protected override void OnReceive(object message) => Ready(message);
+
+    /// <summary>Between commands: the normal behaviour.</summary>
+    private void Ready(object message)
+    {
+        switch (message)
+        {
+            case SessionInput.Command { Value: var command }:
+                _lastVerb = command.Verb;
+                Handle(command);
+                break;
+            case SessionInput.Refused refused:
+                Count(refused.Error == SmtpSyntaxError.UnknownCommand ? "UNKNOWN" : _lastVerb, ok: false);
+                Error(SmtpSyntax.Reply(refused.Error, refused.Detail));
+                break;
+            case SessionControl.Drain:
+                _draining = true;
+                if (_phase is SmtpPhase.Connected or SmtpPhase.Greeted)
+                    CloseWith(ShuttingDown);
+                break;
+            default:
+                Common(message);
+                break;
+        }
+    }
+
+    /// <summary>Messages every behaviour handles the same way.</summary>
+    private void Common(object message)
+    {
+        switch (message)
+        {
+            case SessionInput.Closed closed:
+                if (!_closed)
+                    Log.SessionEnded(_log, closed.Error is null ? "lost connection" : $"lost connection ({closed.Error.Message})", _lastVerb, _client);
+                Context.Stop(Self);
+                break;
+            case SessionInput.TimedOut:
+                Log.SessionEnded(_log, "timeout", _lastVerb, _client);
+                CloseWith(new SmtpReply(421, "4.4.2", $"{_settings.Hostname} Error: timeout exceeded"));
+                Context.Stop(Self);
+                break;
+            case SessionControl.Drain:
+                _draining = true;
+                break;
+            case SessionControl.Abort:
+                CloseWith(ShuttingDown);
+                Context.Stop(Self);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private SmtpReply ShuttingDown => new(421, "4.3.2", $"{_settings.Hostname} Service shutting down, closing transmission channel");
+
+    private void Handle(SmtpCommand command)
+    {
+        var outOfOrder = SmtpStateTable.Check(_phase, command, _mailRefused);
+        if (outOfOrder is not null)
+        {
+            Count(command.Verb, ok: false);
+            if (command is DataCommand or BdatCommand)
+                RefuseBody(command, outOfOrder);
+            else
+                Error(outOfOrder);
+            return;
+        }
+        switch (command)
+        {
+            case EhloCommand ehlo:
+                Hello(ehlo.Domain, esmtp: true);
+                break;
+            case HeloCommand helo:
+                Hello(helo.Domain, esmtp: false);
+                break;
+            case MailCommand mail:
+                Mail(mail);
+                break;
+            case RcptCommand rcpt:
+                Rcpt(rcpt);
+                break;
+            case DataCommand:
+                Data();
+                break;
+            case BdatCommand bdat:
+                Bdat(bdat);
+                break;
+            case RsetCommand:
+                ResetTransaction();
+                Ok("RSET", new SmtpReply(250, "2.0.0", "Ok"));
+                break;
+            case NoopCommand:
+                Ok("NOOP", new SmtpReply(250, "2.0.0", "Ok"));
+                break;
+            case HelpCommand:
+                Ok("HELP", new SmtpReply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY; see RFC 5321"));
+                break;
+            case VrfyCommand:
+                Count("VRFY", _settings.VrfyReply.IsPositive);
+                Send(_settings.VrfyReply);
+                break;
+            case QuitCommand:
+                Count("QUIT", ok: true);
+                CloseWith(new SmtpReply(221, "2.0.0", "Bye"));
+                break;
+        }
+    }
+
+    /// <summary>EHLO and HELO (RFC 5321 section 4.1.1.1); either one ends any transaction.</summary>
+    private void Hello(string domain, bool esmtp)
+    {
+        ResetTransaction();
+        _helo = domain;
+        _esmtp = esmtp;
+        _phase = SmtpPhase.Greeted;
+        Count(esmtp ? "EHLO" : "HELO", ok: true);
+        if (!esmtp)
+        {
+            Send(new SmtpReply(250, null, _settings.Hostname));
+            return;
+        }
+        // RFC 2034 section 3: no enhanced status codes in the EHLO reply.
+        Send(new SmtpReply(250, null,
+        [
+            _settings.Hostname,
+            "PIPELINING",
+            $"SIZE {_settings.MessageSizeLimit}",
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "SMTPUTF8",
+            "CHUNKING",
+            "DSN",
+            "HELP",
+        ]));
+    }
+
+    private void Ok(string verb, SmtpReply reply)
+    {
+        Count(verb, ok: true);
+        Send(reply);
+    }
+
+    private void Send(SmtpReply reply) => _connection.Send(reply);
+
+    /// <summary>Sends a 4xx or 5xx reply and counts it; too many and the session ends (Postfix's smtpd_hard_error_limit).</summary>
+    private void Error(SmtpReply reply)
+    {
+        Send(reply);
+        if (++_errors < _settings.HardErrorLimit)
+            return;
+        Log.SessionEnded(_log, "too many errors", _lastVerb, _client);
+        CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} Error: too many errors"));
+    }
+
+    private void CloseWith(SmtpReply reply)
+    {
+        if (_closed)
+            return;
+        Send(reply);
+        _closed = true;
+        _connection.Close();
+    }
+
+    /// <summary>Counts a command for the disconnect line: "ehlo=1 mail=1 rcpt=0/1 data=1 quit=1 commands=4/5".</summary>
+    private void Count(string verb, bool ok)
+    {
+        var i = _counts.FindIndex(c => c.Verb == verb);
+        if (i < 0)
+            _counts.Add((verb, ok ? 1 : 0, 1));
+        else
+            _counts[i] = (verb, _counts[i].Ok + (ok ? 1 : 0), _counts[i].Total + 1);
+    }
+
+    private string FormatCounts()
+    {
+        var sb = new StringBuilder();
+        int ok = 0, total = 0;
+        foreach (var (verb, o, t) in _counts)
+        {
+            sb.Append(verb.ToLowerInvariant()).Append('=').Append(o);
+            if (o != t)
+                sb.Append('/').Append(t);
+            sb.Append(' ');
+            ok += o;
+            total += t;
+        }
+        sb.Append("commands=").Append(ok);
+        if (ok != total)
+            sb.Append('/').Append(total);
+        return sb.ToString();
+    }
+}

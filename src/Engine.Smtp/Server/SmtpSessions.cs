@@ -1,0 +1,83 @@
+using Akka.Actor;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Smtp.Server;
+
+/// <summary>
+/// The parent of every <see cref="SmtpSession"/> on this node. A session that fails is stopped (its
+/// connection closes), never restarted with a half-known state. On shutdown it drains them.
+/// </summary>
+internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) : UntypedActor
+{
+    public sealed record Start(SmtpConnection Connection, Action Done);
+
+    /// <summary>Drain every session; answer <see cref="Drained"/> when none is left.</summary>
+    public sealed record Drain
+    {
+        public static readonly Drain Instance = new();
+    }
+
+    public sealed record AbortAll
+    {
+        public static readonly AbortAll Instance = new();
+    }
+
+    public sealed record Drained
+    {
+        public static readonly Drained Instance = new();
+    }
+
+    private readonly List<IActorRef> _waiting = [];
+    private long _next;
+    private bool _draining;
+
+    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, log));
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        Log.SessionError(log, e, "a session");
+        return Directive.Stop;
+    });
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case Start start:
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, log), $"smtp-{++_next}");
+                Context.Watch(session);
+                if (_draining)
+                    session.Tell(SessionControl.Drain.Instance);
+                _ = start.Connection.RunAsync(session).ContinueWith(_ => start.Done(), TaskScheduler.Default);
+                break;
+            case Drain:
+                _draining = true;
+                _waiting.Add(Sender);
+                foreach (var child in Context.GetChildren())
+                    child.Tell(SessionControl.Drain.Instance);
+                ReplyIfDrained();
+                break;
+            case AbortAll:
+                foreach (var child in Context.GetChildren())
+                    child.Tell(SessionControl.Abort.Instance);
+                break;
+            case Terminated:
+                ReplyIfDrained();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void ReplyIfDrained()
+    {
+        if (!_draining || Context.GetChildren().Any())
+            return;
+        foreach (var waiting in _waiting)
+            waiting.Tell(Drained.Instance);
+        _waiting.Clear();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Hosting;
+using Engine.Messages.Queue;
+using Engine.Smtp.Server;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Smtp;
+
+/// <summary>
+/// The SMTP service of a node: its listeners and the parent of its sessions. Stopping it (SIGTERM) stops
+/// accepting, lets sessions finish their transaction for up to shutdown-grace, then closes the rest
+/// with 421; the actor system leaves the cluster after it.
+/// </summary>
+public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, SmtpSettings settings,
+    ILoggerFactory loggers) : IHostedService
+{
+    private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
+    private readonly List<SmtpListener> _listeners = [];
+    private readonly ConnectionCounter _counter = new();
+    private IActorRef _sessions = ActorRefs.Nobody;
+
+    /// <summary>Where the listeners are bound (tests ask for port 0 and read the real one here).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints => _listeners.Select(l => l.EndPoint).ToArray();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
+        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, _log), "smtp-sessions");
+        foreach (var endPoint in settings.Listen)
+            _listeners.Add(new SmtpListener(endPoint, settings, _sessions, _counter, _log));
+        foreach (var listener in _listeners)
+            listener.Start();
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var listener in _listeners)
+            await listener.StopAsync().ConfigureAwait(false);
+        Log.Draining(_log, _counter.Total, settings.ShutdownGrace);
+        try
+        {
+            await _sessions.Ask<SmtpSessions.Drained>(SmtpSessions.Drain.Instance, settings.ShutdownGrace, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or OperationCanceledException)
+        {
+            _sessions.Tell(SmtpSessions.AbortAll.Instance);
+            try
+            {
+                await _sessions.Ask<SmtpSessions.Drained>(SmtpSessions.Drain.Instance, TimeSpan.FromSeconds(5), CancellationToken.None)
+                    .ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Net;
+using Akka.Configuration;
+using Engine.Primitives;
+using Engine.Protocols.Smtp;
+
+namespace Engine.Smtp;
+
+/// <summary>The <c>engine.smtp</c> section of the configuration, parsed once.</summary>
+public sealed record SmtpSettings(
+    string Hostname,
+    IReadOnlyList<IPEndPoint> Listen,
+    string Banner,
+    IReadOnlySet<string> MyDestination,
+    IReadOnlyList<IpNetwork> MyNetworks,
+    long MessageSizeLimit,
+    int RecipientLimit,
+    int CommandLineLimit,
+    int CommandExtensionAllowance,
+    int TextLineLimit,
+    BareNewlinePolicy BareNewline,
+    int HardErrorLimit,
+    TimeSpan CommandTimeout,
+    TimeSpan DataTimeout,
+    int MaxConnections,
+    int MaxConnectionsPerIp,
+    TimeSpan ShutdownGrace,
+    TimeSpan QueueTimeout,
+    SmtpReply VrfyReply,
+    int QueuePartitions)
+{
+    public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline);
+
+    public static SmtpSettings Create(Config config)
+    {
+        var hostname = config.GetString("engine.hostname", "");
+        if (string.IsNullOrWhiteSpace(hostname))
+            hostname = Dns.GetHostName();
+        var c = config.GetConfig("engine.smtp") ?? throw new ConfigurationException("engine.smtp is missing");
+        var destinations = c.GetStringList("mydestination")
+            .Select(d => d.Replace("$hostname", hostname, StringComparison.Ordinal).ToLowerInvariant())
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var bare = c.GetString("bare-newline", "reject").ToLowerInvariant() switch
+        {
+            "reject" => BareNewlinePolicy.Reject,
+            "normalize" => BareNewlinePolicy.Normalize,
+            "allow" => BareNewlinePolicy.Allow,
+            var other => throw new ConfigurationException($"engine.smtp.bare-newline: '{other}' is not reject, normalize or allow"),
+        };
+        var settings = new SmtpSettings(
+            hostname,
+            c.GetStringList("listen").Select(ParseEndPoint).ToArray(),
+            c.GetString("banner", "ESMTP Engine"),
+            destinations,
+            c.GetStringList("mynetworks").Select(IpNetwork.Parse).ToArray(),
+            c.GetByteSize("message-size-limit") ?? 20 * 1024 * 1024,
+            c.GetInt("recipient-limit", 1000),
+            c.GetInt("command-line-limit", 512),
+            c.GetInt("command-extension-allowance", 1024),
+            c.GetInt("text-line-limit", 2048),
+            bare,
+            c.GetInt("hard-error-limit", 20),
+            c.GetTimeSpan("command-timeout", TimeSpan.FromMinutes(5)),
+            c.GetTimeSpan("data-timeout", TimeSpan.FromMinutes(5)),
+            c.GetInt("max-connections", 1000),
+            c.GetInt("max-connections-per-ip", 50),
+            c.GetTimeSpan("shutdown-grace", TimeSpan.FromSeconds(30)),
+            c.GetTimeSpan("queue-timeout", TimeSpan.FromMinutes(1)),
+            SmtpReply.Parse(c.GetString("vrfy-reply")),
+            config.GetInt("engine.queue.partitions", 16));
+        if (settings.CommandLineLimit < 512)
+            throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
+        if (settings.TextLineLimit < 1000)
+            throw new ConfigurationException("engine.smtp.text-line-limit must be at least 1000 (RFC 5321 section 4.5.3.1.6)");
+        if (settings.MessageSizeLimit < 1024 || settings.RecipientLimit < 1 || settings.HardErrorLimit < 1
+            || settings.MaxConnections < 1 || settings.MaxConnectionsPerIp < 1)
+            throw new ConfigurationException("engine.smtp: limits must be positive");
+        return settings;
+    }
+
+    private static IPEndPoint ParseEndPoint(string text) =>
+        IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port is > 0 or 0
+            ? endPoint
+            : throw new ConfigurationException($"engine.smtp.listen: '{text}' is not address:port");
+
+    public bool IsLocalDomain(string domain) => MyDestination.Contains(domain);
+
+    public bool IsMyNetwork(IPAddress address) => MyNetworks.Any(n => n.Contains(address));
+}

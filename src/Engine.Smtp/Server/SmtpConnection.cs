@@ -25,12 +25,14 @@ internal sealed class SmtpConnection
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly SmtpSettings _settings;
-    private readonly SmtpCommandParser _parser;
-    private readonly SmtpLineReader _lines;
+    private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing = new();
     private readonly ArrayBufferWriter<byte> _body = new(64 * 1024);
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
+    private SmtpCommand? _pendingBody;
+    private BodyTarget? _target;
+    private Exception? _writeError;
     private IActorRef _session = ActorRefs.Nobody;
 
     public SmtpConnection(Socket socket, SmtpSettings settings)
@@ -40,8 +42,7 @@ internal sealed class SmtpConnection
         _stream = new NetworkStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
-        _parser = new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance);
-        _lines = new SmtpLineReader(_parser.MaxLineLength);
+        _wire = new SmtpInputReader(new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance));
         RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
     }
@@ -128,161 +129,149 @@ internal sealed class SmtpConnection
         _session.Tell(timedOut ? new SessionInput.TimedOut() : new SessionInput.Closed(error));
     }
 
-    /// <summary>Reads until the peer closes (true) or a line does not arrive in time (false).</summary>
+    /// <summary>Reads until the peer closes (true) or input does not arrive in time (false).</summary>
     private async Task<bool> ReadCommandsAsync()
     {
-        // The whole line must arrive within the timeout, so a client that sends a byte at a time
-        // cannot hold the session open for ever.
+        // In command mode the whole line must arrive within the timeout, so a client that sends a byte at
+        // a time cannot hold the session open for ever; in message text each read has the data timeout.
         var deadline = DateTime.UtcNow + _settings.CommandTimeout;
+        var stop = SmtpInput.NeedMore;
         while (true)
         {
-            var read = await ReadAsync(deadline - DateTime.UtcNow).ConfigureAwait(false);
-            if (read is null)
-                return false;
-            var buffer = read.Value.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            SmtpCommand? bodyCommand = null;
-            while (bodyCommand is null)
+            ReadOnlySequence<byte> buffer;
+            var completed = false;
+            var fromPipe = stop is not SmtpInput.Command;
+            if (fromPipe)
             {
-                var status = _lines.TryRead(ref reader, out var line);
-                if (status == LineStatus.NeedMore)
-                    break;
-                deadline = DateTime.UtcNow + _settings.CommandTimeout;
-                if (status == LineStatus.TooLong)
-                {
-                    _session.Tell(new SessionInput.Refused(SmtpSyntaxError.LineTooLong, null));
-                    continue;
-                }
-                var parsed = Parse(line);
-                if (!parsed.IsOk)
-                {
-                    _session.Tell(new SessionInput.Refused(parsed.Error, parsed.Detail));
-                    continue;
-                }
-                if (parsed.Command is DataCommand or BdatCommand)
-                {
-                    bodyCommand = parsed.Command;
-                    _bodyDecision = new TaskCompletionSource<BodyTarget?>(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-                _session.Tell(new SessionInput.Command(parsed.Command!));
-            }
-            _input.AdvanceTo(reader.Position, bodyCommand is null ? buffer.End : reader.Position);
-            if (bodyCommand is not null)
-            {
-                var target = await _bodyDecision!.Task.ConfigureAwait(false);
-                _bodyDecision = null;
-                var completed = bodyCommand switch
-                {
-                    DataCommand when target is not null => await ReadDataAsync(target).ConfigureAwait(false),
-                    BdatCommand bdat => await ReadChunkAsync(bdat, target).ConfigureAwait(false),
-                    _ => true,
-                };
-                if (!completed)
+                var timeout = _wire.InBody ? _settings.DataTimeout : deadline - DateTime.UtcNow;
+                var read = await ReadAsync(timeout).ConfigureAwait(false);
+                if (read is null)
                     return false;
-                deadline = DateTime.UtcNow + _settings.CommandTimeout;
-                continue;
+                buffer = read.Value.Buffer;
+                completed = read.Value.IsCompleted;
             }
-            if (read.Value.IsCompleted)
-                return true;
+            else
+            {
+                // Just after a decision, look at empty input first: "BDAT 0 LAST" needs no octets.
+                buffer = ReadOnlySequence<byte>.Empty;
+            }
+            stop = Step(buffer, out var consumed, out var linesRead);
+            if (fromPipe)
+                _input.AdvanceTo(consumed, stop == SmtpInput.NeedMore ? buffer.End : consumed);
+            if (linesRead)
+                deadline = DateTime.UtcNow + _settings.CommandTimeout;
+            var error = _target is null ? null : await DrainBodyAsync(_target).ConfigureAwait(false);
+            _writeError ??= error;
+            switch (stop)
+            {
+                case SmtpInput.Command:
+                    // DATA or BDAT: wait for the session to say where the octets go.
+                    var target = await _bodyDecision!.Task.ConfigureAwait(false);
+                    _bodyDecision = null;
+                    await BeginBodyAsync(target).ConfigureAwait(false);
+                    break;
+                case SmtpInput.DataEnd or SmtpInput.ChunkEnd:
+                    await EndBodyAsync(stop).ConfigureAwait(false);
+                    deadline = DateTime.UtcNow + _settings.CommandTimeout;
+                    break;
+                case SmtpInput.NeedMore when completed:
+                    if (_wire.InBody)
+                        throw new IOException("connection closed in the middle of a message");
+                    return true;
+            }
         }
     }
 
-    private SmtpParseResult Parse(in ReadOnlySequence<byte> line)
+    /// <summary>
+    /// Runs the sans-I/O reader over what has arrived, telling the session each command, up to the point
+    /// where the I/O side has work to do: more input, a DATA/BDAT decision, or the end of a body.
+    /// </summary>
+    private SmtpInput Step(in ReadOnlySequence<byte> buffer, out SequencePosition consumed, out bool linesRead)
     {
-        if (line.IsSingleSegment)
-            return _parser.Parse(line.FirstSpan);
-        return _parser.Parse(line.ToArray());
+        var reader = new SequenceReader<byte>(buffer);
+        linesRead = false;
+        try
+        {
+            while (true)
+            {
+                var input = _wire.Read(ref reader, _body, out var parsed);
+                switch (input)
+                {
+                    case SmtpInput.Refused:
+                        linesRead = true;
+                        _session.Tell(new SessionInput.Refused(parsed.Error, parsed.Detail));
+                        continue;
+                    case SmtpInput.Command:
+                        linesRead = true;
+                        if (parsed.Command is DataCommand or BdatCommand)
+                        {
+                            // The decision slot must exist before the session can answer.
+                            _pendingBody = parsed.Command;
+                            _bodyDecision = new TaskCompletionSource<BodyTarget?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                            _session.Tell(new SessionInput.Command(parsed.Command));
+                            return SmtpInput.Command;
+                        }
+                        _session.Tell(new SessionInput.Command(parsed.Command!));
+                        continue;
+                    default:
+                        return input;
+                }
+            }
+        }
+        finally
+        {
+            consumed = reader.Position;
+        }
     }
 
-    /// <summary>Reads DATA text to its end into the target. False on timeout.</summary>
-    private async Task<bool> ReadDataAsync(BodyTarget target)
+    private async Task BeginBodyAsync(BodyTarget? target)
     {
-        var decoder = (DataDecoder)target.Decoder;
-        Exception? error = null;
+        _target = target;
+        switch (_pendingBody)
+        {
+            case DataCommand:
+                _wire.BeginData(target?.Decoder as DataDecoder);
+                if (target is null)
+                    _pendingBody = null; // refused: back to commands
+                break;
+            case BdatCommand bdat:
+                _wire.BeginChunk(bdat.Size, target?.Decoder as BdatDecoder);
+                break;
+        }
+        if (target is null)
+            return;
         try
         {
             await target.WritePrefixAsync(_closing.Token).ConfigureAwait(false);
         }
         catch (IOException e)
         {
-            error = e;
+            _writeError = e;
         }
-        while (true)
-        {
-            var read = await ReadAsync(_settings.DataTimeout).ConfigureAwait(false);
-            if (read is null)
-                return false;
-            var buffer = read.Value.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            var done = decoder.Decode(ref reader, _body);
-            _input.AdvanceTo(reader.Position, done ? reader.Position : buffer.End);
-            error ??= await DrainBodyAsync(target).ConfigureAwait(false);
-            if (done)
-                break;
-            if (read.Value.IsCompleted)
-                throw new IOException("connection closed during DATA");
-        }
-        if (error is null && !decoder.Failed)
-            error = await CommitAsync(target).ConfigureAwait(false);
-        _session.Tell(new SessionInput.DataRead(decoder.Size, decoder.Rejection, error));
-        return true;
     }
 
-    /// <summary>Reads exactly one BDAT chunk, into the target or (when null) nowhere. False on timeout.</summary>
-    private async Task<bool> ReadChunkAsync(BdatCommand bdat, BodyTarget? target)
+    /// <summary>The end of DATA, or of a BDAT chunk: commit the body if it is complete and good, then tell the session.</summary>
+    private async Task EndBodyAsync(SmtpInput end)
     {
-        var decoder = target?.Decoder as BdatDecoder;
-        Exception? error = null;
-        if (target is not null)
+        var target = _target;
+        var error = _writeError;
+        _writeError = null;
+        var decoder = target?.Decoder;
+        var last = _pendingBody is DataCommand || (_pendingBody as BdatCommand)?.Last == true;
+        if (last)
+            _target = null;
+        if (decoder is BdatDecoder bdatDecoder && last)
         {
-            try
-            {
-                await target.WritePrefixAsync(_closing.Token).ConfigureAwait(false);
-            }
-            catch (IOException e)
-            {
-                error = e;
-            }
-        }
-        var remaining = bdat.Size;
-        while (remaining > 0)
-        {
-            var read = await ReadAsync(_settings.DataTimeout).ConfigureAwait(false);
-            if (read is null)
-                return false;
-            remaining = ConsumeChunk(read.Value.Buffer, remaining, decoder);
-            if (decoder is not null)
-                error ??= await DrainBodyAsync(target!).ConfigureAwait(false);
-            if (remaining > 0 && read.Value.IsCompleted)
-                throw new IOException("connection closed during BDAT");
-        }
-        if (decoder is not null && bdat.Last)
-        {
-            decoder.Finish(_body);
+            bdatDecoder.Finish(_body);
             error ??= await DrainBodyAsync(target!).ConfigureAwait(false);
-            if (error is null && !decoder.Failed)
-                error = await CommitAsync(target!).ConfigureAwait(false);
         }
-        _session.Tell(new SessionInput.ChunkRead(bdat.Size, bdat.Last, decoder?.Rejection, error));
-        return true;
-    }
-
-    /// <summary>Takes up to <paramref name="remaining"/> octets of a chunk from the buffer; returns what is left.</summary>
-    private long ConsumeChunk(ReadOnlySequence<byte> buffer, long remaining, BdatDecoder? decoder)
-    {
-        var reader = new SequenceReader<byte>(buffer);
-        if (decoder is not null)
-        {
-            remaining -= decoder.Decode(ref reader, remaining, _body);
-        }
+        if (target is not null && last && error is null && !decoder!.Failed)
+            error = await CommitAsync(target).ConfigureAwait(false);
+        if (end == SmtpInput.DataEnd)
+            _session.Tell(new SessionInput.DataRead(decoder?.Size ?? 0, decoder?.Rejection, error));
         else
-        {
-            var skip = Math.Min(remaining, reader.Remaining);
-            reader.Advance(skip);
-            remaining -= skip;
-        }
-        _input.AdvanceTo(reader.Position, remaining == 0 ? reader.Position : buffer.End);
-        return remaining;
+            _session.Tell(new SessionInput.ChunkRead(((BdatCommand)_pendingBody!).Size, last, decoder?.Rejection, error));
+        _pendingBody = null;
     }
 
     private async Task<Exception?> DrainBodyAsync(BodyTarget target)

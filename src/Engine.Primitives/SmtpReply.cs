@@ -16,6 +16,11 @@ public sealed record SmtpReply(int Code, string? Enhanced, IReadOnlyList<string>
 
     public string Text => string.Join(" ", Lines);
 
+    public bool Equals(SmtpReply? other) =>
+        other is not null && Code == other.Code && Enhanced == other.Enhanced && Lines.SequenceEqual(other.Lines);
+
+    public override int GetHashCode() => HashCode.Combine(Code, Enhanced, Text);
+
     public string Render()
     {
         var sb = new StringBuilder();

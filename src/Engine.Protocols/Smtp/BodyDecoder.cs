@@ -19,6 +19,7 @@ public abstract class BodyDecoder(BodyLimits limits)
 
     private long _lineLength;
 
+
     /// <summary>Octets written to the output (after unstuffing and normalizing).</summary>
     public long Size { get; private set; }
     public bool SizeExceeded { get; private set; }
@@ -43,10 +44,17 @@ public abstract class BodyDecoder(BodyLimits limits)
     {
         if (bytes.IsEmpty)
             return;
+        // Up to the limit the octets are written, then nothing: the outcome does not depend on how
+        // the input was split.
+        var room = Math.Max(0, Limits.MaxLineLength - 2 - _lineLength);
         _lineLength += bytes.Length;
-        if (_lineLength > Limits.MaxLineLength - 2)
-            LineTooLong = true;
-        Emit(output, bytes);
+        if (bytes.Length <= room)
+        {
+            Emit(output, bytes);
+            return;
+        }
+        Emit(output, bytes[..(int)room]);
+        LineTooLong = true;
     }
 
     /// <summary>Writes a line end: the real CRLF, or a bare CR or LF under the configured policy.</summary>
@@ -71,6 +79,9 @@ public abstract class BodyDecoder(BodyLimits limits)
             return;
         if (Size + bytes.Length > Limits.MaxSize)
         {
+            var room = (int)(Limits.MaxSize - Size);
+            output.Write(bytes[..room]);
+            Size += room;
             SizeExceeded = true;
             return;
         }

@@ -1,0 +1,38 @@
+using System.Reflection;
+
+namespace Engine.Tests;
+
+/// <summary>The dependency rules of docs/architecture.md, checked on the built assemblies.</summary>
+public sealed class ArchitectureSpecs
+{
+    private static string[] References(string assembly) =>
+        Assembly.Load(assembly).GetReferencedAssemblies().Select(a => a.Name!).ToArray();
+
+    [Theory]
+    [InlineData("Engine.Primitives")]
+    [InlineData("Engine.Protocols")]
+    public void Pure_assemblies_should_not_reference_actors_or_other_engine_code(string assembly)
+    {
+        var refs = References(assembly);
+        Assert.DoesNotContain(refs, r => r.StartsWith("Akka", StringComparison.Ordinal));
+        Assert.DoesNotContain(refs, r => r is "System.Net.Sockets" or "System.IO.Pipelines");
+        Assert.DoesNotContain(refs, r => r.StartsWith("Engine.", StringComparison.Ordinal) && r != "Engine.Primitives");
+    }
+
+    [Fact]
+    public void Messages_should_not_reference_sockets_or_feature_assemblies()
+    {
+        var refs = References("Engine.Messages");
+        Assert.DoesNotContain(refs, r => r is "System.Net.Sockets" or "System.IO.Pipelines");
+        Assert.DoesNotContain(refs, r => r.StartsWith("Engine.", StringComparison.Ordinal) && r != "Engine.Primitives");
+    }
+
+    [Theory]
+    [InlineData("Engine.Smtp", "Engine.Queue")]
+    [InlineData("Engine.Queue", "Engine.Smtp")]
+    [InlineData("Engine.Storage", "Engine.Messages")]
+    public void Feature_assemblies_should_not_reference_each_other(string assembly, string forbidden)
+    {
+        Assert.DoesNotContain(forbidden, References(assembly));
+    }
+}

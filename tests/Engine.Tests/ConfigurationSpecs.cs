@@ -1,0 +1,67 @@
+using Akka.Configuration;
+using Engine.Host;
+using Engine.Queue;
+using Engine.Smtp;
+
+namespace Engine.Tests;
+
+public sealed class ConfigurationSpecs
+{
+    private static string HoconDir()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(dir, "hocon")))
+            dir = Path.GetDirectoryName(dir) ?? throw new DirectoryNotFoundException("hocon/ not found above the test folder");
+        return Path.Combine(dir, "hocon");
+    }
+
+    public static TheoryData<string> ConfFiles() => new(Directory.GetFiles(HoconDir(), "*.conf").Select(Path.GetFileName)!);
+
+    [Theory]
+    [MemberData(nameof(ConfFiles))]
+    public void Every_conf_file_should_build_every_settings_record(string file)
+    {
+        var config = EngineConfig.Load(Path.Combine(HoconDir(), file), []);
+        var smtp = SmtpSettings.Create(config);
+        var queue = QueueSettings.Create(config);
+        Assert.NotEmpty(smtp.Listen);
+        Assert.True(queue.Partitions > 0);
+    }
+
+    [Fact]
+    public void Defaults_should_be_what_the_conf_file_says()
+    {
+        var smtp = SmtpSettings.Create(EngineConfig.Defaults());
+        Assert.Equal("127.0.0.1:2525", Assert.Single(smtp.Listen).ToString());
+        Assert.Equal(20L * 1024 * 1024, smtp.MessageSizeLimit);
+        Assert.Equal(1000, smtp.RecipientLimit);
+        Assert.Equal(20, smtp.HardErrorLimit);
+        Assert.True(smtp.IsMyNetwork(System.Net.IPAddress.Loopback));
+        Assert.True(smtp.IsLocalDomain("localhost"));
+        Assert.Equal(252, smtp.VrfyReply.Code);
+    }
+
+    [Fact]
+    public void Every_key_in_engine_conf_should_have_a_comment_above_it()
+    {
+        var lines = File.ReadAllLines(Path.Combine(HoconDir(), "engine.conf"));
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (!line.Contains(" = ", StringComparison.Ordinal) || line.StartsWith('#'))
+                continue;
+            Assert.True(i > 0 && lines[i - 1].Trim().StartsWith('#'), $"engine.conf line {i + 1} has no comment: {line}");
+        }
+    }
+
+    [Fact]
+    public void Set_arguments_should_override_the_defaults_and_bad_values_should_fail()
+    {
+        var config = EngineConfig.Load(null, ["engine.smtp.recipient-limit=7", "engine.smtp.bare-newline = normalize"]);
+        var smtp = SmtpSettings.Create(config);
+        Assert.Equal(7, smtp.RecipientLimit);
+        Assert.Equal(Engine.Protocols.Smtp.BareNewlinePolicy.Normalize, smtp.BareNewline);
+        Assert.Throws<ConfigurationException>(() => SmtpSettings.Create(EngineConfig.Load(null, ["engine.smtp.bare-newline=maybe"])));
+        Assert.Throws<ConfigurationException>(() => SmtpSettings.Create(EngineConfig.Load(null, ["engine.smtp.command-line-limit=100"])));
+    }
+}

@@ -26,6 +26,7 @@ public sealed record SmtpSettings(
     TimeSpan ShutdownGrace,
     TimeSpan QueueTimeout,
     SmtpReply VrfyReply,
+    IReadOnlySet<string> DiscardEhloKeywords,
     int QueuePartitions)
 {
     public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline);
@@ -66,6 +67,7 @@ public sealed record SmtpSettings(
             c.GetTimeSpan("shutdown-grace", TimeSpan.FromSeconds(30)),
             c.GetTimeSpan("queue-timeout", TimeSpan.FromMinutes(1)),
             SmtpReply.Parse(c.GetString("vrfy-reply")),
+            c.GetStringList("discard-ehlo-keywords").ToHashSet(StringComparer.OrdinalIgnoreCase),
             config.GetInt("engine.queue.partitions", 16));
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
@@ -81,6 +83,9 @@ public sealed record SmtpSettings(
         IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port is > 0 or 0
             ? endPoint
             : throw new ConfigurationException($"engine.smtp.listen: '{text}' is not address:port");
+
+    /// <summary>True when an EHLO keyword is hidden and its command refused (Postfix's smtpd_discard_ehlo_keywords).</summary>
+    public bool IsDiscarded(string keyword) => DiscardEhloKeywords.Contains(keyword);
 
     public bool IsLocalDomain(string domain) => MyDestination.Contains(domain);
 

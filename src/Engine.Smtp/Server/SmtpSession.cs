@@ -167,6 +167,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             case DataCommand:
                 Data();
                 break;
+            case BdatCommand when _settings.IsDiscarded("CHUNKING"):
+                Count("BDAT", ok: false);
+                RefuseBody(command, SmtpSyntax.Reply(SmtpSyntaxError.UnknownCommand));
+                break;
             case BdatCommand bdat:
                 Bdat(bdat);
                 break;
@@ -205,18 +209,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             return;
         }
         // RFC 2034 section 3: no enhanced status codes in the EHLO reply.
-        Send(new SmtpReply(250, null,
-        [
-            _settings.Hostname,
-            "PIPELINING",
-            $"SIZE {_settings.MessageSizeLimit}",
-            "ENHANCEDSTATUSCODES",
-            "8BITMIME",
-            "SMTPUTF8",
-            "CHUNKING",
-            "DSN",
-            "HELP",
-        ]));
+        string[] keywords = ["PIPELINING", $"SIZE {_settings.MessageSizeLimit}", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN", "HELP"];
+        Send(new SmtpReply(250, null, [_settings.Hostname, .. keywords.Where(k => !_settings.IsDiscarded(k.Split(' ')[0]))]));
     }
 
     private void Ok(string verb, SmtpReply reply)

@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Akka.Hosting;
+using Engine.Host;
+using Engine.Messages.Queue;
+using Engine.Queue;
+using Engine.Smtp;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Integration.Tests.Support;
+
+/// <summary>
+/// A real engine host in this process: real sockets on an ephemeral loopback port, real SQLite and spool
+/// in a temporary folder. Local domains are mx.test and local.test; the host calls itself mx.test.
+/// </summary>
+public sealed class EngineInstance : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private EngineInstance(IHost host, string dataDir, LogCollector logs)
+    {
+        _host = host;
+        DataDir = dataDir;
+        Logs = logs;
+        Port = host.Services.GetRequiredService<SmtpServer>().EndPoints[0].Port;
+    }
+
+    public string DataDir { get; }
+    public int Port { get; }
+    public LogCollector Logs { get; }
+    public IServiceProvider Services => _host.Services;
+
+    public static async Task<EngineInstance> StartAsync(params string[] settings) =>
+        await StartInAsync(TempDir.Create("engine"), settings);
+
+    /// <summary>Starts on an existing data folder (a restart).</summary>
+    public static async Task<EngineInstance> StartInAsync(string dataDir, params string[] settings)
+    {
+        var all = new List<string>
+        {
+            $"engine.data-dir = \"{dataDir}\"",
+            "engine.hostname = mx.test",
+            "engine.smtp.listen = [\"127.0.0.1:0\"]",
+            "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
+        };
+        all.AddRange(settings);
+        var logs = new LogCollector();
+        var host = EngineHost.Build(EngineConfig.Load(null, all), logging =>
+        {
+            logging.ClearProviders();
+            logging.AddProvider(logs);
+            logging.SetMinimumLevel(LogLevel.Information);
+        });
+        await host.StartAsync();
+        return new EngineInstance(host, dataDir, logs);
+    }
+
+    /// <summary>Everything the queue partitions hold, asked of each partition through the shard region.</summary>
+    public async Task<IReadOnlyList<QueuedMessage>> QueueAsync()
+    {
+        var region = await _host.Services.GetRequiredService<IRequiredActor<QueueRegionKey>>().GetAsync();
+        var partitions = _host.Services.GetRequiredService<QueueSettings>().Partitions;
+        var answers = await Task.WhenAll(Enumerable.Range(0, partitions).Select(p =>
+            region.Ask<QueueReplies.MessagesResult>(new QueueCommands.GetMessages(p), TimeSpan.FromSeconds(30))));
+        return answers.SelectMany(a => a.Messages).ToArray();
+    }
+
+    public async Task<QueuedMessage> QueuedAsync(string queueId) =>
+        (await QueueAsync()).Single(m => m.Id.Value == queueId);
+
+    public byte[] Body(QueuedMessage message)
+    {
+        using var stream = _host.Services.GetRequiredService<IBlobStore>().OpenRead(message.BlobRef);
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    /// <summary>The body without the Received: header this engine put in front.</summary>
+    public byte[] BodyAsSent(QueuedMessage message)
+    {
+        var body = Body(message);
+        var text = System.Text.Encoding.Latin1.GetString(body);
+        Assert.StartsWith("Received: from ", text);
+        var end = text.IndexOf("\r\n", StringComparison.Ordinal);
+        while (text[end + 2] == '\t')
+            end = text.IndexOf("\r\n", end + 2, StringComparison.Ordinal);
+        return body[(end + 2)..];
+    }
+
+    public Task StopAsync() => _host.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _host.StopAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            _host.Dispose();
+        }
+    }
+}
+
+/// <summary>Keeps every log line, so tests can check the maillog.</summary>
+public sealed class LogCollector : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyList<string> Lines => _lines.ToArray();
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (DateTime.UtcNow < deadline)
+        {
+            var line = _lines.FirstOrDefault(match);
+            if (line is not null)
+                return line;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("no such log line; last lines:\n" + string.Join("\n", _lines.TakeLast(40)));
+    }
+
+    private sealed class Logger(LogCollector owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (category.StartsWith("Engine", StringComparison.Ordinal))
+                owner._lines.Enqueue(formatter(state, exception));
+        }
+    }
+}
+
+public static class TempDir
+{
+    public static string Create(string prefix)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}

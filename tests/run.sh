@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the engine. Installs from Debian's packages what the tests need when it is missing
+# (swaks; python3 for smtplib), then builds in Release and runs both test projects.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+dotnet build Engine.sln -c Release -nologo -v quiet
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test Engine.sln -c Release --no-build -nologo 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run, summed over the test projects.
+awk '/(Passed|Failed)! +- +Failed:/ { gsub(",", ""); f += $4; p += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -40,7 +40,7 @@ internal sealed class SmtpConnection
         _socket = socket;
         _settings = settings;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
+        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
         _wire = new SmtpInputReader(new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance));
         RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
@@ -59,7 +59,8 @@ internal sealed class SmtpConnection
         await writer.ConfigureAwait(false);
         await _closing.CancelAsync().ConfigureAwait(false);
         await reader.ConfigureAwait(false);
-        _socket.Dispose();
+        await _output.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
     }
 
     public void Send(SmtpReply reply) => _replies.Writer.TryWrite(reply);

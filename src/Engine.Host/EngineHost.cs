@@ -105,6 +105,8 @@ public static class EngineHost
     private const string PersistenceTuning = """
         akka.persistence.journal.sql { parallelism = 1, batch-size = 100 }
         akka.persistence.snapshot-store.sql { }
+        # The host stops the actor system after the SMTP service has drained, not the CLR's exit hook.
+        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
         """;
 
     /// <summary>WAL mode sticks to the file: set it once, before the journal opens it.</summary>

@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Engine.Integration.Tests.Support;
+
+/// <summary>The engine as a separate process (`dotnet engine.dll`), so a test can kill it for real.</summary>
+public sealed class EngineProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private EngineProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+    public IReadOnlyCollection<string> Output => _output;
+
+    public static string[] Settings(string dataDir, int port) =>
+    [
+        $"engine.data-dir = \"{dataDir}\"",
+        "engine.hostname = mx.test",
+        $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
+        "engine.smtp.mydestination = [\"mx.test\"]",
+    ];
+
+    public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extra)
+    {
+        var port = FreePort();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "engine.dll"));
+        foreach (var setting in Settings(dataDir, port).Concat(extra))
+        {
+            info.ArgumentList.Add("--set");
+            info.ArgumentList.Add(setting);
+        }
+        var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start the engine");
+        var engine = new EngineProcess(process, port);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) engine._output.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) engine._output.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await engine.WaitForOutputAsync("listening on 127.0.0.1:" + port, TimeSpan.FromSeconds(60));
+        return engine;
+    }
+
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_output.Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException("engine exited:\n" + string.Join("\n", _output));
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"no '{text}' from the engine:\n" + string.Join("\n", _output.TakeLast(30)));
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>SIGKILL: no chance to flush or clean up anything.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM, as systemd stops a service.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
+        kill.WaitForExit();
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+            Kill();
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -13,6 +13,7 @@ using Engine.Smtp;
 using Engine.Storage.Blobs;
 using LinqToDB;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -35,7 +36,11 @@ public static class EngineHost
         var database = Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db"));
         var connectionString = PrepareSqlite(database);
 
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        // Configuration is HOCON. The host's appsettings.json watcher would otherwise watch the working
+        // directory, spool included, and wake for every file the spool creates.
+        var hostSettings = new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() };
+        hostSettings.Configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(hostSettings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {

@@ -9,7 +9,8 @@ namespace Engine.Primitives;
 /// </summary>
 public readonly record struct QueueId
 {
-    private const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    /// <summary>Crockford's base32 digits, the characters an id is made of.</summary>
+    public const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     public const int Length = 16;
 
     public string Value { get; }

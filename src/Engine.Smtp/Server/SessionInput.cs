@@ -1,6 +1,8 @@
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
 
+using System.Buffers;
+
 namespace Engine.Smtp.Server;
 
 /// <summary>What the connection's I/O loop tells its <see cref="SmtpSession"/> actor. Local only.</summary>
@@ -33,13 +35,13 @@ internal sealed class BodyTarget(Storage.Blobs.IBlobWriter writer, ReadOnlyMemor
     public BodyDecoder Decoder { get; } = decoder;
     public ReadOnlyMemory<byte> Prefix { get; private set; } = prefix;
 
-    /// <summary>Writes the Received: header once, before the first octets of the message.</summary>
-    public async ValueTask WritePrefixAsync(CancellationToken ct)
+    /// <summary>Puts the Received: header in front of the message text, once.</summary>
+    public void TakePrefix(IBufferWriter<byte> output)
     {
         if (Prefix.IsEmpty)
             return;
         Decoder.AddPrefix(Prefix.Length);
-        await Writer.WriteAsync(Prefix, ct).ConfigureAwait(false);
+        output.Write(Prefix.Span);
         Prefix = ReadOnlyMemory<byte>.Empty;
     }
 }

@@ -28,7 +28,10 @@ internal sealed class SmtpConnection
     private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing = new();
-    private readonly ArrayBufferWriter<byte> _body = new(64 * 1024);
+    // Message text collects here and goes to the spool in writes of at least DrainSize octets (or at
+    // the end), so a small message costs one write.
+    private const int DrainSize = 64 * 1024;
+    private readonly ArrayBufferWriter<byte> _body = new(4096);
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
     private SmtpCommand? _pendingBody;
     private BodyTarget? _target;
@@ -161,15 +164,15 @@ internal sealed class SmtpConnection
                 _input.AdvanceTo(consumed, stop == SmtpInput.NeedMore ? buffer.End : consumed);
             if (linesRead)
                 deadline = DateTime.UtcNow + _settings.CommandTimeout;
-            var error = _target is null ? null : await DrainBodyAsync(_target).ConfigureAwait(false);
-            _writeError ??= error;
+            if (_target is not null && _body.WrittenCount >= DrainSize)
+                _writeError ??= await DrainBodyAsync(_target).ConfigureAwait(false);
             switch (stop)
             {
                 case SmtpInput.Command:
                     // DATA or BDAT: wait for the session to say where the octets go.
                     var target = await _bodyDecision!.Task.ConfigureAwait(false);
                     _bodyDecision = null;
-                    await BeginBodyAsync(target).ConfigureAwait(false);
+                    BeginBody(target);
                     break;
                 case SmtpInput.DataEnd or SmtpInput.ChunkEnd:
                     await EndBodyAsync(stop).ConfigureAwait(false);
@@ -225,7 +228,7 @@ internal sealed class SmtpConnection
         }
     }
 
-    private async Task BeginBodyAsync(BodyTarget? target)
+    private void BeginBody(BodyTarget? target)
     {
         _target = target;
         switch (_pendingBody)
@@ -239,16 +242,7 @@ internal sealed class SmtpConnection
                 _wire.BeginChunk(bdat.Size, target?.Decoder as BdatDecoder);
                 break;
         }
-        if (target is null)
-            return;
-        try
-        {
-            await target.WritePrefixAsync(_closing.Token).ConfigureAwait(false);
-        }
-        catch (IOException e)
-        {
-            _writeError = e;
-        }
+        target?.TakePrefix(_body);
     }
 
     /// <summary>The end of DATA, or of a BDAT chunk: commit the body if it is complete and good, then tell the session.</summary>
@@ -262,10 +256,9 @@ internal sealed class SmtpConnection
         if (last)
             _target = null;
         if (decoder is BdatDecoder bdatDecoder && last)
-        {
             bdatDecoder.Finish(_body);
-            error ??= await DrainBodyAsync(target!).ConfigureAwait(false);
-        }
+        if (target is not null)
+            error ??= await DrainBodyAsync(target).ConfigureAwait(false);
         if (target is not null && last && error is null && !decoder!.Failed)
             error = await CommitAsync(target).ConfigureAwait(false);
         if (end == SmtpInput.DataEnd)

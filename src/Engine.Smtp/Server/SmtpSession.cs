@@ -59,8 +59,23 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
 
     public IStash Stash { get; set; } = null!;
 
+    /// <summary>
+    /// Props made by a plain delegate: one session per connection, so no expression trees are compiled
+    /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
+    /// </summary>
     public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSession(connection, settings, queue, blobs, log));
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, log)));
+
+    private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(SmtpSession);
+
+        public ActorBase Produce() => create();
+
+        public void Release(ActorBase actor)
+        {
+        }
+    }
 
     private string Protocol => (_esmtp ? "ESMTP" : "SMTP") switch
     {

@@ -18,7 +18,8 @@ public sealed class FileBlobStore : IBlobStore
     {
         _root = Path.GetFullPath(root);
         _fsync = fsync;
-        Directory.CreateDirectory(_root);
+        foreach (var c in QueueId.Alphabet)
+            Directory.CreateDirectory(Path.Combine(_root, c.ToString()));
     }
 
     public string Root => _root;
@@ -28,9 +29,8 @@ public sealed class FileBlobStore : IBlobStore
         var relative = $"{id.Value[^1]}/{id.Value}";
         var path = Path.Combine(_root, relative);
         var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 64 * 1024,
-            FileOptions.Asynchronous);
+        // No FileStream buffer: the connection hands over large writes (a small message in one).
+        var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
         return new Writer(this, relative, path, stream, _directories.GetOrAdd(directory, d => new DirectorySync(d)));
     }
 

@@ -11,6 +11,9 @@
 #
 # Environment:
 #   MESSAGES=20000  SESSIONS=20  SIZE=5120        the load (smtp-source -m, -s, -l)
+#   WARMUP=20000                                  messages sent first to each server and not measured:
+#                                                 the engine's JIT needs this many to reach its steady
+#                                                 state (tiered compilation); Postfix gets the same
 #   POSTFIX_PORT=2625  ENGINE_PORT=2626           loopback listener ports
 #   SKIP_ENGINE=1                                 run only the Postfix half
 #   SKIP_BUILD=1                                  use the existing Release build of the engine
@@ -22,6 +25,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 MESSAGES=${MESSAGES:-20000}
+WARMUP=${WARMUP:-20000}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-5120}
 POSTFIX_PORT=${POSTFIX_PORT:-2625}
@@ -118,14 +122,14 @@ wait_port() {
 
 now() { date +%s.%N; }
 
-# run_load PORT ERRFILE: runs smtp-source against 127.0.0.1:PORT, sets SECS to the elapsed seconds.
+# run_load PORT ERRFILE [COUNT]: runs smtp-source against 127.0.0.1:PORT, sets SECS to the elapsed seconds.
 # smtp-source runs in the background and is waited for, so a signal reaches the trap at once.
 run_load() {
-  local port=$1 err=$2 t0 t1 rc=0
+  local port=$1 err=$2 count=${3:-$MESSAGES} t0 t1 rc=0
   sync   # start from clean page cache writeback, so one server does not pay for the other's
   t0=$(now)
   # shellcheck disable=SC2086  # SOURCE_OPTS is a list of options
-  "$SMTP_SOURCE" $SOURCE_OPTS -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" \
+  "$SMTP_SOURCE" $SOURCE_OPTS -s "$SESSIONS" -m "$count" -l "$SIZE" \
     -f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" > "$err" 2>&1 &
   SOURCE_PID=$!
   wait "$SOURCE_PID" || rc=$?
@@ -260,6 +264,7 @@ fi
 report "smtp-accept benchmark, $(date -Is)"
 report "host: $(hostname), $(nproc) cpus, kernel $(uname -r), postfix $(postconf -h mail_version)"
 report "load: smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RECIPIENT"
+report "warm-up: $WARMUP messages to each server before the measured run"
 report "fsync: postfix as shipped (on), engine engine.storage.fsync=on"
 if [[ -n $CG_BASE ]]; then
   report "cpu: server processes only (not smtp-source), cgroup $CG_KIND under $CG_BASE"
@@ -279,11 +284,12 @@ cg_create engine-perf-postfix; PF_CG=$CG
 POSTFIX_STARTED=1
 wait_port "$POSTFIX_PORT" 30 || die "postfix does not listen on 127.0.0.1:$POSTFIX_PORT"
 
+if (( WARMUP > 0 )); then log "postfix: warm-up, $WARMUP messages"; run_load "$POSTFIX_PORT" "$WORK/postfix-warmup.err" "$WARMUP"; fi
 log "postfix: $MESSAGES messages"
 cpu0=$(cg_usage_us "$PF_CG")
 run_load "$POSTFIX_PORT" "$WORK/postfix-source.err"
 cpu1=$(cg_usage_us "$PF_CG")
-count=$(hold_count)
+count=$(( $(hold_count) - WARMUP ))
 [[ -s $WORK/postfix-source.err ]] && { echo "smtp-source (postfix) said:" >&2; head -5 "$WORK/postfix-source.err" >&2; }
 (( count == MESSAGES )) || echo "warning: postfix hold queue has $count messages, expected $MESSAGES" >&2
 result postfix "$count" "$SECS" "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
@@ -310,11 +316,12 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   wait_port "$ENGINE_PORT" 60 "$ENGINE_PID" \
     || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen on 127.0.0.1:$ENGINE_PORT"; }
 
+  if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; run_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"
   cpu0=$(cg_usage_us "$EN_CG")
   run_load "$ENGINE_PORT" "$WORK/engine-source.err"
   cpu1=$(cg_usage_us "$EN_CG")
-  count=$(find "$ENGINE_DATA/spool" -type f 2>/dev/null | wc -l)
+  count=$(( $(find "$ENGINE_DATA/spool" -type f 2>/dev/null | wc -l) - WARMUP ))
   [[ -s $WORK/engine-source.err ]] && { echo "smtp-source (engine) said:" >&2; head -5 "$WORK/engine-source.err" >&2; }
   (( count == MESSAGES )) || echo "warning: engine spool has $count files, expected $MESSAGES" >&2
   result engine "$count" "$SECS" "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
@@ -326,5 +333,5 @@ if [[ $SKIP_ENGINE != 1 ]]; then
 fi
 
 report ""
-report "stored: postfix = files in its hold queue; engine = files under its data dir's spool"
+report "stored: postfix = files in its hold queue; engine = files under its data dir's spool (less the warm-up)"
 log "report written to $REPORT"

@@ -60,8 +60,11 @@ internal sealed class SmtpConnection
         var writer = WriteLoopAsync();
         var reader = ReadLoopAsync();
         await writer.ConfigureAwait(false);
-        await _closing.CancelAsync().ConfigureAwait(false);
+        // Shutting the socket down ends a pending read with end-of-stream: no cancellation, no exception.
+        Shutdown();
+        _bodyDecision?.TrySetResult(null);
         await reader.ConfigureAwait(false);
+        await _closing.CancelAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
     }
@@ -79,7 +82,19 @@ internal sealed class SmtpConnection
     public void Abort()
     {
         _replies.Writer.TryComplete();
-        _closing.Cancel();
+        _bodyDecision?.TrySetResult(null);
+    }
+
+    private void Shutdown()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // already closed by the peer
+        }
     }
 
     /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
@@ -97,7 +112,6 @@ internal sealed class SmtpConnection
                     if (ReferenceEquals(item, CloseMarker))
                     {
                         await _output.FlushAsync().ConfigureAwait(false);
-                        _socket.Shutdown(SocketShutdown.Both);
                         return;
                     }
                     var text = ((SmtpReply)item).Render();

@@ -16,6 +16,8 @@ if ((${#need[@]})); then
 fi
 
 dotnet build Engine.sln -c Release -nologo -v quiet
+# Formatting is part of the build's rules (.editorconfig).
+dotnet format Engine.sln --verify-no-changes --no-restore
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

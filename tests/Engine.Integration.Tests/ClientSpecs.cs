@@ -38,6 +38,14 @@ public sealed class ClientSpecs(EngineFixture fixture) : IClassFixture<EngineFix
         protected override bool PreferSendAsBinaryData => true;
     }
 
+    private static MimeMessage Message(string from, string to, string subject, TextPart body)
+    {
+        var message = new MimeMessage { Subject = subject, Body = body };
+        message.From.Add(MailboxAddress.Parse(from));
+        message.To.Add(MailboxAddress.Parse(to));
+        return message;
+    }
+
     private async Task<string> SendWithMailKitAsync(MimeMessage message, int? port = null, bool preferBdat = false)
     {
         using var client = preferBdat ? new BdatSmtpClient() : new SmtpClient();
@@ -50,11 +58,7 @@ public sealed class ClientSpecs(EngineFixture fixture) : IClassFixture<EngineFix
     [Fact]
     public async Task MailKit_should_queue_a_plain_message()
     {
-        var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse("alice@client.test"));
-        message.To.Add(MailboxAddress.Parse("user@mx.test"));
-        message.Subject = "plain";
-        message.Body = new TextPart(TextFormat.Plain) { Text = "Hello\r\n.just a dot line\r\n" };
+        var message = Message("alice@client.test", "user@mx.test", "plain", new TextPart(TextFormat.Plain) { Text = "Hello\r\n.just a dot line\r\n" });
         var id = QueueIdOf(await SendWithMailKitAsync(message));
 
         var queued = await Engine.QueuedAsync(id);
@@ -69,11 +73,7 @@ public sealed class ClientSpecs(EngineFixture fixture) : IClassFixture<EngineFix
     [Fact]
     public async Task MailKit_should_queue_8bit_mail_with_body_8bitmime()
     {
-        var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse("alice@client.test"));
-        message.To.Add(MailboxAddress.Parse("user@mx.test"));
-        message.Subject = "8bit";
-        message.Body = new TextPart(TextFormat.Plain) { Text = "Crème brûlée\r\n", ContentTransferEncoding = ContentEncoding.EightBit };
+        var message = Message("alice@client.test", "user@mx.test", "8bit", new TextPart(TextFormat.Plain) { Text = "Crème brûlée\r\n", ContentTransferEncoding = ContentEncoding.EightBit });
         var id = QueueIdOf(await SendWithMailKitAsync(message));
 
         var queued = await Engine.QueuedAsync(id);
@@ -87,11 +87,7 @@ public sealed class ClientSpecs(EngineFixture fixture) : IClassFixture<EngineFix
     [Fact]
     public async Task MailKit_should_queue_smtputf8_mail()
     {
-        var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse("jöhn@exämple.org"));
-        message.To.Add(MailboxAddress.Parse("üser@mx.test"));
-        message.Subject = "ünicode";
-        message.Body = new TextPart(TextFormat.Plain) { Text = "Hallö\r\n" };
+        var message = Message("jöhn@exämple.org", "üser@mx.test", "ünicode", new TextPart(TextFormat.Plain) { Text = "Hallö\r\n" });
         var id = QueueIdOf(await SendWithMailKitAsync(message));
 
         var queued = await Engine.QueuedAsync(id);
@@ -104,11 +100,7 @@ public sealed class ClientSpecs(EngineFixture fixture) : IClassFixture<EngineFix
     [Fact]
     public async Task MailKit_should_send_with_bdat_and_fall_back_to_data_when_chunking_is_discarded()
     {
-        var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse("alice@client.test"));
-        message.To.Add(MailboxAddress.Parse("user@mx.test"));
-        message.Subject = "chunks";
-        message.Body = new TextPart(TextFormat.Plain) { Text = new string('x', 70) + "\r\n.\r\n" + "end\r\n" };
+        var message = Message("alice@client.test", "user@mx.test", "chunks", new TextPart(TextFormat.Plain) { Text = new string('x', 70) + "\r\n.\r\n" + "end\r\n" });
         var id = QueueIdOf(await SendWithMailKitAsync(message, preferBdat: true));
         var stored = MimeMessage.Load(new MemoryStream(Engine.Body(await Engine.QueuedAsync(id))));
         Assert.Equal(message.TextBody!.ReplaceLineEndings("\n"), stored.TextBody?.ReplaceLineEndings("\n"));

@@ -1,7 +1,6 @@
+using System.Buffers;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
-
-using System.Buffers;
 
 namespace Engine.Smtp.Server;
 

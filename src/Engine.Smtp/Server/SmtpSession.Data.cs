@@ -3,8 +3,8 @@ using Akka.Actor;
 using Engine.Messages;
 using Engine.Messages.Queue;
 using Engine.Primitives;
-using Envelope = Engine.Messages.Envelope;
 using Engine.Protocols.Smtp;
+using Envelope = Engine.Messages.Envelope;
 
 namespace Engine.Smtp.Server;
 

@@ -36,7 +36,11 @@ public sealed class SmtpStateTableSpecs
     {
         SmtpCommand command = verb switch
         {
-            "MAIL" => Mail, "RCPT" => Rcpt, "BDAT" => new BdatCommand(1, false), "RSET" => RsetCommand.Instance, _ => DataCommand.Instance,
+            "MAIL" => Mail,
+            "RCPT" => Rcpt,
+            "BDAT" => new BdatCommand(1, false),
+            "RSET" => RsetCommand.Instance,
+            _ => DataCommand.Instance,
         };
         Assert.Null(SmtpStateTable.Check(phase, command));
     }

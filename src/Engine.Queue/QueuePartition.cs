@@ -117,24 +117,28 @@ public sealed class QueuePartition : UntypedPersistentActor
         SaveSnapshot(_state.ToSnapshot());
     }
 
+    /// <summary>
+    /// The journal failed (the outcome of the write is unknown) and this actor stops: every session that
+    /// waits hears NotQueued and answers 451; sharding starts the partition again on the next message.
+    /// </summary>
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        FailWriting(cause.Message);
+        _log.Error(cause, "{0}: journal write failed", PersistenceId);
+        foreach (var (e, replyTo) in _writing.Concat(_waiting))
+            replyTo.Tell(new QueueReplies.NotQueued(e.Id, cause.Message));
+        _writing = [];
+        _waiting.Clear();
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
+    /// <summary>The journal refused this one event (it was not stored); the rest of the batch goes on.</summary>
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        FailWriting(cause.Message);
-        _writing = [];
-        base.OnPersistRejected(cause, @event, sequenceNr);
-    }
-
-    private void FailWriting(string reason)
-    {
-        _log.Error("{0}: journal write failed: {1}", PersistenceId, reason);
-        foreach (var (e, replyTo) in _writing.Concat(_waiting))
-            replyTo.Tell(new QueueReplies.NotQueued(e.Id, reason));
-        _waiting.Clear();
+        _log.Error(cause, "{0}: journal refused an event", PersistenceId);
+        if (@event is QueueEvents.MessageQueued rejected)
+        {
+            foreach (var (e, replyTo) in _writing.Where(w => w.Event.Id == rejected.Id))
+                replyTo.Tell(new QueueReplies.NotQueued(e.Id, cause.Message));
+        }
     }
 }

@@ -19,6 +19,7 @@ public sealed record SmtpSettings(
     int TextLineLimit,
     BareNewlinePolicy BareNewline,
     int HardErrorLimit,
+    int JunkCommandLimit,
     TimeSpan CommandTimeout,
     TimeSpan DataTimeout,
     int MaxConnections,
@@ -60,6 +61,7 @@ public sealed record SmtpSettings(
             c.GetInt("text-line-limit", 2048),
             bare,
             c.GetInt("hard-error-limit", 20),
+            c.GetInt("junk-command-limit", 100),
             c.GetTimeSpan("command-timeout", TimeSpan.FromMinutes(5)),
             c.GetTimeSpan("data-timeout", TimeSpan.FromMinutes(5)),
             c.GetInt("max-connections", 1000),
@@ -73,8 +75,10 @@ public sealed record SmtpSettings(
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)
             throw new ConfigurationException("engine.smtp.text-line-limit must be at least 1000 (RFC 5321 section 4.5.3.1.6)");
+        if (settings.QueueTimeout >= settings.CommandTimeout)
+            throw new ConfigurationException("engine.smtp.queue-timeout must be shorter than command-timeout, or a client waiting for its 250 times out first");
         if (settings.MessageSizeLimit < 1024 || settings.RecipientLimit < 1 || settings.HardErrorLimit < 1
-            || settings.MaxConnections < 1 || settings.MaxConnectionsPerIp < 1)
+            || settings.MaxConnections < 1 || settings.MaxConnectionsPerIp < 1 || settings.JunkCommandLimit < 1)
             throw new ConfigurationException("engine.smtp: limits must be positive");
         return settings;
     }

@@ -10,9 +10,11 @@ public sealed class SmallLimitsFixture : IAsyncLifetime
     public async ValueTask InitializeAsync() => Engine = await EngineInstance.StartAsync(
         "engine.smtp.recipient-limit = 3",
         "engine.smtp.hard-error-limit = 6",
+        "engine.smtp.junk-command-limit = 5",
         "engine.smtp.message-size-limit = 2048",
         "engine.smtp.text-line-limit = 1000",
         "engine.smtp.command-timeout = 2s",
+        "engine.smtp.queue-timeout = 1s",
         "engine.smtp.data-timeout = 2s");
 
     public async ValueTask DisposeAsync() => await Engine.DisposeAsync();
@@ -67,7 +69,42 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
         AssertReply(await smtp.CommandAsync("DATA"), 503, "5.5.1");
         await smtp.CommandAsync("MAIL FROM:<a@client.test>");
         AssertReply(await smtp.CommandAsync("MAIL FROM:<a@client.test>"), 503, "5.5.1");
-        AssertReply(await smtp.CommandAsync("DATA"), 554, "5.5.1"); // no valid recipients
+        AssertReply(await smtp.CommandAsync("DATA"), 503, "5.5.1"); // need RCPT
+
+        await using var second = await RawSmtp.GreetedAsync(Engine.Port); // the first is near its error limit
+        await second.CommandAsync("EHLO client.test");
+        await second.CommandAsync("MAIL FROM:<a@client.test>");
+        AssertReply(await second.CommandAsync("RCPT TO:<jöhn@mx.test>"), 553, "5.6.7"); // refused: no SMTPUTF8
+        AssertReply(await second.CommandAsync("DATA"), 554, "5.5.1"); // no valid recipients
+    }
+
+    [Fact]
+    public async Task Junk_commands_past_the_limit_count_as_errors_until_421()
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+        for (var i = 0; i < 5; i++)
+            AssertReply(await smtp.CommandAsync("NOOP"), 250, "2.0.0");
+        // Past the junk limit the same replies count as errors; the sixth error ends the session.
+        for (var i = 0; i < 5; i++)
+            AssertReply(await smtp.CommandAsync(i % 2 == 0 ? "NOOP" : "RSET"), 250, "2.0.0");
+        await smtp.SendAsync("NOOP\r\n");
+        AssertReply(await smtp.ReadAsync(), 250, "2.0.0");
+        AssertReply(await smtp.ReadAsync(), 421, "4.7.0");
+        Assert.True(await smtp.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_long_pipelined_burst_is_answered_in_order()
+    {
+        // More commands than the connection lets wait for the session at once: the reader pauses, nothing is lost.
+        await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+        await smtp.SendAsync(string.Concat(Enumerable.Range(0, 300).Select(i => $"EHLO client{i}.test\r\n")) + "QUIT\r\n");
+        for (var i = 0; i < 300; i++)
+        {
+            var ehlo = await smtp.ReadAsync();
+            Assert.Equal(250, ehlo.Code);
+        }
+        AssertReply(await smtp.ReadAsync(), 221, "2.0.0");
     }
 
     [Fact]

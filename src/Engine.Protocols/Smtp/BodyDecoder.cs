@@ -105,8 +105,6 @@ public sealed class DataDecoder(BodyLimits limits) : BodyDecoder(limits)
     // CR or LF the next octets are plain text, dot or not.
     private State _state = State.LineStart;
 
-    public bool IsComplete => _state == State.Done;
-
     /// <summary>Consumes input up to the end marker; returns true when the end has been read.</summary>
     public bool Decode(ref SequenceReader<byte> reader, IBufferWriter<byte> output)
     {

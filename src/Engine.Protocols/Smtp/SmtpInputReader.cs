@@ -32,7 +32,6 @@ public sealed class SmtpInputReader(SmtpCommandParser parser)
     private BdatDecoder? _chunkDecoder;
     private long _chunkRemaining;
 
-    public bool AwaitingDecision => _mode == Mode.AwaitingDecision;
     public bool InBody => _mode is Mode.Data or Mode.Chunk;
 
     /// <summary>Reads the next item; message text goes to <paramref name="body"/>.</summary>

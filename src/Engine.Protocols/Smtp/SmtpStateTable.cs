@@ -27,7 +27,9 @@ public enum SmtpPhase
 public static class SmtpStateTable
 {
     /// <summary>The 503 (or 554) reply when <paramref name="command"/> is out of order, else null.</summary>
-    public static SmtpReply? Check(SmtpPhase phase, SmtpCommand command, bool mailRefused = false)
+    /// <param name="rcptRefused">Whether a RCPT of this transaction was refused: DATA then gets 554
+    /// "no valid recipients" rather than 503 "need RCPT command", as Postfix answers.</param>
+    public static SmtpReply? Check(SmtpPhase phase, SmtpCommand command, bool rcptRefused = false)
     {
         if (phase == SmtpPhase.Bdat && command is not (BdatCommand or RsetCommand or NoopCommand or QuitCommand))
             return OutOfSequence($"{command.Verb} during BDAT transfer");
@@ -39,7 +41,7 @@ public static class SmtpStateTable
             DataCommand or BdatCommand when phase is SmtpPhase.Connected or SmtpPhase.Greeted =>
                 OutOfSequence("need MAIL command"),
             DataCommand or BdatCommand when phase == SmtpPhase.Mail =>
-                mailRefused ? OutOfSequence("need MAIL command") : new SmtpReply(554, "5.5.1", "Error: no valid recipients"),
+                rcptRefused ? new SmtpReply(554, "5.5.1", "Error: no valid recipients") : OutOfSequence("need RCPT command"),
             _ => null,
         };
     }

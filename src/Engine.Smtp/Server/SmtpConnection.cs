@@ -20,6 +20,16 @@ internal sealed class SmtpConnection
 {
     private static readonly object CloseMarker = new();
 
+    /// <summary>
+    /// The most commands told to the session and not yet answered. A client that pipelines without
+    /// reading waits here, so the session's mailbox and the reply queue stay bounded.
+    /// </summary>
+    private const int MaxUnanswered = 100;
+
+    // Message text collects here and goes to the spool in writes of at least DrainSize octets (or at
+    // the end), so a small message costs one write.
+    private const int DrainSize = 64 * 1024;
+
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly PipeReader _input;
@@ -27,15 +37,14 @@ internal sealed class SmtpConnection
     private readonly SmtpSettings _settings;
     private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly CancellationTokenSource _closing = new();
-    // Message text collects here and goes to the spool in writes of at least DrainSize octets (or at
-    // the end), so a small message costs one write.
-    private const int DrainSize = 64 * 1024;
+    private readonly TaskCompletionSource _sessionGone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ArrayBufferWriter<byte> _body = new(4096);
+    private CancellationTokenSource _flushDeadline = new();
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
     private SmtpCommand? _pendingBody;
     private BodyTarget? _target;
     private Exception? _writeError;
+    private int _unanswered;
     private IActorRef _session = ActorRefs.Nobody;
 
     public SmtpConnection(Socket socket, SmtpSettings settings)
@@ -47,11 +56,9 @@ internal sealed class SmtpConnection
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
         _wire = new SmtpInputReader(new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance));
         RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-        LocalEndPoint = socket.LocalEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
     }
 
     public IPAddress RemoteAddress { get; }
-    public IPEndPoint LocalEndPoint { get; }
 
     /// <summary>Runs both loops until the connection ends. The session must be set first.</summary>
     public async Task RunAsync(IActorRef session)
@@ -59,17 +66,24 @@ internal sealed class SmtpConnection
         _session = session;
         var writer = WriteLoopAsync();
         var reader = ReadLoopAsync();
+        // The writer ends when the session closes or stops, when the peer breaks the connection, or when
+        // a flush does not finish in time (a client that stops reading).
         await writer.ConfigureAwait(false);
         // Shutting the socket down ends a pending read with end-of-stream: no cancellation, no exception.
         Shutdown();
-        _bodyDecision?.TrySetResult(null);
         await reader.ConfigureAwait(false);
-        await _closing.CancelAsync().ConfigureAwait(false);
+        _target?.Writer.Abort(); // a body cut off in the middle; a committed one is not touched
         await _output.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    public void Send(SmtpReply reply) => _replies.Writer.TryWrite(reply);
+    /// <summary>Queues a reply; the write loop sends it.</summary>
+    public void Send(SmtpReply reply)
+    {
+        if (Interlocked.Decrement(ref _unanswered) < 0)
+            Interlocked.Increment(ref _unanswered);
+        _replies.Writer.TryWrite(reply);
+    }
 
     /// <summary>Sends what is queued, then closes the connection.</summary>
     public void Close()
@@ -78,12 +92,15 @@ internal sealed class SmtpConnection
         _replies.Writer.TryComplete();
     }
 
-    /// <summary>Closes at once, dropping unsent replies (the session actor is gone).</summary>
-    public void Abort()
+    /// <summary>The session actor has stopped: send what is queued, close, and stop reading.</summary>
+    public void SessionStopped()
     {
         _replies.Writer.TryComplete();
-        _bodyDecision?.TrySetResult(null);
+        _sessionGone.TrySetResult();
     }
+
+    /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
+    public void Proceed(BodyTarget? target) => Volatile.Read(ref _bodyDecision)?.TrySetResult(target);
 
     private void Shutdown()
     {
@@ -97,9 +114,6 @@ internal sealed class SmtpConnection
         }
     }
 
-    /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
-    public void Proceed(BodyTarget? target) => _bodyDecision?.TrySetResult(target);
-
     private async Task WriteLoopAsync()
     {
         try
@@ -111,20 +125,28 @@ internal sealed class SmtpConnection
                 {
                     if (ReferenceEquals(item, CloseMarker))
                     {
-                        await _output.FlushAsync().ConfigureAwait(false);
+                        await FlushAsync().ConfigureAwait(false);
                         return;
                     }
                     var text = ((SmtpReply)item).Render();
                     var span = _output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
                     _output.Advance(Encoding.UTF8.GetBytes(text, span));
                 }
-                await _output.FlushAsync().ConfigureAwait(false);
+                await FlushAsync().ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            // The peer went away; the read loop reports it.
+            // The peer went away, or stopped reading for longer than the command timeout.
         }
+    }
+
+    private ValueTask<FlushResult> FlushAsync()
+    {
+        if (!_flushDeadline.TryReset())
+            _flushDeadline = new CancellationTokenSource();
+        _flushDeadline.CancelAfter(_settings.CommandTimeout);
+        return _output.FlushAsync(_flushDeadline.Token);
     }
 
     private async Task ReadLoopAsync()
@@ -135,16 +157,17 @@ internal sealed class SmtpConnection
         {
             timedOut = !await ReadCommandsAsync().ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_closing.IsCancellationRequested)
+        catch (Exception e)
         {
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
-        {
+            // Whatever broke the loop, the session must hear of it, or it would wait for ever.
             error = e;
         }
-        await _input.CompleteAsync().ConfigureAwait(false);
-        _bodyDecision?.TrySetResult(null);
-        _session.Tell(timedOut ? new SessionInput.TimedOut() : new SessionInput.Closed(error));
+        finally
+        {
+            await _input.CompleteAsync().ConfigureAwait(false);
+            if (!_sessionGone.Task.IsCompleted)
+                _session.Tell(timedOut ? new SessionInput.TimedOut() : new SessionInput.Closed(error));
+        }
     }
 
     /// <summary>Reads until the peer closes (true) or input does not arrive in time (false).</summary>
@@ -154,7 +177,7 @@ internal sealed class SmtpConnection
         // a time cannot hold the session open for ever; in message text each read has the data timeout.
         var deadline = DateTime.UtcNow + _settings.CommandTimeout;
         var stop = SmtpInput.NeedMore;
-        while (true)
+        while (!_sessionGone.Task.IsCompleted)
         {
             ReadOnlySequence<byte> buffer;
             var completed = false;
@@ -173,20 +196,29 @@ internal sealed class SmtpConnection
                 // Just after a decision, look at empty input first: "BDAT 0 LAST" needs no octets.
                 buffer = ReadOnlySequence<byte>.Empty;
             }
-            stop = Step(buffer, out var consumed, out var linesRead);
+            stop = Step(buffer, out var consumed, out var linesRead, out var throttled);
             if (fromPipe)
-                _input.AdvanceTo(consumed, stop == SmtpInput.NeedMore ? buffer.End : consumed);
+                _input.AdvanceTo(consumed, stop == SmtpInput.NeedMore && !throttled ? buffer.End : consumed);
             if (linesRead)
                 deadline = DateTime.UtcNow + _settings.CommandTimeout;
             if (_target is not null && _body.WrittenCount >= DrainSize)
                 _writeError ??= await DrainBodyAsync(_target).ConfigureAwait(false);
+            if (throttled)
+            {
+                while (Volatile.Read(ref _unanswered) >= MaxUnanswered && !_sessionGone.Task.IsCompleted)
+                    await Task.Delay(10).ConfigureAwait(false);
+                deadline = DateTime.UtcNow + _settings.CommandTimeout;
+                continue;
+            }
             switch (stop)
             {
                 case SmtpInput.Command:
-                    // DATA or BDAT: wait for the session to say where the octets go.
-                    var target = await _bodyDecision!.Task.ConfigureAwait(false);
-                    _bodyDecision = null;
-                    BeginBody(target);
+                    // DATA or BDAT: wait for the session to say where the octets go (or to be gone).
+                    var decision = _bodyDecision!.Task;
+                    if (await Task.WhenAny(decision, _sessionGone.Task).ConfigureAwait(false) != decision)
+                        return true;
+                    Volatile.Write(ref _bodyDecision, null);
+                    BeginBody(decision.Result);
                     break;
                 case SmtpInput.DataEnd or SmtpInput.ChunkEnd:
                     await EndBodyAsync(stop).ConfigureAwait(false);
@@ -198,34 +230,43 @@ internal sealed class SmtpConnection
                     return true;
             }
         }
+        return true;
     }
 
     /// <summary>
     /// Runs the sans-I/O reader over what has arrived, telling the session each command, up to the point
     /// where the I/O side has work to do: more input, a DATA/BDAT decision, or the end of a body.
     /// </summary>
-    private SmtpInput Step(in ReadOnlySequence<byte> buffer, out SequencePosition consumed, out bool linesRead)
+    private SmtpInput Step(in ReadOnlySequence<byte> buffer, out SequencePosition consumed, out bool linesRead, out bool throttled)
     {
         var reader = new SequenceReader<byte>(buffer);
         linesRead = false;
+        throttled = false;
         try
         {
             while (true)
             {
+                if (!_wire.InBody && Volatile.Read(ref _unanswered) >= MaxUnanswered)
+                {
+                    throttled = true;
+                    return SmtpInput.NeedMore;
+                }
                 var input = _wire.Read(ref reader, _body, out var parsed);
                 switch (input)
                 {
                     case SmtpInput.Refused:
                         linesRead = true;
+                        Interlocked.Increment(ref _unanswered);
                         _session.Tell(new SessionInput.Refused(parsed.Error, parsed.Detail));
                         continue;
                     case SmtpInput.Command:
                         linesRead = true;
+                        Interlocked.Increment(ref _unanswered);
                         if (parsed.Command is DataCommand or BdatCommand)
                         {
                             // The decision slot must exist before the session can answer.
                             _pendingBody = parsed.Command;
-                            _bodyDecision = new TaskCompletionSource<BodyTarget?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                            Volatile.Write(ref _bodyDecision, new TaskCompletionSource<BodyTarget?>(TaskCreationOptions.RunContinuationsAsynchronously));
                             _session.Tell(new SessionInput.Command(parsed.Command));
                             return SmtpInput.Command;
                         }
@@ -288,7 +329,7 @@ internal sealed class SmtpConnection
             return null;
         try
         {
-            await target.Writer.WriteAsync(_body.WrittenMemory, _closing.Token).ConfigureAwait(false);
+            await target.Writer.WriteAsync(_body.WrittenMemory).ConfigureAwait(false);
             return null;
         }
         catch (IOException e)
@@ -305,7 +346,7 @@ internal sealed class SmtpConnection
     {
         try
         {
-            await target.Writer.CommitAsync(_closing.Token).ConfigureAwait(false);
+            await target.Writer.CommitAsync().ConfigureAwait(false);
             return null;
         }
         catch (IOException e)
@@ -317,13 +358,14 @@ internal sealed class SmtpConnection
     /// <summary>One read with a deadline; null when the deadline passed first.</summary>
     private async Task<ReadResult?> ReadAsync(TimeSpan timeout)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
-        deadline.CancelAfter(timeout);
+        if (timeout <= TimeSpan.Zero)
+            return null;
+        using var deadline = new CancellationTokenSource(timeout);
         try
         {
             return await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!_closing.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
             return null;
         }

@@ -61,16 +61,31 @@ internal sealed class SmtpListener : IDisposable
                     return;
                 continue;
             }
-            client.NoDelay = true;
-            var address = (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-            var refusal = _counter.TryEnter(address, _settings.MaxConnections, _settings.MaxConnectionsPerIp);
-            if (refusal is not null)
+            var address = IPAddress.None;
+            var entered = false;
+            try
             {
-                _ = RefuseAsync(client, address, refusal);
-                continue;
+                client.NoDelay = true;
+                address = (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+                var refusal = _counter.TryEnter(address, _settings.MaxConnections, _settings.MaxConnectionsPerIp);
+                if (refusal is not null)
+                {
+                    _ = RefuseAsync(client, address, refusal);
+                    continue;
+                }
+                entered = true;
+                var connection = new SmtpConnection(client, _settings);
+                var leaving = address;
+                _sessions.Tell(new SmtpSessions.Start(connection, () => _counter.Leave(leaving)));
             }
-            var connection = new SmtpConnection(client, _settings);
-            _sessions.Tell(new SmtpSessions.Start(connection, () => _counter.Leave(address)));
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+            {
+                // The client went away between accept and start: give its slot back and go on accepting.
+                if (entered)
+                    _counter.Leave(address);
+                client.Dispose();
+                Log.SessionError(_log, e, $"unknown[{address}]");
+            }
         }
     }
 

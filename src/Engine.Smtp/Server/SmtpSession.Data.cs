@@ -20,10 +20,16 @@ internal sealed partial class SmtpSession
     private void Data()
     {
         _body = NewBody(new DataDecoder(_settings.BodyLimits));
+        if (_body is null)
+        {
+            Count("DATA", ok: false);
+            RefuseBody(DataCommand.Instance, SpoolError);
+            return;
+        }
         Count("DATA", ok: true);
         Send(new SmtpReply(354, null, "End data with <CR><LF>.<CR><LF>"));
         _connection.Proceed(_body);
-        Become(ReadingBody);
+        ReadBody();
     }
 
     /// <summary>BDAT (RFC 3030): each chunk is read whole; the LAST one ends the message.</summary>
@@ -32,11 +38,24 @@ internal sealed partial class SmtpSession
         if (_phase != SmtpPhase.Bdat)
         {
             _body = NewBody(new BdatDecoder(_settings.BodyLimits));
+            if (_body is null)
+            {
+                RefuseBody(bdat, SpoolError);
+                return;
+            }
             _phase = SmtpPhase.Bdat;
         }
         _connection.Proceed(_body);
+        ReadBody();
+    }
+
+    private void ReadBody()
+    {
+        _inBody = true;
         Become(ReadingBody);
     }
+
+    private static SmtpReply SpoolError => new(451, "4.3.0", "Error: queue file write error");
 
     /// <summary>DATA or BDAT out of order: the connection still has to consume a BDAT chunk, then we answer.</summary>
     private void RefuseBody(SmtpCommand command, SmtpReply reply)
@@ -45,19 +64,28 @@ internal sealed partial class SmtpSession
         {
             _chunkRefusal = reply;
             _connection.Proceed(null);
-            Become(ReadingBody);
+            ReadBody();
             return;
         }
         _connection.Proceed(null);
         Error(reply);
     }
 
-    private BodyTarget NewBody(BodyDecoder decoder)
+    /// <summary>A spool file and the Received: header for the body; null (and logged) when the spool fails.</summary>
+    private BodyTarget? NewBody(BodyDecoder decoder)
     {
         var recipients = _recipients.Select(r => r.Address).ToArray();
         var header = ReceivedHeader.Format(_helo, "unknown", _connection.RemoteAddress.ToString(), _settings.Hostname,
             Protocol, _queueId, recipients, DateTimeOffset.Now);
-        return new BodyTarget(_blobs.Create(_queueId), Encoding.UTF8.GetBytes(header), decoder);
+        try
+        {
+            return new BodyTarget(_blobs.Create(_queueId), Encoding.UTF8.GetBytes(header), decoder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.NotQueued(_log, _queueId.Value, $"spool: {e.Message}");
+            return null;
+        }
     }
 
     /// <summary>While the connection reads message text: nothing else arrives but the outcome.</summary>
@@ -66,10 +94,12 @@ internal sealed partial class SmtpSession
         switch (message)
         {
             case SessionInput.DataRead read:
+                _inBody = false;
                 Become(Ready);
                 BodyRead(read.Rejection, read.Error, last: true, "DATA");
                 break;
             case SessionInput.ChunkRead chunk:
+                _inBody = false;
                 Become(Ready);
                 if (_chunkRefusal is not null)
                 {
@@ -97,7 +127,7 @@ internal sealed partial class SmtpSession
         {
             Log.NotQueued(_log, _queueId.Value, error.Message);
             ResetTransaction();
-            Error(new SmtpReply(451, "4.3.0", "Error: queue file write error"));
+            Error(SpoolError);
             return;
         }
         if (rejection is not null)
@@ -146,9 +176,10 @@ internal sealed partial class SmtpSession
                 Resume();
                 break;
             case QueueReplies.NotQueued notQueued when notQueued.Id == _queueId:
+                // Whether the write landed is not always known (a failed commit may still be on disk),
+                // so the body stays; the queue's sweep of bodies without an entry removes it.
                 _queueTimer?.Cancel();
                 Log.NotQueued(_log, _queueId.Value, notQueued.Reason);
-                _blobs.Delete(_body!.Writer.Ref);
                 _body = null;
                 NotQueued();
                 break;
@@ -160,7 +191,10 @@ internal sealed partial class SmtpSession
                 break;
             case QueueReplies.Queued or QueueReplies.NotQueued or QueueTimedOut:
                 break; // a late answer about an earlier message
-            case SessionInput.Command or SessionInput.Refused or SessionControl.Drain:
+            case SessionControl.Drain:
+                _draining = true;
+                break;
+            case SessionInput.Command or SessionInput.Refused:
                 Stash.Stash();
                 break;
             default:
@@ -172,7 +206,7 @@ internal sealed partial class SmtpSession
     private void NotQueued()
     {
         ResetTransaction();
-        Error(new SmtpReply(451, "4.3.0", "Error: queue file write error"));
+        Error(SpoolError);
         Resume();
     }
 

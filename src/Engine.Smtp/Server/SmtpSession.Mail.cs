@@ -7,7 +7,7 @@ namespace Engine.Smtp.Server;
 internal sealed partial class SmtpSession
 {
     private MailCommand? _mail;
-    private bool _mailRefused;
+    private bool _rcptRefused;
     private QueueId _queueId;
     private readonly List<EnvelopeRecipient> _recipients = [];
 
@@ -25,12 +25,12 @@ internal sealed partial class SmtpSession
         }
         if (_draining)
         {
-            RefuseMail(mail, ShuttingDown);
+            Count("MAIL", ok: false);
             CloseWith(ShuttingDown);
             return;
         }
         _mail = mail;
-        _mailRefused = false;
+        _rcptRefused = false;
         _queueId = QueueId.New();
         _phase = SmtpPhase.Mail;
         Log.Client(_log, _queueId.Value, _client);
@@ -39,7 +39,6 @@ internal sealed partial class SmtpSession
 
     private void RefuseMail(MailCommand mail, SmtpReply reply)
     {
-        _mailRefused = true;
         Count("MAIL", ok: false);
         Log.Reject(_log, "NOQUEUE", "MAIL", _client, reply.ToString(), mail.From.ToString(), "", Protocol, _helo);
         Error(reply);
@@ -54,6 +53,7 @@ internal sealed partial class SmtpSession
         var reply = RcptPolicy(to);
         if (reply is not null)
         {
+            _rcptRefused = true;
             Count("RCPT", ok: false);
             Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
             Error(reply);
@@ -80,7 +80,7 @@ internal sealed partial class SmtpSession
     {
         AbortTransaction();
         _mail = null;
-        _mailRefused = false;
+        _rcptRefused = false;
         _recipients.Clear();
         if (_phase != SmtpPhase.Connected)
             _phase = SmtpPhase.Greeted;

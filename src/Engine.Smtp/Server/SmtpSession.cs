@@ -43,6 +43,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     private string _helo = "";
     private bool _esmtp;
     private int _errors;
+    private int _junk;
+    private bool _inBody;
     private bool _draining;
     private bool _closed;
     private string _lastVerb = "CONNECT";
@@ -77,11 +79,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         }
     }
 
-    private string Protocol => (_esmtp ? "ESMTP" : "SMTP") switch
-    {
-        "ESMTP" when _mail?.Parameters.SmtpUtf8 == true => "UTF8SMTP",
-        var p => p,
-    };
+    /// <summary>The "with" of the Received: header (RFC 3848, RFC 6531 section 3.7.3).</summary>
+    private string Protocol => !_esmtp ? "SMTP" : _mail?.Parameters.SmtpUtf8 == true ? "UTF8SMTP" : "ESMTP";
 
     protected override void PreStart()
     {
@@ -91,9 +90,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
 
     protected override void PostStop()
     {
-        AbortTransaction();
-        if (!_closed)
-            _connection.Abort();
+        // While the connection writes a body, the body is the connection's to throw away.
+        if (!_inBody)
+            AbortTransaction();
+        _connection.SessionStopped();
         Log.Disconnect(_log, _client, FormatCounts());
     }
 
@@ -104,9 +104,17 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     {
         switch (message)
         {
+            case SessionInput.Command { Value: var command } when _closed:
+                // Pipelined behind a 421: nothing more is done, and no body is taken.
+                if (command is DataCommand or BdatCommand)
+                    _connection.Proceed(null);
+                break;
+            case SessionInput.Refused when _closed:
+                break;
             case SessionInput.Command { Value: var command }:
                 _lastVerb = command.Verb;
                 Handle(command);
+                CloseIfDrainingAndIdle();
                 break;
             case SessionInput.Refused refused:
                 Count(refused.Error == SmtpSyntaxError.UnknownCommand ? "UNKNOWN" : _lastVerb, ok: false);
@@ -114,8 +122,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 break;
             case SessionControl.Drain:
                 _draining = true;
-                if (_phase is SmtpPhase.Connected or SmtpPhase.Greeted)
-                    CloseWith(ShuttingDown);
+                CloseIfDrainingAndIdle();
                 break;
             default:
                 Common(message);
@@ -151,11 +158,18 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         }
     }
 
+    /// <summary>On shutdown a session closes as soon as it has no transaction.</summary>
+    private void CloseIfDrainingAndIdle()
+    {
+        if (_draining && _phase is SmtpPhase.Connected or SmtpPhase.Greeted && !_inBody)
+            CloseWith(ShuttingDown);
+    }
+
     private SmtpReply ShuttingDown => new(421, "4.3.2", $"{_settings.Hostname} Service shutting down, closing transmission channel");
 
     private void Handle(SmtpCommand command)
     {
-        var outOfOrder = SmtpStateTable.Check(_phase, command, _mailRefused);
+        var outOfOrder = SmtpStateTable.Check(_phase, command, _rcptRefused);
         if (outOfOrder is not null)
         {
             Count(command.Verb, ok: false);
@@ -191,17 +205,16 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 break;
             case RsetCommand:
                 ResetTransaction();
-                Ok("RSET", new SmtpReply(250, "2.0.0", "Ok"));
+                Junk("RSET", new SmtpReply(250, "2.0.0", "Ok"));
                 break;
             case NoopCommand:
-                Ok("NOOP", new SmtpReply(250, "2.0.0", "Ok"));
+                Junk("NOOP", new SmtpReply(250, "2.0.0", "Ok"));
                 break;
             case HelpCommand:
-                Ok("HELP", new SmtpReply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY; see RFC 5321"));
+                Junk("HELP", new SmtpReply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY; see RFC 5321"));
                 break;
             case VrfyCommand:
-                Count("VRFY", _settings.VrfyReply.IsPositive);
-                Send(_settings.VrfyReply);
+                Junk("VRFY", _settings.VrfyReply);
                 break;
             case QuitCommand:
                 Count("QUIT", ok: true);
@@ -232,6 +245,19 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     {
         Count(verb, ok: true);
         Send(reply);
+    }
+
+    /// <summary>
+    /// NOOP, RSET, HELP and VRFY move no mail. Past junk-command-limit of them each one counts as an error,
+    /// so a client cannot hold a connection by sending them for ever (Postfix's smtpd_junk_command_limit).
+    /// </summary>
+    private void Junk(string verb, SmtpReply reply)
+    {
+        Count(verb, reply.IsPositive);
+        if (++_junk > _settings.JunkCommandLimit)
+            Error(reply);
+        else
+            Send(reply);
     }
 
     private void Send(SmtpReply reply) => _connection.Send(reply);

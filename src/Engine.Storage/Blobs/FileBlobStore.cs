@@ -53,7 +53,7 @@ public sealed class FileBlobStore : IBlobStore
     private sealed class Writer(FileBlobStore store, string blobRef, string path, FileStream stream, DirectorySync directory)
         : IBlobWriter
     {
-        private bool _done;
+        private int _done;
 
         public string Ref => blobRef;
 
@@ -72,14 +72,14 @@ public sealed class FileBlobStore : IBlobStore
             await stream.DisposeAsync().ConfigureAwait(false);
             if (store._fsync)
                 await directory.SyncAsync().ConfigureAwait(false);
-            _done = true;
+            Interlocked.Exchange(ref _done, 1);
         }
 
+        /// <summary>Deletes an uncommitted body; safe to call from any thread, more than once.</summary>
         public void Abort()
         {
-            if (_done)
+            if (Interlocked.Exchange(ref _done, 1) != 0)
                 return;
-            _done = true;
             stream.Dispose();
             File.Delete(path);
         }

@@ -13,7 +13,7 @@ public sealed class SmtpStateTableSpecs
     [InlineData(SmtpPhase.Mail, "MAIL", 503)]
     [InlineData(SmtpPhase.Greeted, "RCPT", 503)]
     [InlineData(SmtpPhase.Greeted, "DATA", 503)]
-    [InlineData(SmtpPhase.Mail, "DATA", 554)]
+    [InlineData(SmtpPhase.Mail, "DATA", 503)]
     [InlineData(SmtpPhase.Bdat, "DATA", 503)]
     [InlineData(SmtpPhase.Bdat, "MAIL", 503)]
     public void StateTable_should_refuse_commands_out_of_order(SmtpPhase phase, string verb, int code)
@@ -46,8 +46,11 @@ public sealed class SmtpStateTableSpecs
     }
 
     [Fact]
-    public void StateTable_should_ask_for_mail_when_mail_was_refused()
+    public void StateTable_should_answer_no_valid_recipients_when_every_rcpt_was_refused()
     {
-        Assert.Equal(503, SmtpStateTable.Check(SmtpPhase.Greeted, DataCommand.Instance, mailRefused: true)!.Code);
+        var reply = SmtpStateTable.Check(SmtpPhase.Mail, DataCommand.Instance, rcptRefused: true)!;
+        Assert.Equal(554, reply.Code);
+        Assert.Contains("no valid recipients", reply.Text);
+        Assert.Contains("need RCPT", SmtpStateTable.Check(SmtpPhase.Mail, DataCommand.Instance)!.Text);
     }
 }

@@ -74,4 +74,43 @@ public sealed class PolicySpecs
         foreach (var smtp in open)
             await smtp.DisposeAsync();
     }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_closed_and_its_slot_given_back()
+    {
+        await using var engine = await EngineInstance.StartAsync(
+            "engine.smtp.max-connections-per-ip = 1", "engine.smtp.command-timeout = 2s", "engine.smtp.queue-timeout = 1s");
+        using var stuck = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+        {
+            ReceiveBufferSize = 4096,
+        };
+        await stuck.ConnectAsync(System.Net.IPAddress.Loopback, engine.Port);
+        // Megabytes of replies that are never read: the server's writes block, then time out.
+        var flood = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("EHLO a\r\n", 40_000)));
+        var sending = Task.Run(async () =>
+        {
+            try
+            {
+                await stuck.SendAsync(flood, System.Net.Sockets.SocketFlags.None);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // closed by the server
+            }
+        });
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var code = 0;
+        while (DateTime.UtcNow < deadline && code != 220)
+        {
+            await using var next = await RawSmtp.ConnectAsync(engine.Port);
+            code = (await next.ReadAsync()).Code;
+            if (code != 220)
+                await Task.Delay(250, TestContext.Current.CancellationToken);
+        }
+        Assert.Equal(220, code);
+        await engine.Logs.WaitForAsync(l => l.StartsWith("disconnect from", StringComparison.Ordinal));
+        stuck.Dispose();
+        await sending;
+    }
 }

@@ -37,7 +37,8 @@ internal sealed class SmtpConnection
     private readonly SmtpSettings _settings;
     private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly TaskCompletionSource _sessionGone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Set when the session has stopped or the writer has ended: the reader stops at its next step.
+    private readonly TaskCompletionSource _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ArrayBufferWriter<byte> _body = new(4096);
     private CancellationTokenSource _flushDeadline = new();
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
@@ -45,6 +46,7 @@ internal sealed class SmtpConnection
     private BodyTarget? _target;
     private Exception? _writeError;
     private int _unanswered;
+    private bool _sessionStopped;
     private IActorRef _session = ActorRefs.Nobody;
 
     public SmtpConnection(Socket socket, SmtpSettings settings)
@@ -69,7 +71,9 @@ internal sealed class SmtpConnection
         // The writer ends when the session closes or stops, when the peer breaks the connection, or when
         // a flush does not finish in time (a client that stops reading).
         await writer.ConfigureAwait(false);
-        // Shutting the socket down ends a pending read with end-of-stream: no cancellation, no exception.
+        // Nothing more can be answered: the reader stops too. Shutting the socket down ends a pending
+        // read with end-of-stream (no cancellation, no exception).
+        _stop.TrySetResult();
         Shutdown();
         await reader.ConfigureAwait(false);
         _target?.Writer.Abort(); // a body cut off in the middle; a committed one is not touched
@@ -78,12 +82,7 @@ internal sealed class SmtpConnection
     }
 
     /// <summary>Queues a reply; the write loop sends it.</summary>
-    public void Send(SmtpReply reply)
-    {
-        if (Interlocked.Decrement(ref _unanswered) < 0)
-            Interlocked.Increment(ref _unanswered);
-        _replies.Writer.TryWrite(reply);
-    }
+    public void Send(SmtpReply reply) => _replies.Writer.TryWrite(reply);
 
     /// <summary>Sends what is queued, then closes the connection.</summary>
     public void Close()
@@ -95,8 +94,9 @@ internal sealed class SmtpConnection
     /// <summary>The session actor has stopped: send what is queued, close, and stop reading.</summary>
     public void SessionStopped()
     {
+        Volatile.Write(ref _sessionStopped, true);
         _replies.Writer.TryComplete();
-        _sessionGone.TrySetResult();
+        _stop.TrySetResult();
     }
 
     /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
@@ -121,6 +121,7 @@ internal sealed class SmtpConnection
             var reader = _replies.Reader;
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
+                var written = 0;
                 while (reader.TryRead(out var item))
                 {
                     if (ReferenceEquals(item, CloseMarker))
@@ -131,14 +132,30 @@ internal sealed class SmtpConnection
                     var text = ((SmtpReply)item).Render();
                     var span = _output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
                     _output.Advance(Encoding.UTF8.GetBytes(text, span));
+                    written++;
                 }
                 await FlushAsync().ConfigureAwait(false);
+                Answered(written);
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // The peer went away, or stopped reading for longer than the command timeout.
         }
+    }
+
+    /// <summary>
+    /// Counts replies as answered once they are flushed, so a client that pipelines without reading stops
+    /// being read once MaxUnanswered replies wait for it. DATA has two replies (354 and the end), hence the floor.
+    /// </summary>
+    private void Answered(int replies)
+    {
+        int current;
+        do
+        {
+            current = Volatile.Read(ref _unanswered);
+        }
+        while (Interlocked.CompareExchange(ref _unanswered, Math.Max(0, current - replies), current) != current);
     }
 
     private ValueTask<FlushResult> FlushAsync()
@@ -165,7 +182,7 @@ internal sealed class SmtpConnection
         finally
         {
             await _input.CompleteAsync().ConfigureAwait(false);
-            if (!_sessionGone.Task.IsCompleted)
+            if (!Volatile.Read(ref _sessionStopped))
                 _session.Tell(timedOut ? new SessionInput.TimedOut() : new SessionInput.Closed(error));
         }
     }
@@ -177,7 +194,7 @@ internal sealed class SmtpConnection
         // a time cannot hold the session open for ever; in message text each read has the data timeout.
         var deadline = DateTime.UtcNow + _settings.CommandTimeout;
         var stop = SmtpInput.NeedMore;
-        while (!_sessionGone.Task.IsCompleted)
+        while (!_stop.Task.IsCompleted)
         {
             ReadOnlySequence<byte> buffer;
             var completed = false;
@@ -205,7 +222,7 @@ internal sealed class SmtpConnection
                 _writeError ??= await DrainBodyAsync(_target).ConfigureAwait(false);
             if (throttled)
             {
-                while (Volatile.Read(ref _unanswered) >= MaxUnanswered && !_sessionGone.Task.IsCompleted)
+                while (Volatile.Read(ref _unanswered) >= MaxUnanswered && !_stop.Task.IsCompleted)
                     await Task.Delay(10).ConfigureAwait(false);
                 deadline = DateTime.UtcNow + _settings.CommandTimeout;
                 continue;
@@ -215,7 +232,7 @@ internal sealed class SmtpConnection
                 case SmtpInput.Command:
                     // DATA or BDAT: wait for the session to say where the octets go (or to be gone).
                     var decision = _bodyDecision!.Task;
-                    if (await Task.WhenAny(decision, _sessionGone.Task).ConfigureAwait(false) != decision)
+                    if (await Task.WhenAny(decision, _stop.Task).ConfigureAwait(false) != decision)
                         return true;
                     Volatile.Write(ref _bodyDecision, null);
                     BeginBody(decision.Result);

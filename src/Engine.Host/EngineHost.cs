@@ -10,6 +10,7 @@ using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Queue;
 using Engine.Smtp;
+using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using LinqToDB;
 using Microsoft.Data.Sqlite;
@@ -53,6 +54,9 @@ public static class EngineHost
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
         builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
+        var directory = OpenDirectory(config);
+        builder.Services.AddSingleton<IRecipientDirectory>(_ =>
+            new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5))));
 
         var roles = config.GetStringList("engine.cluster.roles").ToArray();
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
@@ -113,6 +117,18 @@ public static class EngineHost
         # The host stops the actor system after the SMTP service has drained, not the CLR's exit hook.
         akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
         """;
+
+    /// <summary>The directory's tables in the engine's database (created when missing).</summary>
+    public static SqlDirectory OpenDirectory(Config config)
+    {
+        var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
+        Directory.CreateDirectory(dataDir);
+        var connectionString = PrepareSqlite(Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db")));
+        var separator = config.GetString("engine.directory.subaddress-separator", "+");
+        var directory = new SqlDirectory(connectionString, separator.Length > 0 ? separator[0] : null);
+        directory.EnsureSchema();
+        return directory;
+    }
 
     /// <summary>WAL mode sticks to the file: set it once, before the journal opens it.</summary>
     private static string PrepareSqlite(string path)

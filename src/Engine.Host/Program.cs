@@ -1,11 +1,14 @@
 using Engine.Host;
+using Engine.Host.Cli;
 using Microsoft.Extensions.Hosting;
 
-// engine [--config FILE] [--set key=value]...
-// Runs a node. With no arguments: a cluster of one on the embedded defaults (SMTP on 127.0.0.1:2525, data in ./data).
+// engine [--config FILE] [--set key=value]... [COMMAND ...]
+// With no command: runs a node (a cluster of one on the embedded defaults: SMTP on 127.0.0.1:2525, data in
+// ./data). With a command (domain, user, alias): manages the directory and exits.
 string? file = null;
 var settings = new List<string>();
-for (var i = 0; i < args.Length; i++)
+var i = 0;
+for (; i < args.Length && args[i].StartsWith('-'); i++)
 {
     switch (args[i])
     {
@@ -16,7 +19,7 @@ for (var i = 0; i < args.Length; i++)
             settings.Add(args[++i]);
             break;
         case "-h" or "--help":
-            Console.WriteLine("usage: engine [--config FILE] [--set key=value]...");
+            Console.Write(AccountCommands.Usage);
             return 0;
         default:
             Console.Error.WriteLine($"engine: unknown argument '{args[i]}' (try --help)");
@@ -24,6 +27,17 @@ for (var i = 0; i < args.Length; i++)
     }
 }
 
-using var host = EngineHost.Build(EngineConfig.Load(file, settings));
+var config = EngineConfig.Load(file, settings);
+if (i < args.Length)
+{
+    if (!AccountCommands.Handles(args[i]))
+    {
+        Console.Error.Write(AccountCommands.Usage);
+        return 2;
+    }
+    return AccountCommands.Run(config, args[i..], Console.In, Console.Out, Console.Error);
+}
+
+using var host = EngineHost.Build(config);
 await host.RunAsync();
 return 0;

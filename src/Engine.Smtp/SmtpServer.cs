@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Engine.Messages.Queue;
 using Engine.Smtp.Server;
+using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,8 +15,8 @@ namespace Engine.Smtp;
 /// accepting, lets sessions finish their transaction for up to shutdown-grace, then closes the rest
 /// with 421; the actor system leaves the cluster after it.
 /// </summary>
-public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, SmtpSettings settings,
-    ILoggerFactory loggers) : IHostedService
+public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, IRecipientDirectory directory,
+    SmtpSettings settings, ILoggerFactory loggers) : IHostedService
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
     private readonly List<SmtpListener> _listeners = [];
@@ -28,7 +29,7 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
-        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, _log), "smtp-sessions");
+        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, _log), "smtp-sessions");
         foreach (var endPoint in settings.Listen)
             _listeners.Add(new SmtpListener(endPoint, settings, _sessions, _counter, _log));
         foreach (var listener in _listeners)

@@ -1,6 +1,7 @@
 using Engine.Messages;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
+using Engine.Storage.Accounts;
 
 namespace Engine.Smtp.Server;
 
@@ -44,7 +45,11 @@ internal sealed partial class SmtpSession
         Error(reply);
     }
 
-    /// <summary>RCPT TO (RFC 5321 section 4.1.1.3): Postfix's mydestination and mynetworks decide, for now.</summary>
+    /// <summary>
+    /// RCPT TO (RFC 5321 section 4.1.1.3). A virtual domain of the directory takes only its users, aliases
+    /// and catch-all (550 5.1.1 otherwise, so nothing is accepted that would bounce later); a domain in
+    /// mydestination takes any local part; other domains only from mynetworks.
+    /// </summary>
     private void Rcpt(RcptCommand rcpt)
     {
         var to = rcpt.To;
@@ -70,6 +75,15 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
         if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
+        switch (_directory.Current.Resolve(to).Kind)
+        {
+            case RecipientKind.Accepted:
+                return null;
+            case RecipientKind.Unknown:
+                return new SmtpReply(550, "5.1.1", $"<{to}>: Recipient address rejected: User unknown in virtual mailbox table");
+            case RecipientKind.Disabled:
+                return new SmtpReply(550, "5.2.1", $"<{to}>: Recipient address rejected: Mailbox disabled");
+        }
         if (_settings.IsLocalDomain(to.Domain) || _settings.IsMyNetwork(_connection.RemoteAddress))
             return null;
         return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");

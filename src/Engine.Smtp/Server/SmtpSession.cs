@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
+using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Logging;
 
@@ -35,6 +36,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     private readonly SmtpSettings _settings;
     private readonly IActorRef _queue;
     private readonly IBlobStore _blobs;
+    private readonly IRecipientDirectory _directory;
     private readonly ILogger _log;
     private readonly string _client;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
@@ -49,8 +51,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     private bool _closed;
     private string _lastVerb = "CONNECT";
 
-    public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log)
+    public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
+        ILogger log)
     {
+        _directory = directory;
         _connection = connection;
         _settings = settings;
         _queue = queue;
@@ -65,8 +69,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     /// Props made by a plain delegate: one session per connection, so no expression trees are compiled
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
     /// </summary>
-    public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, log)));
+    public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs,
+        IRecipientDirectory directory, ILogger log) =>
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, log)));
 
     private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
     {

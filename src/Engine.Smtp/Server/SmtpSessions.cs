@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Logging;
 
@@ -8,7 +9,8 @@ namespace Engine.Smtp.Server;
 /// The parent of every <see cref="SmtpSession"/> on this node. A session that fails is stopped (its
 /// connection closes), never restarted with a half-known state. On shutdown it drains them.
 /// </summary>
-internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) : UntypedActor
+internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, ILogger log)
+    : UntypedActor
 {
     public sealed record Start(SmtpConnection Connection, Action Done);
 
@@ -32,8 +34,8 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     private long _next;
     private bool _draining;
 
-    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, log));
+    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
@@ -46,7 +48,7 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);

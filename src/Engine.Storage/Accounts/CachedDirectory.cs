@@ -1,0 +1,44 @@
+namespace Engine.Storage.Accounts;
+
+/// <summary>What the SMTP server asks of the directory: the snapshot in force, read without I/O.</summary>
+public interface IRecipientDirectory
+{
+    DirectorySnapshot Current { get; }
+}
+
+/// <summary>
+/// A node's copy of the directory. It polls the change counter every refresh period and reloads the whole
+/// directory when it moved (a change by `engine user add` or by another node shows within one period).
+/// </summary>
+public sealed class CachedDirectory : IRecipientDirectory, IDisposable
+{
+    private readonly SqlDirectory _store;
+    private readonly Timer _timer;
+    private DirectorySnapshot _current;
+
+    public CachedDirectory(SqlDirectory store, TimeSpan refresh)
+    {
+        _store = store;
+        _store.EnsureSchema();
+        _current = store.Load();
+        _timer = new Timer(_ => Refresh(), null, refresh, refresh);
+    }
+
+    public DirectorySnapshot Current => Volatile.Read(ref _current);
+
+    /// <summary>Reloads when the directory changed; a failed read keeps the snapshot in force.</summary>
+    public void Refresh()
+    {
+        try
+        {
+            if (_store.Version() != Current.Version)
+                Volatile.Write(ref _current, _store.Load());
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        {
+            // The database is busy or gone for a moment: answer from the last snapshot, try again next period.
+        }
+    }
+
+    public void Dispose() => _timer.Dispose();
+}

@@ -1,0 +1,96 @@
+using System.Collections.Frozen;
+using Engine.Primitives;
+
+namespace Engine.Storage.Accounts;
+
+/// <summary>A virtual domain, with the address that takes mail for unknown users, if any.</summary>
+public sealed record DomainEntry(string Name, string? CatchAll = null);
+
+/// <summary>A virtual user. The password hash is never logged.</summary>
+public sealed record UserEntry(string Address, string DisplayName, string PasswordHash, long QuotaBytes, bool Enabled);
+
+/// <summary>An alias: mail to <paramref name="Source"/> goes to each target, local or remote.</summary>
+public sealed record AliasEntry(string Source, IReadOnlyList<string> Targets);
+
+public enum RecipientKind
+{
+    /// <summary>The domain is not a virtual domain of the directory.</summary>
+    NotLocal,
+    /// <summary>A virtual domain without this user, alias or catch-all: 550 5.1.1 at RCPT.</summary>
+    Unknown,
+    /// <summary>A user whose account is disabled: 550 5.2.1.</summary>
+    Disabled,
+    Accepted,
+}
+
+/// <summary>Where mail for a recipient goes: the final addresses after aliases, subaddress and catch-all.</summary>
+public sealed record RecipientResolution(RecipientKind Kind, IReadOnlyList<string> Targets)
+{
+    public static readonly RecipientResolution NotLocal = new(RecipientKind.NotLocal, []);
+    public static readonly RecipientResolution Unknown = new(RecipientKind.Unknown, []);
+    public static readonly RecipientResolution Disabled = new(RecipientKind.Disabled, []);
+}
+
+/// <summary>
+/// The whole directory at one moment, in memory: every node keeps one and answers RCPT lookups from it
+/// without I/O. Lookups ignore case, as Postfix's table lookups do.
+/// </summary>
+public sealed class DirectorySnapshot
+{
+    public static readonly DirectorySnapshot Empty = new([], [], [], '+', 0);
+
+    private readonly FrozenDictionary<string, DomainEntry> _domains;
+    private readonly FrozenDictionary<string, UserEntry> _users;
+    private readonly FrozenDictionary<string, AliasEntry> _aliases;
+    private readonly char? _separator;
+
+    public DirectorySnapshot(IEnumerable<DomainEntry> domains, IEnumerable<UserEntry> users, IEnumerable<AliasEntry> aliases,
+        char? subaddressSeparator, long version)
+    {
+        _domains = domains.ToFrozenDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
+        _users = users.ToFrozenDictionary(u => u.Address, StringComparer.OrdinalIgnoreCase);
+        _aliases = aliases.ToFrozenDictionary(a => a.Source, StringComparer.OrdinalIgnoreCase);
+        _separator = subaddressSeparator;
+        Version = version;
+    }
+
+    /// <summary>The directory's change counter when this snapshot was read.</summary>
+    public long Version { get; }
+
+    public IReadOnlyCollection<DomainEntry> Domains => _domains.Values;
+    public IReadOnlyCollection<UserEntry> Users => _users.Values;
+    public IReadOnlyCollection<AliasEntry> Aliases => _aliases.Values;
+
+    public bool IsLocalDomain(string domain) => _domains.ContainsKey(domain);
+
+    public UserEntry? FindUser(string address) => _users.GetValueOrDefault(address);
+
+    /// <summary>
+    /// Resolves a recipient as Postfix's virtual_alias_maps then virtual_mailbox_maps would: an alias of
+    /// the address, the user, then the same two without the subaddress ("user+tag" → "user"), then the
+    /// domain's catch-all. Alias targets are not expanded further here (delivery expands them).
+    /// </summary>
+    public RecipientResolution Resolve(EmailAddress address)
+    {
+        if (!_domains.TryGetValue(address.Domain, out var domain))
+            return RecipientResolution.NotLocal;
+        var found = Lookup(address.LocalPart, address.Domain);
+        if (found is null && _separator is { } sep && address.LocalPart.IndexOf(sep) is > 0 and var at)
+            found = Lookup(address.LocalPart[..at], address.Domain);
+        if (found is not null)
+            return found;
+        return domain.CatchAll is { } catchAll
+            ? new RecipientResolution(RecipientKind.Accepted, [catchAll])
+            : RecipientResolution.Unknown;
+    }
+
+    private RecipientResolution? Lookup(string local, string domain)
+    {
+        var full = $"{local}@{domain}";
+        if (_aliases.TryGetValue(full, out var alias))
+            return new RecipientResolution(RecipientKind.Accepted, alias.Targets);
+        if (_users.TryGetValue(full, out var user))
+            return user.Enabled ? new RecipientResolution(RecipientKind.Accepted, [user.Address]) : RecipientResolution.Disabled;
+        return null;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Globalization;
+using Engine.Storage.Blobs;
+
+namespace Engine.Storage.Maildir;
+
+/// <summary>
+/// Mailboxes as Maildir (the layout of D. J. Bernstein's maildir(5), as Dovecot reads it with
+/// <c>mail_location = maildir:ROOT/%d/%n</c>): <c>ROOT/domain/local/{tmp,new,cur}</c>. A delivery writes the
+/// message under <c>tmp/</c>, fsyncs it, moves it to <c>new/</c> and fsyncs <c>new/</c>, so a message is either
+/// wholly in the mailbox or not at all, and a reader never sees half of one.
+/// </summary>
+public sealed class MaildirStore(string root, bool fsync = true)
+{
+    private static long _sequence;
+    private readonly string _host = SafeHost(Environment.MachineName);
+
+    public string Root { get; } = Path.GetFullPath(root);
+
+    /// <summary>The Maildir of an account ("jane@campus.example" → ROOT/campus.example/jane).</summary>
+    public string PathOf(string account)
+    {
+        var at = account.LastIndexOf('@');
+        if (at <= 0 || at == account.Length - 1)
+            throw new ArgumentException($"not an account address: '{account}'", nameof(account));
+        var local = account[..at].ToLowerInvariant();
+        var domain = account[(at + 1)..].ToLowerInvariant();
+        // Names come from the directory, but a path must never leave the root whatever they hold.
+        if (local.Contains('/') || domain.Contains('/') || local is "." or ".." || domain is "." or "..")
+            throw new ArgumentException($"account name not usable as a path: '{account}'", nameof(account));
+        return Path.Combine(Root, domain, local);
+    }
+
+    /// <summary>Creates tmp/, new/ and cur/ when missing.</summary>
+    public string Ensure(string account)
+    {
+        var maildir = PathOf(account);
+        foreach (var sub in (string[])["tmp", "new", "cur"])
+            System.IO.Directory.CreateDirectory(Path.Combine(maildir, sub));
+        return maildir;
+    }
+
+    /// <summary>
+    /// Delivers <paramref name="prefix"/> (trace headers such as Delivered-To) followed by the body into
+    /// new/. Returns the file name (unique per the Maildir rules: time, microseconds, pid, a counter and
+    /// the host, with Dovecot's ",S=size").
+    /// </summary>
+    public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
+    {
+        var maildir = Ensure(account);
+        var now = DateTimeOffset.UtcNow;
+        var unique = string.Create(CultureInfo.InvariantCulture,
+            $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host}");
+        var tmp = Path.Combine(maildir, "tmp", unique);
+        long size;
+        await using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0))
+        {
+            await file.WriteAsync(prefix, ct).ConfigureAwait(false);
+            await body.CopyToAsync(file, 64 * 1024, ct).ConfigureAwait(false);
+            size = file.Length;
+            if (fsync)
+                file.Flush(flushToDisk: true);
+        }
+        var name = string.Create(CultureInfo.InvariantCulture, $"{unique},S={size}");
+        File.Move(tmp, Path.Combine(maildir, "new", name));
+        if (fsync)
+            DirectorySync.Fsync(Path.Combine(maildir, "new"));
+        return name;
+    }
+
+    /// <summary>Every message file of an account, in new/ and cur/.</summary>
+    public IEnumerable<string> Messages(string account)
+    {
+        var maildir = PathOf(account);
+        return ((string[])["new", "cur"])
+            .Select(sub => Path.Combine(maildir, sub))
+            .Where(System.IO.Directory.Exists)
+            .SelectMany(System.IO.Directory.EnumerateFiles);
+    }
+
+    /// <summary>Maildir names may not hold '/' or ':'; Dovecot writes them as \057 and \072.</summary>
+    private static string SafeHost(string host) => host.Replace("/", "\\057", StringComparison.Ordinal).Replace(":", "\\072", StringComparison.Ordinal);
+
+}

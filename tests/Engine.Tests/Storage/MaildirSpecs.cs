@@ -1,0 +1,46 @@
+using System.Text;
+using Engine.Storage.Maildir;
+
+namespace Engine.Tests.Storage;
+
+public sealed class MaildirSpecs : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"maildir-{Guid.NewGuid():N}");
+
+    [Fact]
+    public async Task Maildir_should_deliver_whole_files_into_new_with_unique_sized_names()
+    {
+        var store = new MaildirStore(_root);
+        var prefix = "Delivered-To: jane@campus.test\r\n"u8.ToArray();
+        var body = "Subject: one\r\n\r\nhello\r\n"u8.ToArray();
+        var first = await store.DeliverAsync("Jane@Campus.Test", prefix, new MemoryStream(body), TestContext.Current.CancellationToken);
+        var second = await store.DeliverAsync("jane@campus.test", prefix, new MemoryStream(body), TestContext.Current.CancellationToken);
+
+        Assert.NotEqual(first, second);
+        var maildir = Path.Combine(_root, "campus.test", "jane");
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
+        Assert.True(Directory.Exists(Path.Combine(maildir, "cur")));
+        var path = Path.Combine(maildir, "new", first);
+        var bytes = await File.ReadAllBytesAsync(path, TestContext.Current.CancellationToken);
+        Assert.Equal(Encoding.ASCII.GetString(prefix) + Encoding.ASCII.GetString(body), Encoding.ASCII.GetString(bytes));
+        Assert.EndsWith($",S={bytes.Length}", first);
+        Assert.DoesNotContain(':', first);
+        Assert.Equal(2, store.Messages("jane@campus.test").Count());
+    }
+
+    [Theory]
+    [InlineData("../x@campus.test")]
+    [InlineData("x@..")]
+    [InlineData("a/b@campus.test")]
+    [InlineData("nodomain")]
+    public void Maildir_should_refuse_account_names_that_are_not_safe_paths(string account)
+    {
+        Assert.Throws<ArgumentException>(() => new MaildirStore(_root).PathOf(account));
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+            Directory.Delete(_root, recursive: true);
+    }
+}

@@ -1,16 +1,24 @@
 using Akka.Configuration;
+using Engine.Queue.Scheduling;
 
 namespace Engine.Queue;
 
 /// <summary>The <c>engine.queue</c> section of the configuration.</summary>
-public sealed record QueueSettings(int Partitions, int MaxBatch, int SnapshotEvery)
+public sealed record QueueSettings(int Partitions, int MaxBatch, int SnapshotEvery, RetryPolicy Retry)
 {
     public static QueueSettings Create(Config config)
     {
         var c = config.GetConfig("engine.queue") ?? throw new ConfigurationException("engine.queue is missing");
-        var settings = new QueueSettings(c.GetInt("partitions"), c.GetInt("max-batch"), c.GetInt("snapshot-every"));
+        var retry = new RetryPolicy(
+            c.GetTimeSpan("minimal-backoff", TimeSpan.FromSeconds(300)),
+            c.GetTimeSpan("maximal-backoff", TimeSpan.FromSeconds(4000)),
+            c.GetTimeSpan("maximal-queue-lifetime", TimeSpan.FromDays(5)),
+            c.GetTimeSpan("bounce-queue-lifetime", TimeSpan.FromDays(5)));
+        var settings = new QueueSettings(c.GetInt("partitions"), c.GetInt("max-batch"), c.GetInt("snapshot-every"), retry);
         if (settings.Partitions < 1 || settings.MaxBatch < 1 || settings.SnapshotEvery < 1)
             throw new ConfigurationException("engine.queue: partitions, max-batch and snapshot-every must be positive");
+        if (retry.MinimalBackoff <= TimeSpan.Zero || retry.MaximalBackoff < retry.MinimalBackoff)
+            throw new ConfigurationException("engine.queue: minimal-backoff must be positive and not above maximal-backoff");
         return settings;
     }
 }

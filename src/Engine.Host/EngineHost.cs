@@ -6,12 +6,14 @@ using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using Engine.Messages;
+using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Queue;
 using Engine.Smtp;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
+using Engine.Storage.Maildir;
 using LinqToDB;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
@@ -53,7 +55,9 @@ public static class EngineHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = smtp.ShutdownGrace + TimeSpan.FromSeconds(20));
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
-        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
+        var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
+        builder.Services.AddSingleton<IBlobStore>(blobs);
+        var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
         var directory = OpenDirectory(config);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
             new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5))));
@@ -82,9 +86,15 @@ public static class EngineHost
                         snapshot.DataOptions = SqliteDataOptions(connectionString);
                     })
                 .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system))
+                .WithShardRegion<MailboxRegionKey>(
+                    MailboxExtractor.TypeName,
+                    account => Mailbox.Mailbox.Props(account, maildir, blobs),
+                    new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
+                    new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
-                    entityId => QueuePartition.Props(entityId, queue),
+                    (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
+                        resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions
                     {

@@ -1,7 +1,12 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
+using Engine.Primitives;
+using Engine.Storage.Accounts;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.Logging;
 
 namespace Engine.Queue;
 
@@ -10,31 +15,54 @@ namespace Engine.Queue;
 /// persistent entity. Enqueue requests that arrive while a write is under way wait and then go to the
 /// journal together, in one <c>PersistAllAsync</c>: many sessions share one transaction and one fsync
 /// (group commit). Each session hears "queued" only after its event is in the journal.
+/// Once written (and after a restart), a message is handed to the mailbox entity of every local account
+/// it is for; each "delivered" is journaled, and when every recipient is done the message is removed
+/// and its body deleted. A mailbox that fails is asked again after the retry policy's backoff.
 /// </summary>
-public sealed class QueuePartition : UntypedPersistentActor
+public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 {
     private sealed record BatchWritten
     {
         public static readonly BatchWritten Instance = new();
     }
 
+    private sealed record DispatchAll
+    {
+        public static readonly DispatchAll Instance = new();
+    }
+
+    private sealed record Retry(QueueId Id);
+
     private readonly QueueSettings _settings;
+    private readonly IActorRef _mailboxes;
+    private readonly IRecipientDirectory _directory;
+    private readonly IBlobStore _blobs;
+    private readonly Microsoft.Extensions.Logging.ILogger _maillog;
+    private readonly Dictionary<QueueId, int> _failures = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _waiting = [];
     private List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _writing = [];
     private QueuePartitionState _state = QueuePartitionState.Empty;
     private long _eventsSinceSnapshot;
 
-    public QueuePartition(string partitionId, QueueSettings settings)
+    public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IRecipientDirectory directory, IBlobStore blobs,
+        ILoggerFactory loggers)
     {
         _settings = settings;
+        _mailboxes = mailboxes;
+        _directory = directory;
+        _blobs = blobs;
+        _maillog = loggers.CreateLogger("Engine.Queue");
         PersistenceId = $"queue-partition-{partitionId}";
     }
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string partitionId, QueueSettings settings) =>
-        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
+        IBlobStore blobs, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, directory, blobs, loggers));
 
     protected override void OnRecover(object message)
     {
@@ -43,12 +71,13 @@ public sealed class QueuePartition : UntypedPersistentActor
             case SnapshotOffer { Snapshot: QueueSnapshot snapshot }:
                 _state = QueuePartitionState.FromSnapshot(snapshot);
                 break;
-            case QueueEvents.MessageQueued e:
-                _state = _state.Apply(e);
+            case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.MessageRemoved:
+                _state = _state.Apply(message);
                 _eventsSinceSnapshot++;
                 break;
             case RecoveryCompleted:
                 _log.Info("{0}: recovered {1} messages", PersistenceId, _state.Messages.Count);
+                Self.Tell(DispatchAll.Instance);
                 break;
         }
     }
@@ -67,6 +96,19 @@ public sealed class QueuePartition : UntypedPersistentActor
                 _waiting.Add((new QueueEvents.MessageQueued(enqueue.Id, enqueue.Envelope, enqueue.BlobRef, DateTimeOffset.UtcNow), Sender));
                 if (_writing.Count == 0)
                     WriteBatch();
+                break;
+            case DispatchAll:
+                foreach (var queued in _state.Messages.Values)
+                    Dispatch(queued);
+                break;
+            case Retry retry when _state.Messages.TryGetValue(retry.Id, out var again):
+                Dispatch(again);
+                break;
+            case MailboxReplies.Delivered delivered:
+                OnDelivered(delivered);
+                break;
+            case MailboxReplies.NotDelivered failed:
+                OnNotDelivered(failed);
                 break;
             case QueueCommands.GetMessages get:
                 Sender.Tell(new QueueReplies.MessagesResult(get.Partition,
@@ -97,6 +139,7 @@ public sealed class QueuePartition : UntypedPersistentActor
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
             replyTo[e.Id].Tell(new QueueReplies.Queued(e.Id));
+            Dispatch(_state.Messages[e.Id]);
         });
         DeferAsync(BatchWritten.Instance, _ => OnBatchWritten());
     }
@@ -107,6 +150,67 @@ public sealed class QueuePartition : UntypedPersistentActor
         MaybeSnapshot();
         if (_waiting.Count > 0)
             WriteBatch();
+    }
+
+    /// <summary>Asks the mailbox of every local account the message has not reached yet.</summary>
+    private void Dispatch(QueuedMessage message)
+    {
+        foreach (var (account, recipient) in QueuePartitionState.LocalTargets(message, _directory.Current))
+        {
+            _mailboxes.Tell(new MailboxCommands.Deliver(account, DeliveryKey(message.Id, account), message.BlobRef,
+                message.Envelope.Sender, recipient));
+        }
+    }
+
+    private static string DeliveryKey(QueueId id, string account) => $"{id.Value}/{account}";
+
+    private static QueueId? IdOf(string key) =>
+        QueueId.TryParse(key.Split('/')[0], out var id) ? id : null;
+
+    private void OnDelivered(MailboxReplies.Delivered delivered)
+    {
+        if (IdOf(delivered.Key) is not { } id || !_state.Messages.TryGetValue(id, out var message)
+            || message.DeliveredTo.Contains(delivered.Account))
+            return; // a repeated answer, or for a message already gone
+        PersistAsync(new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            var current = _state.Messages[id];
+            var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
+                .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
+            QueueLog.DeliveredLocal(_maillog, id.Value, delivered.Account, origin, (e.At - current.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
+            if (QueuePartitionState.IsComplete(current, _directory.Current))
+                Remove(current);
+        });
+    }
+
+    private void Remove(QueuedMessage message)
+    {
+        PersistAsync(new QueueEvents.MessageRemoved(message.Id, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            _failures.Remove(message.Id);
+            try
+            {
+                _blobs.Delete(message.BlobRef);
+            }
+            catch (IOException ex)
+            {
+                _log.Warning("{0}: body {1} not deleted: {2}", PersistenceId, message.BlobRef, ex.Message);
+            }
+            QueueLog.Removed(_maillog, message.Id.Value);
+        });
+    }
+
+    private void OnNotDelivered(MailboxReplies.NotDelivered failed)
+    {
+        if (IdOf(failed.Key) is not { } id || !_state.Messages.ContainsKey(id))
+            return;
+        QueueLog.DeferredLocal(_maillog, id.Value, failed.Account, failed.Reason);
+        var attempts = _failures[id] = _failures.GetValueOrDefault(id) + 1;
+        Timers.StartSingleTimer(id, new Retry(id), _settings.Retry.Backoff(attempts));
     }
 
     private void MaybeSnapshot()

@@ -31,6 +31,9 @@ public sealed class ArchitectureSpecs
     [InlineData("Engine.Smtp", "Engine.Queue")]
     [InlineData("Engine.Queue", "Engine.Smtp")]
     [InlineData("Engine.Storage", "Engine.Messages")]
+    [InlineData("Engine.Mailbox", "Engine.Queue")]
+    [InlineData("Engine.Queue", "Engine.Mailbox")]
+    [InlineData("Engine.Mailbox", "Engine.Smtp")]
     public void Feature_assemblies_should_not_reference_each_other(string assembly, string forbidden)
     {
         Assert.DoesNotContain(forbidden, References(assembly));

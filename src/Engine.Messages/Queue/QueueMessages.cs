@@ -11,8 +11,16 @@ public interface IQueuePartitionMessage : IEngineMessage
 /// <summary>The queue states of Postfix: incoming, active, deferred, hold, corrupt.</summary>
 public enum QueueState { Incoming, Active, Deferred, Hold, Corrupt }
 
-/// <summary>A message as a partition holds it: the body stays in the blob store, named by <paramref name="BlobRef"/>.</summary>
-public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State) : IEngineMessage;
+/// <summary>
+/// A message as a partition holds it: the body stays in the blob store, named by <paramref name="BlobRef"/>.
+/// <paramref name="Delivered"/> lists the mailboxes (accounts) it has reached, as Postfix marks done
+/// recipients in the queue file instead of removing them.
+/// </summary>
+public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State,
+    IReadOnlyList<string>? Delivered = null) : IEngineMessage
+{
+    public IReadOnlyList<string> DeliveredTo => Delivered ?? [];
+}
 
 public static class QueueCommands
 {
@@ -38,6 +46,12 @@ public static class QueueEvents
 {
     /// <summary>A message entered the incoming queue (the first record of Postfix's queue file).</summary>
     public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>The message is in the mailbox of <paramref name="Account"/>.</summary>
+    public sealed record RecipientDelivered(QueueId Id, string Account, long Uid, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>Every recipient is done: the message leaves the queue and its body the spool.</summary>
+    public sealed record MessageRemoved(QueueId Id, DateTimeOffset At) : IEngineMessage;
 }
 
 /// <summary>A partition's whole state, so recovery reads a snapshot and the events after it.</summary>

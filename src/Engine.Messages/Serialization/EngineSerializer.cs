@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Akka.Actor;
 using Akka.Serialization;
+using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Primitives;
 
@@ -30,6 +31,15 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueEvents.MessageQueued), "qe.queued", EngineJsonContext.Default.MessageQueued),
         (typeof(QueueSnapshot), "qs.snapshot", EngineJsonContext.Default.QueueSnapshot),
         (typeof(QueuedMessage), "q.message", EngineJsonContext.Default.QueuedMessage),
+        (typeof(QueueEvents.RecipientDelivered), "qe.delivered", EngineJsonContext.Default.RecipientDelivered),
+        (typeof(QueueEvents.MessageRemoved), "qe.removed", EngineJsonContext.Default.MessageRemoved),
+        (typeof(MailboxCommands.Deliver), "mc.deliver", EngineJsonContext.Default.Deliver),
+        (typeof(MailboxReplies.Delivered), "mr.delivered", EngineJsonContext.Default.Delivered),
+        (typeof(MailboxReplies.NotDelivered), "mr.not-delivered", EngineJsonContext.Default.NotDelivered),
+        (typeof(MailboxEvents.DeliveryStarted), "me.started", EngineJsonContext.Default.DeliveryStarted),
+        (typeof(MailboxEvents.MessageAppended), "me.appended", EngineJsonContext.Default.MessageAppended),
+        (typeof(PendingDelivery), "m.pending", EngineJsonContext.Default.PendingDelivery),
+        (typeof(MailboxSnapshot), "ms.snapshot", EngineJsonContext.Default.MailboxSnapshot),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -69,6 +79,15 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueEvents.MessageQueued))]
 [JsonSerializable(typeof(QueueSnapshot))]
 [JsonSerializable(typeof(QueuedMessage))]
+[JsonSerializable(typeof(QueueEvents.RecipientDelivered))]
+[JsonSerializable(typeof(QueueEvents.MessageRemoved))]
+[JsonSerializable(typeof(MailboxCommands.Deliver))]
+[JsonSerializable(typeof(MailboxReplies.Delivered))]
+[JsonSerializable(typeof(MailboxReplies.NotDelivered))]
+[JsonSerializable(typeof(MailboxEvents.DeliveryStarted))]
+[JsonSerializable(typeof(MailboxEvents.MessageAppended))]
+[JsonSerializable(typeof(PendingDelivery))]
+[JsonSerializable(typeof(MailboxSnapshot))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -40,31 +40,52 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>
-    /// Delivers <paramref name="prefix"/> (trace headers such as Delivered-To) followed by the body into
-    /// new/. Returns the file name (unique per the Maildir rules: time, microseconds, pid, a counter and
-    /// the host, with Dovecot's ",S=size").
+    /// A new unique file name per the Maildir rules: time, microseconds, pid, a counter and the host,
+    /// with Dovecot's ",S=size" (the size must be known before the file is written).
     /// </summary>
+    public string NewName(long size)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host},S={size}");
+    }
+
+    /// <summary>Whether a message of that name is in the mailbox (in new/, or in cur/ with or without flags).</summary>
+    public bool Contains(string account, string name)
+    {
+        var maildir = PathOf(account);
+        if (File.Exists(Path.Combine(maildir, "new", name)))
+            return true;
+        var cur = Path.Combine(maildir, "cur");
+        return System.IO.Directory.Exists(cur) && System.IO.Directory.EnumerateFiles(cur, name + "*").Any();
+    }
+
+    /// <summary>Delivers under a new name; returns it.</summary>
     public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
     {
+        var name = NewName(prefix.Length + body.Length);
+        await WriteAsync(account, name, prefix, body, ct).ConfigureAwait(false);
+        return name;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="prefix"/> (trace headers such as Delivered-To) and the body to tmp/NAME,
+    /// fsyncs it, moves it to new/NAME and fsyncs new/.
+    /// </summary>
+    public async Task WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
+    {
         var maildir = Ensure(account);
-        var now = DateTimeOffset.UtcNow;
-        var unique = string.Create(CultureInfo.InvariantCulture,
-            $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host}");
-        var tmp = Path.Combine(maildir, "tmp", unique);
-        long size;
-        await using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0))
+        var tmp = Path.Combine(maildir, "tmp", name);
+        await using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0))
         {
             await file.WriteAsync(prefix, ct).ConfigureAwait(false);
             await body.CopyToAsync(file, 64 * 1024, ct).ConfigureAwait(false);
-            size = file.Length;
             if (fsync)
                 file.Flush(flushToDisk: true);
         }
-        var name = string.Create(CultureInfo.InvariantCulture, $"{unique},S={size}");
-        File.Move(tmp, Path.Combine(maildir, "new", name));
+        File.Move(tmp, Path.Combine(maildir, "new", name), overwrite: true);
         if (fsync)
             DirectorySync.Fsync(Path.Combine(maildir, "new"));
-        return name;
     }
 
     /// <summary>Every message file of an account, in new/ and cur/.</summary>

@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
 using Engine.Messages;
+using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Primitives;
@@ -41,8 +42,17 @@ public sealed class SerializerSpecs : IDisposable
         new QueueReplies.NotQueued(Id, "disk full"),
         new QueueReplies.MessagesResult(3, [SampleMessage]),
         new QueueEvents.MessageQueued(Id, SampleEnvelope, "3/01M8GNQTR71X5XT3", new DateTimeOffset(2026, 11, 28, 9, 0, 1, TimeSpan.Zero)),
-        new QueueSnapshot([SampleMessage, SampleMessage with { Id = QueueId.Parse("01M8GNQTR71X5XT4") }]),
+        new QueueSnapshot([SampleMessage, SampleMessage with { Id = QueueId.Parse("01M8GNQTR71X5XT4"), Delivered = ["bob@example.net"] }]),
         SampleMessage,
+        new QueueEvents.RecipientDelivered(Id, "bob@example.net", 7, new DateTimeOffset(2026, 11, 28, 9, 0, 2, TimeSpan.Zero)),
+        new QueueEvents.MessageRemoved(Id, new DateTimeOffset(2026, 11, 28, 9, 0, 3, TimeSpan.Zero)),
+        new MailboxCommands.Deliver("bob@example.net", "01M8GNQTR71X5XT3/bob@example.net", "3/01M8GNQTR71X5XT3", "jane@example.org", "staff@example.net"),
+        new MailboxReplies.Delivered("bob@example.net", "01M8GNQTR71X5XT3/bob@example.net", 7),
+        new MailboxReplies.NotDelivered("bob@example.net", "01M8GNQTR71X5XT3/bob@example.net", "disk full"),
+        new MailboxEvents.DeliveryStarted("01M8GNQTR71X5XT3/bob@example.net", "1764320400.M1P2Q3.host,S=1234"),
+        new MailboxEvents.MessageAppended("01M8GNQTR71X5XT3/bob@example.net", 7, "1764320400.M1P2Q3.host,S=1234"),
+        new PendingDelivery("k", "f"),
+        new MailboxSnapshot(1764320400, 8, new Dictionary<string, long> { ["k1"] = 7 }, [new PendingDelivery("k2", "f2")]),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

@@ -1,0 +1,149 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Engine.Messages.Mailbox;
+using Engine.Storage.Blobs;
+using Engine.Storage.Maildir;
+
+namespace Engine.Mailbox;
+
+/// <summary>
+/// The mailbox of one account: a sharded, persistent entity, the only writer of its Maildir. A delivery is
+/// made exactly once, even across a crash: the file name is journaled before the file is written
+/// (<see cref="MailboxEvents.DeliveryStarted"/>), so a delivery asked again after a crash looks for that file
+/// instead of writing a second copy; only then is <see cref="MailboxEvents.MessageAppended"/> written and
+/// the queue told. One file is written at a time; other deliveries wait in the stash.
+/// </summary>
+public sealed class Mailbox : UntypedPersistentActor
+{
+    private sealed record Written(MailboxCommands.Deliver Command, string FileName, IActorRef ReplyTo);
+
+    private sealed record WriteFailed(MailboxCommands.Deliver Command, IActorRef ReplyTo, string Reason);
+
+    private readonly string _account;
+    private readonly MaildirStore _maildir;
+    private readonly IBlobStore _blobs;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private MailboxState _state = MailboxState.New(DateTimeOffset.UtcNow);
+    private bool _writing;
+    private int _eventsSinceSnapshot;
+
+    public Mailbox(string account, MaildirStore maildir, IBlobStore blobs)
+    {
+        _account = account;
+        _maildir = maildir;
+        _blobs = blobs;
+        PersistenceId = $"mailbox-{account}";
+    }
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(string account, MaildirStore maildir, IBlobStore blobs) =>
+        Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs));
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer { Snapshot: MailboxSnapshot snapshot }:
+                _state = MailboxState.FromSnapshot(snapshot);
+                break;
+            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended:
+                _state = _state.Apply(message);
+                break;
+        }
+    }
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case MailboxCommands.Deliver deliver when _state.Delivered.TryGetValue(deliver.Key, out var uid):
+                Sender.Tell(new MailboxReplies.Delivered(_account, deliver.Key, uid)); // asked again: once is enough
+                break;
+            case MailboxCommands.Deliver when _writing:
+                Stash.Stash();
+                break;
+            case MailboxCommands.Deliver deliver when _state.Started.TryGetValue(deliver.Key, out var name):
+                Write(deliver, name, Sender); // started before a crash: the file may be there already
+                break;
+            case MailboxCommands.Deliver deliver:
+                Start(deliver);
+                break;
+            case Written written:
+                Persist(new MailboxEvents.MessageAppended(written.Command.Key, _state.NextUid, written.FileName), e =>
+                {
+                    _state = _state.Apply(e);
+                    written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, e.Key, e.Uid));
+                    Done();
+                });
+                break;
+            case WriteFailed failed:
+                _log.Warning("{0}: delivery {1} failed: {2}", _account, failed.Command.Key, failed.Reason);
+                failed.ReplyTo.Tell(new MailboxReplies.NotDelivered(_account, failed.Command.Key, failed.Reason));
+                Done();
+                break;
+            case SaveSnapshotSuccess success:
+                DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
+                break;
+            case SaveSnapshotFailure or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Start(MailboxCommands.Deliver deliver)
+    {
+        long size;
+        try
+        {
+            using var body = _blobs.OpenRead(deliver.BlobRef);
+            size = Prefix(deliver).Length + body.Length;
+        }
+        catch (IOException e)
+        {
+            Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key, e.Message));
+            return;
+        }
+        var replyTo = Sender;
+        _writing = true;
+        Persist(new MailboxEvents.DeliveryStarted(deliver.Key, _maildir.NewName(size)), e =>
+        {
+            _state = _state.Apply(e);
+            Write(deliver, e.FileName, replyTo);
+        });
+    }
+
+    /// <summary>Writes the file off the actor's thread; the outcome comes back as a message.</summary>
+    private void Write(MailboxCommands.Deliver deliver, string name, IActorRef replyTo)
+    {
+        _writing = true;
+        var prefix = Prefix(deliver);
+        Task.Run(async () =>
+        {
+            if (_maildir.Contains(_account, name))
+                return;
+            await using var body = _blobs.OpenRead(deliver.BlobRef);
+            await _maildir.WriteAsync(_account, name, prefix, body).ConfigureAwait(false);
+        }).PipeTo(Self, success: () => new Written(deliver, name, replyTo),
+            failure: e => new WriteFailed(deliver, replyTo, e.GetBaseException().Message));
+    }
+
+    /// <summary>The trace headers of a final delivery (RFC 5321 section 4.4; Postfix's Delivered-To).</summary>
+    private static byte[] Prefix(MailboxCommands.Deliver deliver) =>
+        Encoding.UTF8.GetBytes($"Return-Path: <{deliver.ReturnPath}>\r\nDelivered-To: {deliver.DeliveredTo}\r\n");
+
+    private void Done()
+    {
+        _writing = false;
+        if (++_eventsSinceSnapshot >= 1000)
+        {
+            _eventsSinceSnapshot = 0;
+            SaveSnapshot(_state.ToSnapshot());
+        }
+        Stash.UnstashAll();
+    }
+}

@@ -1,0 +1,53 @@
+using Akka.Cluster.Sharding;
+
+namespace Engine.Messages.Mailbox;
+
+/// <summary>A message for the mailbox entity of one account (a virtual user's address, lower case).</summary>
+public interface IMailboxMessage : IEngineMessage
+{
+    string Account { get; }
+}
+
+public static class MailboxCommands
+{
+    /// <summary>
+    /// Put a queued message into the account's Maildir. <paramref name="Key"/> ("queue id/account") makes
+    /// it idempotent: the same key is delivered once, however often it is asked.
+    /// </summary>
+    public sealed record Deliver(string Account, string Key, string BlobRef, string ReturnPath, string DeliveredTo) : IMailboxMessage;
+}
+
+public static class MailboxReplies
+{
+    public sealed record Delivered(string Account, string Key, long Uid) : IEngineMessage;
+
+    /// <summary>A temporary failure (the queue retries later).</summary>
+    public sealed record NotDelivered(string Account, string Key, string Reason) : IEngineMessage;
+}
+
+public static class MailboxEvents
+{
+    /// <summary>Written before the file: after a crash the mailbox knows which name to look for.</summary>
+    public sealed record DeliveryStarted(string Key, string FileName) : IEngineMessage;
+
+    /// <summary>The file is in new/ and has its IMAP UID.</summary>
+    public sealed record MessageAppended(string Key, long Uid, string FileName) : IEngineMessage;
+}
+
+/// <summary>A delivery whose file may or may not have been written when the node stopped.</summary>
+public sealed record PendingDelivery(string Key, string FileName) : IEngineMessage;
+
+/// <summary>A mailbox's state: UID counters, delivered keys (for dedupe) and deliveries in flight.</summary>
+public sealed record MailboxSnapshot(long UidValidity, long NextUid, IReadOnlyDictionary<string, long> Delivered,
+    IReadOnlyList<PendingDelivery> Started) : IEngineMessage;
+
+/// <summary>Routes mailbox messages by account.</summary>
+public sealed class MailboxExtractor(int shards) : HashCodeMessageExtractor(shards)
+{
+    public const string TypeName = "mailbox";
+
+    public override string? EntityId(object message) => (message as IMailboxMessage)?.Account.ToLowerInvariant();
+}
+
+/// <summary>The key of the mailbox shard region in the host's actor registry.</summary>
+public sealed class MailboxRegionKey;

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Queue;
+
+/// <summary>The queue's maillog lines, in Postfix's words (event ids 1100-1199).</summary>
+internal static partial class QueueLog
+{
+    [LoggerMessage(1100, LogLevel.Information, "{QueueId}: to=<{To}>, orig_to=<{OrigTo}>, relay=local, delay={Delay:0.##}, dsn=2.0.0, status=sent (delivered to maildir, uid {Uid})")]
+    public static partial void DeliveredLocal(ILogger logger, string queueId, string to, string origTo, double delay, long uid);
+
+    [LoggerMessage(1101, LogLevel.Information, "{QueueId}: removed")]
+    public static partial void Removed(ILogger logger, string queueId);
+
+    [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, dsn=4.3.0, status=deferred ({Reason})")]
+    public static partial void DeferredLocal(ILogger logger, string queueId, string to, string reason);
+}

@@ -1,0 +1,123 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Hosting;
+using Engine.Host;
+using Engine.Integration.Tests.Support;
+using Engine.Messages.Mailbox;
+using Engine.Storage.Accounts;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>Local delivery end to end: SMTP in, the queue hands the message to the mailbox entities, Maildir out.</summary>
+public sealed class DeliverySpecs
+{
+    private static string Maildir(string dataDir, string domain, string user) => Path.Combine(dataDir, "mail", domain, user);
+
+    private static async Task<string[]> WaitForFilesAsync(string maildir, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var files = Directory.Exists(Path.Combine(maildir, "new")) ? Directory.GetFiles(Path.Combine(maildir, "new")) : [];
+            if (files.Length >= count || DateTime.UtcNow > deadline)
+                return files;
+            await Task.Delay(50);
+        }
+    }
+
+    private static string Directory_(string dataDir)
+    {
+        var directory = EngineHost.OpenDirectory(EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        directory.AddDomain("campus.test");
+        directory.AddDomain("dept.test", catchAll: "office@dept.test");
+        foreach (var user in new[] { "jane@campus.test", "bob@campus.test", "carol@campus.test", "office@dept.test" })
+            directory.AddUser(user, "", "{LOCKED}", 0);
+        directory.AddAlias("staff@campus.test", ["jane@campus.test", "bob@campus.test", "carol@campus.test"]);
+        return dataDir;
+    }
+
+    private static async Task<string> SendAsync(int port, string to, string subject)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@client.test>")).Code);
+        foreach (var rcpt in to.Split(','))
+            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var reply = await smtp.CommandAsync($"Subject: {subject}\r\n\r\nHello {to}\r\n.");
+        Assert.Equal(250, reply.Code);
+        return reply.Last.Split(' ')[^1];
+    }
+
+    [Fact]
+    public async Task Mail_to_a_user_an_alias_and_a_catch_all_lands_in_maildir_once_and_leaves_the_queue()
+    {
+        var dataDir = Directory_(TempDir.Create("delivery"));
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+
+        var direct = await SendAsync(engine.Port, "jane@campus.test", "direct");
+        var fanOut = await SendAsync(engine.Port, "staff@campus.test", "staff");
+        var catchAll = await SendAsync(engine.Port, "whoever@dept.test", "catch-all");
+        // One account reached twice in one message (directly and through the alias) gets one copy.
+        var twice = await SendAsync(engine.Port, "bob@campus.test,staff@campus.test", "twice");
+
+        Assert.Equal(3, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 3)).Length);
+        Assert.Equal(2, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "bob"), 2)).Length);
+        Assert.Equal(2, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "carol"), 2)).Length);
+        var office = await WaitForFilesAsync(Maildir(dataDir, "dept.test", "office"), 1);
+        Assert.Single(office);
+
+        var text = await File.ReadAllTextAsync(office[0], TestContext.Current.CancellationToken);
+        Assert.StartsWith("Return-Path: <alice@client.test>\r\nDelivered-To: whoever@dept.test\r\nReceived: from client.test", text);
+        Assert.Contains($"id {catchAll}", text);
+        Assert.EndsWith("Subject: catch-all\r\n\r\nHello whoever@dept.test\r\n", text);
+        Assert.EndsWith($",S={new FileInfo(office[0]).Length}", office[0]);
+
+        // Every message has left the queue and the spool.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await engine.QueueAsync()).Count > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Empty(await engine.QueueAsync());
+        Assert.Empty(Directory.GetFiles(Path.Combine(dataDir, "spool"), "*", SearchOption.AllDirectories));
+        foreach (var id in new[] { direct, fanOut, catchAll, twice })
+            await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{fanOut}: to=<carol@campus.test>, orig_to=<staff@campus.test>, relay=local", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Mail_for_remote_recipients_stays_in_the_queue_while_local_ones_are_delivered()
+    {
+        var dataDir = Directory_(TempDir.Create("delivery-mixed"));
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+        var id = await SendAsync(engine.Port, "jane@campus.test,someone@elsewhere.example", "mixed");
+        Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 1));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
+        var queued = await engine.QueuedAsync(id);
+        Assert.Equal(["jane@campus.test"], queued.DeliveredTo);
+    }
+
+    [Fact]
+    public async Task A_delivery_asked_twice_is_made_once()
+    {
+        var dataDir = Directory_(TempDir.Create("delivery-dedupe"));
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+        var id = await SendAsync(engine.Port, "relay@elsewhere.example", "not local"); // stays queued: its body is ours to reuse
+        var blob = (await engine.QueuedAsync(id)).BlobRef;
+        var mailboxes = await engine.Services.GetRequiredService<IRequiredActor<MailboxRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
+        var deliver = new MailboxCommands.Deliver("carol@campus.test", $"{id}/carol@campus.test", blob, "alice@client.test", "carol@campus.test");
+
+        var first = await mailboxes.Ask<MailboxReplies.Delivered>(deliver, TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        var second = await mailboxes.Ask<MailboxReplies.Delivered>(deliver, TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(first.Uid, second.Uid);
+        Assert.Single(Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "carol"), "new")));
+
+        var other = await mailboxes.Ask<MailboxReplies.Delivered>(deliver with { Key = $"{id}/other" }, TimeSpan.FromSeconds(10),
+            TestContext.Current.CancellationToken);
+        Assert.Equal(first.Uid + 1, other.Uid);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "carol"), "new")).Length);
+        Assert.Contains("Subject: not local", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(
+            Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "carol"), "new"))[0], TestContext.Current.CancellationToken)));
+    }
+}

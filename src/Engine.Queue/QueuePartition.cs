@@ -155,7 +155,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     /// <summary>Asks the mailbox of every local account the message has not reached yet.</summary>
     private void Dispatch(QueuedMessage message)
     {
-        foreach (var (account, recipient) in QueuePartitionState.LocalTargets(message, _directory.Current))
+        var directory = _directory.Current;
+        if (QueuePartitionState.IsComplete(message, directory))
+        {
+            Remove(message); // finished before a restart, but its removal was not written yet
+            return;
+        }
+        foreach (var (account, recipient) in QueuePartitionState.LocalTargets(message, directory))
         {
             _mailboxes.Tell(new MailboxCommands.Deliver(account, DeliveryKey(message.Id, account), message.BlobRef,
                 message.Envelope.Sender, recipient));

@@ -34,6 +34,9 @@ public sealed class ArchitectureSpecs
     [InlineData("Engine.Mailbox", "Engine.Queue")]
     [InlineData("Engine.Queue", "Engine.Mailbox")]
     [InlineData("Engine.Mailbox", "Engine.Smtp")]
+    [InlineData("Engine.Delivery", "Engine.Queue")]
+    [InlineData("Engine.Delivery", "Engine.Smtp")]
+    [InlineData("Engine.Delivery", "Engine.Mailbox")]
     public void Feature_assemblies_should_not_reference_each_other(string assembly, string forbidden)
     {
         Assert.DoesNotContain(forbidden, References(assembly));

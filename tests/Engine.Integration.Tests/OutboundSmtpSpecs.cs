@@ -1,0 +1,68 @@
+using System.Net;
+using System.Text;
+using Engine.Delivery.Smtp;
+using Engine.Integration.Tests.Support;
+using Engine.Messages;
+using Engine.Primitives;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>The SMTP client against a real server on loopback: a second engine.</summary>
+public sealed class OutboundSmtpSpecs
+{
+    private static Envelope EnvelopeFor(long size, params EnvelopeRecipient[] recipients) => new(
+        "jane@campus.test", recipients, BodyType.EightBitMime, false, DsnReturn.Headers, "env 1",
+        new ClientInfo("127.0.0.1", "unknown", "client.test", "ESMTP"), DateTimeOffset.UtcNow, size);
+
+    [Fact]
+    public async Task The_client_relays_the_spool_octets_unchanged_with_the_envelope_parameters()
+    {
+        // The receiver takes mail for mx.test from anyone and relays for no one.
+        await using var receiver = await EngineInstance.StartAsync("engine.smtp.mynetworks = [\"192.0.2.0/24\"]");
+        var body = Encoding.UTF8.GetBytes("Received: from earlier\r\nSubject: relayed\r\n\r\n.starts with a dot\r\nCafé\r\n..two\r\nno final newline");
+        var envelope = EnvelopeFor(body.Length,
+            new EnvelopeRecipient("bob@mx.test", DsnNotify.Success | DsnNotify.Failure, "rfc822", "Bob@mx.test"),
+            new EnvelopeRecipient("victim@elsewhere.example", DsnNotify.Unspecified));
+
+        var outcomes = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, receiver.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, outcomes.Count);
+        var sent = outcomes.Single(o => o.Address == "bob@mx.test").Reply;
+        Assert.Equal(250, sent.Code);
+        var refused = outcomes.Single(o => o.Address == "victim@elsewhere.example").Reply;
+        Assert.Equal(554, refused.Code);
+        Assert.Equal("5.7.1", refused.Enhanced);
+
+        var queued = await receiver.QueuedAsync(sent.Text.Split(' ')[^1]);
+        // The octets arrive as they were stored, with a final CRLF added: nothing re-serialized.
+        Assert.Equal([.. body, .. "\r\n"u8.ToArray()], receiver.BodyAsSent(queued));
+        Assert.Equal(BodyType.EightBitMime, queued.Envelope.Body);
+        Assert.Equal(DsnReturn.Headers, queued.Envelope.Ret);
+        Assert.Equal("env 1", queued.Envelope.EnvId);
+        var bob = Assert.Single(queued.Envelope.Recipients);
+        Assert.Equal(DsnNotify.Success | DsnNotify.Failure, bob.Notify);
+        Assert.Equal("Bob@mx.test", bob.Orcpt);
+    }
+
+    [Fact]
+    public async Task A_message_over_the_servers_size_is_bounced_without_sending_and_no_server_is_deferred()
+    {
+        await using var receiver = await EngineInstance.StartAsync("engine.smtp.message-size-limit = 2048");
+        var envelope = EnvelopeFor(5000, new EnvelopeRecipient("bob@mx.test", DsnNotify.Unspecified));
+        var tooBig = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, receiver.Port), "relay.test", envelope,
+            () => new MemoryStream(new byte[5000]), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+        Assert.Equal(552, Assert.Single(tooBig).Reply.Code);
+        Assert.Empty(await receiver.QueueAsync());
+
+        using var unused = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        unused.Start();
+        var port = ((IPEndPoint)unused.LocalEndpoint).Port;
+        unused.Stop(); // nothing listens there now
+        var nobody = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, port), "relay.test", envelope,
+            () => new MemoryStream(new byte[10]), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+        var reply = Assert.Single(nobody).Reply;
+        Assert.Equal(451, reply.Code);
+        Assert.Equal("4.4.1", reply.Enhanced);
+    }
+}

@@ -432,7 +432,9 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   } > "$WORK/users.csv"
   engine_cli user import "$WORK/users.csv" >> "$WORK/engine-cli.log" 2>&1 \
     || { cat "$WORK/engine-cli.log" >&2; die "engine user import failed"; }
-  n=$(engine_cli user list "$DOMAIN" | wc -l)
+  engine_cli user list "$DOMAIN" > "$WORK/users.list" 2>> "$WORK/engine-cli.log" \
+    || { cat "$WORK/engine-cli.log" >&2; die "engine user list failed"; }
+  n=$(grep -c "@$DOMAIN" "$WORK/users.list" || true)
   (( n == USERS )) || die "the engine lists $n users in $DOMAIN, expected $USERS"
   clean_maildirs "$EN_MAILDIRS"
 

@@ -5,11 +5,15 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
+using Engine.Delivery;
+using Engine.Delivery.Smtp;
 using Engine.Messages;
+using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Queue;
+using Engine.Queue.Routing;
 using Engine.Smtp;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
@@ -57,6 +61,8 @@ public static class EngineHost
         builder.Services.AddSingleton(queue);
         var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
         builder.Services.AddSingleton<IBlobStore>(blobs);
+        var router = Router.Create(config);
+        var destinationConcurrency = config.GetInt("engine.delivery.concurrency", 20);
         var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
         var directory = OpenDirectory(config);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
@@ -91,10 +97,16 @@ public static class EngineHost
                     account => Mailbox.Mailbox.Props(account, maildir, blobs),
                     new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
+                .WithShardRegion<DestinationRegionKey>(
+                    DestinationExtractor.TypeName,
+                    nextHop => Destination.Props(nextHop, blobs, smtp.Hostname, destinationConcurrency, SmtpClientTimeouts.Default),
+                    new DestinationExtractor(100),
+                    new ShardOptions { Role = "delivery", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
-                        resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
+                        registry.Get<DestinationRegionKey>(), router, resolver.GetService<IRecipientDirectory>(), blobs,
+                        resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions
                     {

@@ -13,4 +13,7 @@ internal static partial class QueueLog
 
     [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, dsn=4.3.0, status=deferred ({Reason})")]
     public static partial void DeferredLocal(ILogger logger, string queueId, string to, string reason);
+
+    [LoggerMessage(1103, LogLevel.Information, "{QueueId}: to=<{To}>, relay={Relay}, delay={Delay:0.##}, dsn={Dsn}, status={Status} ({Reply})")]
+    public static partial void Remote(ILogger logger, string queueId, string to, string relay, double delay, string dsn, string status, string reply);
 }

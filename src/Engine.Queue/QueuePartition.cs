@@ -1,9 +1,12 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Engine.Messages;
+using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Primitives;
+using Engine.Queue.Routing;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Logging;
@@ -35,6 +38,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private readonly QueueSettings _settings;
     private readonly IActorRef _mailboxes;
+    private readonly IActorRef _destinations;
+    private readonly Router _router;
+    private readonly HashSet<(QueueId, string)> _inFlight = [];
     private readonly IRecipientDirectory _directory;
     private readonly IBlobStore _blobs;
     private readonly Microsoft.Extensions.Logging.ILogger _maillog;
@@ -45,11 +51,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private QueuePartitionState _state = QueuePartitionState.Empty;
     private long _eventsSinceSnapshot;
 
-    public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IRecipientDirectory directory, IBlobStore blobs,
-        ILoggerFactory loggers)
+    public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, Router router,
+        IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
     {
         _settings = settings;
         _mailboxes = mailboxes;
+        _destinations = destinations;
+        _router = router;
         _directory = directory;
         _blobs = blobs;
         _maillog = loggers.CreateLogger("Engine.Queue");
@@ -60,9 +68,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
-        IBlobStore blobs, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, directory, blobs, loggers));
+    public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, Router router,
+        IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, router, directory, blobs, loggers));
 
     protected override void OnRecover(object message)
     {
@@ -71,7 +79,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case SnapshotOffer { Snapshot: QueueSnapshot snapshot }:
                 _state = QueuePartitionState.FromSnapshot(snapshot);
                 break;
-            case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.MessageRemoved:
+            case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.MessageRemoved:
                 _state = _state.Apply(message);
                 _eventsSinceSnapshot++;
                 break;
@@ -109,6 +117,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case MailboxReplies.NotDelivered failed:
                 OnNotDelivered(failed);
+                break;
+            case DestinationReplies.Outcomes outcomes:
+                OnOutcomes(outcomes);
                 break;
             case QueueCommands.GetMessages get:
                 Sender.Tell(new QueueReplies.MessagesResult(get.Partition,
@@ -152,7 +163,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             WriteBatch();
     }
 
-    /// <summary>Asks the mailbox of every local account the message has not reached yet.</summary>
+    /// <summary>
+    /// Sends the message on to every target it has not reached: local accounts to their mailbox entity,
+    /// remote addresses by route — to the destination entity of the next hop, dropped (discard), or
+    /// bounced (error). Recipients with no route yet (MX lookup is not built) wait.
+    /// </summary>
     private void Dispatch(QueuedMessage message)
     {
         var directory = _directory.Current;
@@ -161,11 +176,103 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Remove(message); // finished before a restart, but its removal was not written yet
             return;
         }
-        foreach (var (account, recipient) in QueuePartitionState.LocalTargets(message, directory))
+        var remote = new Dictionary<string, List<EnvelopeRecipient>>();
+        var settled = new List<object>();
+        foreach (var (target, recipient, local) in QueuePartitionState.Targets(message, directory))
         {
-            _mailboxes.Tell(new MailboxCommands.Deliver(account, DeliveryKey(message.Id, account), message.BlobRef,
-                message.Envelope.Sender, recipient));
+            if (local)
+            {
+                _mailboxes.Tell(new MailboxCommands.Deliver(target, DeliveryKey(message.Id, target), message.BlobRef,
+                    message.Envelope.Sender, recipient));
+                continue;
+            }
+            if (_inFlight.Contains((message.Id, target)))
+                continue;
+            var original = message.Envelope.Recipients.First(r => r.Address == recipient);
+            switch (_router.RouteFor(target[(target.LastIndexOf('@') + 1)..]))
+            {
+                case Route.Smtp smtp:
+                    if (!remote.TryGetValue(smtp.NextHop, out var list))
+                        remote[smtp.NextHop] = list = [];
+                    list.Add(original with { Address = target });
+                    break;
+                case Route.Discard:
+                    settled.Add(new QueueEvents.RecipientDelivered(message.Id, target, 0, DateTimeOffset.UtcNow));
+                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), "2.0.0", "sent", "discarded");
+                    break;
+                case Route.Error error:
+                    // "error:5.1.2 text", as Postfix's error transport: a leading enhanced code is the DSN code.
+                    var (dsn, text) = error.Text.Split(' ', 2) is [var code, var rest] && code.Length >= 5 && code[0] == '5' && code[1] == '.'
+                        ? (code, rest)
+                        : ("5.0.0", error.Text);
+                    settled.Add(new QueueEvents.RecipientBounced(message.Id, target, $"550 {dsn} {text}", DateTimeOffset.UtcNow));
+                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), dsn, "bounced", text);
+                    break;
+            }
         }
+        foreach (var (nextHop, recipients) in remote)
+        {
+            foreach (var r in recipients)
+                _inFlight.Add((message.Id, r.Address));
+            _destinations.Tell(new DestinationCommands.Send(nextHop, message.Id, message.BlobRef,
+                message.Envelope with { Recipients = recipients }));
+        }
+        if (settled.Count > 0)
+            Settle(message.Id, settled);
+    }
+
+    private static double Delay(QueuedMessage message) => (DateTimeOffset.UtcNow - message.Envelope.ArrivedAt).TotalSeconds;
+
+    /// <summary>Journals final outcomes (delivered, bounced), then removes the message if nothing is left.</summary>
+    private void Settle(QueueId id, List<object> events)
+    {
+        var left = events.Count;
+        PersistAllAsync(events, e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            if (--left == 0 && _state.Messages.TryGetValue(id, out var current) && QueuePartitionState.IsComplete(current, _directory.Current))
+                Remove(current);
+        });
+    }
+
+    private void OnOutcomes(DestinationReplies.Outcomes outcomes)
+    {
+        if (!_state.Messages.TryGetValue(outcomes.Id, out var message))
+            return;
+        var settled = new List<object>();
+        var deferred = false;
+        foreach (var reply in outcomes.Recipients)
+        {
+            _inFlight.Remove((outcomes.Id, reply.Address));
+            var text = $"{reply.Code} {(reply.Enhanced is null ? "" : reply.Enhanced + " ")}{reply.Text}";
+            var dsn = reply.Enhanced ?? $"{reply.Code / 100}.0.0";
+            if (reply.Code < 400)
+            {
+                settled.Add(new QueueEvents.RecipientDelivered(outcomes.Id, reply.Address, 0, DateTimeOffset.UtcNow));
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "sent", text);
+            }
+            else if (reply.Code >= 500)
+            {
+                settled.Add(new QueueEvents.RecipientBounced(outcomes.Id, reply.Address, text, DateTimeOffset.UtcNow));
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "bounced", text);
+            }
+            else
+            {
+                deferred = true;
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "deferred", text);
+            }
+        }
+        if (settled.Count > 0)
+            Settle(outcomes.Id, settled);
+        if (deferred)
+            ScheduleRetry(outcomes.Id);
+    }
+
+    private void ScheduleRetry(QueueId id)
+    {
+        var attempts = _failures[id] = _failures.GetValueOrDefault(id) + 1;
+        Timers.StartSingleTimer(id, new Retry(id), _settings.Retry.Backoff(attempts));
     }
 
     private static string DeliveryKey(QueueId id, string account) => $"{id.Value}/{account}";
@@ -215,8 +322,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         if (IdOf(failed.Key) is not { } id || !_state.Messages.ContainsKey(id))
             return;
         QueueLog.DeferredLocal(_maillog, id.Value, failed.Account, failed.Reason);
-        var attempts = _failures[id] = _failures.GetValueOrDefault(id) + 1;
-        Timers.StartSingleTimer(id, new Retry(id), _settings.Retry.Backoff(attempts));
+        ScheduleRetry(id);
     }
 
     private void MaybeSnapshot()

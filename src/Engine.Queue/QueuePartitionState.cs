@@ -20,6 +20,8 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             new(Messages.Add(q.Id, new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Incoming))),
         QueueEvents.RecipientDelivered d when Messages.TryGetValue(d.Id, out var m) && !m.DeliveredTo.Contains(d.Account) =>
             new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account] })),
+        QueueEvents.RecipientBounced b when Messages.TryGetValue(b.Id, out var m) && !m.BouncedTo.Contains(b.Target) =>
+            new(Messages.SetItem(b.Id, m with { Bounced = [.. m.BouncedTo, b.Target] })),
         QueueEvents.MessageRemoved r => new(Messages.Remove(r.Id)),
         _ => this,
     };
@@ -30,47 +32,49 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         new(snapshot.Messages.ToImmutableDictionary(m => m.Id));
 
     /// <summary>
-    /// The local mailboxes a message still has to reach: each recipient resolved through the directory
-    /// (alias, subaddress, catch-all) to accounts of virtual users, less those already delivered. An
-    /// account reached through two recipients gets one copy. Pairs are (account, the recipient it came from).
+    /// Where a message still has to go: each recipient resolved through the directory (alias, subaddress,
+    /// catch-all) to targets — accounts of virtual users (<c>Local</c>), or remote addresses (recipients of
+    /// other domains, and alias targets outside the directory) — less those delivered or bounced. A target
+    /// reached through two recipients is sent once. Pairs are (target, the recipient it came from, local?).
     /// </summary>
-    public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory)
+    public static IReadOnlyList<(string Target, string Recipient, bool Local)> Targets(QueuedMessage message, DirectorySnapshot directory)
     {
-        var targets = new List<(string, string)>();
-        var seen = new HashSet<string>(message.DeliveredTo, StringComparer.OrdinalIgnoreCase);
+        var targets = new List<(string, string, bool)>();
+        var seen = new HashSet<string>(message.DeliveredTo.Concat(message.BouncedTo), StringComparer.OrdinalIgnoreCase);
         foreach (var recipient in message.Envelope.Recipients)
         {
-            foreach (var account in Resolve(recipient.Address, directory).Where(a => directory.FindUser(a) is not null))
+            foreach (var target in Resolve(recipient.Address, directory))
             {
-                if (seen.Add(account))
-                    targets.Add((account, recipient.Address));
+                if (seen.Add(target))
+                    targets.Add((target, recipient.Address, directory.FindUser(target) is not null));
             }
         }
         return targets;
     }
 
-    /// <summary>
-    /// True when every recipient has reached its mailboxes. Recipients for other domains, or aliases to
-    /// remote addresses, wait for remote delivery (the Destination entity, not built yet), so such a
-    /// message is never complete here.
-    /// </summary>
-    public static bool IsComplete(QueuedMessage message, DirectorySnapshot directory)
-    {
-        foreach (var recipient in message.Envelope.Recipients)
-        {
-            var accounts = Resolve(recipient.Address, directory);
-            if (accounts.Count == 0 || accounts.Any(a => directory.FindUser(a) is null || !message.DeliveredTo.Contains(a, StringComparer.OrdinalIgnoreCase)))
-                return false;
-        }
-        return true;
-    }
+    /// <summary>The local accounts still to reach (see <see cref="Targets"/>).</summary>
+    public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory) =>
+        Targets(message, directory).Where(t => t.Local).Select(t => (t.Target, t.Recipient)).ToArray();
 
+    /// <summary>True when every target of every recipient is delivered or bounced.</summary>
+    public static bool IsComplete(QueuedMessage message, DirectorySnapshot directory) =>
+        message.Envelope.Recipients.All(r => Resolve(r.Address, directory).Count > 0) && Targets(message, directory).Count == 0;
+
+    /// <summary>
+    /// A recipient's targets: the directory's resolution for its virtual domains, the address itself for
+    /// any other domain. A recipient the directory no longer knows has none (it waits, and is reported).
+    /// </summary>
     private static IReadOnlyList<string> Resolve(string address, DirectorySnapshot directory)
     {
         var at = address.LastIndexOf('@');
         if (at <= 0)
             return [];
         var resolution = directory.Resolve(new EmailAddress(address[..at], address[(at + 1)..]));
-        return resolution.Kind == RecipientKind.Accepted ? resolution.Targets.Select(t => t.ToLowerInvariant()).ToArray() : [];
+        return resolution.Kind switch
+        {
+            RecipientKind.Accepted => resolution.Targets.Select(t => t.ToLowerInvariant()).ToArray(),
+            RecipientKind.NotLocal => [address],
+            _ => [],
+        };
     }
 }

@@ -24,6 +24,7 @@ public sealed class ConfigurationSpecs
         var config = EngineConfig.Load(Path.Combine(HoconDir(), file), []);
         var smtp = SmtpSettings.Create(config);
         var queue = QueueSettings.Create(config);
+        _ = Engine.Queue.Routing.Router.Create(config);
         Assert.NotEmpty(smtp.Listen);
         Assert.True(queue.Partitions > 0);
     }

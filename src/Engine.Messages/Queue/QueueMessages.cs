@@ -17,9 +17,13 @@ public enum QueueState { Incoming, Active, Deferred, Hold, Corrupt }
 /// recipients in the queue file instead of removing them.
 /// </summary>
 public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State,
-    IReadOnlyList<string>? Delivered = null) : IEngineMessage
+    IReadOnlyList<string>? Delivered = null, IReadOnlyList<string>? Bounced = null) : IEngineMessage
 {
+    /// <summary>Local accounts and remote addresses the message has reached.</summary>
     public IReadOnlyList<string> DeliveredTo => Delivered ?? [];
+
+    /// <summary>Targets that failed for good (5xx, error transport, or expired).</summary>
+    public IReadOnlyList<string> BouncedTo => Bounced ?? [];
 }
 
 public static class QueueCommands
@@ -47,8 +51,11 @@ public static class QueueEvents
     /// <summary>A message entered the incoming queue (the first record of Postfix's queue file).</summary>
     public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At) : IEngineMessage;
 
-    /// <summary>The message is in the mailbox of <paramref name="Account"/>.</summary>
+    /// <summary>The message reached <paramref name="Account"/>: a local mailbox (with its UID) or a remote address (UID 0).</summary>
     public sealed record RecipientDelivered(QueueId Id, string Account, long Uid, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>The message cannot reach <paramref name="Target"/>; <paramref name="Reply"/> says why (for the DSN).</summary>
+    public sealed record RecipientBounced(QueueId Id, string Target, string Reply, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>Every recipient is done: the message leaves the queue and its body the spool.</summary>
     public sealed record MessageRemoved(QueueId Id, DateTimeOffset At) : IEngineMessage;

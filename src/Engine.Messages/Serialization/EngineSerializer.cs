@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Akka.Actor;
 using Akka.Serialization;
+using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Primitives;
@@ -33,6 +34,10 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueuedMessage), "q.message", EngineJsonContext.Default.QueuedMessage),
         (typeof(QueueEvents.RecipientDelivered), "qe.delivered", EngineJsonContext.Default.RecipientDelivered),
         (typeof(QueueEvents.MessageRemoved), "qe.removed", EngineJsonContext.Default.MessageRemoved),
+        (typeof(QueueEvents.RecipientBounced), "qe.bounced", EngineJsonContext.Default.RecipientBounced),
+        (typeof(DestinationCommands.Send), "dc.send", EngineJsonContext.Default.Send),
+        (typeof(DestinationReplies.Outcomes), "dr.outcomes", EngineJsonContext.Default.Outcomes),
+        (typeof(RecipientReply), "d.reply", EngineJsonContext.Default.RecipientReply),
         (typeof(MailboxCommands.Deliver), "mc.deliver", EngineJsonContext.Default.Deliver),
         (typeof(MailboxReplies.Delivered), "mr.delivered", EngineJsonContext.Default.Delivered),
         (typeof(MailboxReplies.NotDelivered), "mr.not-delivered", EngineJsonContext.Default.NotDelivered),
@@ -81,6 +86,10 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueuedMessage))]
 [JsonSerializable(typeof(QueueEvents.RecipientDelivered))]
 [JsonSerializable(typeof(QueueEvents.MessageRemoved))]
+[JsonSerializable(typeof(QueueEvents.RecipientBounced))]
+[JsonSerializable(typeof(DestinationCommands.Send))]
+[JsonSerializable(typeof(DestinationReplies.Outcomes))]
+[JsonSerializable(typeof(RecipientReply))]
 [JsonSerializable(typeof(MailboxCommands.Deliver))]
 [JsonSerializable(typeof(MailboxReplies.Delivered))]
 [JsonSerializable(typeof(MailboxReplies.NotDelivered))]

@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
 using Engine.Messages;
+using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
@@ -52,6 +53,10 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxEvents.DeliveryStarted("01M8GNQTR71X5XT3/bob@example.net", "1764320400.M1P2Q3.host,S=1234"),
         new MailboxEvents.MessageAppended("01M8GNQTR71X5XT3/bob@example.net", 7, "1764320400.M1P2Q3.host,S=1234"),
         new PendingDelivery("k", "f"),
+        new QueueEvents.RecipientBounced(Id, "x@err.example", "550 5.1.1 no such user", new DateTimeOffset(2026, 11, 28, 9, 0, 4, TimeSpan.Zero)),
+        new DestinationCommands.Send("[127.0.0.1]:25", Id, "3/01M8GNQTR71X5XT3", SampleEnvelope),
+        new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")]),
+        new RecipientReply("bob@example.net", 451, null, "try later"),
         new MailboxSnapshot(1764320400, 8, new Dictionary<string, long> { ["k1"] = 7 }, [new PendingDelivery("k2", "f2")]),
     }.ToDictionary(o => o.GetType().FullName!);
 

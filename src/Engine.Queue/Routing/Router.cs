@@ -1,0 +1,90 @@
+using Akka.Configuration;
+
+namespace Engine.Queue.Routing;
+
+/// <summary>Where mail for a domain goes.</summary>
+public abstract record Route
+{
+    /// <summary>To an SMTP server named in a transport map or relayhost: "[host]:port", no MX lookup.</summary>
+    public sealed record Smtp(string Host, int Port) : Route
+    {
+        public string NextHop => $"[{Host}]:{Port}";
+    }
+
+    /// <summary>Accepted and dropped (Postfix's discard transport).</summary>
+    public sealed record Discard : Route;
+
+    /// <summary>Bounced with this text (Postfix's error transport).</summary>
+    public sealed record Error(string Text) : Route;
+
+    /// <summary>Needs an MX lookup, which is not built yet: the recipient waits in the queue.</summary>
+    public sealed record Unrouted : Route;
+}
+
+/// <summary>
+/// Postfix's transport_maps and relayhost: the transport map (exact domain, then parent domains as
+/// ".example.org" entries) wins; else the relayhost; else the domain's MX hosts.
+/// Entries: <c>smtp:[host]:port</c>, <c>smtp:host:port</c>, <c>discard</c>, <c>error:text</c>.
+/// </summary>
+public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? relayhost)
+{
+    public static Router Create(Config config)
+    {
+        var c = config.GetConfig("engine.delivery");
+        var map = new Dictionary<string, Route>(StringComparer.OrdinalIgnoreCase);
+        var transport = c?.GetConfig("transport");
+        if (transport is not null)
+        {
+            foreach (var entry in transport.AsEnumerable())
+                map[entry.Key.Trim('"')] = Parse(entry.Value.GetString());
+        }
+        var relay = c?.GetString("relayhost", "") ?? "";
+        return new Router(map, relay.Length == 0 ? null : Parse("smtp:" + relay));
+    }
+
+    public Route RouteFor(string domain)
+    {
+        domain = domain.ToLowerInvariant();
+        if (transport.TryGetValue(domain, out var exact))
+            return exact;
+        for (var dot = domain.IndexOf('.'); dot >= 0; dot = domain.IndexOf('.', dot + 1))
+        {
+            if (transport.TryGetValue(domain[dot..], out var parent))
+                return parent;
+        }
+        return relayhost ?? new Route.Unrouted();
+    }
+
+    public static Route Parse(string text)
+    {
+        text = text.Trim();
+        if (text.Equals("discard", StringComparison.OrdinalIgnoreCase) || text.StartsWith("discard:", StringComparison.OrdinalIgnoreCase))
+            return new Route.Discard();
+        if (text.StartsWith("error:", StringComparison.OrdinalIgnoreCase))
+            return new Route.Error(text["error:".Length..].Trim());
+        if (!text.StartsWith("smtp:", StringComparison.OrdinalIgnoreCase))
+            throw new ConfigurationException($"engine.delivery: '{text}' is not smtp:[host]:port, discard or error:text");
+        var target = text["smtp:".Length..];
+        var port = 25;
+        string host;
+        if (target.StartsWith('['))
+        {
+            var close = target.IndexOf(']');
+            if (close < 0)
+                throw new ConfigurationException($"engine.delivery: unbalanced brackets in '{text}'");
+            host = target[1..close];
+            if (close + 1 < target.Length)
+                port = target[close + 1] == ':' && int.TryParse(target[(close + 2)..], out var p) ? p : throw new ConfigurationException($"engine.delivery: bad port in '{text}'");
+        }
+        else
+        {
+            var colon = target.LastIndexOf(':');
+            host = colon < 0 ? target : target[..colon];
+            if (colon >= 0 && !int.TryParse(target[(colon + 1)..], out port))
+                throw new ConfigurationException($"engine.delivery: bad port in '{text}'");
+        }
+        if (host.Length == 0 || port is < 1 or > 65535)
+            throw new ConfigurationException($"engine.delivery: bad host or port in '{text}'");
+        return new Route.Smtp(host, port);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using Engine.Integration.Tests.Support;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>Remote delivery by transport map: relayed to a second engine, discarded, bounced, deferred and retried.</summary>
+public sealed class RemoteDeliverySpecs
+{
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<string> SendAsync(int port, params string[] to)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@client.test>")).Code);
+        foreach (var rcpt in to)
+            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var reply = await smtp.CommandAsync("Subject: onward\r\n\r\nto the next hop\r\n.");
+        Assert.Equal(250, reply.Code);
+        return reply.Last.Split(' ')[^1];
+    }
+
+    [Fact]
+    public async Task Mail_is_relayed_discarded_or_bounced_by_the_transport_map_and_leaves_the_queue()
+    {
+        await using var next = await EngineInstance.StartAsync("engine.smtp.mydestination = [\"remote.test\"]", "engine.hostname = next.test");
+        await using var engine = await EngineInstance.StartAsync(
+            $"engine.delivery.transport = {{ \"remote.test\" = \"smtp:[127.0.0.1]:{next.Port}\", \"void.test\" = discard, \"err.test\" = \"error:5.1.2 we do not deliver there\" }}");
+
+        var id = await SendAsync(engine.Port, "bob@remote.test", "x@err.test", "y@void.test");
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@remote.test>, relay=127.0.0.1[127.0.0.1]:{next.Port}", StringComparison.Ordinal)
+                                            && l.Contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<x@err.test>", StringComparison.Ordinal) && l.Contains("dsn=5.1.2, status=bounced (we do not deliver there)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<y@void.test>", StringComparison.Ordinal) && l.Contains("status=sent (discarded)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        Assert.Empty(await engine.QueueAsync());
+
+        var relayed = Assert.Single(await next.QueueAsync());
+        Assert.Equal("alice@client.test", relayed.Envelope.Sender);
+        Assert.Equal("bob@remote.test", Assert.Single(relayed.Envelope.Recipients).Address);
+        var text = System.Text.Encoding.ASCII.GetString(next.Body(relayed));
+        Assert.Contains("by mx.test (Engine) with ESMTP id " + id, text); // our Received: travels with it
+        Assert.EndsWith("Subject: onward\r\n\r\nto the next hop\r\n", text);
+    }
+
+    [Fact]
+    public async Task A_next_hop_that_is_down_is_deferred_and_retried_until_it_takes_the_mail()
+    {
+        var port = FreePort();
+        await using var engine = await EngineInstance.StartAsync(
+            $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1s",
+            "engine.queue.maximal-backoff = 2s");
+        var id = await SendAsync(engine.Port, "carol@later.test");
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
+                                            && l.Contains("dsn=4.4.1, status=deferred", StringComparison.Ordinal));
+        Assert.Single(await engine.QueueAsync());
+
+        await using var later = await EngineInstance.StartAsync($"engine.smtp.listen = [\"127.0.0.1:{port}\"]", "engine.smtp.mydestination = [\"later.test\"]");
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        Assert.Equal("carol@later.test", Assert.Single(Assert.Single(await later.QueueAsync()).Envelope.Recipients).Address);
+    }
+}

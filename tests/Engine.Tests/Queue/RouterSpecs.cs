@@ -1,0 +1,35 @@
+using Akka.Configuration;
+using Engine.Queue.Routing;
+
+namespace Engine.Tests.Queue;
+
+public sealed class RouterSpecs
+{
+    private static Router Create(string hocon) => Router.Create(ConfigurationFactory.ParseString(hocon));
+
+    [Fact]
+    public void Router_should_follow_the_transport_map_then_relayhost_then_mx()
+    {
+        var router = Create("""
+            engine.delivery.relayhost = "[192.0.2.9]:2525"
+            engine.delivery.transport { "example.org" = "smtp:[10.0.0.5]:26", ".example.org" = "smtp:inner.example:25", "void.test" = discard, "err.test" = "error:5.1.2 gone" }
+            """);
+        Assert.Equal(new Route.Smtp("10.0.0.5", 26), router.RouteFor("Example.ORG"));
+        Assert.Equal(new Route.Smtp("inner.example", 25), router.RouteFor("dept.example.org"));
+        Assert.IsType<Route.Discard>(router.RouteFor("void.test"));
+        Assert.Equal(new Route.Error("5.1.2 gone"), router.RouteFor("err.test"));
+        Assert.Equal(new Route.Smtp("192.0.2.9", 2525), router.RouteFor("anywhere.example"));
+        Assert.Equal("[10.0.0.5]:26", ((Route.Smtp)router.RouteFor("example.org")).NextHop);
+        Assert.IsType<Route.Unrouted>(Create("engine.delivery { relayhost = \"\", transport {} }").RouteFor("anywhere.example"));
+    }
+
+    [Theory]
+    [InlineData("smtp:[10.0.0.5")]
+    [InlineData("smtp:[10.0.0.5]:x")]
+    [InlineData("lmtp:host")]
+    [InlineData("smtp::25")]
+    public void Router_should_refuse_bad_entries(string entry)
+    {
+        Assert.Throws<ConfigurationException>(() => Router.Parse(entry));
+    }
+}

@@ -105,8 +105,8 @@ public static class EngineHost
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
-                        registry.Get<DestinationRegionKey>(), router, resolver.GetService<IRecipientDirectory>(), blobs,
-                        resolver.GetService<ILoggerFactory>()),
+                        registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, router,
+                        resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions
                     {

@@ -16,4 +16,7 @@ internal static partial class QueueLog
 
     [LoggerMessage(1103, LogLevel.Information, "{QueueId}: to=<{To}>, relay={Relay}, delay={Delay:0.##}, dsn={Dsn}, status={Status} ({Reply})")]
     public static partial void Remote(ILogger logger, string queueId, string to, string relay, double delay, string dsn, string status, string reply);
+
+    [LoggerMessage(1104, LogLevel.Information, "{QueueId}: sender non-delivery notification: {BounceId}")]
+    public static partial void Bounce(ILogger logger, string queueId, string bounceId);
 }

@@ -6,10 +6,12 @@ using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Primitives;
+using Engine.Queue.Bounces;
 using Engine.Queue.Routing;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Logging;
+using Envelope = Engine.Messages.Envelope;
 
 namespace Engine.Queue;
 
@@ -36,9 +38,15 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private sealed record Retry(QueueId Id);
 
+    private sealed record BounceReady(QueueId Original, QueueId Id, Envelope Envelope, string BlobRef);
+
+    private sealed record BounceFailed(QueueId Original, string Reason);
+
     private readonly QueueSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _destinations;
+    private readonly IActorRef _queue;
+    private readonly string _hostname;
     private readonly Router _router;
     private readonly HashSet<(QueueId, string)> _inFlight = [];
     private readonly IRecipientDirectory _directory;
@@ -51,9 +59,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private QueuePartitionState _state = QueuePartitionState.Empty;
     private long _eventsSinceSnapshot;
 
-    public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, Router router,
-        IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
+    public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
+        string hostname, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
     {
+        _queue = queue;
+        _hostname = hostname;
         _settings = settings;
         _mailboxes = mailboxes;
         _destinations = destinations;
@@ -68,9 +78,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, Router router,
-        IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, router, directory, blobs, loggers));
+    public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
+        string hostname, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, router, directory,
+            blobs, loggers));
 
     protected override void OnRecover(object message)
     {
@@ -121,6 +132,17 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case DestinationReplies.Outcomes outcomes:
                 OnOutcomes(outcomes);
                 break;
+            case BounceReady ready:
+                _queue.Tell(new QueueCommands.Enqueue(ready.Id.Partition(_settings.Partitions), ready.Id, ready.Envelope, ready.BlobRef));
+                QueueLog.Bounce(_maillog, ready.Original.Value, ready.Id.Value);
+                RemoveIfComplete(ready.Original);
+                break;
+            case BounceFailed failed:
+                _log.Error("{0}: the bounce of {1} could not be written: {2}", PersistenceId, failed.Original, failed.Reason);
+                RemoveIfComplete(failed.Original);
+                break;
+            case QueueReplies.Queued or QueueReplies.NotQueued:
+                break; // the answer about a bounce this partition queued
             case QueueCommands.GetMessages get:
                 Sender.Tell(new QueueReplies.MessagesResult(get.Partition,
                     _state.Messages.Values.OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray()));
@@ -231,9 +253,62 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
-            if (--left == 0 && _state.Messages.TryGetValue(id, out var current) && QueuePartitionState.IsComplete(current, _directory.Current))
-                Remove(current);
+            if (--left > 0 || !_state.Messages.TryGetValue(id, out var current))
+                return;
+            var bounced = events.OfType<QueueEvents.RecipientBounced>().ToArray();
+            if (bounced.Length == 0 || !StartBounce(current, bounced))
+                RemoveIfComplete(id);
         });
+    }
+
+    private void RemoveIfComplete(QueueId id)
+    {
+        if (_state.Messages.TryGetValue(id, out var message) && QueuePartitionState.IsComplete(message, _directory.Current))
+            Remove(message);
+    }
+
+    /// <summary>
+    /// Builds and stores a DSN for recipients that failed, unless the sender is &lt;&gt; (never a bounce of a
+    /// bounce) or the recipients' NOTIFY excludes FAILURE. The original's body is read before it can be
+    /// removed: removal waits for <see cref="BounceReady"/>. Returns false when no DSN is due.
+    /// </summary>
+    private bool StartBounce(QueuedMessage message, IReadOnlyList<QueueEvents.RecipientBounced> bounced)
+    {
+        var envelope = message.Envelope;
+        if (envelope.Sender.Length == 0)
+            return false;
+        var directory = _directory.Current;
+        var targets = QueuePartitionState.AllTargets(message, directory);
+        var failed = new List<FailedRecipient>();
+        foreach (var b in bounced)
+        {
+            var origin = targets.FirstOrDefault(t => t.Target == b.Target).Recipient ?? b.Target;
+            var recipient = envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+            var notify = recipient?.Notify ?? DsnNotify.Unspecified;
+            if (notify.HasFlag(DsnNotify.Never) || (notify != DsnNotify.Unspecified && !notify.HasFlag(DsnNotify.Failure)))
+                continue;
+            failed.Add(new FailedRecipient(b.Target, recipient?.Orcpt, DsnBuilder.StatusOf(b.Reply), b.Reply));
+        }
+        if (failed.Count == 0)
+            return false;
+        var id = QueueId.New();
+        var blobs = _blobs;
+        var hostname = _hostname;
+        Task.Run(async () =>
+        {
+            MimeKit.MimeMessage dsn;
+            await using (var original = blobs.OpenRead(message.BlobRef))
+                dsn = DsnBuilder.Build(hostname, message.Id, envelope, failed, original, DateTimeOffset.UtcNow);
+            using var bytes = new MemoryStream();
+            await dsn.WriteToAsync(bytes).ConfigureAwait(false);
+            await using var writer = blobs.Create(id);
+            await writer.WriteAsync(bytes.ToArray()).ConfigureAwait(false);
+            await writer.CommitAsync().ConfigureAwait(false);
+            var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(envelope.Sender, DsnNotify.Never)], BodyType.SevenBit, envelope.SmtpUtf8,
+                DsnReturn.Unspecified, null, new ClientInfo("127.0.0.1", "localhost", hostname, "local"), DateTimeOffset.UtcNow, bytes.Length);
+            return new BounceReady(message.Id, id, bounceEnvelope, writer.Ref);
+        }).PipeTo(Self, success: ready => ready, failure: e => new BounceFailed(message.Id, e.GetBaseException().Message));
+        return true;
     }
 
     private void OnOutcomes(DestinationReplies.Outcomes outcomes)

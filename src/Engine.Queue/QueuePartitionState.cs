@@ -52,6 +52,10 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         return targets;
     }
 
+    /// <summary>Every target of every recipient, reached or not: (target, the recipient it came from).</summary>
+    public static IReadOnlyList<(string Target, string Recipient)> AllTargets(QueuedMessage message, DirectorySnapshot directory) =>
+        message.Envelope.Recipients.SelectMany(r => Resolve(r.Address, directory).Select(t => (t, r.Address))).ToArray();
+
     /// <summary>The local accounts still to reach (see <see cref="Targets"/>).</summary>
     public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory) =>
         Targets(message, directory).Where(t => t.Local).Select(t => (t.Target, t.Recipient)).ToArray();

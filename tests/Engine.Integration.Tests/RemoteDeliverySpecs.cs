@@ -68,4 +68,57 @@ public sealed class RemoteDeliverySpecs
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
         Assert.Equal("carol@later.test", Assert.Single(Assert.Single(await later.QueueAsync()).Envelope.Recipients).Address);
     }
+
+    [Fact]
+    public async Task A_bounced_recipient_gets_a_dsn_in_the_senders_maildir_and_no_bounce_goes_to_the_null_sender()
+    {
+        var dataDir = TempDir.Create("bounce");
+        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        directory.AddDomain("campus.test");
+        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        await using var engine = await EngineInstance.StartInAsync(dataDir,
+            "engine.delivery.transport = { \"err.test\" = \"error:5.1.2 no such domain here\" }");
+
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO campus.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test> ENVID=trip-42")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@err.test> NOTIFY=FAILURE ORCPT=rfc822;X@err.test")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<quiet@err.test> NOTIFY=NEVER")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("From: jane@campus.test\r\nSubject: plans\r\n\r\nsee you\r\n.")).Code);
+            // From <>: the bounce of a bounce is never made.
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<y@err.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("Subject: bounce\r\n\r\nx\r\n.")).Code);
+        }
+
+        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length == 0) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        var file = Assert.Single(Directory.GetFiles(inbox));
+        var dsn = MimeKit.MimeMessage.Load(file);
+        Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
+        Assert.Equal("MAILER-DAEMON@mx.test", dsn.From.Mailboxes.Single().Address);
+        var report = Assert.IsType<MimeKit.MultipartReport>(dsn.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        var status = Assert.Single(report.OfType<MimeKit.MessageDeliveryStatus>());
+        Assert.Equal("trip-42", status.StatusGroups[0]["Original-Envelope-Id"]);
+        var recipient = Assert.Single(status.StatusGroups, g => g.Contains("Final-Recipient")); // quiet@ asked NEVER
+        Assert.Equal("rfc822; x@err.test", recipient["Final-Recipient"]);
+        Assert.Equal("rfc822; X@err.test", recipient["Original-Recipient"]);
+        Assert.Equal("failed", recipient["Action"]);
+        Assert.Equal("5.1.2", recipient["Status"]);
+        var returned = Assert.Single(report.OfType<MimeKit.MessagePart>()).Message;
+        Assert.Equal("plans", returned?.Subject);
+
+        await engine.Logs.WaitForAsync(l => l.Contains("sender non-delivery notification", StringComparison.Ordinal));
+        var end = DateTime.UtcNow.AddSeconds(10);
+        while ((await engine.QueueAsync()).Count > 0 && DateTime.UtcNow < end)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Empty(await engine.QueueAsync()); // both originals and the bounce are done
+        Assert.Single(Directory.GetFiles(inbox));
+    }
 }

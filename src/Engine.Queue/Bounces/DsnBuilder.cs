@@ -1,0 +1,90 @@
+using System.Globalization;
+using Engine.Messages;
+using Engine.Primitives;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace Engine.Queue.Bounces;
+
+/// <summary>One recipient that could not be reached, with the reply that said so.</summary>
+public sealed record FailedRecipient(string Address, string? Original, string Status, string Diagnostic);
+
+/// <summary>
+/// A delivery status notification (RFC 3464) for recipients that failed: multipart/report with a human
+/// part, a message/delivery-status part (per-message and per-recipient fields, ENVID and ORCPT as the
+/// client gave them) and the returned message — whole, or only its headers when the sender asked RET=HDRS
+/// (RFC 3461 section 4.3). Built with MimeKit's MultipartReport.
+/// </summary>
+public static class DsnBuilder
+{
+    public static MimeMessage Build(string hostname, QueueId id, Envelope envelope, IReadOnlyList<FailedRecipient> failed, Stream original,
+        DateTimeOffset now)
+    {
+        var returned = MimeMessage.Load(original);
+        var report = new MultipartReport("delivery-status");
+        var human = string.Join("\r\n",
+        [
+            $"This is the mail system at host {hostname}.",
+            "",
+            "I'm sorry to have to inform you that your message could not",
+            "be delivered to one or more recipients. It's attached below.",
+            "",
+            .. failed.Select(f => $"<{f.Address}>: {f.Diagnostic}"),
+            "",
+        ]);
+        report.Add(new TextPart("plain") { Text = human });
+
+        var status = new MessageDeliveryStatus();
+        var perMessage = new HeaderList
+        {
+            { "Reporting-MTA", $"dns; {hostname}" },
+            { "X-Engine-Queue-ID", id.Value },
+            { "Arrival-Date", DateUtils.FormatDate(envelope.ArrivedAt) },
+        };
+        if (envelope.EnvId is { } envId)
+            perMessage.Insert(0, new Header("Original-Envelope-Id", envId));
+        status.StatusGroups.Add(perMessage);
+        foreach (var f in failed)
+        {
+            var group = new HeaderList();
+            if (f.Original is { } orcpt)
+                group.Add("Original-Recipient", $"rfc822; {orcpt}");
+            group.Add("Final-Recipient", $"rfc822; {f.Address}");
+            group.Add("Action", "failed");
+            group.Add("Status", f.Status);
+            group.Add("Diagnostic-Code", $"smtp; {f.Diagnostic}");
+            group.Add("Last-Attempt-Date", DateUtils.FormatDate(now));
+            status.StatusGroups.Add(group);
+        }
+        report.Add(status);
+
+        if (envelope.Ret == DsnReturn.Headers)
+        {
+            var headers = new MemoryStream();
+            returned.Headers.WriteTo(headers);
+            headers.Position = 0;
+            report.Add(new MimePart("text", "rfc822-headers") { Content = new MimeContent(headers) });
+        }
+        else
+        {
+            report.Add(new MessagePart { Message = returned });
+        }
+
+        var dsn = new MimeMessage();
+        dsn.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
+        dsn.To.Add(MailboxAddress.Parse(envelope.Sender));
+        dsn.Subject = "Undelivered Mail Returned to Sender";
+        dsn.Date = now;
+        dsn.MessageId = $"{id.Value}.{now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.bounce@{hostname}";
+        dsn.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no automatic reply to this
+        dsn.Body = report;
+        return dsn;
+    }
+
+    /// <summary>The status code of a reply text ("550 5.1.1 ..." → "5.1.1"), else 5.0.0.</summary>
+    public static string StatusOf(string reply)
+    {
+        var parts = reply.Split(' ');
+        return parts.Length > 1 && parts[1].Length >= 5 && parts[1][0] == '5' && parts[1][1] == '.' ? parts[1] : "5.0.0";
+    }
+}

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the engine. Installs from Debian's packages what the tests need when it is missing
-# (swaks; python3 for smtplib), then builds in Release and runs both test projects.
+# (swaks; python3 for smtplib; dnsmasq as the DNS server for MX tests), then builds in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,3 +1,4 @@
+using System.Net;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
@@ -6,6 +7,7 @@ using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using Engine.Delivery;
+using Engine.Delivery.Mx;
 using Engine.Delivery.Smtp;
 using Engine.Messages;
 using Engine.Messages.Delivery;
@@ -63,6 +65,12 @@ public static class EngineHost
         builder.Services.AddSingleton<IBlobStore>(blobs);
         var router = Router.Create(config);
         var destinationConcurrency = config.GetInt("engine.delivery.concurrency", 20);
+        var smtpPort = config.GetInt("engine.delivery.smtp-port", 25);
+        var mx = MxResolver.Create(
+            config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
+                ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e
+                : throw new ConfigurationException($"engine.delivery.dns-servers: '{s}' is not address[:port]")).ToArray(),
+            config.GetTimeSpan("engine.delivery.dns-timeout", TimeSpan.FromSeconds(5)));
         var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
         var directory = OpenDirectory(config);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
@@ -99,13 +107,13 @@ public static class EngineHost
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<DestinationRegionKey>(
                     DestinationExtractor.TypeName,
-                    nextHop => Destination.Props(nextHop, blobs, smtp.Hostname, destinationConcurrency, SmtpClientTimeouts.Default),
+                    nextHop => Destination.Props(nextHop, blobs, smtp.Hostname, destinationConcurrency, SmtpClientTimeouts.Default, mx, smtpPort),
                     new DestinationExtractor(100),
                     new ShardOptions { Role = "delivery", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
-                        registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, router,
+                        registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, smtp.MyDestination, router,
                         resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions

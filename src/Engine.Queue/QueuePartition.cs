@@ -47,6 +47,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly IActorRef _destinations;
     private readonly IActorRef _queue;
     private readonly string _hostname;
+    private readonly IReadOnlySet<string> _localDomains;
     private readonly Router _router;
     private readonly HashSet<(QueueId, string)> _inFlight = [];
     private readonly IRecipientDirectory _directory;
@@ -60,8 +61,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private long _eventsSinceSnapshot;
 
     public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
+        string hostname, IReadOnlySet<string> localDomains, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
     {
+        _localDomains = localDomains;
         _queue = queue;
         _hostname = hostname;
         _settings = settings;
@@ -79,9 +81,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, router, directory,
-            blobs, loggers));
+        string hostname, IReadOnlySet<string> localDomains, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, localDomains, router,
+            directory, blobs, loggers));
 
     protected override void OnRecover(object message)
     {
@@ -208,15 +210,18 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     message.Envelope.Sender, recipient));
                 continue;
             }
-            if (_inFlight.Contains((message.Id, target)))
+            var domain = target[(target.LastIndexOf('@') + 1)..];
+            // A mydestination domain without a directory entry has no mailboxes yet: its mail waits.
+            if (_inFlight.Contains((message.Id, target)) || _localDomains.Contains(domain))
                 continue;
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
-            switch (_router.RouteFor(target[(target.LastIndexOf('@') + 1)..]))
+            switch (_router.RouteFor(domain))
             {
                 case Route.Smtp smtp:
-                    if (!remote.TryGetValue(smtp.NextHop, out var list))
-                        remote[smtp.NextHop] = list = [];
-                    list.Add(original with { Address = target });
+                    Group(remote, smtp.NextHop).Add(original with { Address = target });
+                    break;
+                case Route.Mx mx:
+                    Group(remote, mx.Domain).Add(original with { Address = target });
                     break;
                 case Route.Discard:
                     settled.Add(new QueueEvents.RecipientDelivered(message.Id, target, 0, DateTimeOffset.UtcNow));
@@ -241,6 +246,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         }
         if (settled.Count > 0)
             Settle(message.Id, settled);
+    }
+
+    private static List<EnvelopeRecipient> Group(Dictionary<string, List<EnvelopeRecipient>> groups, string nextHop)
+    {
+        if (!groups.TryGetValue(nextHop, out var list))
+            groups[nextHop] = list = [];
+        return list;
     }
 
     private static double Delay(QueuedMessage message) => (DateTimeOffset.UtcNow - message.Envelope.ArrivedAt).TotalSeconds;

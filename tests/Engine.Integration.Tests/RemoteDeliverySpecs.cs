@@ -40,7 +40,11 @@ public sealed class RemoteDeliverySpecs
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<x@err.test>", StringComparison.Ordinal) && l.Contains("dsn=5.1.2, status=bounced (we do not deliver there)", StringComparison.Ordinal));
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<y@void.test>", StringComparison.Ordinal) && l.Contains("status=sent (discarded)", StringComparison.Ordinal));
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
-        Assert.Empty(await engine.QueueAsync());
+        // What is left is the DSN for x@err.test, from <> to the sender (its domain has no DNS here).
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: sender non-delivery notification", StringComparison.Ordinal));
+        var left = Assert.Single(await engine.QueueAsync());
+        Assert.Equal("", left.Envelope.Sender);
+        Assert.Equal("alice@client.test", Assert.Single(left.Envelope.Recipients).Address);
 
         var relayed = Assert.Single(await next.QueueAsync());
         Assert.Equal("alice@client.test", relayed.Envelope.Sender);
@@ -120,5 +124,35 @@ public sealed class RemoteDeliverySpecs
             await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.Empty(await engine.QueueAsync()); // both originals and the bounce are done
         Assert.Single(Directory.GetFiles(inbox));
+    }
+
+    [Fact]
+    public async Task Mail_goes_by_mx_to_the_second_exchanger_when_the_first_refuses_by_implicit_mx_and_bounces_for_no_domain()
+    {
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Parse("127.0.0.3"), 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        using var dns = await DnsServer.StartAsync(
+            "--mx-host=two.test,mx1.two.test,10", "--mx-host=two.test,mx2.two.test,20",
+            "--host-record=mx1.two.test,127.0.0.2", "--host-record=mx2.two.test,127.0.0.3", "--host-record=implicit.test,127.0.0.4");
+        // Nothing listens on 127.0.0.2 (the preferred exchanger); the receiver is the second one, and implicit.test's A.
+        await using var receiver = await EngineInstance.StartAsync($"engine.smtp.listen = [\"127.0.0.3:{port}\", \"127.0.0.4:{port}\"]",
+            "engine.smtp.mydestination = [\"two.test\", \"implicit.test\"]");
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.dns-servers = [\"127.0.0.1:{dns.Port}\"]",
+            $"engine.delivery.smtp-port = {port}");
+
+        var id = await SendAsync(engine.Port, "bob@two.test", "carol@implicit.test", "dan@none.test");
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@two.test>, relay=mx2.two.test[127.0.0.3]:{port}", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@implicit.test>, relay=implicit.test[127.0.0.4]:{port}", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<dan@none.test>, relay=none", StringComparison.Ordinal)
+                                            && l.Contains("dsn=5.1.2, status=bounced", StringComparison.Ordinal));
+        var received = await receiver.QueueAsync();
+        Assert.Equal(["bob@two.test", "carol@implicit.test"], received.SelectMany(m => m.Envelope.Recipients).Select(r => r.Address).Order());
     }
 }

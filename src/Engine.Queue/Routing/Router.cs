@@ -17,8 +17,8 @@ public abstract record Route
     /// <summary>Bounced with this text (Postfix's error transport).</summary>
     public sealed record Error(string Text) : Route;
 
-    /// <summary>Needs an MX lookup, which is not built yet: the recipient waits in the queue.</summary>
-    public sealed record Unrouted : Route;
+    /// <summary>By the domain's MX hosts: the destination entity of the domain looks them up.</summary>
+    public sealed record Mx(string Domain) : Route;
 }
 
 /// <summary>
@@ -52,7 +52,7 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
             if (transport.TryGetValue(domain[dot..], out var parent))
                 return parent;
         }
-        return relayhost ?? new Route.Unrouted();
+        return relayhost ?? new Route.Mx(domain);
     }
 
     public static Route Parse(string text)

@@ -45,6 +45,8 @@ public sealed class EngineInstance : IAsyncDisposable
             "engine.hostname = mx.test",
             "engine.smtp.listen = [\"127.0.0.1:0\"]",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
+            // Tests never ask the system resolver: a closed loopback port answers at once.
+            "engine.delivery.dns-servers = [\"127.0.0.1:9\"]", "engine.delivery.dns-timeout = 1s",
         };
         all.AddRange(settings);
         var logs = new LogCollector();

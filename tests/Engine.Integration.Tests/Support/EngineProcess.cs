@@ -26,6 +26,7 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.hostname = mx.test",
         $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
         "engine.smtp.mydestination = [\"mx.test\"]",
+        "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];
 
     public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extra)

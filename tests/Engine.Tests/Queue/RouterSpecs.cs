@@ -20,7 +20,7 @@ public sealed class RouterSpecs
         Assert.Equal(new Route.Error("5.1.2 gone"), router.RouteFor("err.test"));
         Assert.Equal(new Route.Smtp("192.0.2.9", 2525), router.RouteFor("anywhere.example"));
         Assert.Equal("[10.0.0.5]:26", ((Route.Smtp)router.RouteFor("example.org")).NextHop);
-        Assert.IsType<Route.Unrouted>(Create("engine.delivery { relayhost = \"\", transport {} }").RouteFor("anywhere.example"));
+        Assert.Equal(new Route.Mx("anywhere.example"), Create("engine.delivery { relayhost = \"\", transport {} }").RouteFor("Anywhere.Example"));
     }
 
     [Theory]

@@ -62,7 +62,10 @@ public sealed class Destination : ReceiveActor
         {
             _running++;
             var (send, replyTo) = next;
-            SendAsync(send).PipeTo(Self, success: outcomes => new Finished(outcomes, replyTo));
+            var failedAll = send;
+            SendAsync(send).PipeTo(Self, success: outcomes => new Finished(outcomes, replyTo),
+                failure: e => new Finished(new DestinationReplies.Outcomes(failedAll.Id, _nextHop, failedAll.Envelope.Recipients
+                    .Select(r => new RecipientReply(r.Address, 451, "4.3.0", $"{_nextHop}: {e.GetBaseException().Message}")).ToArray()), replyTo));
         }
     }
 
@@ -108,7 +111,8 @@ public sealed class Destination : ReceiveActor
                 var server = new IPEndPoint(address, _smtpPort);
                 relay = $"{host.Name}[{address}]:{_smtpPort}";
                 outcomes = await SendToAsync(server, send).ConfigureAwait(false);
-                // Only "could not talk to it" moves on to the next exchanger; any reply from a server stands.
+                // Only "could not reach it" (4.4.1: no connection, or no greeting) moves on to the next exchanger;
+                // once a server has talked, its replies stand, so a message is never sent to two of them at once.
                 if (!outcomes.All(o => o.Reply.Enhanced == "4.4.1"))
                     return (relay, outcomes);
             }

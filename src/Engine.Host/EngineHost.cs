@@ -109,7 +109,8 @@ public static class EngineHost
                     DestinationExtractor.TypeName,
                     nextHop => Destination.Props(nextHop, blobs, smtp.Hostname, destinationConcurrency, SmtpClientTimeouts.Default, mx, smtpPort),
                     new DestinationExtractor(100),
-                    new ShardOptions { Role = "delivery", StateStoreMode = StateStoreMode.DData })
+                    // A send may take longer than the idle time (DATA allows 10 minutes): never passivate mid-send.
+                    new ShardOptions { Role = "delivery", StateStoreMode = StateStoreMode.DData, ShouldPassivateIdleEntities = false })
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),

@@ -38,7 +38,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private sealed record Retry(QueueId Id);
 
-    private sealed record BounceReady(QueueId Original, QueueId Id, Envelope Envelope, string BlobRef);
+    private sealed record BounceReady(QueueId Original, IReadOnlyList<string> Targets, QueueId Id, Envelope Envelope, string BlobRef);
 
     private sealed record BounceFailed(QueueId Original, string Reason);
 
@@ -50,6 +50,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly IReadOnlySet<string> _localDomains;
     private readonly Router _router;
     private readonly HashSet<(QueueId, string)> _inFlight = [];
+    // Messages whose DSN is being built or queued, and the DSNs this partition waits to hear "queued" for.
+    private readonly HashSet<QueueId> _bouncing = [];
+    private readonly Dictionary<QueueId, (QueueId Original, IReadOnlyList<string> Targets)> _dsns = [];
     private readonly IRecipientDirectory _directory;
     private readonly IBlobStore _blobs;
     private readonly Microsoft.Extensions.Logging.ILogger _maillog;
@@ -92,7 +95,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case SnapshotOffer { Snapshot: QueueSnapshot snapshot }:
                 _state = QueuePartitionState.FromSnapshot(snapshot);
                 break;
-            case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.MessageRemoved:
+            case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.BounceQueued
+                or QueueEvents.MessageRemoved:
                 _state = _state.Apply(message);
                 _eventsSinceSnapshot++;
                 break;
@@ -135,16 +139,33 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 OnOutcomes(outcomes);
                 break;
             case BounceReady ready:
+                _dsns[ready.Id] = (ready.Original, ready.Targets);
                 _queue.Tell(new QueueCommands.Enqueue(ready.Id.Partition(_settings.Partitions), ready.Id, ready.Envelope, ready.BlobRef));
-                QueueLog.Bounce(_maillog, ready.Original.Value, ready.Id.Value);
-                RemoveIfComplete(ready.Original);
                 break;
             case BounceFailed failed:
                 _log.Error("{0}: the bounce of {1} could not be written: {2}", PersistenceId, failed.Original, failed.Reason);
-                RemoveIfComplete(failed.Original);
+                _bouncing.Remove(failed.Original);
+                ScheduleRetry(failed.Original);
+                break;
+            case QueueReplies.Queued queued when _dsns.Remove(queued.Id, out var dsn):
+                // Only now is the original free to go: its DSN is on stable storage.
+                PersistAsync(new QueueEvents.BounceQueued(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow), e =>
+                {
+                    _state = _state.Apply(e);
+                    _eventsSinceSnapshot++;
+                    _bouncing.Remove(e.Id);
+                    QueueLog.Bounce(_maillog, e.Id.Value, e.Dsn.Value);
+                    if (_state.Messages.TryGetValue(e.Id, out var original))
+                        Dispatch(original);
+                });
+                break;
+            case QueueReplies.NotQueued notQueued when _dsns.Remove(notQueued.Id, out var dsn):
+                _log.Warning("{0}: the bounce of {1} was not queued: {2}", PersistenceId, dsn.Original, notQueued.Reason);
+                _bouncing.Remove(dsn.Original);
+                ScheduleRetry(dsn.Original);
                 break;
             case QueueReplies.Queued or QueueReplies.NotQueued:
-                break; // the answer about a bounce this partition queued
+                break; // about a DSN of an earlier incarnation of this partition
             case QueueCommands.GetMessages get:
                 Sender.Tell(new QueueReplies.MessagesResult(get.Partition,
                     _state.Messages.Values.OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray()));
@@ -200,6 +221,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Remove(message); // finished before a restart, but its removal was not written yet
             return;
         }
+        StartBounce(message); // DSNs owed (after a restart too)
         var remote = new Dictionary<string, List<EnvelopeRecipient>>();
         var settled = new List<object>();
         foreach (var (target, recipient, local) in QueuePartitionState.Targets(message, directory))
@@ -265,10 +287,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
+            if (e is QueueEvents.RecipientDelivered d)
+                _inFlight.Remove((d.Id, d.Account));
+            else if (e is QueueEvents.RecipientBounced b)
+                _inFlight.Remove((b.Id, b.Target));
             if (--left > 0 || !_state.Messages.TryGetValue(id, out var current))
                 return;
-            var bounced = events.OfType<QueueEvents.RecipientBounced>().ToArray();
-            if (bounced.Length == 0 || !StartBounce(current, bounced))
+            if (!StartBounce(current))
                 RemoveIfComplete(id);
         });
     }
@@ -280,29 +305,23 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// Builds and stores a DSN for recipients that failed, unless the sender is &lt;&gt; (never a bounce of a
-    /// bounce) or the recipients' NOTIFY excludes FAILURE. The original's body is read before it can be
-    /// removed: removal waits for <see cref="BounceReady"/>. Returns false when no DSN is due.
+    /// Builds and stores one DSN for the bounced targets that are owed one (see
+    /// <see cref="QueuePartitionState.PendingBounces"/>), one build per message at a time. The original stays
+    /// (its body with it) until the DSN is queued and <see cref="QueueEvents.BounceQueued"/> is written; after a
+    /// crash the DSN is built again. Returns false when nothing is owed or a build is already running.
     /// </summary>
-    private bool StartBounce(QueuedMessage message, IReadOnlyList<QueueEvents.RecipientBounced> bounced)
+    private bool StartBounce(QueuedMessage message)
     {
-        var envelope = message.Envelope;
-        if (envelope.Sender.Length == 0)
+        var pending = QueuePartitionState.PendingBounces(message, _directory.Current);
+        if (pending.Count == 0 || !_bouncing.Add(message.Id))
             return false;
-        var directory = _directory.Current;
-        var targets = QueuePartitionState.AllTargets(message, directory);
-        var failed = new List<FailedRecipient>();
-        foreach (var b in bounced)
+        var failed = pending.Select(p =>
         {
-            var origin = targets.FirstOrDefault(t => t.Target == b.Target).Recipient ?? b.Target;
-            var recipient = envelope.Recipients.FirstOrDefault(r => r.Address == origin);
-            var notify = recipient?.Notify ?? DsnNotify.Unspecified;
-            if (notify.HasFlag(DsnNotify.Never) || (notify != DsnNotify.Unspecified && !notify.HasFlag(DsnNotify.Failure)))
-                continue;
-            failed.Add(new FailedRecipient(b.Target, recipient?.Orcpt, DsnBuilder.StatusOf(b.Reply), b.Reply));
-        }
-        if (failed.Count == 0)
-            return false;
+            var reply = message.BounceReplyOf.GetValueOrDefault(p.Target, "550 5.0.0 undeliverable");
+            return new FailedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply);
+        }).ToArray();
+        var targets = pending.Select(p => p.Target).ToArray();
+        var envelope = message.Envelope;
         var id = QueueId.New();
         var blobs = _blobs;
         var hostname = _hostname;
@@ -316,9 +335,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             await using var writer = blobs.Create(id);
             await writer.WriteAsync(bytes.ToArray()).ConfigureAwait(false);
             await writer.CommitAsync().ConfigureAwait(false);
-            var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(envelope.Sender, DsnNotify.Never)], BodyType.SevenBit, envelope.SmtpUtf8,
+            // The DSN carries the original, so it needs what the original needed.
+            var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(envelope.Sender, DsnNotify.Never)], envelope.Body, envelope.SmtpUtf8,
                 DsnReturn.Unspecified, null, new ClientInfo("127.0.0.1", "localhost", hostname, "local"), DateTimeOffset.UtcNow, bytes.Length);
-            return new BounceReady(message.Id, id, bounceEnvelope, writer.Ref);
+            return new BounceReady(message.Id, targets, id, bounceEnvelope, writer.Ref);
         }).PipeTo(Self, success: ready => ready, failure: e => new BounceFailed(message.Id, e.GetBaseException().Message));
         return true;
     }
@@ -326,12 +346,18 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private void OnOutcomes(DestinationReplies.Outcomes outcomes)
     {
         if (!_state.Messages.TryGetValue(outcomes.Id, out var message))
+        {
+            foreach (var reply in outcomes.Recipients)
+                _inFlight.Remove((outcomes.Id, reply.Address));
             return;
+        }
         var settled = new List<object>();
         var deferred = false;
         foreach (var reply in outcomes.Recipients)
         {
-            _inFlight.Remove((outcomes.Id, reply.Address));
+            // A final outcome stays in flight until it is journaled, so a retry in between cannot send it again.
+            if (reply.Code is >= 400 and < 500)
+                _inFlight.Remove((outcomes.Id, reply.Address));
             var text = $"{reply.Code} {(reply.Enhanced is null ? "" : reply.Enhanced + " ")}{reply.Text}";
             var dsn = reply.Enhanced ?? $"{reply.Code / 100}.0.0";
             if (reply.Code < 400)
@@ -376,7 +402,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
-            var current = _state.Messages[id];
+            if (!_state.Messages.TryGetValue(id, out var current))
+                return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
             var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
                 .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
             QueueLog.DeliveredLocal(_maillog, id.Value, delivered.Account, origin, (e.At - current.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);

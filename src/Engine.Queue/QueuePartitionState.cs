@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Engine.Messages;
 using Engine.Messages.Queue;
 using Engine.Primitives;
 using Engine.Storage.Accounts;
@@ -21,7 +22,13 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         QueueEvents.RecipientDelivered d when Messages.TryGetValue(d.Id, out var m) && !m.DeliveredTo.Contains(d.Account) =>
             new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account] })),
         QueueEvents.RecipientBounced b when Messages.TryGetValue(b.Id, out var m) && !m.BouncedTo.Contains(b.Target) =>
-            new(Messages.SetItem(b.Id, m with { Bounced = [.. m.BouncedTo, b.Target] })),
+            new(Messages.SetItem(b.Id, m with
+            {
+                Bounced = [.. m.BouncedTo, b.Target],
+                BounceReplies = new Dictionary<string, string>(m.BounceReplyOf) { [b.Target] = b.Reply },
+            })),
+        QueueEvents.BounceQueued q when Messages.TryGetValue(q.Id, out var m) =>
+            new(Messages.SetItem(q.Id, m with { Notified = [.. m.NotifiedOf, .. q.Targets.Except(m.NotifiedOf)] })),
         QueueEvents.MessageRemoved r => new(Messages.Remove(r.Id)),
         _ => this,
     };
@@ -60,9 +67,33 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
     public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory) =>
         Targets(message, directory).Where(t => t.Local).Select(t => (t.Target, t.Recipient)).ToArray();
 
-    /// <summary>True when every target of every recipient is delivered or bounced.</summary>
+    /// <summary>True when every target of every recipient is delivered or bounced, and every DSN due is queued.</summary>
     public static bool IsComplete(QueuedMessage message, DirectorySnapshot directory) =>
-        message.Envelope.Recipients.All(r => Resolve(r.Address, directory).Count > 0) && Targets(message, directory).Count == 0;
+        message.Envelope.Recipients.All(r => Resolve(r.Address, directory).Count > 0) && Targets(message, directory).Count == 0
+        && PendingBounces(message, directory).Count == 0;
+
+    /// <summary>
+    /// Bounced targets that are owed a DSN not yet queued: not when the sender is &lt;&gt; (never a bounce of
+    /// a bounce), not when the recipient's NOTIFY excludes FAILURE (RFC 3461 section 4.1).
+    /// </summary>
+    public static IReadOnlyList<(string Target, EnvelopeRecipient Recipient)> PendingBounces(QueuedMessage message, DirectorySnapshot directory)
+    {
+        if (message.Envelope.Sender.Length == 0)
+            return [];
+        var all = AllTargets(message, directory);
+        var pending = new List<(string, EnvelopeRecipient)>();
+        foreach (var target in message.BouncedTo.Except(message.NotifiedOf))
+        {
+            var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
+            var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin)
+                            ?? new EnvelopeRecipient(target, DsnNotify.Unspecified);
+            var notify = recipient.Notify;
+            if (notify.HasFlag(DsnNotify.Never) || (notify != DsnNotify.Unspecified && !notify.HasFlag(DsnNotify.Failure)))
+                continue;
+            pending.Add((target, recipient));
+        }
+        return pending;
+    }
 
     /// <summary>
     /// A recipient's targets: the directory's resolution for its virtual domains, the address itself for

@@ -65,20 +65,32 @@ public sealed class MxResolver(ILookupClient dns)
             : Order(records.Select(r => (Name: r.Exchange.Value.TrimEnd('.'), Preference: (int)r.Preference)).ToList());
 
         var hosts = new List<MxHost>();
+        var troubled = false;
         foreach (var (name, preference) in candidates)
         {
             var addresses = new List<IPAddress>();
             foreach (var type in (QueryType[])[QueryType.A, QueryType.AAAA])
             {
-                var answer = await dns.QueryAsync(name, type, cancellationToken: ct).ConfigureAwait(false);
-                addresses.AddRange(answer.Answers.OfType<AddressRecord>().Select(a => a.Address)
-                    .Where(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6));
+                try
+                {
+                    var answer = await dns.QueryAsync(name, type, cancellationToken: ct).ConfigureAwait(false);
+                    // NXDOMAIN or no data is an answer; any other error is trouble, not a verdict.
+                    troubled |= answer.HasError && answer.Header.ResponseCode != DnsHeaderResponseCode.NotExistentDomain;
+                    addresses.AddRange(answer.Answers.OfType<AddressRecord>().Select(a => a.Address)
+                        .Where(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6));
+                }
+                catch (DnsResponseException)
+                {
+                    troubled = true;
+                }
             }
             if (addresses.Count > 0)
                 hosts.Add(new MxHost(name, preference, addresses));
         }
-        return hosts.Count > 0
-            ? new MxResult.Hosts(hosts)
+        if (hosts.Count > 0)
+            return new MxResult.Hosts(hosts);
+        return troubled
+            ? new MxResult.TryAgain($"address lookups for the mail exchangers of {domain} failed")
             : new MxResult.NotFound($"no address for the mail exchangers of {domain}");
     }
 

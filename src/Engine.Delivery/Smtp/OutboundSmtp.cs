@@ -33,6 +33,7 @@ public static class OutboundSmtp
         Func<Stream> openBody, SmtpClientTimeouts timeouts, CancellationToken ct = default)
     {
         using var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Conversation? conversation = null;
         try
         {
             using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -41,14 +42,17 @@ public static class OutboundSmtp
                 await socket.ConnectAsync(server, connect.Token).ConfigureAwait(false);
             }
             await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var conversation = new Conversation(stream, timeouts, ct);
+            conversation = new Conversation(stream, timeouts, ct);
             return await conversation.RunAsync(server, helo, envelope, openBody).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or FormatException)
         {
+            // 4.4.1: the server could not be reached (no connection, no greeting): another MX may be tried.
+            // 4.4.2: the conversation broke after it began: the message may have arrived, so no other MX now.
             var reason = e is OperationCanceledException ? "conversation timed out" : e.Message;
+            var status = conversation?.Greeted == true ? "4.4.2" : "4.4.1";
             return envelope.Recipients.Select(r => new RecipientOutcome(r.Address,
-                new SmtpReply(451, "4.4.1", $"delivery to {server} failed: {reason}"))).ToArray();
+                new SmtpReply(451, status, $"delivery to {server} failed: {reason}"))).ToArray();
         }
     }
 
@@ -57,12 +61,16 @@ public static class OutboundSmtp
         private readonly PipeReader _input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         private readonly SmtpReplyReader _replies = new();
 
+        /// <summary>True once the server's greeting has been read.</summary>
+        public bool Greeted { get; private set; }
+
         public async Task<IReadOnlyList<RecipientOutcome>> RunAsync(IPEndPoint server, string helo, Envelope envelope, Func<Stream> openBody)
         {
             var recipients = envelope.Recipients;
             IReadOnlyList<RecipientOutcome> All(SmtpReply reply) => recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToArray();
 
             var greeting = await ReadAsync(timeouts.Command).ConfigureAwait(false);
+            Greeted = true;
             if (greeting.Code != 220)
                 return All(greeting);
             var ehlo = await CommandAsync($"EHLO {helo}").ConfigureAwait(false);

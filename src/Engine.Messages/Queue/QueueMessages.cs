@@ -17,8 +17,15 @@ public enum QueueState { Incoming, Active, Deferred, Hold, Corrupt }
 /// recipients in the queue file instead of removing them.
 /// </summary>
 public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State,
-    IReadOnlyList<string>? Delivered = null, IReadOnlyList<string>? Bounced = null) : IEngineMessage
+    IReadOnlyList<string>? Delivered = null, IReadOnlyList<string>? Bounced = null,
+    IReadOnlyDictionary<string, string>? BounceReplies = null, IReadOnlyList<string>? Notified = null) : IEngineMessage
 {
+    /// <summary>Why each bounced target failed (the reply, for the DSN).</summary>
+    public IReadOnlyDictionary<string, string> BounceReplyOf => BounceReplies ?? new Dictionary<string, string>();
+
+    /// <summary>Bounced targets whose DSN has been queued.</summary>
+    public IReadOnlyList<string> NotifiedOf => Notified ?? [];
+
     /// <summary>Local accounts and remote addresses the message has reached.</summary>
     public IReadOnlyList<string> DeliveredTo => Delivered ?? [];
 
@@ -56,6 +63,9 @@ public static class QueueEvents
 
     /// <summary>The message cannot reach <paramref name="Target"/>; <paramref name="Reply"/> says why (for the DSN).</summary>
     public sealed record RecipientBounced(QueueId Id, string Target, string Reply, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>A DSN for these bounced targets is in the queue (as message <paramref name="Dsn"/>).</summary>
+    public sealed record BounceQueued(QueueId Id, IReadOnlyList<string> Targets, QueueId Dsn, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>Every recipient is done: the message leaves the queue and its body the spool.</summary>
     public sealed record MessageRemoved(QueueId Id, DateTimeOffset At) : IEngineMessage;

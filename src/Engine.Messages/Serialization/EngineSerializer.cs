@@ -35,6 +35,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueEvents.RecipientDelivered), "qe.delivered", EngineJsonContext.Default.RecipientDelivered),
         (typeof(QueueEvents.MessageRemoved), "qe.removed", EngineJsonContext.Default.MessageRemoved),
         (typeof(QueueEvents.RecipientBounced), "qe.bounced", EngineJsonContext.Default.RecipientBounced),
+        (typeof(QueueEvents.BounceQueued), "qe.bounce-queued", EngineJsonContext.Default.BounceQueued),
         (typeof(DestinationCommands.Send), "dc.send", EngineJsonContext.Default.Send),
         (typeof(DestinationReplies.Outcomes), "dr.outcomes", EngineJsonContext.Default.Outcomes),
         (typeof(RecipientReply), "d.reply", EngineJsonContext.Default.RecipientReply),
@@ -87,6 +88,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueEvents.RecipientDelivered))]
 [JsonSerializable(typeof(QueueEvents.MessageRemoved))]
 [JsonSerializable(typeof(QueueEvents.RecipientBounced))]
+[JsonSerializable(typeof(QueueEvents.BounceQueued))]
 [JsonSerializable(typeof(DestinationCommands.Send))]
 [JsonSerializable(typeof(DestinationReplies.Outcomes))]
 [JsonSerializable(typeof(RecipientReply))]

@@ -43,7 +43,11 @@ public sealed class SerializerSpecs : IDisposable
         new QueueReplies.NotQueued(Id, "disk full"),
         new QueueReplies.MessagesResult(3, [SampleMessage]),
         new QueueEvents.MessageQueued(Id, SampleEnvelope, "3/01M8GNQTR71X5XT3", new DateTimeOffset(2026, 11, 28, 9, 0, 1, TimeSpan.Zero)),
-        new QueueSnapshot([SampleMessage, SampleMessage with { Id = QueueId.Parse("01M8GNQTR71X5XT4"), Delivered = ["bob@example.net"] }]),
+        new QueueSnapshot([SampleMessage, SampleMessage with
+        {
+            Id = QueueId.Parse("01M8GNQTR71X5XT4"), Delivered = ["bob@example.net"], Bounced = ["x@err.example"],
+            BounceReplies = new Dictionary<string, string> { ["x@err.example"] = "550 5.1.1 no" }, Notified = ["x@err.example"],
+        }]),
         SampleMessage,
         new QueueEvents.RecipientDelivered(Id, "bob@example.net", 7, new DateTimeOffset(2026, 11, 28, 9, 0, 2, TimeSpan.Zero)),
         new QueueEvents.MessageRemoved(Id, new DateTimeOffset(2026, 11, 28, 9, 0, 3, TimeSpan.Zero)),
@@ -54,6 +58,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxEvents.MessageAppended("01M8GNQTR71X5XT3/bob@example.net", 7, "1764320400.M1P2Q3.host,S=1234"),
         new PendingDelivery("k", "f"),
         new QueueEvents.RecipientBounced(Id, "x@err.example", "550 5.1.1 no such user", new DateTimeOffset(2026, 11, 28, 9, 0, 4, TimeSpan.Zero)),
+        new QueueEvents.BounceQueued(Id, ["x@err.example"], QueueId.Parse("01M8GNQTR71X5XT5"), new DateTimeOffset(2026, 11, 28, 9, 0, 5, TimeSpan.Zero)),
         new DestinationCommands.Send("[127.0.0.1]:25", Id, "3/01M8GNQTR71X5XT3", SampleEnvelope),
         new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")]),
         new RecipientReply("bob@example.net", 451, null, "try later"),

@@ -62,14 +62,13 @@ SOURCE_PID=""
 SINK_PID=""
 SINK_OUT=""
 POSTFIX_STARTED=0
+PURGE_POSTFIX_QUEUE=1   # stop_postfix first deletes the benchmark's mail still queued
 TRANSPORT_TOUCHED=0
 CGROUPS=()
 
 mkdir -p "$OUT_DIR"
 
-log()    { echo "== $*" >&2; }
-die()    { echo "error: $*" >&2; exit 1; }
-report() { echo "$*" | tee -a "$REPORT"; }   # lines that belong in the result file
+. "$(dirname "$0")/../lib.sh"   # log, die, report, cgroups, ports, Postfix and engine start/stop
 
 [[ $(id -u) -eq 0 ]] || die "run as root (installs and configures Postfix, creates cgroups)"
 for v in MESSAGES WARMUP SESSIONS SIZE POSTFIX_PORT SINK_PORT ENGINE_PORT DELIVERY_TIMEOUT; do
@@ -78,68 +77,8 @@ done
 (( MESSAGES > 0 && SESSIONS > 0 )) || die "MESSAGES and SESSIONS must be positive"
 
 # ---------------------------------------------------------------------------------------------
-# cgroups: one per server, to read the CPU time of all its processes (including Postfix's
-# short-lived children, which /usr/bin/time on `postfix start` would not see).
-# Pure cgroup v2 (/sys/fs/cgroup) or the v2 hierarchy of a hybrid setup (/sys/fs/cgroup/unified):
-# cpu.stat usage_usec. Plain cgroup v1: cpuacct.usage (ns). If none is writable, CPU is "n/a".
-# ---------------------------------------------------------------------------------------------
-CG_BASE="" CG_KIND=""
-if [[ -f /sys/fs/cgroup/cgroup.controllers && -w /sys/fs/cgroup ]]; then
-  CG_BASE=/sys/fs/cgroup CG_KIND=v2
-elif [[ -f /sys/fs/cgroup/unified/cgroup.controllers && -w /sys/fs/cgroup/unified ]]; then
-  CG_BASE=/sys/fs/cgroup/unified CG_KIND=v2
-elif [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage && -w /sys/fs/cgroup/cpuacct ]]; then
-  CG_BASE=/sys/fs/cgroup/cpuacct CG_KIND=v1
-fi
-
-# cg_create NAME: creates (or reuses) the cgroup and sets CG to its directory ("" if it can't).
-cg_create() {
-  CG=""
-  [[ -n $CG_BASE ]] || return 0
-  local dir=$CG_BASE/$1
-  if mkdir -p "$dir" 2>/dev/null && [[ -w $dir/cgroup.procs ]]; then
-    CGROUPS+=("$dir")
-    CG=$dir
-  fi
-}
-
-# cg_usage_us DIR: CPU time used so far by the cgroup, in microseconds ("" if unknown).
-cg_usage_us() {
-  local dir=$1
-  [[ -n $dir ]] || return 0
-  if [[ $CG_KIND == v2 ]]; then
-    awk '$1 == "usage_usec" { print $2 }' "$dir/cpu.stat" 2>/dev/null || true
-  else
-    awk '{ printf "%d\n", $1 / 1000 }' "$dir/cpuacct.usage" 2>/dev/null || true
-  fi
-}
-
-# in_cgroup DIR CMD...: runs CMD (exec, same pid) after moving this subshell into the cgroup.
-# Only the subshell moves, never the script itself, so smtp-source and smtp-sink are not counted.
-in_cgroup() {
-  local dir=$1; shift
-  [[ -z $dir ]] || echo "$BASHPID" > "$dir/cgroup.procs" 2>/dev/null || echo "warning: could not join $dir" >&2
-  exec "$@"
-}
-
-# ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port PORT SECONDS [PID]: until PORT accepts connections; fails early if PID dies.
-wait_port() {
-  local port=$1 deadline=$((SECONDS + $2)) pid=${3:-}
-  until port_open "$port"; do
-    [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
-    (( SECONDS < deadline )) || return 1
-    sleep 0.2
-  done
-}
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
 # start_sink NAME: a fresh smtp-sink on 127.0.0.1:SINK_PORT (one per server, so its count starts at
 # 0), with -c: after each message (and each session end) it writes "sess=N quit=N mesg=N\r" to its
 # stdout, flushed, which goes to SINK_OUT. -u nobody: it refuses to keep running as root.
@@ -210,7 +149,6 @@ run_load() {
 }
 
 # measure NAME PORT CGROUP: warm-up, then the measured load; prints the table row.
-declare -A RATE
 measure() {
   local name=$1 port=$2 cg=$3 cpu0 cpu1 count rate cpu_ms sess0=0
   if (( WARMUP > 0 )); then
@@ -243,36 +181,6 @@ measure() {
 # mail from Postfix's queue, restore Postfix's config and transport map, remove the cgroups and the
 # temp dir.
 # ---------------------------------------------------------------------------------------------
-stop_engine() {
-  [[ -n $ENGINE_PID ]] || return 0
-  if kill -0 "$ENGINE_PID" 2>/dev/null; then
-    kill -TERM "$ENGINE_PID" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$ENGINE_PID" 2>/dev/null || true
-  fi
-  wait "$ENGINE_PID" 2>/dev/null || true
-  ENGINE_PID=""
-}
-
-# purge_postfix_queue: deletes the benchmark's messages still queued (from SENDER, or to DOMAIN, or a
-# bounce to SENDER), nothing else. Needs Postfix running (postqueue asks its showq service).
-purge_postfix_queue() {
-  postfix status >/dev/null 2>&1 || return 0
-  local ids
-  ids=$(postqueue -j 2>/dev/null | grep -F -e "\"$SENDER\"" -e "@$DOMAIN\"" \
-        | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p') || true
-  [[ -z $ids ]] || { echo "$ids" | postsuper -d - >/dev/null 2>&1 || true; }
-}
-
-stop_postfix() {
-  [[ $POSTFIX_STARTED == 1 ]] || return 0
-  purge_postfix_queue
-  postfix stop >/dev/null 2>&1 || true
-  # The master waits for its children; give them a moment to leave the cgroup.
-  for _ in $(seq 1 50); do postfix status >/dev/null 2>&1 || break; sleep 0.2; done
-  POSTFIX_STARTED=0
-}
-
 # restore_transport: puts back the transport map as it was before (or removes the one we added).
 restore_transport() {
   [[ $TRANSPORT_TOUCHED == 1 ]] || return 0
@@ -284,18 +192,12 @@ restore_transport() {
 cleanup() {
   local rc=$?
   set +e
-  [[ -z $SOURCE_PID ]] || { kill "$SOURCE_PID" 2>/dev/null; wait "$SOURCE_PID" 2>/dev/null; }
+  stop_source
   stop_engine
   stop_postfix
   stop_sink
-  if [[ $KEEP_POSTFIX_CONFIG != 1 && -f $WORK/main.cf ]]; then
-    cp "$WORK/main.cf" /etc/postfix/main.cf
-    cp "$WORK/master.cf" /etc/postfix/master.cf
-    restore_transport
-  fi
-  for dir in "${CGROUPS[@]}"; do
-    for _ in $(seq 1 25); do rmdir "$dir" 2>/dev/null && break; sleep 0.2; done
-  done
+  restore_postfix_config restore_transport
+  remove_cgroups
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -305,28 +207,10 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Postfix: install if missing, stop the packaged instance, configure relaying to the sink.
 # ---------------------------------------------------------------------------------------------
-if [[ ! -x $SMTP_SOURCE || ! -x $SMTP_SINK ]] || ! command -v postfix >/dev/null; then
-  log "installing postfix"
-  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >"$WORK/apt.log" 2>&1; then
-    apt-get update >>"$WORK/apt.log" 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >>"$WORK/apt.log" 2>&1 \
-      || { tail -20 "$WORK/apt.log" >&2; die "could not install postfix"; }
-  fi
-fi
-
-# The post-install (or anyone else) may have started it on port 25: our instance starts in our cgroup.
-if postfix status >/dev/null 2>&1; then
-  log "stopping the running postfix"
-  postfix stop >/dev/null 2>&1 || true
-  for _ in $(seq 1 50); do postfix status >/dev/null 2>&1 || break; sleep 0.2; done
-fi
-
-port_open "$POSTFIX_PORT" && die "127.0.0.1:$POSTFIX_PORT is already in use"
-port_open "$SINK_PORT" && die "127.0.0.1:$SINK_PORT is already in use"
-[[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_PORT" || die "127.0.0.1:$ENGINE_PORT is already in use"
-
-cp /etc/postfix/main.cf /etc/postfix/master.cf "$WORK/"   # restored on exit
+install_postfix "$SMTP_SINK"
+stop_running_postfix
+check_ports_free "$SINK_PORT"
+backup_postfix_config
 [[ ! -e $TRANSPORT ]] || cp -p "$TRANSPORT" "$WORK/transport.orig"
 [[ ! -e $TRANSPORT.db ]] || cp -p "$TRANSPORT.db" "$WORK/transport.orig.db"
 TRANSPORT_TOUCHED=1
@@ -339,17 +223,7 @@ log "configuring postfix"
 # relay_domains = sink.test; the transport map sends it to the sink. default_transport and
 # relay_transport = error: mail for any other domain (a bounce to client.test, say) fails at once
 # and never leaves the machine.
-postconf -e \
-  'inet_interfaces = loopback-only' \
-  'mynetworks = 127.0.0.0/8' \
-  'smtpd_peername_lookup = no' \
-  'disable_dns_lookups = yes' \
-  'smtp_dns_support_level = disabled' \
-  'smtpd_client_connection_count_limit = 0' \
-  'smtpd_client_connection_rate_limit = 0' \
-  'smtpd_client_message_rate_limit = 0' \
-  'default_process_limit = 300' \
-  'smtpd_tls_security_level = none' \
+postconf_base \
   'smtp_tls_security_level = none' \
   'default_transport = error' \
   'relay_transport = error' \
@@ -366,27 +240,17 @@ other=$(find "$QUEUE_DIR"/{incoming,active,deferred,maildrop,hold} -type f 2>/de
 # ---------------------------------------------------------------------------------------------
 # Engine: build once, before anything is measured.
 # ---------------------------------------------------------------------------------------------
-if [[ $SKIP_ENGINE != 1 && $SKIP_BUILD != 1 ]]; then
-  log "building the engine (Release)"
-  dotnet build -c Release "$REPO/src/Engine.Host" > "$WORK/build.log" 2>&1 \
-    || { tail -30 "$WORK/build.log" >&2; die "engine build failed"; }
-fi
-[[ $SKIP_ENGINE == 1 || -f $ENGINE_DLL ]] || die "$ENGINE_DLL not found"
+build_engine
 
 # ---------------------------------------------------------------------------------------------
 # Report header
 # ---------------------------------------------------------------------------------------------
 report "relay benchmark, $(date -Is)"
-report "host: $(hostname), $(nproc) cpus, kernel $(uname -r), postfix $(postconf -h mail_version)"
+report_host
 report "load: smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RECIPIENT"
 report "warm-up: $WARMUP messages to each server, relayed, before the measured run"
 report "relay: $DOMAIN -> smtp-sink -c on 127.0.0.1:$SINK_PORT (postfix transport_maps, engine engine.delivery.transport)"
-report "fsync: postfix as shipped (on), engine engine.storage.fsync=on"
-if [[ -n $CG_BASE ]]; then
-  report "cpu: server processes only (not smtp-source, not smtp-sink), cgroup $CG_KIND under $CG_BASE"
-else
-  report "cpu: n/a (no writable cgroup)"
-fi
+report_fsync_cpu "smtp-source, not smtp-sink"
 report ""
 report "$(printf '%-8s %9s %9s %9s %9s %12s %9s %11s' server messages relayed seconds msg/s 'cpu ms/msg' \
   'accept s' 'sink sess')"
@@ -396,11 +260,7 @@ report "$(printf '%-8s %9s %9s %9s %9s %12s %9s %11s' server messages relayed se
 # ---------------------------------------------------------------------------------------------
 log "starting smtp-sink and postfix"
 start_sink postfix
-cg_create engine-perf-postfix; PF_CG=$CG
-[[ -x /usr/lib/postfix/configure-instance.sh ]] && /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
-( in_cgroup "$PF_CG" postfix start ) >/dev/null 2>&1 || die "postfix start failed"
-POSTFIX_STARTED=1
-wait_port "$POSTFIX_PORT" 30 || die "postfix does not listen on 127.0.0.1:$POSTFIX_PORT"
+start_postfix
 
 measure postfix "$POSTFIX_PORT" "$PF_CG"
 (( TOTAL >= WARMUP + MESSAGES )) || { echo "postfix queue (first lines):" >&2; postqueue -p 2>&1 | head -20 >&2; }
@@ -415,31 +275,20 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   log "starting smtp-sink and the engine (data dir $ENGINE_DATA)"
   start_sink engine
   mkdir -p "$ENGINE_DATA"
-  cg_create engine-perf-engine; EN_CG=$CG
   engine_args=(
-    --set "engine.data-dir=\"$ENGINE_DATA\""
-    --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
-    --set "engine.storage.fsync=on"
     --set "engine.delivery.transport = { \"$DOMAIN\" = \"smtp:[127.0.0.1]:$SINK_PORT\" }"
     # Nothing else is routed anywhere, and the DNS "server" on the discard port never answers: a stray
     # MX lookup (a bounce to client.test, say) fails instead of leaving the machine.
     --set 'engine.delivery.dns-servers = ["127.0.0.1:9"]'
   )
-  # Postfix runs without a per-client connection limit; the engine's default is 50.
-  (( SESSIONS <= 50 )) || engine_args+=(--set "engine.smtp.max-connections-per-ip=$SESSIONS")
-  ( cd "$REPO" && in_cgroup "$EN_CG" dotnet "$ENGINE_DLL" "${engine_args[@]}" ) > "$WORK/engine.log" 2>&1 &
-  ENGINE_PID=$!
-  wait_port "$ENGINE_PORT" 60 "$ENGINE_PID" \
-    || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen on 127.0.0.1:$ENGINE_PORT"; }
+  start_engine "${engine_args[@]}"
 
   measure engine "$ENGINE_PORT" "$EN_CG"
   (( TOTAL >= WARMUP + MESSAGES )) || { echo "engine log (last lines):" >&2; tail -20 "$WORK/engine.log" >&2; }
 
   stop_engine
   stop_sink
-  report ""
-  report "engine/postfix msg/s: $(awk -v e="${RATE[engine]}" -v p="${RATE[postfix]}" \
-    'BEGIN { printf "%.2f", (p > 0 ? e / p : 0) }')"
+  report_ratio
 fi
 
 report ""

@@ -52,76 +52,15 @@ CGROUPS=()
 
 mkdir -p "$OUT_DIR"
 
-log()    { echo "== $*" >&2; }
-die()    { echo "error: $*" >&2; exit 1; }
-report() { echo "$*" | tee -a "$REPORT"; }   # lines that belong in the result file
+. "$(dirname "$0")/../lib.sh"   # log, die, report, cgroups, ports, Postfix and engine start/stop
 
 [[ $(id -u) -eq 0 ]] || die "run as root (installs and configures Postfix, creates cgroups)"
 [[ $MESSAGES =~ ^[0-9]+$ && $SESSIONS =~ ^[0-9]+$ && $SIZE =~ ^[0-9]+$ ]] \
   || die "MESSAGES, SESSIONS and SIZE must be integers"
 
 # ---------------------------------------------------------------------------------------------
-# cgroups: one per server, to read the CPU time of all its processes (including Postfix's
-# short-lived children, which /usr/bin/time on `postfix start` would not see).
-# Pure cgroup v2 (/sys/fs/cgroup) or the v2 hierarchy of a hybrid setup (/sys/fs/cgroup/unified):
-# cpu.stat usage_usec. Plain cgroup v1: cpuacct.usage (ns). If none is writable, CPU is "n/a".
-# ---------------------------------------------------------------------------------------------
-CG_BASE="" CG_KIND=""
-if [[ -f /sys/fs/cgroup/cgroup.controllers && -w /sys/fs/cgroup ]]; then
-  CG_BASE=/sys/fs/cgroup CG_KIND=v2
-elif [[ -f /sys/fs/cgroup/unified/cgroup.controllers && -w /sys/fs/cgroup/unified ]]; then
-  CG_BASE=/sys/fs/cgroup/unified CG_KIND=v2
-elif [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage && -w /sys/fs/cgroup/cpuacct ]]; then
-  CG_BASE=/sys/fs/cgroup/cpuacct CG_KIND=v1
-fi
-
-# cg_create NAME: creates (or reuses) the cgroup and sets CG to its directory ("" if it can't).
-cg_create() {
-  CG=""
-  [[ -n $CG_BASE ]] || return 0
-  local dir=$CG_BASE/$1
-  if mkdir -p "$dir" 2>/dev/null && [[ -w $dir/cgroup.procs ]]; then
-    CGROUPS+=("$dir")
-    CG=$dir
-  fi
-}
-
-# cg_usage_us DIR: CPU time used so far by the cgroup, in microseconds ("" if unknown).
-cg_usage_us() {
-  local dir=$1
-  [[ -n $dir ]] || return 0
-  if [[ $CG_KIND == v2 ]]; then
-    awk '$1 == "usage_usec" { print $2 }' "$dir/cpu.stat" 2>/dev/null || true
-  else
-    awk '{ printf "%d\n", $1 / 1000 }' "$dir/cpuacct.usage" 2>/dev/null || true
-  fi
-}
-
-# in_cgroup DIR CMD...: runs CMD (exec, same pid) after moving this subshell into the cgroup.
-# Only the subshell moves, never the script itself, so smtp-source is not counted.
-in_cgroup() {
-  local dir=$1; shift
-  [[ -z $dir ]] || echo "$BASHPID" > "$dir/cgroup.procs" 2>/dev/null || echo "warning: could not join $dir" >&2
-  exec "$@"
-}
-
-# ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port PORT SECONDS [PID]: until PORT accepts connections; fails early if PID dies.
-wait_port() {
-  local port=$1 deadline=$((SECONDS + $2)) pid=${3:-}
-  until port_open "$port"; do
-    [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
-    (( SECONDS < deadline )) || return 1
-    sleep 0.2
-  done
-}
-
-now() { date +%s.%N; }
-
 # run_load PORT ERRFILE [COUNT]: runs smtp-source against 127.0.0.1:PORT, sets SECS to the elapsed seconds.
 # smtp-source runs in the background and is waited for, so a signal reaches the trap at once.
 run_load() {
@@ -136,11 +75,10 @@ run_load() {
   t1=$(now)
   SOURCE_PID=""
   (( rc == 0 )) || echo "warning: smtp-source exited $rc" >&2
-  SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  SECS=$(elapsed "$t0" "$t1")
 }
 
 # result NAME COUNT SECONDS CPU_US: one table row, and remembers msg/s for the ratio.
-declare -A RATE
 result() {
   local name=$1 count=$2 secs=$3 cpu=$4 rate cpu_ms
   rate=$(awk -v n="$MESSAGES" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
@@ -157,39 +95,15 @@ result() {
 # Cleanup on exit: stop both servers, empty the hold queue, restore Postfix's config, remove
 # the cgroups and the temp dir.
 # ---------------------------------------------------------------------------------------------
-stop_engine() {
-  [[ -n $ENGINE_PID ]] || return 0
-  if kill -0 "$ENGINE_PID" 2>/dev/null; then
-    kill -TERM "$ENGINE_PID" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$ENGINE_PID" 2>/dev/null || true
-  fi
-  wait "$ENGINE_PID" 2>/dev/null || true
-  ENGINE_PID=""
-}
-
-stop_postfix() {
-  [[ $POSTFIX_STARTED == 1 ]] || return 0
-  postfix stop >/dev/null 2>&1 || true
-  # The master waits for its children; give them a moment to leave the cgroup.
-  for _ in $(seq 1 50); do postfix status >/dev/null 2>&1 || break; sleep 0.2; done
-  POSTFIX_STARTED=0
-}
-
 cleanup() {
   local rc=$?
   set +e
-  [[ -z $SOURCE_PID ]] || { kill "$SOURCE_PID" 2>/dev/null; wait "$SOURCE_PID" 2>/dev/null; }
+  stop_source
   stop_engine
   stop_postfix
   if command -v postsuper >/dev/null; then postsuper -d ALL hold >/dev/null 2>&1; fi
-  if [[ $KEEP_POSTFIX_CONFIG != 1 && -f $WORK/main.cf ]]; then
-    cp "$WORK/main.cf" /etc/postfix/main.cf
-    cp "$WORK/master.cf" /etc/postfix/master.cf
-  fi
-  for dir in "${CGROUPS[@]}"; do
-    for _ in $(seq 1 25); do rmdir "$dir" 2>/dev/null && break; sleep 0.2; done
-  done
+  restore_postfix_config
+  remove_cgroups
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -199,41 +113,14 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Postfix: install if missing, stop the packaged instance, configure an accept-and-hold listener.
 # ---------------------------------------------------------------------------------------------
-if [[ ! -x $SMTP_SOURCE ]] || ! command -v postfix >/dev/null; then
-  log "installing postfix"
-  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >"$WORK/apt.log" 2>&1; then
-    apt-get update >>"$WORK/apt.log" 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >>"$WORK/apt.log" 2>&1 \
-      || { tail -20 "$WORK/apt.log" >&2; die "could not install postfix"; }
-  fi
-fi
-
-# The post-install (or anyone else) may have started it on port 25: our instance starts in our cgroup.
-if postfix status >/dev/null 2>&1; then
-  log "stopping the running postfix"
-  postfix stop >/dev/null 2>&1 || true
-  for _ in $(seq 1 50); do postfix status >/dev/null 2>&1 || break; sleep 0.2; done
-fi
-
-port_open "$POSTFIX_PORT" && die "127.0.0.1:$POSTFIX_PORT is already in use"
-[[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_PORT" || die "127.0.0.1:$ENGINE_PORT is already in use"
-
-cp /etc/postfix/main.cf /etc/postfix/master.cf "$WORK/"   # restored on exit
+install_postfix
+stop_running_postfix
+check_ports_free
+backup_postfix_config
 
 log "configuring postfix"
 # Loopback only, no DNS, no rate limits, no TLS; queue-file fsync stays as shipped (always on).
-postconf -e \
-  'inet_interfaces = loopback-only' \
-  'mynetworks = 127.0.0.0/8' \
-  'smtpd_peername_lookup = no' \
-  'disable_dns_lookups = yes' \
-  'smtp_dns_support_level = disabled' \
-  'smtpd_client_connection_count_limit = 0' \
-  'smtpd_client_connection_rate_limit = 0' \
-  'smtpd_client_message_rate_limit = 0' \
-  'default_process_limit = 300' \
-  'smtpd_tls_security_level = none'
+postconf_base
 # The accept-and-hold listener (not chrooted). localhost stays in mydestination, as for the engine;
 # smtpd_reject_unlisted_recipient=no accepts any local part there (like the engine) instead of
 # looking `user` up in the passwd/alias tables. HOLD keeps every message in the hold queue.
@@ -251,26 +138,16 @@ other=$(find "$QUEUE_DIR"/{incoming,active,deferred,maildrop} -type f 2>/dev/nul
 # ---------------------------------------------------------------------------------------------
 # Engine: build once, before anything is measured.
 # ---------------------------------------------------------------------------------------------
-if [[ $SKIP_ENGINE != 1 && $SKIP_BUILD != 1 ]]; then
-  log "building the engine (Release)"
-  dotnet build -c Release "$REPO/src/Engine.Host" > "$WORK/build.log" 2>&1 \
-    || { tail -30 "$WORK/build.log" >&2; die "engine build failed"; }
-fi
-[[ $SKIP_ENGINE == 1 || -f $ENGINE_DLL ]] || die "$ENGINE_DLL not found"
+build_engine
 
 # ---------------------------------------------------------------------------------------------
 # Report header
 # ---------------------------------------------------------------------------------------------
 report "smtp-accept benchmark, $(date -Is)"
-report "host: $(hostname), $(nproc) cpus, kernel $(uname -r), postfix $(postconf -h mail_version)"
+report_host
 report "load: smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RECIPIENT"
 report "warm-up: $WARMUP messages to each server before the measured run"
-report "fsync: postfix as shipped (on), engine engine.storage.fsync=on"
-if [[ -n $CG_BASE ]]; then
-  report "cpu: server processes only (not smtp-source), cgroup $CG_KIND under $CG_BASE"
-else
-  report "cpu: n/a (no writable cgroup)"
-fi
+report_fsync_cpu
 report ""
 report "$(printf '%-8s %9s %9s %9s %9s %12s' server messages stored seconds msg/s 'cpu ms/msg')"
 
@@ -278,11 +155,7 @@ report "$(printf '%-8s %9s %9s %9s %9s %12s' server messages stored seconds msg/
 # Run 1: Postfix
 # ---------------------------------------------------------------------------------------------
 log "starting postfix"
-cg_create engine-perf-postfix; PF_CG=$CG
-[[ -x /usr/lib/postfix/configure-instance.sh ]] && /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
-( in_cgroup "$PF_CG" postfix start ) >/dev/null 2>&1 || die "postfix start failed"
-POSTFIX_STARTED=1
-wait_port "$POSTFIX_PORT" 30 || die "postfix does not listen on 127.0.0.1:$POSTFIX_PORT"
+start_postfix
 
 if (( WARMUP > 0 )); then log "postfix: warm-up, $WARMUP messages"; run_load "$POSTFIX_PORT" "$WORK/postfix-warmup.err" "$WARMUP"; fi
 log "postfix: $MESSAGES messages"
@@ -303,18 +176,7 @@ postsuper -d ALL hold >/dev/null 2>&1 || true
 if [[ $SKIP_ENGINE != 1 ]]; then
   log "starting the engine (data dir $ENGINE_DATA)"
   mkdir -p "$ENGINE_DATA"
-  cg_create engine-perf-engine; EN_CG=$CG
-  engine_args=(
-    --set "engine.data-dir=\"$ENGINE_DATA\""
-    --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
-    --set "engine.storage.fsync=on"
-  )
-  # Postfix runs without a per-client connection limit; the engine's default is 50.
-  (( SESSIONS <= 50 )) || engine_args+=(--set "engine.smtp.max-connections-per-ip=$SESSIONS")
-  ( cd "$REPO" && in_cgroup "$EN_CG" dotnet "$ENGINE_DLL" "${engine_args[@]}" ) > "$WORK/engine.log" 2>&1 &
-  ENGINE_PID=$!
-  wait_port "$ENGINE_PORT" 60 "$ENGINE_PID" \
-    || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen on 127.0.0.1:$ENGINE_PORT"; }
+  start_engine
 
   if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; run_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"
@@ -327,9 +189,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   result engine "$count" "$SECS" "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
 
   stop_engine
-  report ""
-  report "engine/postfix msg/s: $(awk -v e="${RATE[engine]}" -v p="${RATE[postfix]}" \
-    'BEGIN { printf "%.2f", (p > 0 ? e / p : 0) }')"
+  report_ratio
 fi
 
 report ""

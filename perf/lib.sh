@@ -1,0 +1,257 @@
+# shellcheck shell=bash
+# Shared helpers of the perf/*/run.sh benchmarks (Postfix vs the Engine). Sourced, not run:
+#   . "$(dirname "$0")/../lib.sh"
+# after the script has set its variables (REPO, WORK, REPORT, SMTP_SOURCE, POSTFIX_PORT, ENGINE_PORT,
+# ENGINE_DLL, ENGINE_DATA, SESSIONS, SKIP_ENGINE, SKIP_BUILD, KEEP_POSTFIX_CONFIG, ENGINE_PID,
+# POSTFIX_STARTED, CGROUPS). Each script keeps its own load, measurement, report and cleanup logic.
+
+log()    { echo "== $*" >&2; }
+die()    { echo "error: $*" >&2; exit 1; }
+report() { echo "$*" | tee -a "$REPORT"; }   # lines that belong in the result file
+
+# ---------------------------------------------------------------------------------------------
+# cgroups: one per server, to read the CPU time of all its processes (including Postfix's
+# short-lived children, which /usr/bin/time on `postfix start` would not see).
+# Pure cgroup v2 (/sys/fs/cgroup) or the v2 hierarchy of a hybrid setup (/sys/fs/cgroup/unified):
+# cpu.stat usage_usec. Plain cgroup v1: cpuacct.usage (ns). If none is writable, CPU is "n/a".
+# ---------------------------------------------------------------------------------------------
+CG_BASE="" CG_KIND=""
+if [[ -f /sys/fs/cgroup/cgroup.controllers && -w /sys/fs/cgroup ]]; then
+  CG_BASE=/sys/fs/cgroup CG_KIND=v2
+elif [[ -f /sys/fs/cgroup/unified/cgroup.controllers && -w /sys/fs/cgroup/unified ]]; then
+  CG_BASE=/sys/fs/cgroup/unified CG_KIND=v2
+elif [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage && -w /sys/fs/cgroup/cpuacct ]]; then
+  CG_BASE=/sys/fs/cgroup/cpuacct CG_KIND=v1
+fi
+
+# cg_create NAME: creates (or reuses) the cgroup and sets CG to its directory ("" if it can't).
+cg_create() {
+  CG=""
+  [[ -n $CG_BASE ]] || return 0
+  local dir=$CG_BASE/$1
+  if mkdir -p "$dir" 2>/dev/null && [[ -w $dir/cgroup.procs ]]; then
+    CGROUPS+=("$dir")
+    CG=$dir
+  fi
+}
+
+# cg_usage_us DIR: CPU time used so far by the cgroup, in microseconds ("" if unknown).
+cg_usage_us() {
+  local dir=$1
+  [[ -n $dir ]] || return 0
+  if [[ $CG_KIND == v2 ]]; then
+    awk '$1 == "usage_usec" { print $2 }' "$dir/cpu.stat" 2>/dev/null || true
+  else
+    awk '{ printf "%d\n", $1 / 1000 }' "$dir/cpuacct.usage" 2>/dev/null || true
+  fi
+}
+
+# in_cgroup DIR CMD...: runs CMD (exec, same pid) after moving this subshell into the cgroup.
+# Only the subshell moves, never the script itself, so smtp-source (and smtp-sink) are not counted.
+in_cgroup() {
+  local dir=$1; shift
+  [[ -z $dir ]] || echo "$BASHPID" > "$dir/cgroup.procs" 2>/dev/null || echo "warning: could not join $dir" >&2
+  exec "$@"
+}
+
+# remove_cgroups: removes the cgroups made by cg_create (once their processes have left).
+remove_cgroups() {
+  local dir
+  for dir in "${CGROUPS[@]}"; do
+    for _ in $(seq 1 25); do rmdir "$dir" 2>/dev/null && break; sleep 0.2; done
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port PORT SECONDS [PID]: until PORT accepts connections; fails early if PID dies.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + $2)) pid=${3:-}
+  until port_open "$port"; do
+    [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
+    (( SECONDS < deadline )) || return 1
+    sleep 0.2
+  done
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# stop_source: stops a running smtp-source (SOURCE_PID, if the script uses one).
+stop_source() {
+  [[ -z ${SOURCE_PID:-} ]] || { kill "$SOURCE_PID" 2>/dev/null; wait "$SOURCE_PID" 2>/dev/null; }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The servers: start and stop.
+# ---------------------------------------------------------------------------------------------
+# stop_engine: TERM, up to 30 s to exit, then KILL.
+stop_engine() {
+  [[ -n $ENGINE_PID ]] || return 0
+  if kill -0 "$ENGINE_PID" 2>/dev/null; then
+    kill -TERM "$ENGINE_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$ENGINE_PID" 2>/dev/null || true
+  fi
+  wait "$ENGINE_PID" 2>/dev/null || true
+  ENGINE_PID=""
+}
+
+# purge_postfix_queue: deletes the benchmark's messages still queued (from SENDER, or to DOMAIN, or a
+# bounce to SENDER), nothing else. Needs Postfix running (postqueue asks its showq service).
+purge_postfix_queue() {
+  postfix status >/dev/null 2>&1 || return 0
+  local ids
+  ids=$(postqueue -j 2>/dev/null | grep -F -e "\"$SENDER\"" -e "@$DOMAIN\"" \
+        | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p') || true
+  [[ -z $ids ]] || { echo "$ids" | postsuper -d - >/dev/null 2>&1 || true; }
+}
+
+# postfix_stop_wait: postfix stop, then until it is gone (at most 10 s).
+postfix_stop_wait() {
+  postfix stop >/dev/null 2>&1 || true
+  # The master waits for its children; give them a moment to leave the cgroup.
+  for _ in $(seq 1 50); do postfix status >/dev/null 2>&1 || break; sleep 0.2; done
+}
+
+# stop_postfix: stops the instance this script started; with PURGE_POSTFIX_QUEUE=1 (set by the
+# script) it first runs purge_postfix_queue.
+stop_postfix() {
+  [[ $POSTFIX_STARTED == 1 ]] || return 0
+  [[ ${PURGE_POSTFIX_QUEUE:-0} != 1 ]] || purge_postfix_queue
+  postfix_stop_wait
+  POSTFIX_STARTED=0
+}
+
+# start_postfix: starts Postfix in its own cgroup (sets PF_CG) and waits for POSTFIX_PORT.
+start_postfix() {
+  cg_create engine-perf-postfix; PF_CG=$CG
+  [[ -x /usr/lib/postfix/configure-instance.sh ]] && /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
+  ( in_cgroup "$PF_CG" postfix start ) >/dev/null 2>&1 || die "postfix start failed"
+  POSTFIX_STARTED=1
+  wait_port "$POSTFIX_PORT" 30 || die "postfix does not listen on 127.0.0.1:$POSTFIX_PORT"
+}
+
+# start_engine [ARG...]: starts the engine in its own cgroup (sets EN_CG and ENGINE_PID) with its data
+# dir ENGINE_DATA, listening on ENGINE_PORT, fsync on, plus ARGs; waits for ENGINE_PORT.
+start_engine() {
+  cg_create engine-perf-engine; EN_CG=$CG
+  local engine_args=(
+    --set "engine.data-dir=\"$ENGINE_DATA\""
+    --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
+    --set "engine.storage.fsync=on"
+    "$@"
+  )
+  # Postfix runs without a per-client connection limit; the engine's default is 50.
+  (( SESSIONS <= 50 )) || engine_args+=(--set "engine.smtp.max-connections-per-ip=$SESSIONS")
+  ( cd "$REPO" && in_cgroup "$EN_CG" dotnet "$ENGINE_DLL" "${engine_args[@]}" ) > "$WORK/engine.log" 2>&1 &
+  ENGINE_PID=$!
+  wait_port "$ENGINE_PORT" 60 "$ENGINE_PID" \
+    || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen on 127.0.0.1:$ENGINE_PORT"; }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Postfix setup: install if missing, stop the packaged instance, save and restore the config.
+# ---------------------------------------------------------------------------------------------
+# install_postfix [BINARY...]: installs the postfix package if postfix, SMTP_SOURCE or a BINARY is missing.
+install_postfix() {
+  local f missing=0
+  command -v postfix >/dev/null || missing=1
+  for f in "$SMTP_SOURCE" "$@"; do [[ -x $f ]] || missing=1; done
+  (( missing )) || return 0
+  log "installing postfix"
+  echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >"$WORK/apt.log" 2>&1; then
+    apt-get update >>"$WORK/apt.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >>"$WORK/apt.log" 2>&1 \
+      || { tail -20 "$WORK/apt.log" >&2; die "could not install postfix"; }
+  fi
+}
+
+# stop_running_postfix: the post-install (or anyone else) may have started it on port 25: our
+# instance starts in our cgroup.
+stop_running_postfix() {
+  postfix status >/dev/null 2>&1 || return 0
+  log "stopping the running postfix"
+  postfix_stop_wait
+}
+
+# check_ports_free [PORT...]: dies if POSTFIX_PORT, a PORT, or ENGINE_PORT (unless SKIP_ENGINE=1)
+# already accepts connections.
+check_ports_free() {
+  local port
+  for port in "$POSTFIX_PORT" "$@"; do
+    ! port_open "$port" || die "127.0.0.1:$port is already in use"
+  done
+  [[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_PORT" || die "127.0.0.1:$ENGINE_PORT is already in use"
+}
+
+backup_postfix_config() {
+  cp /etc/postfix/main.cf /etc/postfix/master.cf "$WORK/"   # restored on exit
+}
+
+# restore_postfix_config [CMD...]: puts back main.cf and master.cf (unless KEEP_POSTFIX_CONFIG=1),
+# then runs CMD (for other files the script changed).
+restore_postfix_config() {
+  [[ $KEEP_POSTFIX_CONFIG != 1 && -f $WORK/main.cf ]] || return 0
+  cp "$WORK/main.cf" /etc/postfix/main.cf
+  cp "$WORK/master.cf" /etc/postfix/master.cf
+  (( $# == 0 )) || "$@"
+}
+
+# postconf_base [SETTING...]: postconf -e of the settings all benchmarks share, plus SETTINGs.
+# Loopback only, no DNS, no rate limits, no TLS; queue-file fsync stays as shipped (always on).
+postconf_base() {
+  postconf -e \
+    'inet_interfaces = loopback-only' \
+    'mynetworks = 127.0.0.0/8' \
+    'smtpd_peername_lookup = no' \
+    'disable_dns_lookups = yes' \
+    'smtp_dns_support_level = disabled' \
+    'smtpd_client_connection_count_limit = 0' \
+    'smtpd_client_connection_rate_limit = 0' \
+    'smtpd_client_message_rate_limit = 0' \
+    'default_process_limit = 300' \
+    'smtpd_tls_security_level = none' \
+    "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Engine: build once, before anything is measured.
+# ---------------------------------------------------------------------------------------------
+build_engine() {
+  if [[ $SKIP_ENGINE != 1 && $SKIP_BUILD != 1 ]]; then
+    log "building the engine (Release)"
+    dotnet build -c Release "$REPO/src/Engine.Host" > "$WORK/build.log" 2>&1 \
+      || { tail -30 "$WORK/build.log" >&2; die "engine build failed"; }
+  fi
+  [[ $SKIP_ENGINE == 1 || -f $ENGINE_DLL ]] || die "$ENGINE_DLL not found"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+report_host() {
+  report "host: $(hostname), $(nproc) cpus, kernel $(uname -r), postfix $(postconf -h mail_version)"
+}
+
+# report_fsync_cpu [NOT]: the fsync and cpu lines; NOT: what the cpu does not count (default smtp-source).
+report_fsync_cpu() {
+  report "fsync: postfix as shipped (on), engine engine.storage.fsync=on"
+  if [[ -n $CG_BASE ]]; then
+    report "cpu: server processes only (not ${1:-smtp-source}), cgroup $CG_KIND under $CG_BASE"
+  else
+    report "cpu: n/a (no writable cgroup)"
+  fi
+}
+
+# RATE[server]: msg/s of each server's measured run, for report_ratio.
+declare -A RATE
+report_ratio() {
+  report ""
+  report "engine/postfix msg/s: $(awk -v e="${RATE[engine]}" -v p="${RATE[postfix]}" \
+    'BEGIN { printf "%.2f", (p > 0 ? e / p : 0) }')"
+}

@@ -318,7 +318,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var failed = pending.Select(p =>
         {
             var reply = message.BounceReplyOf.GetValueOrDefault(p.Target, "550 5.0.0 undeliverable");
-            return new FailedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply);
+            return new FailedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, p.Recipient.OrcptType);
         }).ToArray();
         var targets = pending.Select(p => p.Target).ToArray();
         var envelope = message.Envelope;

@@ -7,7 +7,7 @@ using MimeKit.Utils;
 namespace Engine.Queue.Bounces;
 
 /// <summary>One recipient that could not be reached, with the reply that said so.</summary>
-public sealed record FailedRecipient(string Address, string? Original, string Status, string Diagnostic);
+public sealed record FailedRecipient(string Address, string? Original, string Status, string Diagnostic, string? OriginalType = null);
 
 /// <summary>
 /// A delivery status notification (RFC 3464) for recipients that failed: multipart/report with a human
@@ -48,7 +48,7 @@ public static class DsnBuilder
         {
             var group = new HeaderList();
             if (f.Original is { } orcpt)
-                group.Add("Original-Recipient", $"rfc822; {orcpt}");
+                group.Add("Original-Recipient", $"{f.OriginalType ?? "rfc822"}; {orcpt}");
             group.Add("Final-Recipient", $"rfc822; {f.Address}");
             group.Add("Action", "failed");
             group.Add("Status", f.Status);

@@ -45,6 +45,12 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
     public Route RouteFor(string domain)
     {
         domain = domain.ToLowerInvariant();
+        // user@[192.0.2.1] or user@[IPv6:2001:db8::1]: that address, port 25, no DNS (RFC 5321 section 4.1.3).
+        if (domain.Length > 2 && domain[0] == '[' && domain[^1] == ']')
+        {
+            var literal = domain[1..^1];
+            return new Route.Smtp(literal.StartsWith("ipv6:", StringComparison.Ordinal) ? literal[5..] : literal, 25);
+        }
         if (transport.TryGetValue(domain, out var exact))
             return exact;
         for (var dot = domain.IndexOf('.'); dot >= 0; dot = domain.IndexOf('.', dot + 1))

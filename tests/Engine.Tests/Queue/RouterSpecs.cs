@@ -21,6 +21,8 @@ public sealed class RouterSpecs
         Assert.Equal(new Route.Smtp("192.0.2.9", 2525), router.RouteFor("anywhere.example"));
         Assert.Equal("[10.0.0.5]:26", ((Route.Smtp)router.RouteFor("example.org")).NextHop);
         Assert.Equal(new Route.Mx("anywhere.example"), Create("engine.delivery { relayhost = \"\", transport {} }").RouteFor("Anywhere.Example"));
+        Assert.Equal(new Route.Smtp("192.0.2.7", 25), router.RouteFor("[192.0.2.7]"));
+        Assert.Equal("[2001:db8::1]:25", ((Route.Smtp)router.RouteFor("[IPv6:2001:db8::1]")).NextHop);
     }
 
     [Theory]

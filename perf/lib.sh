@@ -189,6 +189,26 @@ check_ports_free() {
   [[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_PORT" || die "127.0.0.1:$ENGINE_PORT is already in use"
 }
 
+# prepare_postfix [EXTRA_BINARY] [EXTRA_PORT]: installs Postfix if missing, stops the packaged instance,
+# checks that the ports are free and backs up its configuration (restored on exit).
+prepare_postfix() {
+  install_postfix ${1:+"$1"}
+  stop_running_postfix
+  check_ports_free ${2:+"$2"}
+  backup_postfix_config
+}
+
+# warn_if_queued QUEUE...: warns when those Postfix queues already hold messages (its qmgr would be busy
+# during the measurement). Sets QUEUE_DIR.
+warn_if_queued() {
+  local queue other=0
+  QUEUE_DIR=$(postconf -h queue_directory)
+  for queue in "$@"; do
+    other=$(( other + $(find "$QUEUE_DIR/$queue" -type f 2>/dev/null | wc -l) ))
+  done
+  (( other == 0 )) || echo "warning: $other messages in Postfix's queues ($*); its qmgr may be busy" >&2
+}
+
 backup_postfix_config() {
   cp /etc/postfix/main.cf /etc/postfix/master.cf "$WORK/"   # restored on exit
 }

@@ -210,10 +210,7 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Postfix: install if missing, stop the packaged instance, configure virtual Maildir delivery.
 # ---------------------------------------------------------------------------------------------
-install_postfix
-stop_running_postfix
-check_ports_free
-backup_postfix_config
+prepare_postfix
 
 # The virtual mailboxes: userN@local.test -> PF_BASE/local.test/userN/ (trailing "/": Maildir),
 # created beforehand and owned by VMAIL_ID, which virtual(8) delivers as (no passwd entry needed).
@@ -244,9 +241,7 @@ postconf_base \
 postconf -M "127.0.0.1:$POSTFIX_PORT/inet = 127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd"
 postfix check || die "postfix check failed"
 
-QUEUE_DIR=$(postconf -h queue_directory)
-other=$(find "$QUEUE_DIR"/{incoming,active,deferred,maildrop,hold} -type f 2>/dev/null | wc -l)
-(( other == 0 )) || echo "warning: $other messages in Postfix's queues; its qmgr may be busy" >&2
+warn_if_queued incoming active deferred maildrop hold
 
 # ---------------------------------------------------------------------------------------------
 # Engine: build once, before anything is measured.

@@ -207,10 +207,7 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Postfix: install if missing, stop the packaged instance, configure relaying to the sink.
 # ---------------------------------------------------------------------------------------------
-install_postfix "$SMTP_SINK"
-stop_running_postfix
-check_ports_free "$SINK_PORT"
-backup_postfix_config
+prepare_postfix "$SMTP_SINK" "$SINK_PORT"
 [[ ! -e $TRANSPORT ]] || cp -p "$TRANSPORT" "$WORK/transport.orig"
 [[ ! -e $TRANSPORT.db ]] || cp -p "$TRANSPORT.db" "$WORK/transport.orig.db"
 TRANSPORT_TOUCHED=1
@@ -233,9 +230,7 @@ postconf_base \
 postconf -M "127.0.0.1:$POSTFIX_PORT/inet = 127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd"
 postfix check || die "postfix check failed"
 
-QUEUE_DIR=$(postconf -h queue_directory)
-other=$(find "$QUEUE_DIR"/{incoming,active,deferred,maildrop,hold} -type f 2>/dev/null | wc -l)
-(( other == 0 )) || echo "warning: $other messages in Postfix's queues; its qmgr may be busy" >&2
+warn_if_queued incoming active deferred maildrop hold
 
 # ---------------------------------------------------------------------------------------------
 # Engine: build once, before anything is measured.

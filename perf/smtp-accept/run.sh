@@ -113,10 +113,7 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Postfix: install if missing, stop the packaged instance, configure an accept-and-hold listener.
 # ---------------------------------------------------------------------------------------------
-install_postfix
-stop_running_postfix
-check_ports_free
-backup_postfix_config
+prepare_postfix
 
 log "configuring postfix"
 # Loopback only, no DNS, no rate limits, no TLS; queue-file fsync stays as shipped (always on).
@@ -129,11 +126,9 @@ postconf -M "127.0.0.1:$POSTFIX_PORT/inet = 127.0.0.1:$POSTFIX_PORT inet n - n -
 -o smtpd_reject_unlisted_recipient=no"
 postfix check || die "postfix check failed"
 
-QUEUE_DIR=$(postconf -h queue_directory)
-hold_count() { find "$QUEUE_DIR/hold" -type f 2>/dev/null | wc -l; }
 postsuper -d ALL hold >/dev/null 2>&1 || true
-other=$(find "$QUEUE_DIR"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l)
-(( other == 0 )) || echo "warning: $other messages in Postfix's other queues; its qmgr may be busy" >&2
+warn_if_queued incoming active deferred maildrop
+hold_count() { find "$QUEUE_DIR/hold" -type f 2>/dev/null | wc -l; }
 
 # ---------------------------------------------------------------------------------------------
 # Engine: build once, before anything is measured.

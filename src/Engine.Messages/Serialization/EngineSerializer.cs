@@ -22,37 +22,42 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 {
     public const int Id = 7425;
 
-    private static readonly (Type Type, string Manifest, JsonTypeInfo Info)[] Table =
+    // Type and manifest; the writer is the source-generated one of EngineJsonContext (which lists the same types).
+    private static readonly (Type Type, string Manifest)[] Table =
     [
-        (typeof(QueueCommands.Enqueue), "qc.enqueue", EngineJsonContext.Default.Enqueue),
-        (typeof(QueueCommands.GetMessages), "qc.get-messages", EngineJsonContext.Default.GetMessages),
-        (typeof(QueueReplies.Queued), "qr.queued", EngineJsonContext.Default.Queued),
-        (typeof(QueueReplies.NotQueued), "qr.not-queued", EngineJsonContext.Default.NotQueued),
-        (typeof(QueueReplies.MessagesResult), "qr.messages", EngineJsonContext.Default.MessagesResult),
-        (typeof(QueueEvents.MessageQueued), "qe.queued", EngineJsonContext.Default.MessageQueued),
-        (typeof(QueueSnapshot), "qs.snapshot", EngineJsonContext.Default.QueueSnapshot),
-        (typeof(QueuedMessage), "q.message", EngineJsonContext.Default.QueuedMessage),
-        (typeof(QueueEvents.RecipientDelivered), "qe.delivered", EngineJsonContext.Default.RecipientDelivered),
-        (typeof(QueueEvents.MessageRemoved), "qe.removed", EngineJsonContext.Default.MessageRemoved),
-        (typeof(QueueEvents.RecipientBounced), "qe.bounced", EngineJsonContext.Default.RecipientBounced),
-        (typeof(QueueEvents.BounceQueued), "qe.bounce-queued", EngineJsonContext.Default.BounceQueued),
-        (typeof(DestinationCommands.Send), "dc.send", EngineJsonContext.Default.Send),
-        (typeof(DestinationReplies.Outcomes), "dr.outcomes", EngineJsonContext.Default.Outcomes),
-        (typeof(RecipientReply), "d.reply", EngineJsonContext.Default.RecipientReply),
-        (typeof(MailboxCommands.Deliver), "mc.deliver", EngineJsonContext.Default.Deliver),
-        (typeof(MailboxReplies.Delivered), "mr.delivered", EngineJsonContext.Default.Delivered),
-        (typeof(MailboxReplies.NotDelivered), "mr.not-delivered", EngineJsonContext.Default.NotDelivered),
-        (typeof(MailboxEvents.DeliveryStarted), "me.started", EngineJsonContext.Default.DeliveryStarted),
-        (typeof(MailboxEvents.MessageAppended), "me.appended", EngineJsonContext.Default.MessageAppended),
-        (typeof(PendingDelivery), "m.pending", EngineJsonContext.Default.PendingDelivery),
-        (typeof(MailboxSnapshot), "ms.snapshot", EngineJsonContext.Default.MailboxSnapshot),
+        (typeof(QueueCommands.Enqueue), "qc.enqueue"),
+        (typeof(QueueCommands.GetMessages), "qc.get-messages"),
+        (typeof(QueueReplies.Queued), "qr.queued"),
+        (typeof(QueueReplies.NotQueued), "qr.not-queued"),
+        (typeof(QueueReplies.MessagesResult), "qr.messages"),
+        (typeof(QueueEvents.MessageQueued), "qe.queued"),
+        (typeof(QueueSnapshot), "qs.snapshot"),
+        (typeof(QueuedMessage), "q.message"),
+        (typeof(QueueEvents.RecipientDelivered), "qe.delivered"),
+        (typeof(QueueEvents.MessageRemoved), "qe.removed"),
+        (typeof(QueueEvents.RecipientBounced), "qe.bounced"),
+        (typeof(QueueEvents.BounceQueued), "qe.bounce-queued"),
+        (typeof(DestinationCommands.Send), "dc.send"),
+        (typeof(DestinationReplies.Outcomes), "dr.outcomes"),
+        (typeof(RecipientReply), "d.reply"),
+        (typeof(MailboxCommands.Deliver), "mc.deliver"),
+        (typeof(MailboxReplies.Delivered), "mr.delivered"),
+        (typeof(MailboxReplies.NotDelivered), "mr.not-delivered"),
+        (typeof(MailboxEvents.DeliveryStarted), "me.started"),
+        (typeof(MailboxEvents.MessageAppended), "me.appended"),
+        (typeof(PendingDelivery), "m.pending"),
+        (typeof(MailboxSnapshot), "ms.snapshot"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
-        Table.ToFrozenDictionary(t => t.Type, t => (t.Manifest, t.Info));
+        Table.ToFrozenDictionary(t => t.Type, t => (t.Manifest, Info(t.Type)));
 
     private static readonly FrozenDictionary<string, JsonTypeInfo> ByManifest =
-        Table.ToFrozenDictionary(t => t.Manifest, t => t.Info);
+        Table.ToFrozenDictionary(t => t.Manifest, t => Info(t.Type));
+
+    private static JsonTypeInfo Info(Type type) =>
+        EngineJsonContext.Default.GetTypeInfo(type)
+        ?? throw new InvalidOperationException($"{type} has a manifest but no [JsonSerializable] entry in EngineJsonContext");
 
     /// <summary>Every type this serializer writes; a test checks that it covers every <see cref="IEngineMessage"/>.</summary>
     public static IEnumerable<Type> Types => Table.Select(t => t.Type);

@@ -19,4 +19,19 @@ internal static partial class QueueLog
 
     [LoggerMessage(1104, LogLevel.Information, "{QueueId}: sender non-delivery notification: {BounceId}")]
     public static partial void Bounce(ILogger logger, string queueId, string bounceId);
+
+    [LoggerMessage(1105, LogLevel.Information, "{QueueId}: sender delay notification: {NoticeId}")]
+    public static partial void DelayWarning(ILogger logger, string queueId, string noticeId);
+
+    [LoggerMessage(1106, LogLevel.Information, "{QueueId}: from=<{From}>, status=expired, returned to sender")]
+    public static partial void Expired(ILogger logger, string queueId, string from);
+
+    [LoggerMessage(1107, LogLevel.Information, "{QueueId}: held: {Reason}")]
+    public static partial void Held(ILogger logger, string queueId, string reason);
+
+    [LoggerMessage(1108, LogLevel.Information, "{QueueId}: released from hold")]
+    public static partial void Released(ILogger logger, string queueId);
+
+    [LoggerMessage(1109, LogLevel.Error, "{QueueId}: corrupt, moved to the corrupt queue: {Reason}")]
+    public static partial void Corrupt(ILogger logger, string queueId, string reason);
 }

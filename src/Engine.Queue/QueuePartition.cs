@@ -22,7 +22,10 @@ namespace Engine.Queue;
 /// (group commit). Each session hears "queued" only after its event is in the journal.
 /// Once written (and after a restart), a message is handed to the mailbox entity of every local account
 /// it is for; each "delivered" is journaled, and when every recipient is done the message is removed
-/// and its body deleted. A mailbox that fails is asked again after the retry policy's backoff.
+/// and its body deleted. A target that fails for now is journaled as deferred with its reply; the message
+/// waits in the deferred queue until its next attempt (the timer is set again from the journal after a
+/// restart), and past <c>maximal-queue-lifetime</c> it is returned to the sender. Operators hold, release and
+/// flush messages; a message whose body cannot be read goes to the corrupt queue.
 /// </summary>
 public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 {
@@ -38,7 +41,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private sealed record Retry(QueueId Id);
 
-    private sealed record BounceReady(QueueId Original, IReadOnlyList<string> Targets, QueueId Id, Envelope Envelope, string BlobRef);
+    private sealed record BounceReady(QueueId Original, DsnKind Kind, IReadOnlyList<string> Targets, QueueId Id, Envelope Envelope, string BlobRef);
 
     private sealed record BounceFailed(QueueId Original, string Reason);
 
@@ -52,11 +55,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly HashSet<(QueueId, string)> _inFlight = [];
     // Messages whose DSN is being built or queued, and the DSNs this partition waits to hear "queued" for.
     private readonly HashSet<QueueId> _bouncing = [];
-    private readonly Dictionary<QueueId, (QueueId Original, IReadOnlyList<string> Targets)> _dsns = [];
+    private readonly Dictionary<QueueId, (QueueId Original, DsnKind Kind, IReadOnlyList<string> Targets)> _dsns = [];
+    // Messages with a delivery under way (Postfix's active queue); the journal knows only incoming and deferred.
+    private readonly HashSet<QueueId> _active = [];
     private readonly IRecipientDirectory _directory;
     private readonly IBlobStore _blobs;
     private readonly Microsoft.Extensions.Logging.ILogger _maillog;
-    private readonly Dictionary<QueueId, int> _failures = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _waiting = [];
     private List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _writing = [];
@@ -96,7 +100,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 _state = QueuePartitionState.FromSnapshot(snapshot);
                 break;
             case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.BounceQueued
-                or QueueEvents.MessageRemoved:
+                or QueueEvents.MessageRemoved or QueueEvents.MessageDeferred or QueueEvents.DelayWarned or QueueEvents.MessageHeld
+                or QueueEvents.MessageReleased or QueueEvents.MessageCorrupt:
                 _state = _state.Apply(message);
                 _eventsSinceSnapshot++;
                 break;
@@ -123,11 +128,20 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     WriteBatch();
                 break;
             case DispatchAll:
-                foreach (var queued in _state.Messages.Values)
-                    Dispatch(queued);
+                Resume();
                 break;
             case Retry retry when _state.Messages.TryGetValue(retry.Id, out var again):
-                Dispatch(again);
+                if (Readable(again))
+                    Dispatch(again);
+                break;
+            case QueueCommands.Hold hold:
+                OnHold(hold);
+                break;
+            case QueueCommands.Release release:
+                OnRelease(release);
+                break;
+            case QueueCommands.Flush flush:
+                OnFlush(flush);
                 break;
             case MailboxReplies.Delivered delivered:
                 OnDelivered(delivered);
@@ -139,36 +153,43 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 OnOutcomes(outcomes);
                 break;
             case BounceReady ready:
-                _dsns[ready.Id] = (ready.Original, ready.Targets);
+                _dsns[ready.Id] = (ready.Original, ready.Kind, ready.Targets);
                 _queue.Tell(new QueueCommands.Enqueue(ready.Id.Partition(_settings.Partitions), ready.Id, ready.Envelope, ready.BlobRef));
                 break;
             case BounceFailed failed:
                 _log.Error("{0}: the bounce of {1} could not be written: {2}", PersistenceId, failed.Original, failed.Reason);
                 _bouncing.Remove(failed.Original);
-                ScheduleRetry(failed.Original);
+                RetryLater(failed.Original);
                 break;
             case QueueReplies.Queued queued when _dsns.Remove(queued.Id, out var dsn):
                 // Only now is the original free to go: its DSN is on stable storage.
-                PersistAsync(new QueueEvents.BounceQueued(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow), e =>
+                object written = dsn.Kind == DsnKind.Failure
+                    ? new QueueEvents.BounceQueued(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow)
+                    : new QueueEvents.DelayWarned(dsn.Original, queued.Id, DateTimeOffset.UtcNow);
+                PersistAsync(written, e =>
                 {
                     _state = _state.Apply(e);
                     _eventsSinceSnapshot++;
-                    _bouncing.Remove(e.Id);
-                    QueueLog.Bounce(_maillog, e.Id.Value, e.Dsn.Value);
-                    if (_state.Messages.TryGetValue(e.Id, out var original))
-                        Dispatch(original);
+                    _bouncing.Remove(dsn.Original);
+                    if (dsn.Kind == DsnKind.Failure)
+                        QueueLog.Bounce(_maillog, dsn.Original.Value, queued.Id.Value);
+                    else
+                        QueueLog.DelayWarning(_maillog, dsn.Original.Value, queued.Id.Value);
+                    if (!_state.Messages.TryGetValue(dsn.Original, out var original) || !StartBounce(original))
+                        RemoveIfComplete(dsn.Original);
                 });
                 break;
             case QueueReplies.NotQueued notQueued when _dsns.Remove(notQueued.Id, out var dsn):
                 _log.Warning("{0}: the bounce of {1} was not queued: {2}", PersistenceId, dsn.Original, notQueued.Reason);
                 _bouncing.Remove(dsn.Original);
-                ScheduleRetry(dsn.Original);
+                RetryLater(dsn.Original);
                 break;
             case QueueReplies.Queued or QueueReplies.NotQueued:
                 break; // about a DSN of an earlier incarnation of this partition
             case QueueCommands.GetMessages get:
-                Sender.Tell(new QueueReplies.MessagesResult(get.Partition,
-                    _state.Messages.Values.OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray()));
+                Sender.Tell(new QueueReplies.MessagesResult(get.Partition, _state.Messages.Values
+                    .Select(m => _active.Contains(m.Id) && m.State is QueueState.Incoming or QueueState.Deferred ? m with { State = QueueState.Active } : m)
+                    .OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray()));
                 break;
             case SaveSnapshotSuccess success:
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
@@ -215,6 +236,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     /// </summary>
     private void Dispatch(QueuedMessage message)
     {
+        if (message.State is QueueState.Hold or QueueState.Corrupt)
+            return;
+        Timers.Cancel(message.Id);
+        _active.Add(message.Id);
         var directory = _directory.Current;
         if (QueuePartitionState.IsComplete(message, directory))
         {
@@ -320,16 +345,50 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             var reply = message.BounceReplyOf.GetValueOrDefault(p.Target, "550 5.0.0 undeliverable");
             return new FailedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, p.Recipient.OrcptType);
         }).ToArray();
-        var targets = pending.Select(p => p.Target).ToArray();
+        BuildNotice(message, DsnKind.Failure, failed);
+        return true;
+    }
+
+    /// <summary>
+    /// The one "delayed" DSN of a message, once it has waited <c>delay-warning-time</c>: for the deferred
+    /// targets whose NOTIFY asks for it (DELAY, or nothing said, as Postfix does), never to &lt;&gt;.
+    /// </summary>
+    private void StartDelayWarning(QueuedMessage message)
+    {
+        var after = _settings.DelayWarningTime;
+        if (after <= TimeSpan.Zero || message.DelayWarned || message.Envelope.Sender.Length == 0
+            || DateTimeOffset.UtcNow - message.Envelope.ArrivedAt < after || _bouncing.Contains(message.Id))
+            return;
+        var all = QueuePartitionState.AllTargets(message, _directory.Current);
+        var delayed = new List<FailedRecipient>();
+        foreach (var target in QueuePartitionState.DeferredTargets(message))
+        {
+            var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
+            var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+            if (recipient is null || (recipient.Notify != DsnNotify.Unspecified && !recipient.Notify.HasFlag(DsnNotify.Delay)))
+                continue;
+            var reply = message.DeferralOf[target].Reply;
+            delayed.Add(new FailedRecipient(target, recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, recipient.OrcptType));
+        }
+        if (delayed.Count == 0 || !_bouncing.Add(message.Id))
+            return;
+        BuildNotice(message, DsnKind.Delay, delayed);
+    }
+
+    /// <summary>Writes the DSN's body to the spool off the actor's thread, then queues it (see <see cref="BounceReady"/>).</summary>
+    private void BuildNotice(QueuedMessage message, DsnKind kind, IReadOnlyList<FailedRecipient> failed)
+    {
+        var targets = failed.Select(f => f.Address).ToArray();
         var envelope = message.Envelope;
         var id = QueueId.New();
         var blobs = _blobs;
         var hostname = _hostname;
+        var retryUntil = envelope.ArrivedAt + _settings.Retry.MaximalQueueLifetime;
         Task.Run(async () =>
         {
             MimeKit.MimeMessage dsn;
             await using (var original = blobs.OpenRead(message.BlobRef))
-                dsn = DsnBuilder.Build(hostname, message.Id, envelope, failed, original, DateTimeOffset.UtcNow);
+                dsn = DsnBuilder.Build(hostname, message.Id, envelope, failed, original, DateTimeOffset.UtcNow, kind, retryUntil);
             using var bytes = new MemoryStream();
             await dsn.WriteToAsync(bytes).ConfigureAwait(false);
             await using var writer = blobs.Create(id);
@@ -338,9 +397,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             // The DSN carries the original, so it needs what the original needed.
             var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(envelope.Sender, DsnNotify.Never)], envelope.Body, envelope.SmtpUtf8,
                 DsnReturn.Unspecified, null, new ClientInfo("127.0.0.1", "localhost", hostname, "local"), DateTimeOffset.UtcNow, bytes.Length);
-            return new BounceReady(message.Id, targets, id, bounceEnvelope, writer.Ref);
+            return new BounceReady(message.Id, kind, targets, id, bounceEnvelope, writer.Ref);
         }).PipeTo(Self, success: ready => ready, failure: e => new BounceFailed(message.Id, e.GetBaseException().Message));
-        return true;
     }
 
     private void OnOutcomes(DestinationReplies.Outcomes outcomes)
@@ -352,7 +410,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             return;
         }
         var settled = new List<object>();
-        var deferred = false;
+        var deferred = new Dictionary<string, string>();
         foreach (var reply in outcomes.Recipients)
         {
             // A final outcome stays in flight until it is journaled, so a retry in between cannot send it again.
@@ -372,20 +430,134 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             }
             else
             {
-                deferred = true;
+                deferred[reply.Address] = text;
                 QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "deferred", text);
             }
         }
         if (settled.Count > 0)
             Settle(outcomes.Id, settled);
-        if (deferred)
-            ScheduleRetry(outcomes.Id);
+        Defer(outcomes.Id, deferred);
     }
 
-    private void ScheduleRetry(QueueId id)
+    /// <summary>
+    /// Targets that failed for now: journaled with their replies and the next attempt time (the backoff of
+    /// their attempts so far), or — past the message's lifetime — bounced with their last reply, as Postfix
+    /// returns an expired message. A delay warning is sent when it is due.
+    /// </summary>
+    private void Defer(QueueId id, IReadOnlyDictionary<string, string> replies)
     {
-        var attempts = _failures[id] = _failures.GetValueOrDefault(id) + 1;
-        Timers.StartSingleTimer(id, new Retry(id), _settings.Retry.Backoff(attempts));
+        if (!_state.Messages.TryGetValue(id, out var message) || replies.Count == 0)
+            return;
+        var now = DateTimeOffset.UtcNow;
+        if (_settings.Retry.Expired(message.Envelope.ArrivedAt, now, message.Envelope.Sender.Length == 0))
+        {
+            QueueLog.Expired(_maillog, id.Value, message.Envelope.Sender);
+            Settle(id, replies.Select(r => (object)new QueueEvents.RecipientBounced(id, r.Key, r.Value, now)).ToList());
+            return;
+        }
+        var attempts = replies.Keys.Max(t => message.DeferralOf.GetValueOrDefault(t)?.Attempts ?? 0) + 1;
+        PersistAsync(new QueueEvents.MessageDeferred(id, replies, now + _settings.Retry.Backoff(attempts), now), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            if (!_state.Messages.TryGetValue(id, out var current) || current.State != QueueState.Deferred)
+                return;
+            if (!current.DeferralOf.Keys.Any(t => _inFlight.Contains((id, t))))
+                _active.Remove(id);
+            Timers.StartSingleTimer(id, new Retry(id), Max(e.NextAttemptAt - DateTimeOffset.UtcNow, TimeSpan.Zero));
+            StartDelayWarning(current);
+        });
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>A retry of what failed for a reason of this node (the DSN could not be written): no attempt is counted.</summary>
+    private void RetryLater(QueueId id) =>
+        Timers.StartSingleTimer(id, new Retry(id), _settings.Retry.MinimalBackoff);
+
+    /// <summary>
+    /// After a restart: deferred messages wait for the rest of their backoff, the others are sent now
+    /// (held and corrupt ones stay where they are).
+    /// </summary>
+    private void Resume()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var message in _state.Messages.Values)
+        {
+            if (message.State is QueueState.Hold or QueueState.Corrupt)
+                continue;
+            if (message.NextAttemptAt is { } at && at > now)
+                Timers.StartSingleTimer(message.Id, new Retry(message.Id), at - now);
+            else if (Readable(message))
+                Dispatch(message);
+        }
+    }
+
+    /// <summary>False (and the message moved to the corrupt queue) when its body is gone.</summary>
+    private bool Readable(QueuedMessage message)
+    {
+        if (_blobs.Exists(message.BlobRef))
+            return true;
+        var reason = $"body {message.BlobRef} is missing";
+        if (message.State != QueueState.Corrupt)
+        {
+            QueueLog.Corrupt(_maillog, message.Id.Value, reason);
+            PersistAsync(new QueueEvents.MessageCorrupt(message.Id, reason, DateTimeOffset.UtcNow), e =>
+            {
+                _state = _state.Apply(e);
+                _eventsSinceSnapshot++;
+                _active.Remove(e.Id);
+            });
+        }
+        return false;
+    }
+
+    private void OnHold(QueueCommands.Hold hold)
+    {
+        if (!_state.Messages.TryGetValue(hold.Id, out var message) || message.State is QueueState.Hold or QueueState.Corrupt)
+        {
+            Sender.Tell(new QueueReplies.Changed(hold.Partition, 0));
+            return;
+        }
+        var replyTo = Sender;
+        PersistAsync(new QueueEvents.MessageHeld(hold.Id, hold.Reason, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            Timers.Cancel(e.Id);
+            QueueLog.Held(_maillog, e.Id.Value, e.Reason);
+            replyTo.Tell(new QueueReplies.Changed(hold.Partition, 1));
+        });
+    }
+
+    private void OnRelease(QueueCommands.Release release)
+    {
+        if (!_state.Messages.TryGetValue(release.Id, out var message) || message.State != QueueState.Hold)
+        {
+            Sender.Tell(new QueueReplies.Changed(release.Partition, 0));
+            return;
+        }
+        var replyTo = Sender;
+        PersistAsync(new QueueEvents.MessageReleased(release.Id, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            QueueLog.Released(_maillog, e.Id.Value);
+            replyTo.Tell(new QueueReplies.Changed(release.Partition, 1));
+            if (_state.Messages.TryGetValue(e.Id, out var released) && Readable(released))
+                Dispatch(released);
+        });
+    }
+
+    private void OnFlush(QueueCommands.Flush flush)
+    {
+        var deferred = _state.Messages.Values.Where(m => m.State == QueueState.Deferred && !_active.Contains(m.Id)).ToArray();
+        foreach (var message in deferred)
+        {
+            if (Readable(message))
+                Dispatch(message);
+        }
+        Sender.Tell(new QueueReplies.Changed(flush.Partition, deferred.Length));
     }
 
     private static string DeliveryKey(QueueId id, string account) => $"{id.Value}/{account}";
@@ -418,7 +590,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
-            _failures.Remove(message.Id);
+            _active.Remove(message.Id);
+            Timers.Cancel(message.Id);
             try
             {
                 _blobs.Delete(message.BlobRef);
@@ -436,7 +609,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         if (IdOf(failed.Key) is not { } id || !_state.Messages.ContainsKey(id))
             return;
         QueueLog.DeferredLocal(_maillog, id.Value, failed.Account, failed.Reason);
-        ScheduleRetry(id);
+        Defer(id, new Dictionary<string, string> { [failed.Account] = $"451 4.3.0 {failed.Reason}" });
     }
 
     private void MaybeSnapshot()

@@ -20,18 +20,55 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         QueueEvents.MessageQueued q when !Messages.ContainsKey(q.Id) =>
             new(Messages.Add(q.Id, new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Incoming))),
         QueueEvents.RecipientDelivered d when Messages.TryGetValue(d.Id, out var m) && !m.DeliveredTo.Contains(d.Account) =>
-            new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account] })),
+            new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account], Deferrals = Without(m, d.Account) })),
         QueueEvents.RecipientBounced b when Messages.TryGetValue(b.Id, out var m) && !m.BouncedTo.Contains(b.Target) =>
             new(Messages.SetItem(b.Id, m with
             {
                 Bounced = [.. m.BouncedTo, b.Target],
                 BounceReplies = new Dictionary<string, string>(m.BounceReplyOf) { [b.Target] = b.Reply },
+                Deferrals = Without(m, b.Target),
             })),
+        QueueEvents.MessageDeferred d when Messages.TryGetValue(d.Id, out var m) =>
+            new(Messages.SetItem(d.Id, m with
+            {
+                State = m.State is QueueState.Hold or QueueState.Corrupt ? m.State : QueueState.Deferred,
+                Deferrals = Deferred(m, d.Replies),
+                NextAttemptAt = d.NextAttemptAt,
+            })),
+        QueueEvents.DelayWarned w when Messages.TryGetValue(w.Id, out var m) => new(Messages.SetItem(w.Id, m with { DelayWarned = true })),
+        QueueEvents.MessageHeld h when Messages.TryGetValue(h.Id, out var m) =>
+            new(Messages.SetItem(h.Id, m with { State = QueueState.Hold, Reason = h.Reason })),
+        QueueEvents.MessageReleased r when Messages.TryGetValue(r.Id, out var m) && m.State == QueueState.Hold =>
+            new(Messages.SetItem(r.Id, m with
+            {
+                State = m.DeferralOf.Count > 0 ? QueueState.Deferred : QueueState.Incoming,
+                Reason = null,
+                NextAttemptAt = null,
+            })),
+        QueueEvents.MessageCorrupt c when Messages.TryGetValue(c.Id, out var m) =>
+            new(Messages.SetItem(c.Id, m with { State = QueueState.Corrupt, Reason = c.Reason, NextAttemptAt = null })),
         QueueEvents.BounceQueued q when Messages.TryGetValue(q.Id, out var m) =>
             new(Messages.SetItem(q.Id, m with { Notified = [.. m.NotifiedOf, .. q.Targets.Except(m.NotifiedOf)] })),
         QueueEvents.MessageRemoved r => new(Messages.Remove(r.Id)),
         _ => this,
     };
+
+    private static IReadOnlyDictionary<string, Deferral>? Without(QueuedMessage m, string target) =>
+        m.Deferrals is { } d && d.ContainsKey(target)
+            ? d.Where(x => x.Key != target).ToDictionary() is { Count: > 0 } left ? left : null
+            : m.Deferrals;
+
+    private static Dictionary<string, Deferral> Deferred(QueuedMessage m, IReadOnlyDictionary<string, string> replies)
+    {
+        var deferrals = new Dictionary<string, Deferral>(m.DeferralOf);
+        foreach (var (target, reply) in replies)
+            deferrals[target] = new Deferral((deferrals.GetValueOrDefault(target)?.Attempts ?? 0) + 1, reply);
+        return deferrals;
+    }
+
+    /// <summary>The targets of a message that are deferred now: not delivered or bounced since their last failure.</summary>
+    public static IReadOnlyList<string> DeferredTargets(QueuedMessage message) =>
+        message.DeferralOf.Keys.Except(message.DeliveredTo).Except(message.BouncedTo).ToArray();
 
     public QueueSnapshot ToSnapshot() => new(Messages.Values.OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray());
 

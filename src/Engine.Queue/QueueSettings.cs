@@ -4,7 +4,8 @@ using Engine.Queue.Scheduling;
 namespace Engine.Queue;
 
 /// <summary>The <c>engine.queue</c> section of the configuration.</summary>
-public sealed record QueueSettings(int Partitions, int MaxBatch, int SnapshotEvery, RetryPolicy Retry)
+/// <param name="DelayWarningTime">After how long in the queue the sender hears that a message is delayed; zero: never.</param>
+public sealed record QueueSettings(int Partitions, int MaxBatch, int SnapshotEvery, RetryPolicy Retry, TimeSpan DelayWarningTime)
 {
     public static QueueSettings Create(Config config)
     {
@@ -14,7 +15,8 @@ public sealed record QueueSettings(int Partitions, int MaxBatch, int SnapshotEve
             c.GetTimeSpan("maximal-backoff", TimeSpan.FromSeconds(4000)),
             c.GetTimeSpan("maximal-queue-lifetime", TimeSpan.FromDays(5)),
             c.GetTimeSpan("bounce-queue-lifetime", TimeSpan.FromDays(5)));
-        var settings = new QueueSettings(c.GetInt("partitions"), c.GetInt("max-batch"), c.GetInt("snapshot-every"), retry);
+        var settings = new QueueSettings(c.GetInt("partitions"), c.GetInt("max-batch"), c.GetInt("snapshot-every"), retry,
+            c.GetTimeSpan("delay-warning-time", TimeSpan.Zero));
         if (settings.Partitions < 1 || settings.MaxBatch < 1 || settings.SnapshotEvery < 1)
             throw new ConfigurationException("engine.queue: partitions, max-batch and snapshot-every must be positive");
         if (retry.MinimalBackoff <= TimeSpan.Zero || retry.MaximalBackoff < retry.MinimalBackoff)

@@ -6,13 +6,6 @@ namespace Engine.Integration.Tests;
 /// <summary>Remote delivery by transport map: relayed to a second engine, discarded, bounced, deferred and retried.</summary>
 public sealed class RemoteDeliverySpecs
 {
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private static async Task<string> SendAsync(int port, params string[] to)
     {
         await using var smtp = await RawSmtp.GreetedAsync(port);
@@ -57,7 +50,7 @@ public sealed class RemoteDeliverySpecs
     [Fact]
     public async Task A_next_hop_that_is_down_is_deferred_and_retried_until_it_takes_the_mail()
     {
-        var port = FreePort();
+        var port = Loopback.FreePort();
         await using var engine = await EngineInstance.StartAsync(
             $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1s",
             "engine.queue.maximal-backoff = 2s");

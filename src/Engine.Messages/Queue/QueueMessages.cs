@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Engine.Primitives;
 
 namespace Engine.Messages.Queue;
@@ -11,25 +12,43 @@ public interface IQueuePartitionMessage : IEngineMessage
 /// <summary>The queue states of Postfix: incoming, active, deferred, hold, corrupt.</summary>
 public enum QueueState { Incoming, Active, Deferred, Hold, Corrupt }
 
+/// <summary>A target's temporary failures so far: how many attempts failed, and the last reply.</summary>
+public sealed record Deferral(int Attempts, string Reply);
+
 /// <summary>
 /// A message as a partition holds it: the body stays in the blob store, named by <paramref name="BlobRef"/>.
 /// <paramref name="Delivered"/> lists the mailboxes (accounts) it has reached, as Postfix marks done
-/// recipients in the queue file instead of removing them.
+/// recipients in the queue file instead of removing them. A deferred message has its next attempt time
+/// and each deferred target's attempts and last reply; a held or corrupt one the reason it was set aside.
 /// </summary>
 public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef, QueueState State,
     IReadOnlyList<string>? Delivered = null, IReadOnlyList<string>? Bounced = null,
-    IReadOnlyDictionary<string, string>? BounceReplies = null, IReadOnlyList<string>? Notified = null) : IEngineMessage
+    IReadOnlyDictionary<string, string>? BounceReplies = null, IReadOnlyList<string>? Notified = null,
+    IReadOnlyDictionary<string, Deferral>? Deferrals = null, DateTimeOffset? NextAttemptAt = null, bool DelayWarned = false,
+    string? Reason = null) : IEngineMessage
 {
+    /// <summary>The temporary failures of each target not yet delivered or bounced.</summary>
+    [JsonIgnore]
+    public IReadOnlyDictionary<string, Deferral> DeferralOf => Deferrals ?? new Dictionary<string, Deferral>();
+
+    /// <summary>The most attempts any target has failed (0 for a message never deferred).</summary>
+    [JsonIgnore]
+    public int Attempts => Deferrals is { Count: > 0 } d ? d.Values.Max(x => x.Attempts) : 0;
+
     /// <summary>Why each bounced target failed (the reply, for the DSN).</summary>
+    [JsonIgnore]
     public IReadOnlyDictionary<string, string> BounceReplyOf => BounceReplies ?? new Dictionary<string, string>();
 
     /// <summary>Bounced targets whose DSN has been queued.</summary>
+    [JsonIgnore]
     public IReadOnlyList<string> NotifiedOf => Notified ?? [];
 
     /// <summary>Local accounts and remote addresses the message has reached.</summary>
+    [JsonIgnore]
     public IReadOnlyList<string> DeliveredTo => Delivered ?? [];
 
     /// <summary>Targets that failed for good (5xx, error transport, or expired).</summary>
+    [JsonIgnore]
     public IReadOnlyList<string> BouncedTo => Bounced ?? [];
 }
 
@@ -40,6 +59,15 @@ public static class QueueCommands
 
     /// <summary>List what a partition holds (the operators' mailq, and tests).</summary>
     public sealed record GetMessages(int Partition) : IQueuePartitionMessage;
+
+    /// <summary>Set a message aside until it is released (Postfix's postsuper -h).</summary>
+    public sealed record Hold(int Partition, QueueId Id, string Reason) : IQueuePartitionMessage;
+
+    /// <summary>Put a held message back into the queue and try it at once (postsuper -H).</summary>
+    public sealed record Release(int Partition, QueueId Id) : IQueuePartitionMessage;
+
+    /// <summary>Try every deferred message of the partition now (postqueue -f).</summary>
+    public sealed record Flush(int Partition) : IQueuePartitionMessage;
 }
 
 public static class QueueReplies
@@ -51,6 +79,9 @@ public static class QueueReplies
     public sealed record NotQueued(QueueId Id, string Reason) : IEngineMessage;
 
     public sealed record MessagesResult(int Partition, IReadOnlyList<QueuedMessage> Messages) : IEngineMessage;
+
+    /// <summary>The answer to hold, release and flush: how many messages it changed.</summary>
+    public sealed record Changed(int Partition, int Count) : IEngineMessage;
 }
 
 public static class QueueEvents
@@ -66,6 +97,25 @@ public static class QueueEvents
 
     /// <summary>A DSN for these bounced targets is in the queue (as message <paramref name="Dsn"/>).</summary>
     public sealed record BounceQueued(QueueId Id, IReadOnlyList<string> Targets, QueueId Dsn, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>
+    /// An attempt failed for these targets for now (target → reply); the message waits in the deferred
+    /// queue until <paramref name="NextAttemptAt"/>.
+    /// </summary>
+    public sealed record MessageDeferred(QueueId Id, IReadOnlyDictionary<string, string> Replies, DateTimeOffset NextAttemptAt, DateTimeOffset At)
+        : IEngineMessage;
+
+    /// <summary>A "delayed" DSN (delay-warning-time) is in the queue as message <paramref name="Dsn"/>.</summary>
+    public sealed record DelayWarned(QueueId Id, QueueId Dsn, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>An operator set the message aside (hold queue).</summary>
+    public sealed record MessageHeld(QueueId Id, string Reason, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>An operator released a held message.</summary>
+    public sealed record MessageReleased(QueueId Id, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>The message cannot be read (its body is gone or unreadable): it waits in the corrupt queue.</summary>
+    public sealed record MessageCorrupt(QueueId Id, string Reason, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>Every recipient is done: the message leaves the queue and its body the spool.</summary>
     public sealed record MessageRemoved(QueueId Id, DateTimeOffset At) : IEngineMessage;

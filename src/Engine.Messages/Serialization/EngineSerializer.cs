@@ -37,6 +37,15 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueEvents.MessageRemoved), "qe.removed"),
         (typeof(QueueEvents.RecipientBounced), "qe.bounced"),
         (typeof(QueueEvents.BounceQueued), "qe.bounce-queued"),
+        (typeof(QueueEvents.MessageDeferred), "qe.deferred"),
+        (typeof(QueueEvents.DelayWarned), "qe.delay-warned"),
+        (typeof(QueueEvents.MessageHeld), "qe.held"),
+        (typeof(QueueEvents.MessageReleased), "qe.released"),
+        (typeof(QueueEvents.MessageCorrupt), "qe.corrupt"),
+        (typeof(QueueCommands.Hold), "qc.hold"),
+        (typeof(QueueCommands.Release), "qc.release"),
+        (typeof(QueueCommands.Flush), "qc.flush"),
+        (typeof(QueueReplies.Changed), "qr.changed"),
         (typeof(DestinationCommands.Send), "dc.send"),
         (typeof(DestinationReplies.Outcomes), "dr.outcomes"),
         (typeof(RecipientReply), "d.reply"),
@@ -94,6 +103,15 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueEvents.MessageRemoved))]
 [JsonSerializable(typeof(QueueEvents.RecipientBounced))]
 [JsonSerializable(typeof(QueueEvents.BounceQueued))]
+[JsonSerializable(typeof(QueueEvents.MessageDeferred))]
+[JsonSerializable(typeof(QueueEvents.DelayWarned))]
+[JsonSerializable(typeof(QueueEvents.MessageHeld))]
+[JsonSerializable(typeof(QueueEvents.MessageReleased))]
+[JsonSerializable(typeof(QueueEvents.MessageCorrupt))]
+[JsonSerializable(typeof(QueueCommands.Hold))]
+[JsonSerializable(typeof(QueueCommands.Release))]
+[JsonSerializable(typeof(QueueCommands.Flush))]
+[JsonSerializable(typeof(QueueReplies.Changed))]
 [JsonSerializable(typeof(DestinationCommands.Send))]
 [JsonSerializable(typeof(DestinationReplies.Outcomes))]
 [JsonSerializable(typeof(RecipientReply))]

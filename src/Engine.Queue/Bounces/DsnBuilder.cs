@@ -6,6 +6,9 @@ using MimeKit.Utils;
 
 namespace Engine.Queue.Bounces;
 
+/// <summary>What a DSN reports: recipients that failed for good, or recipients still being retried (a delay warning).</summary>
+public enum DsnKind { Failure, Delay }
+
 /// <summary>One recipient that could not be reached, with the reply that said so.</summary>
 public sealed record FailedRecipient(string Address, string? Original, string Status, string Diagnostic, string? OriginalType = null);
 
@@ -13,21 +16,36 @@ public sealed record FailedRecipient(string Address, string? Original, string St
 /// A delivery status notification (RFC 3464) for recipients that failed: multipart/report with a human
 /// part, a message/delivery-status part (per-message and per-recipient fields, ENVID and ORCPT as the
 /// client gave them) and the returned message — whole, or only its headers when the sender asked RET=HDRS
-/// (RFC 3461 section 4.3). Built with MimeKit's MultipartReport.
+/// (RFC 3461 section 4.3). Built with MimeKit's MultipartReport. A delay warning (Action: delayed) says until
+/// when the message will be retried and returns only the headers, as Postfix's does.
 /// </summary>
 public static class DsnBuilder
 {
     public static MimeMessage Build(string hostname, QueueId id, Envelope envelope, IReadOnlyList<FailedRecipient> failed, Stream original,
-        DateTimeOffset now)
+        DateTimeOffset now, DsnKind kind = DsnKind.Failure, DateTimeOffset? retryUntil = null)
     {
         var returned = MimeMessage.Load(original);
         var report = new MultipartReport("delivery-status");
+        string[] intro = kind == DsnKind.Failure
+            ?
+            [
+                "I'm sorry to have to inform you that your message could not",
+                "be delivered to one or more recipients. It's attached below.",
+            ]
+            :
+            [
+                "####################################################################",
+                "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #",
+                "####################################################################",
+                "",
+                $"Your message could not be delivered for {(now - envelope.ArrivedAt).TotalHours:0.#} hours.",
+                $"It will be retried until {DateUtils.FormatDate(retryUntil ?? now)}.",
+            ];
         var human = string.Join("\r\n",
         [
             $"This is the mail system at host {hostname}.",
             "",
-            "I'm sorry to have to inform you that your message could not",
-            "be delivered to one or more recipients. It's attached below.",
+            .. intro,
             "",
             .. failed.Select(f => $"<{f.Address}>: {f.Diagnostic}"),
             "",
@@ -50,15 +68,17 @@ public static class DsnBuilder
             if (f.Original is { } orcpt)
                 group.Add("Original-Recipient", $"{f.OriginalType ?? "rfc822"}; {orcpt}");
             group.Add("Final-Recipient", $"rfc822; {f.Address}");
-            group.Add("Action", "failed");
+            group.Add("Action", kind == DsnKind.Failure ? "failed" : "delayed");
             group.Add("Status", f.Status);
             group.Add("Diagnostic-Code", $"smtp; {f.Diagnostic}");
             group.Add("Last-Attempt-Date", DateUtils.FormatDate(now));
+            if (kind == DsnKind.Delay && retryUntil is { } until)
+                group.Add("Will-Retry-Until", DateUtils.FormatDate(until));
             status.StatusGroups.Add(group);
         }
         report.Add(status);
 
-        if (envelope.Ret == DsnReturn.Headers)
+        if (envelope.Ret == DsnReturn.Headers || kind == DsnKind.Delay)
         {
             var headers = new MemoryStream();
             returned.Headers.WriteTo(headers);
@@ -73,18 +93,23 @@ public static class DsnBuilder
         var dsn = new MimeMessage();
         dsn.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
         dsn.To.Add(MailboxAddress.Parse(envelope.Sender));
-        dsn.Subject = "Undelivered Mail Returned to Sender";
+        dsn.Subject = kind == DsnKind.Failure ? "Undelivered Mail Returned to Sender" : "Delayed Mail (still being retried)";
         dsn.Date = now;
-        dsn.MessageId = $"{id.Value}.{now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.bounce@{hostname}";
+        dsn.MessageId = $"{id.Value}.{now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.{(kind == DsnKind.Failure ? "bounce" : "delay")}@{hostname}";
         dsn.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no automatic reply to this
         dsn.Body = report;
         return dsn;
     }
 
-    /// <summary>The status code of a reply text ("550 5.1.1 ..." → "5.1.1"), else 5.0.0.</summary>
+    /// <summary>
+    /// The status code of a reply text ("550 5.1.1 ..." → "5.1.1"; a temporary one, as a recipient that expired
+    /// or is delayed has, stays 4.x.x as in Postfix's DSNs), else X.0.0 from the reply code.
+    /// </summary>
     public static string StatusOf(string reply)
     {
         var parts = reply.Split(' ');
-        return parts.Length > 1 && parts[1].Length >= 5 && parts[1][0] == '5' && parts[1][1] == '.' ? parts[1] : "5.0.0";
+        if (parts.Length > 1 && parts[1].Length >= 5 && parts[1][0] is '4' or '5' && parts[1][1] == '.')
+            return parts[1];
+        return reply.StartsWith('4') ? "4.0.0" : "5.0.0";
     }
 }

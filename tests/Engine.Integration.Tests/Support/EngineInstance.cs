@@ -70,6 +70,18 @@ public sealed class EngineInstance : IAsyncDisposable
         return answers.SelectMany(a => a.Messages).ToArray();
     }
 
+    /// <summary>Sends an operator's command to every partition (or one) and adds up how many messages it changed.</summary>
+    public async Task<int> QueueCommandAsync(Func<int, IQueuePartitionMessage> command, int? partition = null)
+    {
+        var region = await _host.Services.GetRequiredService<IRequiredActor<QueueRegionKey>>().GetAsync();
+        var partitions = partition is { } p ? [p] : Enumerable.Range(0, _host.Services.GetRequiredService<QueueSettings>().Partitions);
+        var answers = await Task.WhenAll(partitions.Select(p => region.Ask<QueueReplies.Changed>(command(p), TimeSpan.FromSeconds(30))));
+        return answers.Sum(a => a.Count);
+    }
+
+    public int PartitionOf(string queueId) =>
+        Engine.Primitives.QueueId.Parse(queueId).Partition(_host.Services.GetRequiredService<QueueSettings>().Partitions);
+
     public async Task<QueuedMessage> QueuedAsync(string queueId) =>
         (await QueueAsync()).Single(m => m.Id.Value == queueId);
 

@@ -47,6 +47,11 @@ public sealed class SerializerSpecs : IDisposable
         {
             Id = QueueId.Parse("01M8GNQTR71X5XT4"), Delivered = ["bob@example.net"], Bounced = ["x@err.example"],
             BounceReplies = new Dictionary<string, string> { ["x@err.example"] = "550 5.1.1 no" }, Notified = ["x@err.example"],
+        }, SampleMessage with
+        {
+            Id = QueueId.Parse("01M8GNQTR71X5XT5"), State = QueueState.Deferred,
+            Deferrals = new Dictionary<string, Deferral> { ["bob@example.net"] = new(2, "451 4.4.1 refused") },
+            NextAttemptAt = new DateTimeOffset(2026, 11, 28, 9, 10, 0, TimeSpan.Zero), DelayWarned = true,
         }]),
         SampleMessage,
         new QueueEvents.RecipientDelivered(Id, "bob@example.net", 7, new DateTimeOffset(2026, 11, 28, 9, 0, 2, TimeSpan.Zero)),
@@ -59,6 +64,16 @@ public sealed class SerializerSpecs : IDisposable
         new PendingDelivery("k", "f"),
         new QueueEvents.RecipientBounced(Id, "x@err.example", "550 5.1.1 no such user", new DateTimeOffset(2026, 11, 28, 9, 0, 4, TimeSpan.Zero)),
         new QueueEvents.BounceQueued(Id, ["x@err.example"], QueueId.Parse("01M8GNQTR71X5XT5"), new DateTimeOffset(2026, 11, 28, 9, 0, 5, TimeSpan.Zero)),
+        new QueueEvents.MessageDeferred(Id, new Dictionary<string, string> { ["bob@example.net"] = "451 4.4.1 refused" },
+            new DateTimeOffset(2026, 11, 28, 9, 5, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 28, 9, 0, 6, TimeSpan.Zero)),
+        new QueueEvents.DelayWarned(Id, QueueId.Parse("01M8GNQTR71X5XT6"), new DateTimeOffset(2026, 11, 28, 9, 0, 7, TimeSpan.Zero)),
+        new QueueEvents.MessageHeld(Id, "operator", new DateTimeOffset(2026, 11, 28, 9, 0, 8, TimeSpan.Zero)),
+        new QueueEvents.MessageReleased(Id, new DateTimeOffset(2026, 11, 28, 9, 0, 9, TimeSpan.Zero)),
+        new QueueEvents.MessageCorrupt(Id, "body missing", new DateTimeOffset(2026, 11, 28, 9, 0, 10, TimeSpan.Zero)),
+        new QueueCommands.Hold(3, Id, "operator"),
+        new QueueCommands.Release(3, Id),
+        new QueueCommands.Flush(3),
+        new QueueReplies.Changed(3, 1),
         new DestinationCommands.Send("[127.0.0.1]:25", Id, "3/01M8GNQTR71X5XT3", SampleEnvelope),
         new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")]),
         new RecipientReply("bob@example.net", 451, null, "try later"),

@@ -1,0 +1,172 @@
+using System.Net;
+using Engine.Integration.Tests.Support;
+using Engine.Messages.Queue;
+using Engine.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>
+/// The queue manager: deferred messages with their attempts and next attempt in the journal, delay warnings,
+/// expiry, and the operators' hold, release and flush. Time runs through the configuration (seconds for
+/// days), never by sleeping for the real backoff.
+/// </summary>
+public sealed class QueueManagerSpecs
+{
+    private static async Task<string> SendAsync(int port, string from, params string[] to)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync($"MAIL FROM:<{from}>")).Code);
+        foreach (var rcpt in to)
+            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var reply = await smtp.CommandAsync($"From: {from}\r\nSubject: plans\r\n\r\nsee you\r\n.");
+        Assert.Equal(250, reply.Code);
+        return reply.Last.Split(' ')[^1];
+    }
+
+    private static async Task<QueuedMessage> WaitForAsync(EngineInstance engine, string id, Func<QueuedMessage, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var message = await engine.QueuedAsync(id);
+            if (condition(message) || DateTime.UtcNow > deadline)
+                return message;
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static bool IsDeferredAttempt(string line, string id, string to) =>
+        line.StartsWith($"{id}: to=<{to}>", StringComparison.Ordinal) && line.Contains("status=deferred", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task A_message_past_its_lifetime_is_returned_to_the_sender_after_one_delay_warning()
+    {
+        var port = Loopback.FreePort(); // nothing listens: every attempt is deferred with 4.4.1
+        var dataDir = TempDir.Create("expire");
+        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        directory.AddDomain("campus.test");
+        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        await using var engine = await EngineInstance.StartInAsync(dataDir,
+            $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1s",
+            "engine.queue.maximal-backoff = 1s", "engine.queue.maximal-queue-lifetime = 5s", "engine.queue.delay-warning-time = 1s");
+
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO campus.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<carol@later.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<dave@later.test> NOTIFY=FAILURE")).Code); // no warning for him
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync("From: jane@campus.test\r\nSubject: plans\r\n\r\nsee you\r\n.");
+            Assert.Equal(250, reply.Code);
+            id = reply.Last.Split(' ')[^1];
+        }
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: sender delay notification: ", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: from=<jane@campus.test>, status=expired, returned to sender", TimeSpan.FromSeconds(20));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        Assert.True(engine.Logs.Lines.Count(l => IsDeferredAttempt(l, id, "carol@later.test")) >= 3); // retried, about once a second
+
+        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length < 2) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        var notices = Directory.GetFiles(inbox).Select(f => MimeKit.MimeMessage.Load(f)).ToArray();
+        Assert.Equal(2, notices.Length);
+
+        var warning = Assert.Single(notices, n => n.Subject == "Delayed Mail (still being retried)");
+        var warned = Assert.Single(Assert.IsType<MimeKit.MultipartReport>(warning.Body).OfType<MimeKit.MessageDeliveryStatus>().Single()
+            .StatusGroups, g => g.Contains("Final-Recipient"));
+        Assert.Equal("rfc822; carol@later.test", warned["Final-Recipient"]);
+        Assert.Equal("delayed", warned["Action"]);
+        Assert.Equal("4.4.1", warned["Status"]);
+
+        var bounce = Assert.Single(notices, n => n.Subject == "Undelivered Mail Returned to Sender");
+        var report = Assert.IsType<MimeKit.MultipartReport>(bounce.Body);
+        var failed = report.OfType<MimeKit.MessageDeliveryStatus>().Single().StatusGroups.Where(g => g.Contains("Final-Recipient")).ToArray();
+        Assert.Equal(["rfc822; carol@later.test", "rfc822; dave@later.test"], failed.Select(g => g["Final-Recipient"]).Order());
+        Assert.All(failed, g => Assert.Equal("failed", g["Action"]));
+        Assert.All(failed, g => Assert.Equal("4.4.1", g["Status"]));
+        Assert.Equal("plans", Assert.Single(report.OfType<MimeKit.MessagePart>()).Message?.Subject);
+    }
+
+    [Fact]
+    public async Task Deferred_state_survives_a_restart_and_operators_hold_release_and_flush()
+    {
+        var port = Loopback.FreePort();
+        var dataDir = TempDir.Create("hold");
+        string[] settings = [$"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1h",
+            "engine.queue.maximal-backoff = 4h"];
+        string id;
+        QueuedMessage before;
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
+        {
+            id = await SendAsync(engine.Port, "alice@client.test", "carol@later.test");
+            await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, id, "carol@later.test"));
+            before = await WaitForAsync(engine, id, m => m.State == QueueState.Deferred);
+            Assert.Equal(QueueState.Deferred, before.State);
+            Assert.Equal(1, before.Attempts);
+            Assert.StartsWith("451 4.4.1 ", before.DeferralOf["carol@later.test"].Reply, StringComparison.Ordinal);
+            Assert.InRange(before.NextAttemptAt!.Value - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(59), TimeSpan.FromMinutes(61));
+        }
+
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
+        {
+            var recovered = await engine.QueuedAsync(id);
+            Assert.Equal(QueueState.Deferred, recovered.State);
+            Assert.Equal(1, recovered.Attempts);
+            Assert.Equal(before.NextAttemptAt, recovered.NextAttemptAt);
+            await Task.Delay(1000, TestContext.Current.CancellationToken);
+            Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith($"{id}: to=", StringComparison.Ordinal)); // it waits for its time
+
+            var partition = engine.PartitionOf(id);
+            Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Hold(p, QueuedId(id), "looks like a spam run"), partition));
+            Assert.Equal(QueueState.Hold, (await engine.QueuedAsync(id)).State);
+            Assert.Equal(0, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p))); // a held message is not flushed
+            Assert.Equal(0, await engine.QueueCommandAsync(p => new QueueCommands.Hold(p, QueuedId(id), "again"), partition));
+
+            Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Release(p, QueuedId(id)), partition));
+            await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, id, "carol@later.test")); // released: tried at once
+            var again = await WaitForAsync(engine, id, m => m.Attempts == 2 && m.State == QueueState.Deferred);
+            Assert.Equal(2, again.Attempts);
+            Assert.InRange(again.NextAttemptAt!.Value - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(119), TimeSpan.FromMinutes(121));
+
+            await using var later = await EngineInstance.StartAsync($"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
+                "engine.smtp.mydestination = [\"later.test\"]");
+            Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p)));
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
+                                                && l.Contains("status=sent", StringComparison.Ordinal));
+            await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+            Assert.Single(await later.QueueAsync());
+        }
+    }
+
+    [Fact]
+    public async Task A_message_whose_body_is_gone_goes_to_the_corrupt_queue_and_the_queue_goes_on()
+    {
+        var port = Loopback.FreePort();
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}",
+            "engine.queue.minimal-backoff = 1h");
+        var id = await SendAsync(engine.Port, "alice@client.test", "carol@later.test");
+        var deferred = await WaitForAsync(engine, id, m => m.State == QueueState.Deferred);
+        engine.Services.GetRequiredService<IBlobStore>().Delete(deferred.BlobRef);
+
+        await engine.QueueCommandAsync(p => new QueueCommands.Flush(p));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: corrupt, moved to the corrupt queue: ", StringComparison.Ordinal));
+        var corrupt = await WaitForAsync(engine, id, m => m.State == QueueState.Corrupt);
+        Assert.Equal(QueueState.Corrupt, corrupt.State);
+        Assert.Contains("missing", corrupt.Reason, StringComparison.Ordinal);
+
+        // The same partition, and the node, go on: another message is queued and tried.
+        var next = await SendAsync(engine.Port, "alice@client.test", "dan@later.test");
+        await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, next, "dan@later.test"));
+        Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p))); // the deferred one; never the corrupt one
+        Assert.Equal(QueueState.Corrupt, (await engine.QueuedAsync(id)).State);
+    }
+
+    private static Engine.Primitives.QueueId QueuedId(string id) => Engine.Primitives.QueueId.Parse(id);
+}

@@ -1,0 +1,62 @@
+using System.Text;
+using Engine.Messages;
+using Engine.Primitives;
+using Engine.Queue.Bounces;
+using MimeKit;
+
+namespace Engine.Tests.Queue;
+
+public sealed class DsnBuilderSpecs
+{
+    private static readonly DateTimeOffset Arrived = new(2026, 11, 28, 9, 0, 0, TimeSpan.Zero);
+
+    private static readonly Envelope Envelope = new("jane@example.org", [new EnvelopeRecipient("a@remote.example", DsnNotify.Unspecified)],
+        BodyType.SevenBit, false, DsnReturn.Full, "env-9", new ClientInfo("192.0.2.1", "c.example", "c.example", "ESMTP"), Arrived, 100);
+
+    private static MemoryStream Original() => new(Encoding.ASCII.GetBytes("From: jane@example.org\r\nSubject: plans\r\n\r\nthe body\r\n"));
+
+    [Theory]
+    [InlineData("550 5.1.1 no such user", "5.1.1")]
+    [InlineData("451 4.4.1 connect refused", "4.4.1")]
+    [InlineData("554 transaction failed", "5.0.0")]
+    [InlineData("421 closing", "4.0.0")]
+    public void The_status_is_the_enhanced_code_of_the_reply_else_its_class(string reply, string status)
+    {
+        Assert.Equal(status, DsnBuilder.StatusOf(reply));
+    }
+
+    [Fact]
+    public void A_delay_warning_says_delayed_until_when_and_returns_only_the_headers()
+    {
+        var until = Arrived.AddDays(5);
+        var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
+            [new FailedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddHours(4),
+            DsnKind.Delay, until);
+
+        Assert.Equal("Delayed Mail (still being retried)", dsn.Subject);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Contains("THIS IS A WARNING ONLY", ((TextPart)report[0]).Text);
+        var group = Assert.IsType<MessageDeliveryStatus>(report[1]).StatusGroups[1];
+        Assert.Equal("delayed", group["Action"]);
+        Assert.Equal("4.4.1", group["Status"]);
+        Assert.Equal(MimeKit.Utils.DateUtils.FormatDate(until), group["Will-Retry-Until"]);
+        var headers = Assert.IsType<MimePart>(report[2]);
+        Assert.Equal("text/rfc822-headers", headers.ContentType.MimeType);
+        Assert.Empty(report.OfType<MessagePart>()); // RET=FULL or not, a warning does not carry the body
+    }
+
+    [Fact]
+    public void A_failure_returns_the_whole_message_and_says_failed()
+    {
+        var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
+            [new FailedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddDays(5));
+
+        Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        var group = Assert.IsType<MessageDeliveryStatus>(report[1]).StatusGroups[1];
+        Assert.Equal("failed", group["Action"]);
+        Assert.Equal("4.4.1", group["Status"]); // expired after temporary failures: Postfix keeps the 4.x.x status
+        Assert.False(group.Contains("Will-Retry-Until"));
+        Assert.Equal("plans", Assert.IsType<MessagePart>(report[2]).Message?.Subject);
+    }
+}

@@ -120,7 +120,7 @@ public sealed class RemoteDeliverySpecs
     }
 
     [Fact]
-    public async Task Mail_goes_by_mx_to_the_second_exchanger_when_the_first_refuses_by_implicit_mx_and_bounces_for_no_domain()
+    public async Task Mail_goes_by_mx_to_the_second_exchanger_when_the_first_refuses_by_implicit_mx_and_bounces_for_null_mx_or_no_domain()
     {
         int port;
         using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Parse("127.0.0.3"), 0))
@@ -130,14 +130,15 @@ public sealed class RemoteDeliverySpecs
         }
         using var dns = await DnsServer.StartAsync(
             "--mx-host=two.test,mx1.two.test,10", "--mx-host=two.test,mx2.two.test,20",
-            "--host-record=mx1.two.test,127.0.0.2", "--host-record=mx2.two.test,127.0.0.3", "--host-record=implicit.test,127.0.0.4");
+            "--host-record=mx1.two.test,127.0.0.2", "--host-record=mx2.two.test,127.0.0.3", "--host-record=implicit.test,127.0.0.4",
+            "--dns-rr=nullmx.test,15,000000"); // RFC 7505: MX 0 "."
         // Nothing listens on 127.0.0.2 (the preferred exchanger); the receiver is the second one, and implicit.test's A.
         await using var receiver = await EngineInstance.StartAsync($"engine.smtp.listen = [\"127.0.0.3:{port}\", \"127.0.0.4:{port}\"]",
             "engine.smtp.mydestination = [\"two.test\", \"implicit.test\"]");
         await using var engine = await EngineInstance.StartAsync($"engine.delivery.dns-servers = [\"127.0.0.1:{dns.Port}\"]",
             $"engine.delivery.smtp-port = {port}");
 
-        var id = await SendAsync(engine.Port, "bob@two.test", "carol@implicit.test", "dan@none.test");
+        var id = await SendAsync(engine.Port, "bob@two.test", "carol@implicit.test", "dan@none.test", "eve@nullmx.test");
 
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@two.test>, relay=mx2.two.test[127.0.0.3]:{port}", StringComparison.Ordinal)
                                             && l.Contains("status=sent", StringComparison.Ordinal));
@@ -145,6 +146,9 @@ public sealed class RemoteDeliverySpecs
                                             && l.Contains("status=sent", StringComparison.Ordinal));
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<dan@none.test>, relay=none", StringComparison.Ordinal)
                                             && l.Contains("dsn=5.1.2, status=bounced", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<eve@nullmx.test>, relay=none", StringComparison.Ordinal)
+                                            && l.Contains("dsn=5.1.10, status=bounced", StringComparison.Ordinal)
+                                            && l.Contains("does not accept mail (nullMX)", StringComparison.Ordinal));
         var received = await receiver.QueueAsync();
         Assert.Equal(["bob@two.test", "carol@implicit.test"], received.SelectMany(m => m.Envelope.Recipients).Select(r => r.Address).Order());
     }

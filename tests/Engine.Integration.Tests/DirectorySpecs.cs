@@ -68,4 +68,45 @@ public sealed class DirectorySpecs
         while (code != 250 && DateTime.UtcNow < deadline);
         Assert.Equal(250, code);
     }
+
+    [Fact]
+    public async Task A_gateway_relays_its_relay_domains_for_anyone_and_refuses_unlisted_recipients()
+    {
+        // The classic gateway: this engine takes mail from the world for inner.test and passes it to the
+        // mail server behind it (a second engine), knowing the valid recipients from an exported list.
+        await using var inner = await EngineInstance.StartAsync("engine.smtp.mydestination = [\"inner.test\"]", "engine.hostname = inner.test");
+        var dataDir = TempDir.Create("gateway");
+        Assert.Equal(0, (await EngineCommandAsync(dataDir, null, "relay", "add", "inner.test")).ExitCode);
+        var file = Path.Combine(dataDir, "relay_recipients");
+        await File.WriteAllTextAsync(file, "# from the inner server\njane@inner.test OK\nbob@inner.test OK\n", TestContext.Current.CancellationToken);
+        var import = await EngineCommandAsync(dataDir, null, "relay-recipient", "import", file);
+        Assert.Equal(0, import.ExitCode);
+        Assert.Contains("imported 2 relay recipients", import.Output);
+        Assert.Equal("jane@inner.test", (await EngineCommandAsync(dataDir, null, "relay-recipient", "list", "inner.test")).Output.Split('\n')[1]);
+        Assert.Equal("inner.test\n", (await EngineCommandAsync(dataDir, null, "relay", "list")).Output);
+
+        // Clients are outside mynetworks: only the relay domain's listed recipients are taken.
+        await using var gateway = await EngineInstance.StartInAsync(dataDir, "engine.smtp.mynetworks = []",
+            $"engine.delivery.transport = {{ \"inner.test\" = \"smtp:[127.0.0.1]:{inner.Port}\" }}");
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(gateway.Port))
+        {
+            await smtp.CommandAsync("EHLO outside.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<someone@outside.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<jane@inner.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<Bob+x@Inner.Test>")).Code);
+            var unknown = await smtp.CommandAsync("RCPT TO:<mallory@inner.test>");
+            Assert.Equal((550, "5.1.1"), (unknown.Code, unknown.Enhanced));
+            Assert.Contains("User unknown in relay recipient table", unknown.Last, StringComparison.Ordinal);
+            var relay = await smtp.CommandAsync("RCPT TO:<x@elsewhere.test>");
+            Assert.Equal((554, "5.7.1"), (relay.Code, relay.Enhanced)); // still no open relay
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync("Subject: in\r\n\r\nfor the inside\r\n.");
+            Assert.Equal(250, reply.Code);
+            id = reply.Last.Split(' ')[^1];
+        }
+        await gateway.Logs.WaitForAsync(l => l == $"{id}: removed");
+        var passed = Assert.Single(await inner.QueueAsync());
+        Assert.Equal(["Bob+x@inner.test", "jane@inner.test"], passed.Envelope.Recipients.Select(r => r.Address).Order(StringComparer.Ordinal));
+    }
 }

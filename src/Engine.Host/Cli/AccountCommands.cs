@@ -20,9 +20,12 @@ public static class AccountCommands
           user disable ADDRESS    user enable ADDRESS
           user import FILE.csv                       (address,display_name,quota,password_hash)
           alias add SOURCE TARGET...    alias del SOURCE    alias list
+          relay add DOMAIN    relay del DOMAIN    relay list         (relay_domains: mail relayed for anyone)
+          relay-recipient add ADDRESS...    relay-recipient del ADDRESS    relay-recipient list [DOMAIN]
+          relay-recipient import FILE                (replaces the list; Postfix's relay_recipients format)
         """;
 
-    public static bool Handles(string command) => command is "domain" or "user" or "alias";
+    public static bool Handles(string command) => command is "domain" or "user" or "alias" or "relay" or "relay-recipient";
 
     public static int Run(Config config, IReadOnlyList<string> args, TextReader stdin, TextWriter stdout, TextWriter stderr)
     {
@@ -112,6 +115,38 @@ public static class AccountCommands
                 case ("alias", "list"):
                     foreach (var a in directory.Load().Aliases.OrderBy(a => a.Source, StringComparer.Ordinal))
                         stdout.WriteLine($"{a.Source}\t{string.Join(",", a.Targets)}");
+                    break;
+                case ("relay", "add"):
+                    directory.AddRelayDomain(Arg(2));
+                    break;
+                case ("relay", "del"):
+                    directory.DeleteRelayDomain(Arg(2));
+                    break;
+                case ("relay", "list"):
+                    foreach (var d in directory.Load().RelayDomains.Order(StringComparer.Ordinal))
+                        stdout.WriteLine(d);
+                    break;
+                case ("relay-recipient", "add"):
+                    if (positional.Count < 3)
+                        throw new UsageException();
+                    directory.AddRelayRecipients(positional[2..]);
+                    break;
+                case ("relay-recipient", "del"):
+                    directory.DeleteRelayRecipient(Arg(2));
+                    break;
+                case ("relay-recipient", "list"):
+                    var of = positional.Count > 2 ? "@" + positional[2].ToLowerInvariant() : null;
+                    foreach (var r in directory.Load().RelayRecipients.Where(r => of is null || r.EndsWith(of, StringComparison.Ordinal))
+                                 .Order(StringComparer.Ordinal))
+                        stdout.WriteLine(r);
+                    break;
+                case ("relay-recipient", "import"):
+                    using (var file = File.OpenText(Arg(2)))
+                    {
+                        var list = RelayRecipientsFile.Read(file);
+                        directory.ReplaceRelayRecipients(list);
+                        stdout.WriteLine($"imported {list.Count} relay recipients");
+                    }
                     break;
                 default:
                     throw new UsageException();

@@ -47,8 +47,9 @@ internal sealed partial class SmtpSession
 
     /// <summary>
     /// RCPT TO (RFC 5321 section 4.1.1.3). A virtual domain of the directory takes only its users, aliases
-    /// and catch-all (550 5.1.1 otherwise, so nothing is accepted that would bounce later); a domain in
-    /// mydestination takes any local part; other domains only from mynetworks.
+    /// and catch-all (550 5.1.1 otherwise, so nothing is accepted that would bounce later); a relay domain
+    /// only its listed relay recipients, from any client; a domain in mydestination takes any local part;
+    /// other domains only from mynetworks.
     /// </summary>
     private void Rcpt(RcptCommand rcpt)
     {
@@ -75,7 +76,14 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
         if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
-        switch (_directory.Current.Resolve(to).Kind)
+        var directory = _directory.Current;
+        if (directory.IsRelayDomain(to.Domain))
+        {
+            return directory.IsRelayRecipient(to)
+                ? null
+                : new SmtpReply(550, "5.1.1", $"<{to}>: Recipient address rejected: User unknown in relay recipient table");
+        }
+        switch (directory.Resolve(to).Kind)
         {
             case RecipientKind.Accepted:
                 return null;

@@ -42,14 +42,23 @@ public sealed class DirectorySnapshot
     private readonly FrozenDictionary<string, DomainEntry> _domains;
     private readonly FrozenDictionary<string, UserEntry> _users;
     private readonly FrozenDictionary<string, AliasEntry> _aliases;
+    private readonly FrozenSet<string> _relayDomains;
+    private readonly FrozenSet<string> _relayRecipients;
     private readonly char? _separator;
 
+    /// <param name="relayDomains">Domains the engine relays for (Postfix's relay_domains): the gateway's.</param>
+    /// <param name="relayRecipients">
+    /// The valid recipients of relay domains (relay_recipient_maps): addresses, or "@domain" for all of one
+    /// domain. Empty: every recipient of a relay domain is taken.
+    /// </param>
     public DirectorySnapshot(IEnumerable<DomainEntry> domains, IEnumerable<UserEntry> users, IEnumerable<AliasEntry> aliases,
-        char? subaddressSeparator, long version)
+        char? subaddressSeparator, long version, IEnumerable<string>? relayDomains = null, IEnumerable<string>? relayRecipients = null)
     {
         _domains = domains.ToFrozenDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
         _users = users.ToFrozenDictionary(u => u.Address, StringComparer.OrdinalIgnoreCase);
         _aliases = aliases.ToFrozenDictionary(a => a.Source, StringComparer.OrdinalIgnoreCase);
+        _relayDomains = (relayDomains ?? []).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        _relayRecipients = (relayRecipients ?? []).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
         _separator = subaddressSeparator;
         Version = version;
     }
@@ -60,6 +69,23 @@ public sealed class DirectorySnapshot
     public IReadOnlyCollection<DomainEntry> Domains => _domains.Values;
     public IReadOnlyCollection<UserEntry> Users => _users.Values;
     public IReadOnlyCollection<AliasEntry> Aliases => _aliases.Values;
+    public IReadOnlyCollection<string> RelayDomains => _relayDomains;
+    public IReadOnlyCollection<string> RelayRecipients => _relayRecipients;
+
+    public bool IsRelayDomain(string domain) => _relayDomains.Contains(domain);
+
+    /// <summary>
+    /// Whether a recipient of a relay domain is valid, as Postfix's relay_recipient_maps lookup: the address,
+    /// the address without its subaddress, then "@domain". With no list at all, every recipient is.
+    /// </summary>
+    public bool IsRelayRecipient(EmailAddress address)
+    {
+        if (_relayRecipients.Count == 0 || _relayRecipients.Contains($"{address.LocalPart}@{address.Domain}")
+            || _relayRecipients.Contains("@" + address.Domain))
+            return true;
+        return _separator is { } sep && address.LocalPart.IndexOf(sep) is > 0 and var at
+                                     && _relayRecipients.Contains($"{address.LocalPart[..at]}@{address.Domain}");
+    }
 
     public bool IsLocalDomain(string domain) => _domains.ContainsKey(domain);
 

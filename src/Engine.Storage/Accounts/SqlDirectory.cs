@@ -3,7 +3,8 @@ using Microsoft.Data.Sqlite;
 namespace Engine.Storage.Accounts;
 
 /// <summary>
-/// The directory's tables in the engine's database: virtual domains, users and aliases, and a change
+/// The directory's tables in the engine's database: virtual domains, users and aliases, the relay domains
+/// with their valid recipients, and a change
 /// counter that nodes poll to know when to reload their snapshot. Keys are stored in lower case, so
 /// lookups ignore case as Postfix's do. Every change is one transaction that also bumps the counter.
 /// </summary>
@@ -24,6 +25,10 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
             source TEXT NOT NULL,
             target TEXT NOT NULL,
             PRIMARY KEY (source, target));
+        CREATE TABLE IF NOT EXISTS directory_relay_domains (
+            name TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS directory_relay_recipients (
+            address TEXT PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS directory_version (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             version INTEGER NOT NULL);
@@ -67,7 +72,9 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
                 r => (Source: r.GetString(0), Target: r.GetString(1)))
             .GroupBy(a => a.Source)
             .Select(g => new AliasEntry(g.Key, g.Select(a => a.Target).ToArray()));
-        return new DirectorySnapshot(domains, users, aliases, subaddressSeparator, version);
+        var relayDomains = Query(connection, transaction, "SELECT name FROM directory_relay_domains", r => r.GetString(0));
+        var relayRecipients = Query(connection, transaction, "SELECT address FROM directory_relay_recipients", r => r.GetString(0));
+        return new DirectorySnapshot(domains, users, aliases, subaddressSeparator, version, relayDomains, relayRecipients);
     }
 
     public void AddDomain(string name, string? catchAll = null) => Change(
@@ -114,6 +121,32 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
 
     public void DeleteAlias(string source) =>
         ChangeOne("DELETE FROM directory_aliases WHERE source = $a", $"no alias {source}", Key(source));
+
+    public void AddRelayDomain(string name) => Change("INSERT INTO directory_relay_domains (name) VALUES ($a)", Key(name));
+
+    public void DeleteRelayDomain(string name) =>
+        ChangeOne("DELETE FROM directory_relay_domains WHERE name = $a", $"no relay domain {name}", Key(name));
+
+    /// <summary>Adds valid recipients of relay domains: addresses, or "@domain" for a whole domain.</summary>
+    public void AddRelayRecipients(IEnumerable<string> addresses) => Change((connection, tx) =>
+    {
+        foreach (var address in addresses)
+        {
+            if (Key(address).LastIndexOf('@') < 0)
+                throw new DirectoryException($"not an address or @domain: {address}");
+            Execute(connection, tx, "INSERT OR IGNORE INTO directory_relay_recipients (address) VALUES ($a)", Key(address));
+        }
+    });
+
+    public void DeleteRelayRecipient(string address) =>
+        ChangeOne("DELETE FROM directory_relay_recipients WHERE address = $a", $"no relay recipient {address}", Key(address));
+
+    /// <summary>Replaces the whole list of relay recipients in one transaction (a fresh export of the mail servers behind).</summary>
+    public void ReplaceRelayRecipients(IReadOnlyCollection<string> addresses) => Batch(batch =>
+    {
+        batch.Change((connection, tx) => Execute(connection, tx, "DELETE FROM directory_relay_recipients"));
+        batch.AddRelayRecipients(addresses);
+    });
 
     /// <summary>Runs several changes as one transaction with one version bump (bulk import).</summary>
     public void Batch(Action<SqlDirectory> changes)

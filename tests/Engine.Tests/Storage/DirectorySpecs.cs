@@ -44,6 +44,50 @@ public sealed class DirectorySpecs : IDisposable
         Assert.Equal(targets, string.Join(",", resolution.Targets));
     }
 
+    [Theory]
+    [InlineData("jane@inner.test", true)]
+    [InlineData("Jane+lists@INNER.test", true)]
+    [InlineData("nobody@inner.test", false)]
+    [InlineData("anyone@open.test", true)]
+    public void Relay_recipients_are_looked_up_as_postfix_does(string address, bool valid)
+    {
+        var snapshot = new DirectorySnapshot([], [], [], '+', 1, ["inner.test", "open.test"], ["jane@inner.test", "@open.test"]);
+        Assert.True(snapshot.IsRelayDomain("INNER.test"));
+        Assert.False(snapshot.IsRelayDomain("other.test"));
+        var at = address.LastIndexOf('@');
+        Assert.Equal(valid, snapshot.IsRelayRecipient(new EmailAddress(address[..at], address[(at + 1)..])));
+    }
+
+    [Fact]
+    public void Without_a_relay_recipient_list_every_recipient_of_a_relay_domain_is_taken()
+    {
+        var snapshot = new DirectorySnapshot([], [], [], '+', 1, ["inner.test"]);
+        Assert.True(snapshot.IsRelayRecipient(new EmailAddress("whoever", "inner.test")));
+    }
+
+    [Fact]
+    public void A_postfix_relay_recipients_file_reads_as_keys()
+    {
+        var list = RelayRecipientsFile.Read(new StringReader("# exported nightly\njane@inner.test OK\n\n  @open.test\tOK\nbob@inner.test\n"));
+        Assert.Equal(["jane@inner.test", "@open.test", "bob@inner.test"], list);
+        var bad = Assert.Throws<DirectoryException>(() => RelayRecipientsFile.Read(new StringReader("jane@inner.test\nnot-an-address OK\n")));
+        Assert.Contains("line 2", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Store_should_keep_relay_domains_and_replace_the_recipient_list()
+    {
+        _store.AddRelayDomain("Inner.Test");
+        _store.AddRelayRecipients(["old@inner.test"]);
+        _store.ReplaceRelayRecipients(["Jane@inner.test", "@open.test"]);
+        var snapshot = _store.Load();
+        Assert.Equal(["inner.test"], snapshot.RelayDomains);
+        Assert.Equal(["@open.test", "jane@inner.test"], snapshot.RelayRecipients.Order(StringComparer.Ordinal));
+        Assert.Throws<DirectoryException>(() => _store.DeleteRelayDomain("none.test"));
+        _store.DeleteRelayRecipient("jane@inner.test");
+        Assert.Equal(["@open.test"], _store.Load().RelayRecipients);
+    }
+
     [Fact]
     public void Snapshot_without_separator_should_not_strip_tags()
     {

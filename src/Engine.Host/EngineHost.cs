@@ -102,7 +102,7 @@ public static class EngineHost
                 .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system))
                 .WithShardRegion<MailboxRegionKey>(
                     MailboxExtractor.TypeName,
-                    account => Mailbox.Mailbox.Props(account, maildir, blobs),
+                    account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
                     new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<DestinationRegionKey>(

@@ -13,7 +13,9 @@ namespace Engine.Mailbox;
 /// made exactly once, even across a crash: the file name is journaled before the file is written
 /// (<see cref="MailboxEvents.DeliveryStarted"/>), so a delivery asked again after a crash looks for that file
 /// instead of writing a second copy; only then is <see cref="MailboxEvents.MessageAppended"/> written and
-/// the queue told. One file is written at a time; other deliveries wait in the stash.
+/// the queue told. One file is written at a time; other deliveries wait in the stash. A delivery that would
+/// take the mailbox over its quota is refused: 4.2.2 (the queue retries) or, with quota-full-tempfail off,
+/// 5.2.2 (bounced), as Dovecot's LDA. The usage is read from the Maildir once, then kept up to date.
 /// </summary>
 public sealed class Mailbox : UntypedPersistentActor
 {
@@ -24,13 +26,16 @@ public sealed class Mailbox : UntypedPersistentActor
     private readonly string _account;
     private readonly MaildirStore _maildir;
     private readonly IBlobStore _blobs;
+    private readonly bool _quotaTempfail;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private long? _usage;
     private MailboxState _state = MailboxState.New(DateTimeOffset.UtcNow);
     private bool _writing;
     private int _eventsSinceSnapshot;
 
-    public Mailbox(string account, MaildirStore maildir, IBlobStore blobs)
+    public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail)
     {
+        _quotaTempfail = quotaTempfail;
         _account = account;
         _maildir = maildir;
         _blobs = blobs;
@@ -39,8 +44,8 @@ public sealed class Mailbox : UntypedPersistentActor
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string account, MaildirStore maildir, IBlobStore blobs) =>
-        Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs));
+    public static Props Props(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail = true) =>
+        Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs, quotaTempfail));
 
     protected override void OnRecover(object message)
     {
@@ -75,6 +80,7 @@ public sealed class Mailbox : UntypedPersistentActor
                 Persist(new MailboxEvents.MessageAppended(written.Command.Key, _state.NextUid, written.FileName), e =>
                 {
                     _state = _state.Apply(e);
+                    _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
                     written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, e.Key, e.Uid));
                     Done();
                 });
@@ -102,6 +108,16 @@ public sealed class Mailbox : UntypedPersistentActor
         {
             using var body = _blobs.OpenRead(deliver.BlobRef);
             size = Prefix(deliver).Length + body.Length;
+            if (deliver.QuotaBytes > 0)
+            {
+                _usage ??= _maildir.Usage(_account);
+                if (_usage + size > deliver.QuotaBytes)
+                {
+                    Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key,
+                        $"Mailbox full: quota exceeded ({_usage} of {deliver.QuotaBytes} bytes used, message {size})", _quotaTempfail ? "4.2.2" : "5.2.2"));
+                    return;
+                }
+            }
         }
         catch (IOException e)
         {

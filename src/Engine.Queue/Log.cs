@@ -11,8 +11,8 @@ internal static partial class QueueLog
     [LoggerMessage(1101, LogLevel.Information, "{QueueId}: removed")]
     public static partial void Removed(ILogger logger, string queueId);
 
-    [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, dsn=4.3.0, status=deferred ({Reason})")]
-    public static partial void DeferredLocal(ILogger logger, string queueId, string to, string reason);
+    [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, dsn={Dsn}, status={Status} ({Reason})")]
+    public static partial void Local(ILogger logger, string queueId, string to, string dsn, string status, string reason);
 
     [LoggerMessage(1103, LogLevel.Information, "{QueueId}: to=<{To}>, relay={Relay}, delay={Delay:0.##}, dsn={Dsn}, status={Status} ({Reply})")]
     public static partial void Remote(ILogger logger, string queueId, string to, string relay, double delay, string dsn, string status, string reply);

@@ -254,7 +254,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (local)
             {
                 _mailboxes.Tell(new MailboxCommands.Deliver(target, DeliveryKey(message.Id, target), message.BlobRef,
-                    message.Envelope.Sender, recipient));
+                    message.Envelope.Sender, recipient, directory.FindUser(target)?.QuotaBytes ?? 0));
                 continue;
             }
             var domain = target[(target.LastIndexOf('@') + 1)..];
@@ -608,8 +608,15 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         if (IdOf(failed.Key) is not { } id || !_state.Messages.ContainsKey(id))
             return;
-        QueueLog.DeferredLocal(_maillog, id.Value, failed.Account, failed.Reason);
-        Defer(id, new Dictionary<string, string> { [failed.Account] = $"451 4.3.0 {failed.Reason}" });
+        if (failed.Status.StartsWith('5'))
+        {
+            QueueLog.Local(_maillog, id.Value, failed.Account, failed.Status, "bounced", failed.Reason);
+            Settle(id, [new QueueEvents.RecipientBounced(id, failed.Account, $"552 {failed.Status} {failed.Reason}", DateTimeOffset.UtcNow)]);
+            return;
+        }
+        QueueLog.Local(_maillog, id.Value, failed.Account, failed.Status, "deferred", failed.Reason);
+        var code = failed.Status == "4.2.2" ? 452 : 451;
+        Defer(id, new Dictionary<string, string> { [failed.Account] = $"{code} {failed.Status} {failed.Reason}" });
     }
 
     private void MaybeSnapshot()

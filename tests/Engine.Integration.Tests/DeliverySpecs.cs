@@ -120,4 +120,54 @@ public sealed class DeliverySpecs
         Assert.Contains("Subject: not local", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(
             Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "carol"), "new"))[0], TestContext.Current.CancellationToken)));
     }
+
+    [Fact]
+    public async Task A_mailbox_over_quota_defers_with_4_2_2_and_bounces_with_5_2_2_when_tempfail_is_off()
+    {
+        var dataDir = TempDir.Create("quota");
+        var directory = EngineHost.OpenDirectory(EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        directory.AddDomain("campus.test");
+        directory.AddUser("jane@campus.test", "", "{LOCKED}", 0);
+        directory.AddUser("small@campus.test", "", "{LOCKED}", 1000);
+
+        async Task<string> SendFromJaneAsync(int port, string body)
+        {
+            await using var smtp = await RawSmtp.GreetedAsync(port);
+            await smtp.CommandAsync("EHLO campus.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<small@campus.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync($"From: jane@campus.test\r\nSubject: size {body.Length}\r\n\r\n{body}\r\n.");
+            Assert.Equal(250, reply.Code);
+            return reply.Last.Split(' ')[^1];
+        }
+
+        string big;
+        await using (var engine = await EngineInstance.StartInAsync(dataDir))
+        {
+            var fits = await SendFromJaneAsync(engine.Port, "short");
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{fits}: to=<small@campus.test>", StringComparison.Ordinal) && l.Contains("status=sent", StringComparison.Ordinal));
+            big = await SendFromJaneAsync(engine.Port, new string('x', 800)); // with the first one, over 1000 bytes
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{big}: to=<small@campus.test>, relay=local, dsn=4.2.2, status=deferred (Mailbox full: quota exceeded",
+                StringComparison.Ordinal));
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            Engine.Messages.Queue.QueuedMessage queued;
+            while ((queued = await engine.QueuedAsync(big)).State != Engine.Messages.Queue.QueueState.Deferred && DateTime.UtcNow < deadline)
+                await Task.Delay(50, TestContext.Current.CancellationToken);
+            Assert.StartsWith("452 4.2.2 Mailbox full", queued.DeferralOf["small@campus.test"].Reply, StringComparison.Ordinal);
+        }
+        Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "small"), 1));
+
+        // Without tempfail the same delivery is bounced at once, and the sender gets the DSN.
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, "engine.mailbox.quota-full-tempfail = off"))
+        {
+            await engine.QueueCommandAsync(p => new Engine.Messages.Queue.QueueCommands.Flush(p));
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{big}: to=<small@campus.test>, relay=local, dsn=5.2.2, status=bounced", StringComparison.Ordinal));
+            var dsn = MimeKit.MimeMessage.Load(Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 1)));
+            var status = Assert.IsType<MimeKit.MultipartReport>(dsn.Body).OfType<MimeKit.MessageDeliveryStatus>().Single();
+            Assert.Equal("5.2.2", status.StatusGroups[1]["Status"]);
+            await engine.Logs.WaitForAsync(l => l == $"{big}: removed");
+        }
+        Assert.Single(Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "small"), "new")));
+    }
 }

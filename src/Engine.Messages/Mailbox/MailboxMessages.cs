@@ -12,17 +12,22 @@ public static class MailboxCommands
 {
     /// <summary>
     /// Put a queued message into the account's Maildir. <paramref name="Key"/> ("queue id/account") makes
-    /// it idempotent: the same key is delivered once, however often it is asked.
+    /// it idempotent: the same key is delivered once, however often it is asked. <paramref name="QuotaBytes"/>
+    /// is the account's quota from the directory (0: none).
     /// </summary>
-    public sealed record Deliver(string Account, string Key, string BlobRef, string ReturnPath, string DeliveredTo) : IMailboxMessage;
+    public sealed record Deliver(string Account, string Key, string BlobRef, string ReturnPath, string DeliveredTo, long QuotaBytes = 0)
+        : IMailboxMessage;
 }
 
 public static class MailboxReplies
 {
     public sealed record Delivered(string Account, string Key, long Uid) : IEngineMessage;
 
-    /// <summary>A temporary failure (the queue retries later).</summary>
-    public sealed record NotDelivered(string Account, string Key, string Reason) : IEngineMessage;
+    /// <summary>
+    /// A failure with its enhanced status: 4.x.x the queue retries later (4.2.2 a full mailbox), 5.x.x it
+    /// bounces (5.2.2 a full mailbox when quota-full-tempfail is off).
+    /// </summary>
+    public sealed record NotDelivered(string Account, string Key, string Reason, string Status = "4.3.0") : IEngineMessage;
 }
 
 public static class MailboxEvents

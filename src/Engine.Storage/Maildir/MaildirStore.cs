@@ -98,6 +98,23 @@ public sealed class MaildirStore(string root, bool fsync = true)
             .SelectMany(System.IO.Directory.EnumerateFiles);
     }
 
+    /// <summary>
+    /// The bytes an account's messages take, read from the ",S=size" of their names (Dovecot's way), or
+    /// from the file where a name has none.
+    /// </summary>
+    public long Usage(string account) => Messages(account).Sum(file => SizeOf(Path.GetFileName(file)) ?? new FileInfo(file).Length);
+
+    /// <summary>The size a Maildir name carries (",S=1234"), if it carries one.</summary>
+    public static long? SizeOf(string name)
+    {
+        var s = name.IndexOf(",S=", StringComparison.Ordinal);
+        if (s < 0)
+            return null;
+        var digits = name.AsSpan(s + 3);
+        var end = digits.IndexOfAny(',', ':');
+        return long.TryParse(end < 0 ? digits : digits[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
+    }
+
     /// <summary>Maildir names may not hold '/' or ':'; Dovecot writes them as \057 and \072.</summary>
     private static string SafeHost(string host) => host.Replace("/", "\\057", StringComparison.Ordinal).Replace(":", "\\072", StringComparison.Ordinal);
 

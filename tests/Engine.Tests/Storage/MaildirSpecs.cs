@@ -29,6 +29,27 @@ public sealed class MaildirSpecs : IDisposable
     }
 
     [Theory]
+    [InlineData("1764320400.M1P2Q3.host,S=1234", 1234L)]
+    [InlineData("1764320400.M1P2Q3.host,S=1234,W=1260:2,S", 1234L)]
+    [InlineData("1764320400.M1P2Q3.host,S=77:2,RS", 77L)]
+    [InlineData("1764320400.M1P2Q3.host:2,S", null)]
+    [InlineData("1764320400.M1P2Q3.host,S=x", null)]
+    public void The_size_is_read_from_the_name_as_dovecot_writes_it(string name, long? size)
+    {
+        Assert.Equal(size, MaildirStore.SizeOf(name));
+    }
+
+    [Fact]
+    public async Task Usage_sums_new_and_cur_by_name_or_by_file()
+    {
+        var store = new MaildirStore(_root);
+        await store.DeliverAsync("jane@campus.test", "X: 1\r\n"u8.ToArray(), new MemoryStream(new byte[100]), TestContext.Current.CancellationToken);
+        var cur = Path.Combine(_root, "campus.test", "jane", "cur");
+        await File.WriteAllBytesAsync(Path.Combine(cur, "1.M1P1Q1.host:2,S"), new byte[50], TestContext.Current.CancellationToken); // no S=: the file's length
+        Assert.Equal(106 + 50, store.Usage("jane@campus.test"));
+    }
+
+    [Theory]
     [InlineData("../x@campus.test")]
     [InlineData("x@..")]
     [InlineData("a/b@campus.test")]

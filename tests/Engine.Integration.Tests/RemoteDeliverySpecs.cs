@@ -67,6 +67,56 @@ public sealed class RemoteDeliverySpecs
     }
 
     [Fact]
+    public async Task A_host_answering_4xx_then_250_gets_it_on_the_retry_and_a_host_answering_5xx_returns_it_with_its_headers()
+    {
+        await using var later = new ScriptedSmtpServer((verb, n) => verb == "DATA" && n == 1 ? "451 4.3.0 try again later" : null);
+        await using var refusing = new ScriptedSmtpServer((verb, _) => verb == "RCPT" ? "550 5.1.1 <x@refusing.test>: no such user here" : null);
+        var dataDir = TempDir.Create("4xx-5xx");
+        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        directory.AddDomain("campus.test");
+        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.queue.minimal-backoff = 1s",
+            $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{later.Port}\", \"refusing.test\" = \"smtp:[127.0.0.1]:{refusing.Port}\" }}");
+
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO campus.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<carol@later.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@refusing.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync("From: Jane <jane@campus.test>\r\nSubject: the plan\r\nX-Trace: 42\r\n\r\nsee you\r\n.");
+            Assert.Equal(250, reply.Code);
+            id = reply.Last.Split(' ')[^1];
+        }
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
+                                            && l.Contains("dsn=4.3.0, status=deferred (451 4.3.0 try again later)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
+                                            && l.Contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as S1)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<x@refusing.test>", StringComparison.Ordinal)
+                                            && l.Contains("dsn=5.1.1, status=bounced (550 5.1.1 <x@refusing.test>: no such user here)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        var delivered = Assert.Single(later.Messages);
+        Assert.Equal(["carol@later.test"], delivered.To);
+        Assert.Contains("X-Trace: 42\r\n", delivered.Data, StringComparison.Ordinal);
+        Assert.Empty(refusing.Messages);
+
+        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length == 0) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        var report = Assert.IsType<MimeKit.MultipartReport>(MimeKit.MimeMessage.Load(Assert.Single(Directory.GetFiles(inbox))).Body);
+        var failed = Assert.Single(report.OfType<MimeKit.MessageDeliveryStatus>().Single().StatusGroups, g => g.Contains("Final-Recipient"));
+        Assert.Equal("rfc822; x@refusing.test", failed["Final-Recipient"]);
+        Assert.Equal("smtp; 550 5.1.1 <x@refusing.test>: no such user here", failed["Diagnostic-Code"]);
+        var returned = Assert.Single(report.OfType<MimeKit.MessagePart>()).Message!;
+        Assert.Equal("the plan", returned.Subject);
+        Assert.Equal("42", returned.Headers["X-Trace"]);
+    }
+
+    [Fact]
     public async Task A_bounced_recipient_gets_a_dsn_in_the_senders_maildir_and_no_bounce_goes_to_the_null_sender()
     {
         var dataDir = TempDir.Create("bounce");

@@ -14,21 +14,9 @@ public sealed class DeliverySpecs
 {
     private static string Maildir(string dataDir, string domain, string user) => Path.Combine(dataDir, "mail", domain, user);
 
-    private static async Task<string[]> WaitForFilesAsync(string maildir, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (true)
-        {
-            var files = Directory.Exists(Path.Combine(maildir, "new")) ? Directory.GetFiles(Path.Combine(maildir, "new")) : [];
-            if (files.Length >= count || DateTime.UtcNow > deadline)
-                return files;
-            await Task.Delay(50);
-        }
-    }
-
     private static string Directory_(string dataDir)
     {
-        var directory = EngineHost.OpenDirectory(EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        var directory = Accounts.DirectoryOf(dataDir);
         directory.AddDomain("campus.test");
         directory.AddDomain("dept.test", catchAll: "office@dept.test");
         foreach (var user in new[] { "jane@campus.test", "bob@campus.test", "carol@campus.test", "office@dept.test" })
@@ -62,10 +50,10 @@ public sealed class DeliverySpecs
         // One account reached twice in one message (directly and through the alias) gets one copy.
         var twice = await SendAsync(engine.Port, "bob@campus.test,staff@campus.test", "twice");
 
-        Assert.Equal(3, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 3)).Length);
-        Assert.Equal(2, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "bob"), 2)).Length);
-        Assert.Equal(2, (await WaitForFilesAsync(Maildir(dataDir, "campus.test", "carol"), 2)).Length);
-        var office = await WaitForFilesAsync(Maildir(dataDir, "dept.test", "office"), 1);
+        Assert.Equal(3, (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 3)).Length);
+        Assert.Equal(2, (await Accounts.WaitForNewAsync(dataDir, "bob@campus.test", 2)).Length);
+        Assert.Equal(2, (await Accounts.WaitForNewAsync(dataDir, "carol@campus.test", 2)).Length);
+        var office = await Accounts.WaitForNewAsync(dataDir, "office@dept.test", 1);
         Assert.Single(office);
 
         var text = await File.ReadAllTextAsync(office[0], TestContext.Current.CancellationToken);
@@ -92,7 +80,7 @@ public sealed class DeliverySpecs
         var dataDir = Directory_(TempDir.Create("delivery-mixed"));
         await using var engine = await EngineInstance.StartInAsync(dataDir);
         var id = await SendAsync(engine.Port, "jane@campus.test,someone@elsewhere.example", "mixed");
-        Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 1));
+        Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
         var queued = await engine.QueuedAsync(id);
         Assert.Equal(["jane@campus.test"], queued.DeliveredTo);
@@ -124,11 +112,8 @@ public sealed class DeliverySpecs
     [Fact]
     public async Task A_mailbox_over_quota_defers_with_4_2_2_and_bounces_with_5_2_2_when_tempfail_is_off()
     {
-        var dataDir = TempDir.Create("quota");
-        var directory = EngineHost.OpenDirectory(EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
-        directory.AddDomain("campus.test");
-        directory.AddUser("jane@campus.test", "", "{LOCKED}", 0);
-        directory.AddUser("small@campus.test", "", "{LOCKED}", 1000);
+        var dataDir = Accounts.WithJane("quota");
+        Accounts.DirectoryOf(dataDir).AddUser("small@campus.test", "", "{LOCKED}", 1000);
 
         async Task<string> SendFromJaneAsync(int port, string body)
         {
@@ -156,14 +141,14 @@ public sealed class DeliverySpecs
                 await Task.Delay(50, TestContext.Current.CancellationToken);
             Assert.StartsWith("452 4.2.2 Mailbox full", queued.DeferralOf["small@campus.test"].Reply, StringComparison.Ordinal);
         }
-        Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "small"), 1));
+        Assert.Single(await Accounts.WaitForNewAsync(dataDir, "small@campus.test", 1));
 
         // Without tempfail the same delivery is bounced at once, and the sender gets the DSN.
         await using (var engine = await EngineInstance.StartInAsync(dataDir, "engine.mailbox.quota-full-tempfail = off"))
         {
             await engine.QueueCommandAsync(p => new Engine.Messages.Queue.QueueCommands.Flush(p));
             await engine.Logs.WaitForAsync(l => l.StartsWith($"{big}: to=<small@campus.test>, relay=local, dsn=5.2.2, status=bounced", StringComparison.Ordinal));
-            var dsn = MimeKit.MimeMessage.Load(Assert.Single(await WaitForFilesAsync(Maildir(dataDir, "campus.test", "jane"), 1)));
+            var dsn = MimeKit.MimeMessage.Load(Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1)));
             var status = Assert.IsType<MimeKit.MultipartReport>(dsn.Body).OfType<MimeKit.MessageDeliveryStatus>().Single();
             Assert.Equal("5.2.2", status.StatusGroups[1]["Status"]);
             await engine.Logs.WaitForAsync(l => l == $"{big}: removed");

@@ -97,7 +97,7 @@ public sealed class DurabilitySpecs
         const int count = 2000;
         const int users = 100;
         var dataDir = TempDir.Create("crash-delivery");
-        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
+        var directory = Accounts.DirectoryOf(dataDir);
         directory.AddDomain("campus.test");
         directory.Batch(b =>
         {

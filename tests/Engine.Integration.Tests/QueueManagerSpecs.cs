@@ -45,10 +45,7 @@ public sealed class QueueManagerSpecs
     public async Task A_message_past_its_lifetime_is_returned_to_the_sender_after_one_delay_warning()
     {
         var port = Loopback.FreePort(); // nothing listens: every attempt is deferred with 4.4.1
-        var dataDir = TempDir.Create("expire");
-        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
-        directory.AddDomain("campus.test");
-        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        var dataDir = Accounts.WithJane("expire");
         await using var engine = await EngineInstance.StartInAsync(dataDir,
             $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1s",
             "engine.queue.maximal-backoff = 1s", "engine.queue.maximal-queue-lifetime = 5s", "engine.queue.delay-warning-time = 1s");
@@ -71,11 +68,7 @@ public sealed class QueueManagerSpecs
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
         Assert.True(engine.Logs.Lines.Count(l => IsDeferredAttempt(l, id, "carol@later.test")) >= 3); // retried, about once a second
 
-        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length < 2) && DateTime.UtcNow < deadline)
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        var notices = Directory.GetFiles(inbox).Select(f => MimeKit.MimeMessage.Load(f)).ToArray();
+        var notices = (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 2)).Select(f => MimeKit.MimeMessage.Load(f)).ToArray();
         Assert.Equal(2, notices.Length);
 
         var warning = Assert.Single(notices, n => n.Subject == "Delayed Mail (still being retried)");

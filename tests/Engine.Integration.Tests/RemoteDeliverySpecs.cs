@@ -71,10 +71,7 @@ public sealed class RemoteDeliverySpecs
     {
         await using var later = new ScriptedSmtpServer((verb, n) => verb == "DATA" && n == 1 ? "451 4.3.0 try again later" : null);
         await using var refusing = new ScriptedSmtpServer((verb, _) => verb == "RCPT" ? "550 5.1.1 <x@refusing.test>: no such user here" : null);
-        var dataDir = TempDir.Create("4xx-5xx");
-        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
-        directory.AddDomain("campus.test");
-        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        var dataDir = Accounts.WithJane("4xx-5xx");
         await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.queue.minimal-backoff = 1s",
             $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{later.Port}\", \"refusing.test\" = \"smtp:[127.0.0.1]:{refusing.Port}\" }}");
 
@@ -103,11 +100,8 @@ public sealed class RemoteDeliverySpecs
         Assert.Contains("X-Trace: 42\r\n", delivered.Data, StringComparison.Ordinal);
         Assert.Empty(refusing.Messages);
 
-        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length == 0) && DateTime.UtcNow < deadline)
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        var report = Assert.IsType<MimeKit.MultipartReport>(MimeKit.MimeMessage.Load(Assert.Single(Directory.GetFiles(inbox))).Body);
+        var inbox = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1);
+        var report = Assert.IsType<MimeKit.MultipartReport>(MimeKit.MimeMessage.Load(Assert.Single(inbox)).Body);
         var failed = Assert.Single(report.OfType<MimeKit.MessageDeliveryStatus>().Single().StatusGroups, g => g.Contains("Final-Recipient"));
         Assert.Equal("rfc822; x@refusing.test", failed["Final-Recipient"]);
         Assert.Equal("smtp; 550 5.1.1 <x@refusing.test>: no such user here", failed["Diagnostic-Code"]);
@@ -119,10 +113,7 @@ public sealed class RemoteDeliverySpecs
     [Fact]
     public async Task A_bounced_recipient_gets_a_dsn_in_the_senders_maildir_and_no_bounce_goes_to_the_null_sender()
     {
-        var dataDir = TempDir.Create("bounce");
-        var directory = Engine.Host.EngineHost.OpenDirectory(Engine.Host.EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));
-        directory.AddDomain("campus.test");
-        directory.AddUser("jane@campus.test", "Jane", "{LOCKED}", 0);
+        var dataDir = Accounts.WithJane("bounce");
         await using var engine = await EngineInstance.StartInAsync(dataDir,
             "engine.delivery.transport = { \"err.test\" = \"error:5.1.2 no such domain here\" }");
 
@@ -141,11 +132,8 @@ public sealed class RemoteDeliverySpecs
             Assert.Equal(250, (await smtp.CommandAsync("Subject: bounce\r\n\r\nx\r\n.")).Code);
         }
 
-        var inbox = Path.Combine(dataDir, "mail", "campus.test", "jane", "new");
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while ((!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length == 0) && DateTime.UtcNow < deadline)
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        var file = Assert.Single(Directory.GetFiles(inbox));
+        var inbox = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1);
+        var file = Assert.Single(inbox);
         var dsn = MimeKit.MimeMessage.Load(file);
         Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
         Assert.Equal("MAILER-DAEMON@mx.test", dsn.From.Mailboxes.Single().Address);
@@ -166,7 +154,7 @@ public sealed class RemoteDeliverySpecs
         while ((await engine.QueueAsync()).Count > 0 && DateTime.UtcNow < end)
             await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.Empty(await engine.QueueAsync()); // both originals and the bounce are done
-        Assert.Single(Directory.GetFiles(inbox));
+        Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
     }
 
     [Fact]

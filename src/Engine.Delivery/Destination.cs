@@ -10,121 +10,251 @@ namespace Engine.Delivery;
 
 /// <summary>
 /// One next hop — "[host]:port" from a transport map or relayhost, or a domain whose MX hosts are looked up —
-/// as a sharded entity that sends the messages the queue partitions give it,
-/// at most <c>concurrency</c> at a time (Postfix's default_destination_concurrency_limit), the rest waiting
-/// in order. It holds no mail: the partitions keep every recipient's state and retry. For a domain it
-/// tries the MX hosts in order and moves to the next when one cannot be reached (RFC 5321 section 5.1).
-/// Slow start and the dead-destination state are not built yet.
+/// as a sharded entity that sends the messages the queue partitions give it, the rest waiting in order.
+/// It holds no mail: the partitions keep every recipient's state and retry. As Postfix's qmgr and smtp:
+/// <list type="bullet">
+/// <item>sessions at once follow a <see cref="ConcurrencyWindow"/> (slow start from initial-concurrency up to
+/// concurrency); a destination that cannot be reached for a cohort of attempts is dead for
+/// dead-destination-time, and its mail is deferred at once ("delivery temporarily suspended");</item>
+/// <item>a session that ends well waits connection-cache-time for the next message and is used again
+/// (RSET first) for up to connection-reuse-time;</item>
+/// <item>for a domain it tries the MX hosts in order and moves to the next when one cannot be reached or
+/// will not talk (RFC 5321 section 5.1).</item>
+/// </list>
 /// </summary>
-public sealed class Destination : ReceiveActor
+public sealed class Destination : ReceiveActor, IWithTimers
 {
-    private sealed record Finished(DestinationReplies.Outcomes Outcomes, IActorRef ReplyTo);
+    /// <summary>An open session, with the relay text of the maillog.</summary>
+    private sealed record Session(SmtpClientConnection Connection, string Relay);
+
+    /// <param name="Started">
+    /// true: a session (new or kept) carried the message (positive feedback, as Postfix gives per delivery);
+    /// false: no session could be started (negative feedback); null: neither (no DNS answer, say).
+    /// </param>
+    private sealed record Finished(DestinationReplies.Outcomes Outcomes, IActorRef ReplyTo, bool? Started, Session? Open);
+
+    private sealed record SweepIdle
+    {
+        public static readonly SweepIdle Instance = new();
+    }
 
     private readonly string _nextHop;
     private readonly IBlobStore _blobs;
-    private readonly string _helo;
-    private readonly int _concurrency;
-    private readonly SmtpClientTimeouts _timeouts;
+    private readonly DeliverySettings _settings;
     private readonly MxResolver _mx;
-    private readonly int _smtpPort;
+    private readonly ConcurrencyWindow _window;
     private readonly Queue<(DestinationCommands.Send Send, IActorRef ReplyTo)> _waiting = new();
+    private readonly Stack<(Session Session, DateTimeOffset Since)> _idle = new();
     private int _running;
+    private DateTimeOffset? _deadUntil;
+    private string _deadReason = "";
 
-    public Destination(string nextHop, IBlobStore blobs, string helo, int concurrency, SmtpClientTimeouts timeouts, MxResolver mx, int smtpPort)
+    public Destination(string nextHop, IBlobStore blobs, DeliverySettings settings, MxResolver mx)
     {
         _mx = mx;
-        _smtpPort = smtpPort;
         _nextHop = nextHop;
         _blobs = blobs;
-        _helo = helo;
-        _concurrency = concurrency;
-        _timeouts = timeouts;
+        _settings = settings;
+        _window = new ConcurrencyWindow(settings.InitialConcurrency, settings.Concurrency, settings.FailedCohortLimit);
         Receive<DestinationCommands.Send>(send =>
         {
+            if (IsDead())
+            {
+                Sender.Tell(Suspended(send));
+                return;
+            }
             _waiting.Enqueue((send, Sender));
             Pump();
         });
-        Receive<Finished>(finished =>
-        {
-            _running--;
-            finished.ReplyTo.Tell(finished.Outcomes);
-            Pump();
-        });
+        Receive<Finished>(OnFinished);
+        Receive<SweepIdle>(_ => Sweep(all: false));
     }
 
-    public static Props Props(string nextHop, IBlobStore blobs, string helo, int concurrency, SmtpClientTimeouts timeouts, MxResolver mx,
-        int smtpPort) =>
-        Akka.Actor.Props.Create(() => new Destination(nextHop, blobs, helo, concurrency, timeouts, mx, smtpPort));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string nextHop, IBlobStore blobs, DeliverySettings settings, MxResolver mx) =>
+        Akka.Actor.Props.Create(() => new Destination(nextHop, blobs, settings, mx));
+
+    private bool IsDead()
+    {
+        if (_deadUntil is not { } until)
+            return false;
+        if (DateTimeOffset.UtcNow < until)
+            return true;
+        _deadUntil = null;
+        _window.Revive();
+        return false;
+    }
+
+    private DestinationReplies.Outcomes Suspended(DestinationCommands.Send send) =>
+        new(send.Id, "none", send.Envelope.Recipients
+            .Select(r => new RecipientReply(r.Address, 451, "4.4.1", $"delivery temporarily suspended: {_deadReason}")).ToArray());
 
     private void Pump()
     {
-        while (_running < _concurrency && _waiting.TryDequeue(out var next))
+        while (_running < _window.Current && _waiting.TryDequeue(out var next))
         {
             _running++;
             var (send, replyTo) = next;
-            var failedAll = send;
-            SendAsync(send).PipeTo(Self, success: outcomes => new Finished(outcomes, replyTo),
-                failure: e => new Finished(new DestinationReplies.Outcomes(failedAll.Id, _nextHop, failedAll.Envelope.Recipients
-                    .Select(r => new RecipientReply(r.Address, 451, "4.3.0", $"{_nextHop}: {e.GetBaseException().Message}")).ToArray()), replyTo));
+            var kept = TakeIdle();
+            SendAsync(send, kept).PipeTo(Self, success: finished => finished with { ReplyTo = replyTo },
+                failure: e => new Finished(new DestinationReplies.Outcomes(send.Id, _nextHop, send.Envelope.Recipients
+                    .Select(r => new RecipientReply(r.Address, 451, "4.3.0", $"{_nextHop}: {e.GetBaseException().Message}")).ToArray()), replyTo, null, null));
         }
     }
 
-    private async Task<DestinationReplies.Outcomes> SendAsync(DestinationCommands.Send send)
+    private void OnFinished(Finished finished)
     {
-        var (relay, outcomes) = _nextHop.StartsWith('[') ? await SendDirectAsync(send).ConfigureAwait(false) : await SendByMxAsync(send).ConfigureAwait(false);
-        return new DestinationReplies.Outcomes(send.Id, relay,
-            outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray());
+        _running--;
+        if (finished.Started == true)
+        {
+            _window.Succeeded();
+        }
+        else if (finished.Started == false && _window.Failed())
+        {
+            _deadUntil = DateTimeOffset.UtcNow + _settings.DeadTime;
+            _deadReason = finished.Outcomes.Recipients.FirstOrDefault()?.Text ?? "no session";
+            while (_waiting.TryDequeue(out var waiting))
+                waiting.ReplyTo.Tell(Suspended(waiting.Send));
+            Sweep(all: true);
+        }
+        if (finished.Open is { } session)
+        {
+            if (_deadUntil is null && session.Connection.Usable && DateTimeOffset.UtcNow - session.Connection.OpenedAt < _settings.ReuseTime)
+            {
+                _idle.Push((session, DateTimeOffset.UtcNow));
+                Timers.StartSingleTimer(SweepIdle.Instance, SweepIdle.Instance, _settings.CacheTime);
+            }
+            else
+            {
+                Close(session);
+            }
+        }
+        finished.ReplyTo.Tell(finished.Outcomes);
+        Pump();
     }
 
-    private async Task<(string Relay, IReadOnlyList<RecipientOutcome> Outcomes)> SendDirectAsync(DestinationCommands.Send send)
+    /// <summary>The most recently idle session that has not waited too long (the others are closed).</summary>
+    private Session? TakeIdle()
     {
+        Sweep(all: false);
+        return _idle.TryPop(out var idle) ? idle.Session : null;
+    }
+
+    private void Sweep(bool all)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var keep = _idle.Where(i => !all && now - i.Since < _settings.CacheTime).Reverse().ToArray();
+        foreach (var (session, _) in _idle.Except(keep))
+            Close(session);
+        _idle.Clear();
+        foreach (var k in keep)
+            _idle.Push(k);
+        if (_idle.Count > 0)
+            Timers.StartSingleTimer(SweepIdle.Instance, SweepIdle.Instance, _settings.CacheTime);
+    }
+
+    private static void Close(Session session) => _ = Task.Run(async () =>
+    {
+        await session.Connection.QuitAsync().ConfigureAwait(false);
+        await session.Connection.DisposeAsync().ConfigureAwait(false);
+    });
+
+    protected override void PostStop()
+    {
+        Sweep(all: true);
+        base.PostStop();
+    }
+
+    private async Task<Finished> SendAsync(DestinationCommands.Send send, Session? kept)
+    {
+        if (kept is not null)
+        {
+            if (await kept.Connection.ResetAsync().ConfigureAwait(false))
+                return await SendOnAsync(send, kept).ConfigureAwait(false);
+            await kept.Connection.DisposeAsync().ConfigureAwait(false); // gone while idle: nothing was sent on it
+        }
+        var (session, failure) = _nextHop.StartsWith('[') ? await OpenDirectAsync().ConfigureAwait(false) : await OpenByMxAsync().ConfigureAwait(false);
+        if (session is null)
+            return new Finished(Outcomes(send, failure.Relay, failure.Reply), ActorRefs.Nobody, failure.CountsAsFailure ? false : null, null);
+        return await SendOnAsync(send, session).ConfigureAwait(false);
+    }
+
+    private async Task<Finished> SendOnAsync(DestinationCommands.Send send, Session session)
+    {
+        var outcomes = await OutboundSmtp.SendOnAsync(session.Connection, send.Envelope, () => _blobs.OpenRead(send.BlobRef), quit: false)
+            .ConfigureAwait(false);
+        var result = new DestinationReplies.Outcomes(send.Id, session.Relay,
+            outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray());
+        return new Finished(result, ActorRefs.Nobody, true, session);
+    }
+
+    private static DestinationReplies.Outcomes Outcomes(DestinationCommands.Send send, string relay, SmtpReply reply) =>
+        new(send.Id, relay, send.Envelope.Recipients.Select(r => new RecipientReply(r.Address, reply.Code, reply.Enhanced, reply.Text)).ToArray());
+
+    /// <summary>Why no session could be had: the reply for every recipient, and whether it says the destination is unwell.</summary>
+    private sealed record NoSession(string Relay, SmtpReply Reply, bool CountsAsFailure);
+
+    private async Task<(Session?, NoSession)> OpenDirectAsync()
+    {
+        IPEndPoint server;
+        string host;
         try
         {
-            var (host, server) = await EndPointAsync(_nextHop).ConfigureAwait(false);
-            return ($"{host}[{server.Address}]:{server.Port}", await SendToAsync(server, send).ConfigureAwait(false));
+            (host, server) = await EndPointAsync(_nextHop).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or System.Net.Sockets.SocketException)
         {
-            return (_nextHop, All(send, new SmtpReply(451, "4.4.3", $"{_nextHop}: {e.Message}")));
+            return (null, new NoSession(_nextHop, new SmtpReply(451, "4.4.3", $"{_nextHop}: {e.Message}"), false));
         }
+        return await OpenAsync(host, server).ConfigureAwait(false);
     }
 
-    /// <summary>The MX hosts in order, each address in turn, until one can be talked to.</summary>
-    private async Task<(string Relay, IReadOnlyList<RecipientOutcome> Outcomes)> SendByMxAsync(DestinationCommands.Send send)
+    /// <summary>The MX hosts in order, each address in turn, until one gives a session.</summary>
+    private async Task<(Session?, NoSession)> OpenByMxAsync()
     {
         var result = await _mx.ResolveAsync(_nextHop).ConfigureAwait(false);
         switch (result)
         {
             case MxResult.NullMx:
-                return ("none", All(send, new SmtpReply(556, "5.1.10", $"Recipient address rejected: Domain {_nextHop} does not accept mail (nullMX)")));
+                return (null, new NoSession("none",
+                    new SmtpReply(556, "5.1.10", $"Recipient address rejected: Domain {_nextHop} does not accept mail (nullMX)"), false));
             case MxResult.NotFound notFound:
-                return ("none", All(send, new SmtpReply(550, "5.1.2", notFound.Reason)));
+                return (null, new NoSession("none", new SmtpReply(550, "5.1.2", notFound.Reason), false));
             case MxResult.TryAgain again:
-                return ("none", All(send, new SmtpReply(451, "4.4.3", again.Reason)));
+                return (null, new NoSession("none", new SmtpReply(451, "4.4.3", again.Reason), false));
         }
-        IReadOnlyList<RecipientOutcome> outcomes = [];
-        var relay = "none";
+        var failure = new NoSession("none", new SmtpReply(451, "4.4.1", $"no MX host of {_nextHop} could be reached"), true);
         foreach (var host in ((MxResult.Hosts)result).List)
         {
             foreach (var address in host.Addresses)
             {
-                var server = new IPEndPoint(address, _smtpPort);
-                relay = $"{host.Name}[{address}]:{_smtpPort}";
-                outcomes = await SendToAsync(server, send).ConfigureAwait(false);
-                // Only "could not reach it" (4.4.1: no connection, or no greeting) moves on to the next exchanger;
-                // once a server has talked, its replies stand, so a message is never sent to two of them at once.
-                if (!outcomes.All(o => o.Reply.Enhanced == "4.4.1"))
-                    return (relay, outcomes);
+                var (session, why) = await OpenAsync(host.Name, new IPEndPoint(address, _settings.SmtpPort)).ConfigureAwait(false);
+                if (session is not null)
+                    return (session, why);
+                failure = why;
             }
         }
-        return (relay, outcomes);
+        return (null, failure);
     }
 
-    private Task<IReadOnlyList<RecipientOutcome>> SendToAsync(IPEndPoint server, DestinationCommands.Send send) =>
-        OutboundSmtp.SendAsync(server, _helo, send.Envelope, () => _blobs.OpenRead(send.BlobRef), _timeouts);
-
-    private static IReadOnlyList<RecipientOutcome> All(DestinationCommands.Send send, SmtpReply reply) =>
-        send.Envelope.Recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToArray();
+    private async Task<(Session?, NoSession)> OpenAsync(string host, IPEndPoint server)
+    {
+        var relay = $"{host}[{server.Address}]:{server.Port}";
+        try
+        {
+            var connection = await SmtpClientConnection.OpenAsync(server, _settings.Helo, _settings.Tls, _settings.Timeouts).ConfigureAwait(false);
+            return (new Session(connection, relay), new NoSession(relay, new SmtpReply(250, null, "ok"), false));
+        }
+        catch (SmtpSessionRefusedException refused)
+        {
+            return (null, new NoSession(relay, refused.Reply, true));
+        }
+        catch (Exception e) when (OutboundSmtp.IsNetwork(e))
+        {
+            return (null, new NoSession(relay, OutboundSmtp.Unreachable(server, e), true));
+        }
+    }
 
     /// <summary>"[host]:port" to an address: a literal address, or a name the system resolves.</summary>
     private static async Task<(string Host, IPEndPoint EndPoint)> EndPointAsync(string nextHop)

@@ -64,8 +64,7 @@ public static class EngineHost
         var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
         builder.Services.AddSingleton<IBlobStore>(blobs);
         var router = Router.Create(config);
-        var destinationConcurrency = config.GetInt("engine.delivery.concurrency", 20);
-        var smtpPort = config.GetInt("engine.delivery.smtp-port", 25);
+        var delivery = DeliverySettings.Create(config, smtp.Hostname);
         var mx = MxResolver.Create(
             config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
                 ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e
@@ -107,7 +106,7 @@ public static class EngineHost
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<DestinationRegionKey>(
                     DestinationExtractor.TypeName,
-                    nextHop => Destination.Props(nextHop, blobs, smtp.Hostname, destinationConcurrency, SmtpClientTimeouts.Default, mx, smtpPort),
+                    nextHop => Destination.Props(nextHop, blobs, delivery, mx),
                     new DestinationExtractor(100),
                     // A send may take longer than the idle time (DATA allows 10 minutes): never passivate mid-send.
                     new ShardOptions { Role = "delivery", StateStoreMode = StateStoreMode.DData, ShouldPassivateIdleEntities = false })

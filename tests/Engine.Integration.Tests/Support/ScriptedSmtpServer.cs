@@ -37,18 +37,23 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <param name="script">
     /// (command verb such as "MAIL", "RCPT", "DATA" for the reply after the message, "CONNECT" for the
     /// greeting; and how many times it has been seen, from 1) → the reply line(s), or null for the default.
-    /// A reply starting with "CLOSE" closes the connection without a word.
+    /// A reply starting with "CLOSE" closes the connection without a word; "220 BROKEN" to STARTTLS says
+    /// yes and then closes instead of the handshake.
     /// </param>
-    public ScriptedSmtpServer(Func<string, int, string?>? script = null, params string[] extensions)
+    /// <param name="bind">Where to listen; 127.0.0.1 on a free port when null.</param>
+    public ScriptedSmtpServer(Func<string, int, string?>? script = null, string[]? extensions = null, IPEndPoint? bind = null)
     {
         _script = script ?? ((_, _) => null);
-        _extensions = extensions.Length > 0 ? extensions : ["PIPELINING", "8BITMIME", "SIZE 10240000"];
-        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _extensions = extensions ?? ["PIPELINING", "8BITMIME", "SIZE 10240000"];
+        _listener = new TcpListener(bind ?? new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Start();
         _accepting = AcceptAsync();
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>How long the server thinks before it answers the end of DATA.</summary>
+    public TimeSpan DataDelay { get; init; }
     public int Connections => _connections;
     public int PeakConcurrentConnections => _peak;
     public IReadOnlyCollection<Received> Messages => _messages;
@@ -112,6 +117,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                             return;
                         if (!reply.StartsWith("220", StringComparison.Ordinal))
                             continue;
+                        if (reply.StartsWith("220 BROKEN", StringComparison.Ordinal))
+                            return;
                         var ssl = new SslStream(stream);
                         await ssl.AuthenticateAsServerAsync(Certificate(), false, false);
                         stream = ssl;
@@ -141,6 +148,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         var data = new StringBuilder();
                         while (await reader.ReadLineAsync(_stop.Token) is { } text && text != ".")
                             data.Append(text.StartsWith('.') ? text[1..] : text).Append("\r\n");
+                        if (DataDelay > TimeSpan.Zero)
+                            await Task.Delay(DataDelay, _stop.Token);
                         reply = Scripted("DATA") ?? $"250 2.0.0 Ok: queued as S{_messages.Count + 1}";
                         if (reply.StartsWith('2'))
                             _messages.Enqueue(new Received(number, from, to.ToArray(), data.ToString(), tls));

@@ -384,19 +384,28 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var blobs = _blobs;
         var hostname = _hostname;
         var retryUntil = envelope.ArrivedAt + _settings.Retry.MaximalQueueLifetime;
+        // A DSN of ours that bounced: the postmaster gets a copy (Postfix's double bounce), marked so that it never bounces again.
+        var doubleBounce = envelope.Sender.Length == 0;
+        var to = doubleBounce ? _settings.Postmaster(hostname) : envelope.Sender;
+        var protocol = doubleBounce ? QueuePartitionState.DoubleBounceProtocol : QueuePartitionState.BounceProtocol;
+        var limit = _settings.BounceSizeLimit;
         Task.Run(async () =>
         {
             MimeKit.MimeMessage dsn;
             await using (var original = blobs.OpenRead(message.BlobRef))
-                dsn = DsnBuilder.Build(hostname, message.Id, envelope, failed, original, DateTimeOffset.UtcNow, kind, retryUntil);
+            {
+                dsn = DsnBuilder.Build(hostname, message.Id, envelope, failed, original, DateTimeOffset.UtcNow, kind, retryUntil, to, limit);
+                if (doubleBounce)
+                    dsn.Subject = "Postmaster Copy: Undelivered Mail";
+            }
             using var bytes = new MemoryStream();
             await dsn.WriteToAsync(bytes).ConfigureAwait(false);
             await using var writer = blobs.Create(id);
             await writer.WriteAsync(bytes.ToArray()).ConfigureAwait(false);
             await writer.CommitAsync().ConfigureAwait(false);
             // The DSN carries the original, so it needs what the original needed.
-            var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(envelope.Sender, DsnNotify.Never)], envelope.Body, envelope.SmtpUtf8,
-                DsnReturn.Unspecified, null, new ClientInfo("127.0.0.1", "localhost", hostname, "local"), DateTimeOffset.UtcNow, bytes.Length);
+            var bounceEnvelope = new Envelope("", [new EnvelopeRecipient(to, DsnNotify.Never)], envelope.Body, envelope.SmtpUtf8,
+                DsnReturn.Unspecified, null, new ClientInfo("127.0.0.1", "localhost", hostname, protocol), DateTimeOffset.UtcNow, bytes.Length);
             return new BounceReady(message.Id, kind, targets, id, bounceEnvelope, writer.Ref);
         }).PipeTo(Self, success: ready => ready, failure: e => new BounceFailed(message.Id, e.GetBaseException().Message));
     }

@@ -109,13 +109,20 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         message.Envelope.Recipients.All(r => Resolve(r.Address, directory).Count > 0) && Targets(message, directory).Count == 0
         && PendingBounces(message, directory).Count == 0;
 
+    /// <summary>The protocol a DSN of this engine is queued with; a DSN that bounces goes to the postmaster.</summary>
+    public const string BounceProtocol = "bounce";
+
+    /// <summary>The protocol of the postmaster's copy of a bounced DSN, which is never reported on again.</summary>
+    public const string DoubleBounceProtocol = "2bounce";
+
     /// <summary>
-    /// Bounced targets that are owed a DSN not yet queued: not when the sender is &lt;&gt; (never a bounce of
-    /// a bounce), not when the recipient's NOTIFY excludes FAILURE (RFC 3461 section 4.1).
+    /// Bounced targets that are owed a DSN not yet queued: not when the recipient's NOTIFY excludes FAILURE
+    /// (RFC 3461 section 4.1), and for mail from &lt;&gt; only when it is a DSN of this engine (its copy then
+    /// goes to the postmaster, once: a bounce of that copy is dropped, as is any other mail from &lt;&gt;).
     /// </summary>
     public static IReadOnlyList<(string Target, EnvelopeRecipient Recipient)> PendingBounces(QueuedMessage message, DirectorySnapshot directory)
     {
-        if (message.Envelope.Sender.Length == 0)
+        if (message.Envelope.Sender.Length == 0 && message.Envelope.Client.Protocol != BounceProtocol)
             return [];
         var all = AllTargets(message, directory);
         var pending = new List<(string, EnvelopeRecipient)>();
@@ -125,7 +132,9 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin)
                             ?? new EnvelopeRecipient(target, DsnNotify.Unspecified);
             var notify = recipient.Notify;
-            if (notify.HasFlag(DsnNotify.Never) || (notify != DsnNotify.Unspecified && !notify.HasFlag(DsnNotify.Failure)))
+            // A DSN of ours carries NOTIFY=NEVER for the next hop's sake; its postmaster copy is owed regardless.
+            var ownDsn = message.Envelope.Sender.Length == 0;
+            if (!ownDsn && (notify.HasFlag(DsnNotify.Never) || (notify != DsnNotify.Unspecified && !notify.HasFlag(DsnNotify.Failure))))
                 continue;
             pending.Add((target, recipient));
         }

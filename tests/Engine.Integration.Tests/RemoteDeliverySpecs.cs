@@ -190,4 +190,56 @@ public sealed class RemoteDeliverySpecs
         var received = await receiver.QueueAsync();
         Assert.Equal(["bob@two.test", "carol@implicit.test"], received.SelectMany(m => m.Envelope.Recipients).Select(r => r.Address).Order());
     }
+
+    [Fact]
+    public async Task A_dsn_that_bounces_goes_to_the_postmaster_once_and_that_copy_never_bounces()
+    {
+        var dataDir = Accounts.WithJane("double-bounce");
+        Accounts.DirectoryOf(dataDir).AddAlias("postmaster@campus.test", ["jane@campus.test"]);
+        const string errors = "engine.delivery.transport = { \"err.test\" = \"error:5.1.2 no such domain here\" }";
+
+        // ghost@err.test writes to x@err.test: the message bounces, and so does its DSN to ghost@err.test.
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, errors, "engine.queue.postmaster = \"postmaster@campus.test\""))
+        {
+            var id = await SendFromAsync(engine.Port, "ghost@err.test", "x@err.test");
+            var files = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1);
+            var copy = MimeKit.MimeMessage.Load(Assert.Single(files));
+            Assert.Equal("Postmaster Copy: Undelivered Mail", copy.Subject);
+            var status = Assert.IsType<MimeKit.MultipartReport>(copy.Body).OfType<MimeKit.MessageDeliveryStatus>().Single();
+            Assert.Equal("rfc822; ghost@err.test", status.StatusGroups[1]["Final-Recipient"]);
+            await WaitForEmptyQueueAsync(engine);
+            Assert.Equal(2, engine.Logs.Lines.Count(l => l.Contains("sender non-delivery notification", StringComparison.Ordinal)));
+            Assert.Contains(engine.Logs.Lines, l => l.StartsWith($"{id}: sender non-delivery notification", StringComparison.Ordinal));
+        }
+
+        // When the postmaster's copy cannot be delivered either, it is dropped: no third notice, no loop.
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, errors, "engine.queue.postmaster = \"pm@err.test\""))
+        {
+            await SendFromAsync(engine.Port, "ghost@err.test", "y@err.test");
+            await engine.Logs.WaitForAsync(l => l.Contains("to=<pm@err.test>", StringComparison.Ordinal) && l.Contains("status=bounced", StringComparison.Ordinal));
+            await WaitForEmptyQueueAsync(engine);
+            Assert.Equal(2, engine.Logs.Lines.Count(l => l.Contains("sender non-delivery notification", StringComparison.Ordinal)));
+        }
+        Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
+    }
+
+    private static async Task<string> SendFromAsync(int port, string from, string to)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(port);
+        await smtp.CommandAsync("EHLO client.test");
+        Assert.Equal(250, (await smtp.CommandAsync($"MAIL FROM:<{from}>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{to}>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var reply = await smtp.CommandAsync("Subject: lost\r\n\r\nnowhere to go\r\n.");
+        Assert.Equal(250, reply.Code);
+        return reply.Last.Split(' ')[^1];
+    }
+
+    private static async Task WaitForEmptyQueueAsync(EngineInstance engine)
+    {
+        var end = DateTime.UtcNow.AddSeconds(15);
+        while ((await engine.QueueAsync()).Count > 0 && DateTime.UtcNow < end)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Empty(await engine.QueueAsync());
+    }
 }

@@ -16,14 +16,16 @@ public sealed record FailedRecipient(string Address, string? Original, string St
 /// A delivery status notification (RFC 3464) for recipients that failed: multipart/report with a human
 /// part, a message/delivery-status part (per-message and per-recipient fields, ENVID and ORCPT as the
 /// client gave them) and the returned message — whole, or only its headers when the sender asked RET=HDRS
-/// (RFC 3461 section 4.3). Built with MimeKit's MultipartReport. A delay warning (Action: delayed) says until
+/// (RFC 3461 section 4.3), or when it is larger than the size limit (Postfix's bounce_size_limit). Built with
+/// MimeKit's MultipartReport. A delay warning (Action: delayed) says until
 /// when the message will be retried and returns only the headers, as Postfix's does.
 /// </summary>
 public static class DsnBuilder
 {
     public static MimeMessage Build(string hostname, QueueId id, Envelope envelope, IReadOnlyList<FailedRecipient> failed, Stream original,
-        DateTimeOffset now, DsnKind kind = DsnKind.Failure, DateTimeOffset? retryUntil = null)
+        DateTimeOffset now, DsnKind kind = DsnKind.Failure, DateTimeOffset? retryUntil = null, string? to = null, long sizeLimit = long.MaxValue)
     {
+        var whole = original.CanSeek && original.Length <= sizeLimit;
         var returned = MimeMessage.Load(original);
         var report = new MultipartReport("delivery-status");
         string[] intro = kind == DsnKind.Failure
@@ -78,7 +80,7 @@ public static class DsnBuilder
         }
         report.Add(status);
 
-        if (envelope.Ret == DsnReturn.Headers || kind == DsnKind.Delay)
+        if (envelope.Ret == DsnReturn.Headers || kind == DsnKind.Delay || !whole)
         {
             var headers = new MemoryStream();
             returned.Headers.WriteTo(headers);
@@ -92,7 +94,7 @@ public static class DsnBuilder
 
         var dsn = new MimeMessage();
         dsn.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
-        dsn.To.Add(MailboxAddress.Parse(envelope.Sender));
+        dsn.To.Add(MailboxAddress.Parse(to ?? envelope.Sender));
         dsn.Subject = kind == DsnKind.Failure ? "Undelivered Mail Returned to Sender" : "Delayed Mail (still being retried)";
         dsn.Date = now;
         dsn.MessageId = $"{id.Value}.{now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.{(kind == DsnKind.Failure ? "bounce" : "delay")}@{hostname}";

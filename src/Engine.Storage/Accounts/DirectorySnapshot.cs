@@ -91,12 +91,58 @@ public sealed class DirectorySnapshot
 
     public UserEntry? FindUser(string address) => _users.GetValueOrDefault(address);
 
+    /// <summary>How deep aliases may nest (Postfix's virtual_alias_recursion_limit).</summary>
+    public const int AliasRecursionLimit = 1000;
+
     /// <summary>
     /// Resolves a recipient as Postfix's virtual_alias_maps then virtual_mailbox_maps would: an alias of
     /// the address, the user, then the same two without the subaddress ("user+tag" → "user"), then the
-    /// domain's catch-all. Alias targets are not expanded further here (delivery expands them).
+    /// domain's catch-all. Alias targets in virtual domains are resolved again, as Postfix expands
+    /// virtual aliases recursively; an alias that names itself (or an alias above it) delivers to that
+    /// address when it is a user's ("jane → jane, archive@..." keeps a copy) and ends a loop otherwise.
     /// </summary>
     public RecipientResolution Resolve(EmailAddress address)
+    {
+        var first = ResolveOnce(address);
+        if (first.Kind != RecipientKind.Accepted)
+            return first;
+        var ancestors = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { $"{address.LocalPart}@{address.Domain}" };
+        var targets = new List<string>();
+        foreach (var target in first.Targets)
+            Expand(target, ancestors, targets, 1);
+        return new RecipientResolution(RecipientKind.Accepted, targets.Distinct(StringComparer.OrdinalIgnoreCase).ToArray());
+    }
+
+    private void Expand(string target, HashSet<string> ancestors, List<string> into, int depth)
+    {
+        if (ancestors.Contains(target))
+        {
+            if (_users.ContainsKey(target))
+                into.Add(target); // "jane → jane, ...": jane's own mailbox
+            return; // a loop of aliases ends where it began
+        }
+        var at = target.LastIndexOf('@');
+        IReadOnlyList<string>? next = null;
+        if (at > 0 && depth < AliasRecursionLimit)
+        {
+            if (_aliases.TryGetValue(target, out var alias))
+                next = alias.Targets;
+            else if (!_users.ContainsKey(target) && _domains.ContainsKey(target[(at + 1)..])
+                     && ResolveOnce(new EmailAddress(target[..at], target[(at + 1)..])) is { Kind: RecipientKind.Accepted } found)
+                next = found.Targets;
+        }
+        if (next is null)
+        {
+            into.Add(target);
+            return;
+        }
+        ancestors.Add(target);
+        foreach (var t in next)
+            Expand(t, ancestors, into, depth + 1);
+        ancestors.Remove(target);
+    }
+
+    private RecipientResolution ResolveOnce(EmailAddress address)
     {
         if (!_domains.TryGetValue(address.Domain, out var domain))
             return RecipientResolution.NotLocal;

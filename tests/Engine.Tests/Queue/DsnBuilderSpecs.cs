@@ -59,4 +59,14 @@ public sealed class DsnBuilderSpecs
         Assert.False(group.Contains("Will-Retry-Until"));
         Assert.Equal("plans", Assert.IsType<MessagePart>(report[2]).Message?.Subject);
     }
+
+    [Fact]
+    public void An_original_over_the_size_limit_is_returned_as_its_headers()
+    {
+        var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
+            [new FailedRecipient("a@remote.example", null, "5.1.1", "550 5.1.1 no")], Original(), Arrived, sizeLimit: 20, to: "postmaster@mx.example");
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal("text/rfc822-headers", Assert.IsType<MimePart>(report[2]).ContentType.MimeType);
+        Assert.Equal("postmaster@mx.example", dsn.To.Mailboxes.Single().Address);
+    }
 }

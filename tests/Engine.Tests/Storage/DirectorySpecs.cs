@@ -89,6 +89,27 @@ public sealed class DirectorySpecs : IDisposable
     }
 
     [Fact]
+    public void Aliases_nest_and_an_alias_naming_itself_keeps_a_copy_without_looping()
+    {
+        var snapshot = new DirectorySnapshot([new DomainEntry("campus.test"), new DomainEntry("dept.test", CatchAll: "staff@campus.test")],
+            [new UserEntry("jane@campus.test", "", "", 0, true), new UserEntry("bob@campus.test", "", "", 0, true)],
+            [
+                new AliasEntry("staff@campus.test", ["team@campus.test", "ext@elsewhere.example"]),
+                new AliasEntry("team@campus.test", ["jane@campus.test", "bob+team@campus.test"]),
+                new AliasEntry("bob@campus.test", ["bob@campus.test", "archive@elsewhere.example"]),
+                new AliasEntry("loop1@campus.test", ["loop2@campus.test"]),
+                new AliasEntry("loop2@campus.test", ["loop1@campus.test", "jane@campus.test"]),
+            ],
+            '+', 1);
+        string Targets(string local, string domain) => string.Join(",", snapshot.Resolve(new EmailAddress(local, domain)).Targets);
+
+        Assert.Equal("jane@campus.test,bob@campus.test,archive@elsewhere.example,ext@elsewhere.example", Targets("staff", "campus.test"));
+        Assert.Equal("bob@campus.test,archive@elsewhere.example", Targets("bob", "campus.test"));
+        Assert.Equal("jane@campus.test", Targets("loop1", "campus.test")); // the loop ends where it began
+        Assert.Equal("jane@campus.test,bob@campus.test,archive@elsewhere.example,ext@elsewhere.example", Targets("anyone", "dept.test"));
+    }
+
+    [Fact]
     public void Snapshot_without_separator_should_not_strip_tags()
     {
         var snapshot = new DirectorySnapshot([new DomainEntry("campus.test")], [new UserEntry("jane@campus.test", "", "", 0, true)], [], null, 1);

@@ -157,6 +157,7 @@ public sealed class QueueManagerSpecs
         // The same partition, and the node, go on: another message is queued and tried.
         var next = await SendAsync(engine.Port, "alice@client.test", "dan@later.test");
         await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, next, "dan@later.test"));
+        await WaitForAsync(engine, next, m => m.State == QueueState.Deferred); // journaled after the log line
         Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p))); // the deferred one; never the corrupt one
         Assert.Equal(QueueState.Corrupt, (await engine.QueuedAsync(id)).State);
     }

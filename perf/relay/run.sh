@@ -28,6 +28,7 @@
 #   SOURCE_OPTS="-d"                              extra smtp-source options (-d: many messages per
 #                                                 connection; the default is one connection per message)
 #   KEEP_POSTFIX_CONFIG=1                         leave /etc/postfix as this script configured it
+#   ENGINE_SET="k=v;k=v"                          more engine settings (--set), to compare variants
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -276,6 +277,9 @@ if [[ $SKIP_ENGINE != 1 ]]; then
     # MX lookup (a bounce to client.test, say) fails instead of leaving the machine.
     --set 'engine.delivery.dns-servers = ["127.0.0.1:9"]'
   )
+  # ENGINE_SET="key=value;key=value": more engine settings, to compare variants in one script.
+  IFS=';' read -r -a extra_settings <<< "${ENGINE_SET:-}"
+  for kv in "${extra_settings[@]}"; do [[ -z $kv ]] || engine_args+=(--set "$kv"); done
   start_engine "${engine_args[@]}"
 
   measure engine "$ENGINE_PORT" "$EN_CG"

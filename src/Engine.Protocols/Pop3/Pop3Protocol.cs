@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text;
+
+namespace Engine.Protocols.Pop3;
+
+/// <summary>The states of a POP3 session (RFC 1939 section 3).</summary>
+public enum Pop3State { Authorization, Transaction, Update }
+
+/// <summary>What the session must do for a command: the protocol decides, the connection does the I/O.</summary>
+public abstract record Pop3Action
+{
+    /// <summary>Send these lines (a single "+OK"/"-ERR" line, or a multi-line response ending with ".").</summary>
+    public sealed record Reply(string Text) : Pop3Action;
+
+    /// <summary>Check the password; then call <see cref="Pop3Protocol.LoggedIn"/> or <see cref="Pop3Protocol.LoginFailed"/>.</summary>
+    public sealed record Authenticate(string User, string Password) : Pop3Action;
+
+    /// <summary>"+OK" and the message, dot-stuffed, whole or (TOP) its header and the first lines of its body.</summary>
+    public sealed record SendMessage(Pop3Message Message, int? TopLines) : Pop3Action;
+
+    /// <summary>QUIT in the TRANSACTION state: remove these messages, then answer and close (the UPDATE state).</summary>
+    public sealed record Update(IReadOnlyList<long> DeletedUids) : Pop3Action;
+
+    /// <summary>Answer and close.</summary>
+    public sealed record Close(string Text) : Pop3Action;
+
+    /// <summary>"+ " and read the client's SASL response (AUTH without an initial response).</summary>
+    public sealed record Continue(string Challenge) : Pop3Action;
+}
+
+/// <summary>
+/// A POP3 server session without I/O (RFC 1939, RFC 2449 CAPA and RESP-CODES, RFC 5034 AUTH PLAIN): it
+/// takes parsed commands and says what to answer or do. Plaintext USER/PASS and AUTH PLAIN are offered
+/// only where <c>allowPlaintext</c> says so (a protected channel; the security issue brings TLS).
+/// </summary>
+public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost)
+{
+    private string? _user;
+    private bool _awaitingSasl;
+    private Pop3Maildrop? _maildrop;
+
+    public Pop3State State { get; private set; } = Pop3State.Authorization;
+
+    /// <summary>Who is logged in (after <see cref="LoggedIn"/>).</summary>
+    public string? User { get; private set; }
+
+    public Pop3Maildrop Maildrop => _maildrop ?? throw new InvalidOperationException("not in the TRANSACTION state");
+
+    /// <summary>True while the next line is a SASL response, not a command.</summary>
+    public bool AwaitingSaslResponse => _awaitingSasl;
+
+    public string Greeting => $"+OK {greetingHost} POP3 server ready";
+
+    public string Capabilities
+    {
+        get
+        {
+            var lines = new List<string> { "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING" };
+            if (allowPlaintext)
+                lines.AddRange(["USER", "SASL PLAIN"]);
+            lines.Add("IMPLEMENTATION Engine");
+            lines.Add(".");
+            return string.Join("\r\n", lines);
+        }
+    }
+
+    public Pop3Action Handle(Pop3Command command)
+    {
+        if (command.Verb == Pop3Verb.Capa)
+            return new Pop3Action.Reply(Capabilities);
+        return State switch
+        {
+            Pop3State.Authorization => Authorization(command),
+            Pop3State.Transaction => Transaction(command),
+            _ => new Pop3Action.Reply("-ERR session is ending"),
+        };
+    }
+
+    /// <summary>A line that is not a command: a syntax error in any state.</summary>
+    public static Pop3Action.Reply Invalid(string error) => new($"-ERR {error}");
+
+    private Pop3Action Authorization(Pop3Command command)
+    {
+        switch (command.Verb)
+        {
+            case Pop3Verb.User:
+                if (!allowPlaintext)
+                    return new Pop3Action.Reply("-ERR [AUTH] Plaintext authentication disallowed on non-secure connections");
+                if (command.Arg(0) is not { } user || command.Args.Count != 1)
+                    return new Pop3Action.Reply("-ERR USER needs a name");
+                _user = user;
+                return new Pop3Action.Reply("+OK");
+            case Pop3Verb.Pass:
+                if (_user is null)
+                    return new Pop3Action.Reply("-ERR USER first");
+                if (command.Arg(0) is not { } password)
+                    return new Pop3Action.Reply("-ERR PASS needs a password");
+                var name = _user;
+                _user = null;
+                return new Pop3Action.Authenticate(name, password);
+            case Pop3Verb.Auth:
+                if (command.Args.Count == 0)
+                    return new Pop3Action.Reply(allowPlaintext ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
+                if (!command.Args[0].Equals("PLAIN", StringComparison.OrdinalIgnoreCase) || !allowPlaintext)
+                    return new Pop3Action.Reply("-ERR [AUTH] Unsupported authentication mechanism");
+                if (command.Args.Count == 1)
+                {
+                    _awaitingSasl = true;
+                    return new Pop3Action.Continue("");
+                }
+                return Plain(command.Args[1]);
+            case Pop3Verb.Quit:
+                State = Pop3State.Update;
+                return new Pop3Action.Close($"+OK {greetingHost} POP3 server signing off");
+            case Pop3Verb.Stls:
+                return new Pop3Action.Reply("-ERR STLS is not available");
+            default:
+                return new Pop3Action.Reply("-ERR Unknown command in AUTHORIZATION state");
+        }
+    }
+
+    /// <summary>The client's answer to "+ " after AUTH PLAIN: "*" cancels (RFC 5034 section 4).</summary>
+    public Pop3Action SaslResponse(string line)
+    {
+        _awaitingSasl = false;
+        return line == "*" ? new Pop3Action.Reply("-ERR AUTH cancelled") : Plain(line);
+    }
+
+    /// <summary>RFC 4616: base64 of authzid NUL authcid NUL password; an authzid other than the user is refused.</summary>
+    private static Pop3Action Plain(string base64)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(base64);
+        }
+        catch (FormatException)
+        {
+            return new Pop3Action.Reply("-ERR [AUTH] Invalid base64 data");
+        }
+        var parts = Encoding.UTF8.GetString(bytes).Split('\0');
+        if (parts.Length != 3 || parts[1].Length == 0 || (parts[0].Length > 0 && parts[0] != parts[1]))
+            return new Pop3Action.Reply("-ERR [AUTH] Invalid PLAIN response");
+        return new Pop3Action.Authenticate(parts[1], parts[2]);
+    }
+
+    public Pop3Action.Reply LoggedIn(string user, Pop3Maildrop maildrop)
+    {
+        User = user;
+        _maildrop = maildrop;
+        State = Pop3State.Transaction;
+        return new Pop3Action.Reply("+OK Logged in.");
+    }
+
+    public static Pop3Action.Reply LoginFailed => new("-ERR [AUTH] Authentication failed.");
+
+    public static Pop3Action.Reply InUse => new("-ERR [IN-USE] Mailbox is locked by another POP3 session.");
+
+    public static Pop3Action.Reply TemporaryFailure => new("-ERR [SYS/TEMP] Temporary failure, try again later.");
+
+    private Pop3Action Transaction(Pop3Command command)
+    {
+        var drop = Maildrop;
+        switch (command.Verb)
+        {
+            case Pop3Verb.Stat:
+                return new Pop3Action.Reply(FormattableString.Invariant($"+OK {drop.Live.Count()} {drop.Live.Sum(m => m.Size)}"));
+            case Pop3Verb.List:
+            case Pop3Verb.Uidl:
+                string Line(Pop3Message m) => FormattableString.Invariant($"{m.Number} {(command.Verb == Pop3Verb.List ? m.Size.ToString(CultureInfo.InvariantCulture) : m.UniqueId)}");
+                if (command.Args.Count > 0)
+                    return drop.Find(command.Arg(0)) is { } one ? new Pop3Action.Reply("+OK " + Line(one)) : NoSuchMessage;
+                return new Pop3Action.Reply(string.Join("\r\n", [
+                    FormattableString.Invariant($"+OK {drop.Live.Count()} messages"), .. drop.Live.Select(Line), "."]));
+            case Pop3Verb.Retr:
+                return drop.Find(command.Arg(0)) is { } retr ? new Pop3Action.SendMessage(retr, null) : NoSuchMessage;
+            case Pop3Verb.Top:
+                if (drop.Find(command.Arg(0)) is not { } top)
+                    return NoSuchMessage;
+                return int.TryParse(command.Arg(1), NumberStyles.None, CultureInfo.InvariantCulture, out var lines) && command.Args.Count == 2
+                    ? new Pop3Action.SendMessage(top, lines)
+                    : new Pop3Action.Reply("-ERR TOP needs a message number and a line count");
+            case Pop3Verb.Dele:
+                if (drop.Find(command.Arg(0)) is not { } dele)
+                    return NoSuchMessage;
+                drop.Delete(dele);
+                return new Pop3Action.Reply("+OK Marked to be deleted.");
+            case Pop3Verb.Rset:
+                drop.Reset();
+                return new Pop3Action.Reply("+OK");
+            case Pop3Verb.Noop:
+                return new Pop3Action.Reply("+OK");
+            case Pop3Verb.Quit:
+                State = Pop3State.Update;
+                return new Pop3Action.Update(drop.DeletedUids.ToArray());
+            default:
+                return new Pop3Action.Reply("-ERR Unknown command in TRANSACTION state");
+        }
+    }
+
+    private static Pop3Action.Reply NoSuchMessage => new("-ERR There's no message with that number.");
+}

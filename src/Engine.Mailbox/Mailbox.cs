@@ -23,6 +23,8 @@ public sealed class Mailbox : UntypedPersistentActor
 
     private sealed record WriteFailed(MailboxCommands.Deliver Command, IActorRef ReplyTo, string Reason);
 
+    private sealed record Removed(IReadOnlyList<long> Uids, IActorRef ReplyTo);
+
     private readonly string _account;
     private readonly MaildirStore _maildir;
     private readonly IBlobStore _blobs;
@@ -54,7 +56,7 @@ public sealed class Mailbox : UntypedPersistentActor
             case SnapshotOffer { Snapshot: MailboxSnapshot snapshot }:
                 _state = MailboxState.FromSnapshot(snapshot);
                 break;
-            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended:
+            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged:
                 _state = _state.Apply(message);
                 break;
         }
@@ -83,6 +85,21 @@ public sealed class Mailbox : UntypedPersistentActor
                     _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
                     written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, e.Key, e.Uid));
                     Done();
+                });
+                break;
+            case MailboxCommands.List:
+                Sender.Tell(new MailboxReplies.Listing(_account, _state.UidValidity, _state.Messages.Values.ToArray()));
+                break;
+            case MailboxCommands.Expunge expunge:
+                OnExpunge(expunge);
+                break;
+            case Removed removed:
+                Persist(new MailboxEvents.MessagesExpunged(removed.Uids), e =>
+                {
+                    foreach (var uid in e.Uids)
+                        _usage -= _state.Messages.TryGetValue(uid, out var gone) ? gone.Size : 0;
+                    _state = _state.Apply(e);
+                    removed.ReplyTo.Tell(new MailboxReplies.Expunged(_account, e.Uids));
                 });
                 break;
             case WriteFailed failed:
@@ -146,6 +163,31 @@ public sealed class Mailbox : UntypedPersistentActor
             await _maildir.WriteAsync(_account, name, prefix, body).ConfigureAwait(false);
         }).PipeTo(Self, success: () => new Written(deliver, name, replyTo),
             failure: e => new WriteFailed(deliver, replyTo, e.GetBaseException().Message));
+    }
+
+    /// <summary>
+    /// Deletes the files first, then journals the expunge: a crash in between leaves index entries whose
+    /// files are gone (a later read says so), never a file the index forgot (which a reader would show again).
+    /// </summary>
+    private void OnExpunge(MailboxCommands.Expunge expunge)
+    {
+        var gone = expunge.Uids.Where(_state.Messages.ContainsKey).Distinct().Select(uid => _state.Messages[uid]).ToArray();
+        var replyTo = Sender;
+        if (gone.Length == 0)
+        {
+            replyTo.Tell(new MailboxReplies.Expunged(_account, []));
+            return;
+        }
+        Task.Run(() =>
+        {
+            foreach (var message in gone)
+                _maildir.Delete(_account, message.FileName);
+        }).PipeTo(Self, success: () => new Removed(gone.Select(m => m.Uid).ToArray(), replyTo),
+            failure: e =>
+            {
+                _log.Warning("{0}: expunge failed: {1}", _account, e.GetBaseException().Message);
+                return new Removed([], replyTo);
+            });
     }
 
     /// <summary>The trace headers of a final delivery (RFC 5321 section 4.4; Postfix's Delivered-To).</summary>

@@ -155,4 +155,47 @@ public sealed class DeliverySpecs
         }
         Assert.Single(Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "small"), "new")));
     }
+
+    [Fact]
+    public async Task The_mailbox_lists_its_messages_by_uid_and_expunges_them_across_a_restart()
+    {
+        var dataDir = Accounts.WithJane("index");
+        string[] files;
+        long[] uids;
+        await using (var engine = await EngineInstance.StartInAsync(dataDir))
+        {
+            foreach (var subject in new[] { "one", "two", "three" })
+            {
+                var id = await SendAsync(engine.Port, "jane@campus.test", subject);
+                // Logged once the mailbox has indexed it (the file is in new/ a moment before).
+                await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
+            }
+            files = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 3);
+            var mailboxes = await engine.Services.GetRequiredService<IRequiredActor<MailboxRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
+            var listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List("jane@campus.test"), TimeSpan.FromSeconds(10),
+                TestContext.Current.CancellationToken);
+            uids = listing.Messages.Select(m => m.Uid).ToArray();
+            Assert.Equal([1L, 2L, 3L], uids);
+            Assert.Equal(files.Select(Path.GetFileName).Order(StringComparer.Ordinal), listing.Messages.Select(m => m.FileName).Order(StringComparer.Ordinal));
+            Assert.All(listing.Messages, m => Assert.Equal(new FileInfo(Path.Combine(dataDir, "mail", "campus.test", "jane", "new", m.FileName)).Length, m.Size));
+
+            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge("jane@campus.test", [2, 7]), TimeSpan.FromSeconds(10),
+                TestContext.Current.CancellationToken);
+            Assert.Equal([2L], expunged.Uids);
+            Assert.Equal(2, Directory.GetFiles(Path.Combine(dataDir, "mail", "campus.test", "jane", "new")).Length);
+        }
+
+        await using (var engine = await EngineInstance.StartInAsync(dataDir))
+        {
+            var mailboxes = await engine.Services.GetRequiredService<IRequiredActor<MailboxRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
+            var listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List("jane@campus.test"), TimeSpan.FromSeconds(10),
+                TestContext.Current.CancellationToken);
+            Assert.Equal([1L, 3L], listing.Messages.Select(m => m.Uid));
+            var four = await SendAsync(engine.Port, "jane@campus.test", "four");
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{four}: to=<jane@campus.test>", StringComparison.Ordinal));
+            var later = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List("jane@campus.test"), TimeSpan.FromSeconds(10),
+                TestContext.Current.CancellationToken);
+            Assert.Equal([1L, 3L, 4L], later.Messages.Select(m => m.Uid)); // UID 2 is never used again
+        }
+    }
 }

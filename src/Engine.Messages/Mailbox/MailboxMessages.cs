@@ -17,6 +17,12 @@ public static class MailboxCommands
     /// </summary>
     public sealed record Deliver(string Account, string Key, string BlobRef, string ReturnPath, string DeliveredTo, long QuotaBytes = 0)
         : IMailboxMessage;
+
+    /// <summary>What the mailbox holds: its UIDVALIDITY and every message (a POP3 or IMAP session opening it).</summary>
+    public sealed record List(string Account) : IMailboxMessage;
+
+    /// <summary>Remove these messages (POP3's UPDATE state; IMAP's EXPUNGE later).</summary>
+    public sealed record Expunge(string Account, IReadOnlyList<long> Uids) : IMailboxMessage;
 }
 
 public static class MailboxReplies
@@ -28,7 +34,15 @@ public static class MailboxReplies
     /// bounces (5.2.2 a full mailbox when quota-full-tempfail is off).
     /// </summary>
     public sealed record NotDelivered(string Account, string Key, string Reason, string Status = "4.3.0") : IEngineMessage;
+
+    public sealed record Listing(string Account, long UidValidity, IReadOnlyList<MailMessage> Messages) : IEngineMessage;
+
+    /// <summary>The messages that are gone now (those of the request that were there).</summary>
+    public sealed record Expunged(string Account, IReadOnlyList<long> Uids) : IEngineMessage;
 }
+
+/// <summary>A message in the mailbox index: its IMAP UID, its Maildir file name (as delivered, without flags) and size.</summary>
+public sealed record MailMessage(long Uid, string FileName, long Size) : IEngineMessage;
 
 public static class MailboxEvents
 {
@@ -37,14 +51,17 @@ public static class MailboxEvents
 
     /// <summary>The file is in new/ and has its IMAP UID.</summary>
     public sealed record MessageAppended(string Key, long Uid, string FileName) : IEngineMessage;
+
+    /// <summary>These messages' files are deleted and they leave the index.</summary>
+    public sealed record MessagesExpunged(IReadOnlyList<long> Uids) : IEngineMessage;
 }
 
 /// <summary>A delivery whose file may or may not have been written when the node stopped.</summary>
 public sealed record PendingDelivery(string Key, string FileName) : IEngineMessage;
 
-/// <summary>A mailbox's state: UID counters, delivered keys (for dedupe) and deliveries in flight.</summary>
+/// <summary>A mailbox's state: UID counters, delivered keys (for dedupe), deliveries in flight and the index of messages.</summary>
 public sealed record MailboxSnapshot(long UidValidity, long NextUid, IReadOnlyDictionary<string, long> Delivered,
-    IReadOnlyList<PendingDelivery> Started) : IEngineMessage;
+    IReadOnlyList<PendingDelivery> Started, IReadOnlyList<MailMessage>? Messages = null) : IEngineMessage;
 
 /// <summary>Routes mailbox messages by account.</summary>
 public sealed class MailboxExtractor(int shards) : HashCodeMessageExtractor(shards)

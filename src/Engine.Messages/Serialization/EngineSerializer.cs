@@ -56,6 +56,12 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxEvents.MessageAppended), "me.appended"),
         (typeof(PendingDelivery), "m.pending"),
         (typeof(MailboxSnapshot), "ms.snapshot"),
+        (typeof(MailboxCommands.List), "mc.list"),
+        (typeof(MailboxCommands.Expunge), "mc.expunge"),
+        (typeof(MailboxReplies.Listing), "mr.listing"),
+        (typeof(MailboxReplies.Expunged), "mr.expunged"),
+        (typeof(MailMessage), "m.message"),
+        (typeof(MailboxEvents.MessagesExpunged), "me.expunged"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -122,6 +128,12 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxEvents.MessageAppended))]
 [JsonSerializable(typeof(PendingDelivery))]
 [JsonSerializable(typeof(MailboxSnapshot))]
+[JsonSerializable(typeof(MailboxCommands.List))]
+[JsonSerializable(typeof(MailboxCommands.Expunge))]
+[JsonSerializable(typeof(MailboxReplies.Listing))]
+[JsonSerializable(typeof(MailboxReplies.Expunged))]
+[JsonSerializable(typeof(MailMessage))]
+[JsonSerializable(typeof(MailboxEvents.MessagesExpunged))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -51,14 +51,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>Whether a message of that name is in the mailbox (in new/, or in cur/ with or without flags).</summary>
-    public bool Contains(string account, string name)
-    {
-        var maildir = PathOf(account);
-        if (File.Exists(Path.Combine(maildir, "new", name)))
-            return true;
-        var cur = Path.Combine(maildir, "cur");
-        return System.IO.Directory.Exists(cur) && System.IO.Directory.EnumerateFiles(cur, name + "*").Any();
-    }
+    public bool Contains(string account, string name) => Find(account, name) is not null;
 
     /// <summary>Delivers under a new name; returns it.</summary>
     public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
@@ -86,6 +79,29 @@ public sealed class MaildirStore(string root, bool fsync = true)
         File.Move(tmp, Path.Combine(maildir, "new", name), overwrite: true);
         if (fsync)
             DirectorySync.Fsync(Path.Combine(maildir, "new"));
+    }
+
+    /// <summary>The path of a message by the name it was delivered under: in new/, or in cur/ with its flags (":2,...").</summary>
+    public string? Find(string account, string name)
+    {
+        var maildir = PathOf(account);
+        var fresh = Path.Combine(maildir, "new", name);
+        if (File.Exists(fresh))
+            return fresh;
+        var cur = Path.Combine(maildir, "cur");
+        if (!System.IO.Directory.Exists(cur))
+            return null;
+        var plain = Path.Combine(cur, name);
+        return File.Exists(plain) ? plain : System.IO.Directory.EnumerateFiles(cur, name + ":*").FirstOrDefault();
+    }
+
+    /// <summary>Deletes a message (wherever it is); false when it was not there.</summary>
+    public bool Delete(string account, string name)
+    {
+        if (Find(account, name) is not { } path)
+            return false;
+        File.Delete(path);
+        return true;
     }
 
     /// <summary>Every message file of an account, in new/ and cur/.</summary>

@@ -77,7 +77,14 @@ public sealed class SerializerSpecs : IDisposable
         new DestinationCommands.Send("[127.0.0.1]:25", Id, "3/01M8GNQTR71X5XT3", SampleEnvelope),
         new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")]),
         new RecipientReply("bob@example.net", 451, null, "try later"),
-        new MailboxSnapshot(1764320400, 8, new Dictionary<string, long> { ["k1"] = 7 }, [new PendingDelivery("k2", "f2")]),
+        new MailboxSnapshot(1764320400, 8, new Dictionary<string, long> { ["k1"] = 7 }, [new PendingDelivery("k2", "f2")],
+            [new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234)]),
+        new MailboxCommands.List("bob@example.net"),
+        new MailboxCommands.Expunge("bob@example.net", [7, 9]),
+        new MailboxReplies.Listing("bob@example.net", 1764320400, [new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234)]),
+        new MailboxReplies.Expunged("bob@example.net", [7]),
+        new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234),
+        new MailboxEvents.MessagesExpunged([7, 9]),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

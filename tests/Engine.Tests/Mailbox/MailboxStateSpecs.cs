@@ -1,0 +1,37 @@
+using Engine.Mailbox;
+using Engine.Messages.Mailbox;
+
+namespace Engine.Tests.Mailbox;
+
+public sealed class MailboxStateSpecs
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 28, 9, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Appended_messages_enter_the_index_by_uid_with_the_size_of_their_name_and_expunged_ones_leave()
+    {
+        var state = MailboxState.New(Now)
+            .Apply(new MailboxEvents.DeliveryStarted("q1/jane", "1764320400.M1P2Q1.host,S=120"))
+            .Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"))
+            .Apply(new MailboxEvents.MessageAppended("q2/jane", 2, "1764320401.M1P2Q2.host,S=300"))
+            .Apply(new MailboxEvents.MessageAppended("q3/jane", 3, "1764320402.M1P2Q3.host,S=50"));
+        Assert.Equal([1L, 2L, 3L], state.Messages.Keys);
+        Assert.Equal(300, state.Messages[2].Size);
+        Assert.Empty(state.Started);
+
+        var after = state.Apply(new MailboxEvents.MessagesExpunged([2, 9]));
+        Assert.Equal([1L, 3L], after.Messages.Keys);
+        Assert.Equal(4, after.NextUid); // UIDs are never used again
+        Assert.True(after.Delivered.ContainsKey("q2/jane")); // nor is a delivery made again
+    }
+
+    [Fact]
+    public void A_snapshot_keeps_the_index_and_an_old_snapshot_without_one_reads_as_empty()
+    {
+        var state = MailboxState.New(Now).Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"));
+        var back = MailboxState.FromSnapshot(state.ToSnapshot());
+        Assert.Equal(state.Messages[1], back.Messages[1]);
+        var old = MailboxState.FromSnapshot(new MailboxSnapshot(1, 2, new Dictionary<string, long> { ["q1/jane"] = 1 }, []));
+        Assert.Empty(old.Messages);
+    }
+}

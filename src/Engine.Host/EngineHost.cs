@@ -9,6 +9,7 @@ using Akka.Remote.Hosting;
 using Engine.Delivery;
 using Engine.Delivery.Mx;
 using Engine.Delivery.Smtp;
+using Engine.Mailbox.Pop3;
 using Engine.Messages;
 using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
@@ -134,6 +135,10 @@ public static class EngineHost
         });
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        builder.Services.AddSingleton(maildir);
+        builder.Services.AddSingleton(Pop3Settings.Create(config));
+        builder.Services.AddSingleton<Pop3Server>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Pop3Server>());
         return builder.Build();
     }
 

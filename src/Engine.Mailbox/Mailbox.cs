@@ -31,7 +31,7 @@ public sealed class Mailbox : UntypedPersistentActor
     private readonly bool _quotaTempfail;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private long? _usage;
-    private MailboxState _state = MailboxState.New(DateTimeOffset.UtcNow);
+    private MailboxState _state = MailboxState.Empty;
     private bool _writing;
     private int _eventsSinceSnapshot;
 
@@ -56,8 +56,12 @@ public sealed class Mailbox : UntypedPersistentActor
             case SnapshotOffer { Snapshot: MailboxSnapshot snapshot }:
                 _state = MailboxState.FromSnapshot(snapshot);
                 break;
-            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged:
+            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged or MailboxEvents.MailboxCreated:
                 _state = _state.Apply(message);
+                break;
+            case RecoveryCompleted when _state.UidValidity == 0:
+                // A new mailbox (or one from before this event existed): its UIDVALIDITY is fixed now, for good.
+                Persist(new MailboxEvents.MailboxCreated(DateTimeOffset.UtcNow.ToUnixTimeSeconds()), e => _state = _state.Apply(e));
                 break;
         }
     }

@@ -12,12 +12,14 @@ namespace Engine.Mailbox;
 public sealed record MailboxState(long UidValidity, long NextUid, ImmutableDictionary<string, long> Delivered,
     ImmutableDictionary<string, string> Started, ImmutableSortedDictionary<long, MailMessage> Messages)
 {
-    public static MailboxState New(DateTimeOffset now) =>
-        new(now.ToUnixTimeSeconds(), 1, ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, string>.Empty,
+    /// <summary>A mailbox before its first event: UIDVALIDITY 0 means "not created yet" (see <see cref="MailboxEvents.MailboxCreated"/>).</summary>
+    public static readonly MailboxState Empty =
+        new(0, 1, ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, string>.Empty,
             ImmutableSortedDictionary<long, MailMessage>.Empty);
 
     public MailboxState Apply(object e) => e switch
     {
+        MailboxEvents.MailboxCreated created => this with { UidValidity = created.UidValidity },
         MailboxEvents.DeliveryStarted started => this with { Started = Started.SetItem(started.Key, started.FileName) },
         MailboxEvents.MessageAppended appended => this with
         {

@@ -2,6 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Akka.Hosting;
 using Engine.Messages.Queue;
+using Engine.Network;
 using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;

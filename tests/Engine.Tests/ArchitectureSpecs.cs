@@ -27,6 +27,15 @@ public sealed class ArchitectureSpecs
         Assert.DoesNotContain(refs, r => r.StartsWith("Engine.", StringComparison.Ordinal) && r != "Engine.Primitives");
     }
 
+    [Fact]
+    public void Network_should_be_plain_sockets_for_every_service()
+    {
+        var refs = References("Engine.Network");
+        Assert.DoesNotContain(refs, r => r.StartsWith("Akka", StringComparison.Ordinal) || r.StartsWith("Engine.", StringComparison.Ordinal));
+        Assert.Contains("Engine.Network", References("Engine.Smtp"));
+        Assert.Contains("Engine.Network", References("Engine.Mailbox"));
+    }
+
     [Theory]
     [InlineData("Engine.Smtp", "Engine.Queue")]
     [InlineData("Engine.Queue", "Engine.Smtp")]

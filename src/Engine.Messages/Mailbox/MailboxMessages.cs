@@ -46,6 +46,9 @@ public sealed record MailMessage(long Uid, string FileName, long Size) : IEngine
 
 public static class MailboxEvents
 {
+    /// <summary>The mailbox's first event: its UIDVALIDITY, which must never change while its UIDs stand.</summary>
+    public sealed record MailboxCreated(long UidValidity) : IEngineMessage;
+
     /// <summary>Written before the file: after a crash the mailbox knows which name to look for.</summary>
     public sealed record DeliveryStarted(string Key, string FileName) : IEngineMessage;
 

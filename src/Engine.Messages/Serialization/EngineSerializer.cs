@@ -62,6 +62,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxReplies.Expunged), "mr.expunged"),
         (typeof(MailMessage), "m.message"),
         (typeof(MailboxEvents.MessagesExpunged), "me.expunged"),
+        (typeof(MailboxEvents.MailboxCreated), "me.created"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -134,6 +135,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxReplies.Expunged))]
 [JsonSerializable(typeof(MailMessage))]
 [JsonSerializable(typeof(MailboxEvents.MessagesExpunged))]
+[JsonSerializable(typeof(MailboxEvents.MailboxCreated))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -25,6 +25,7 @@ public sealed class EngineProcess : IAsyncDisposable
         $"engine.data-dir = \"{dataDir}\"",
         "engine.hostname = mx.test",
         $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
+        "engine.pop3.listen = [\"127.0.0.1:0\"]",
         "engine.smtp.mydestination = [\"mx.test\"]",
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];

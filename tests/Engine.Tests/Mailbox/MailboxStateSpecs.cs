@@ -10,7 +10,7 @@ public sealed class MailboxStateSpecs
     [Fact]
     public void Appended_messages_enter_the_index_by_uid_with_the_size_of_their_name_and_expunged_ones_leave()
     {
-        var state = MailboxState.New(Now)
+        var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds()))
             .Apply(new MailboxEvents.DeliveryStarted("q1/jane", "1764320400.M1P2Q1.host,S=120"))
             .Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"))
             .Apply(new MailboxEvents.MessageAppended("q2/jane", 2, "1764320401.M1P2Q2.host,S=300"))
@@ -28,9 +28,10 @@ public sealed class MailboxStateSpecs
     [Fact]
     public void A_snapshot_keeps_the_index_and_an_old_snapshot_without_one_reads_as_empty()
     {
-        var state = MailboxState.New(Now).Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"));
+        var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds())).Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"));
         var back = MailboxState.FromSnapshot(state.ToSnapshot());
         Assert.Equal(state.Messages[1], back.Messages[1]);
+        Assert.Equal(Now.ToUnixTimeSeconds(), back.UidValidity);
         var old = MailboxState.FromSnapshot(new MailboxSnapshot(1, 2, new Dictionary<string, long> { ["q1/jane"] = 1 }, []));
         Assert.Empty(old.Messages);
     }

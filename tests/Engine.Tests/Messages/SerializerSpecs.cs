@@ -85,6 +85,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxReplies.Expunged("bob@example.net", [7]),
         new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234),
         new MailboxEvents.MessagesExpunged([7, 9]),
+        new MailboxEvents.MailboxCreated(1764320400),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

@@ -1,0 +1,252 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Akka.Actor;
+using Engine.Messages.Mailbox;
+using Engine.Protocols.Pop3;
+using Engine.Protocols.Smtp;
+using Engine.Storage.Accounts;
+using Engine.Storage.Maildir;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Mailbox.Pop3;
+
+/// <summary>
+/// One POP3 session: reads command lines (pipelined ones in order, RFC 2449), lets <see cref="Pop3Protocol"/>
+/// decide, and does what it asks: checks passwords against the directory, opens the maildrop from the
+/// account's <c>Mailbox</c> entity (UIDs; the unique-id is Dovecot's %08Xu%08Xv, so it stays the same across
+/// sessions and restarts), sends message files from Maildir dot-stuffed, and on QUIT asks the entity to
+/// expunge what was deleted. Failed logins wait longer each time and end the session after
+/// <c>max-auth-failures</c>; bad lines get -ERR, and the session ends after <c>max-errors</c>.
+/// </summary>
+internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settings settings, IActorRef mailboxes, IRecipientDirectory directory,
+    MaildirStore maildir, ILogger log)
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname);
+    private readonly Dictionary<long, string> _files = [];
+    private NetworkStream _stream = null!;
+    private string _account = "";
+    private int _errors;
+    private int _failures;
+    private int _retrieved;
+    private long _bytes;
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        using var owned = socket;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        var input = PipeReader.Create(_stream);
+        var lines = new SmtpLineReader(Pop3Parser.MaxLine);
+        var why = "Connection closed";
+        try
+        {
+            await WriteAsync(_protocol.Greeting).ConfigureAwait(false);
+            var open = true;
+            while (open)
+            {
+                ReadResult result;
+                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(stop))
+                {
+                    idle.CancelAfter(settings.IdleTimeout);
+                    try
+                    {
+                        result = await input.ReadAsync(idle.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        why = stop.IsCancellationRequested ? "Server shutting down" : "Disconnected for inactivity";
+                        await WriteAsync($"-ERR {why}.").ConfigureAwait(false);
+                        break;
+                    }
+                }
+                var (framed, consumed) = Frame(lines, result.Buffer);
+                input.AdvanceTo(consumed, result.Buffer.End);
+                foreach (var line in framed)
+                {
+                    open = line is null ? await BadAsync("line too long").ConfigureAwait(false) : await HandleAsync(line).ConfigureAwait(false);
+                    if (!open)
+                        break; // what was pipelined after QUIT (or a fatal error) is not answered
+                }
+                if (result.IsCompleted && open)
+                {
+                    why = "Connection closed";
+                    break;
+                }
+                if (!open)
+                    why = _protocol.State == Pop3State.Update ? "Logged out" : "Session ended";
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            why = "Connection lost";
+        }
+        finally
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+            if (_account.Length > 0)
+            {
+                var deleted = _protocol.State == Pop3State.Update ? _protocol.Maildrop.DeletedUids.Count() : 0;
+                Pop3Log.LoggedOut(log, _account, why, _retrieved, _bytes, deleted, _protocol.Maildrop.All.Count);
+            }
+            else
+            {
+                Pop3Log.Disconnected(log, why, remote.ToString());
+            }
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The complete lines in what was read (null for one over the limit), and how far they reach.</summary>
+    private static (List<byte[]?> Lines, SequencePosition Consumed) Frame(SmtpLineReader lines, ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        var framed = new List<byte[]?>();
+        while (true)
+        {
+            var status = lines.TryRead(ref reader, out var line);
+            if (status == LineStatus.NeedMore)
+                return (framed, reader.Position);
+            framed.Add(status == LineStatus.Line ? line.ToArray() : null);
+        }
+    }
+
+    /// <summary>One line; false when the session ends.</summary>
+    private async Task<bool> HandleAsync(byte[] line)
+    {
+        Pop3Action action;
+        if (_protocol.AwaitingSaslResponse)
+        {
+            action = _protocol.SaslResponse(Encoding.ASCII.GetString(line));
+        }
+        else if (Pop3Parser.TryParse(line, out var command, out var error))
+        {
+            action = _protocol.Handle(command!);
+        }
+        else
+        {
+            return await BadAsync(error).ConfigureAwait(false);
+        }
+        switch (action)
+        {
+            case Pop3Action.Reply reply:
+                await WriteAsync(reply.Text).ConfigureAwait(false);
+                return true;
+            case Pop3Action.Continue next:
+                await WriteAsync("+ " + next.Challenge).ConfigureAwait(false);
+                return true;
+            case Pop3Action.Close close:
+                await WriteAsync(close.Text).ConfigureAwait(false);
+                return false;
+            case Pop3Action.Authenticate login:
+                return await AuthenticateAsync(login).ConfigureAwait(false);
+            case Pop3Action.SendMessage send:
+                await SendAsync(send).ConfigureAwait(false);
+                return true;
+            case Pop3Action.Update update:
+                await UpdateAsync(update).ConfigureAwait(false);
+                return false;
+            default:
+                throw new InvalidOperationException($"unknown POP3 action {action}");
+        }
+    }
+
+    private async Task<bool> BadAsync(string error)
+    {
+        Pop3Log.BadInput(log, remote.ToString(), error);
+        if (++_errors >= settings.MaxErrors)
+        {
+            await WriteAsync("-ERR Too many invalid commands.").ConfigureAwait(false);
+            return false;
+        }
+        await WriteAsync(Pop3Protocol.Invalid(error).Text).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task<bool> AuthenticateAsync(Pop3Action.Authenticate login)
+    {
+        var user = directory.Current.FindUser(login.User);
+        if (user is not { Enabled: true } || !PasswordHasher.Verify(login.Password, user.PasswordHash))
+        {
+            _failures++;
+            Pop3Log.LoginFailed(log, login.User, _failures, remote.ToString());
+            // Each failure waits longer (Dovecot's auth_failure_delay), so guessing is slow.
+            await Task.Delay(settings.AuthFailureDelay * _failures).ConfigureAwait(false);
+            if (_failures >= settings.MaxAuthFailures)
+            {
+                await WriteAsync("-ERR [AUTH] Too many failed logins, disconnecting.").ConfigureAwait(false);
+                return false;
+            }
+            await WriteAsync(Pop3Protocol.LoginFailed.Text).ConfigureAwait(false);
+            return true;
+        }
+        MailboxReplies.Listing listing;
+        try
+        {
+            listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(user.Address), AskTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException e)
+        {
+            Pop3Log.Failed(log, user.Address, "opening the mailbox", e.Message);
+            await WriteAsync(Pop3Protocol.TemporaryFailure.Text).ConfigureAwait(false);
+            return true;
+        }
+        _account = user.Address;
+        var messages = listing.Messages.Select((m, i) => new Pop3Message(i + 1, UniqueId(m.Uid, listing.UidValidity), m.Size, m.Uid)).ToArray();
+        foreach (var m in listing.Messages)
+            _files[m.Uid] = m.FileName;
+        Pop3Log.Login(log, user.Address, "PLAIN", remote.ToString());
+        await WriteAsync(_protocol.LoggedIn(user.Address, new Pop3Maildrop(messages)).Text).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Dovecot's default pop3_uidl_format, %08Xu%08Xv: the same message keeps its unique-id.</summary>
+    private static string UniqueId(long uid, long uidValidity) => string.Create(CultureInfo.InvariantCulture, $"{uid:X8}{uidValidity:X8}");
+
+    private async Task SendAsync(Pop3Action.SendMessage send)
+    {
+        var path = _files.TryGetValue(send.Message.Uid, out var name) ? maildir.Find(_account, name) : null;
+        if (path is null)
+        {
+            await WriteAsync("-ERR [SYS/TEMP] The message is gone from the mailbox.").ConfigureAwait(false);
+            return;
+        }
+        var bytes = await File.ReadAllBytesAsync(path).ConfigureAwait(false);
+        var length = send.TopLines is { } lines ? Pop3Top.Length(bytes, lines) : bytes.Length;
+        var output = new ArrayBufferWriter<byte>(length + 64);
+        output.Write(Encoding.ASCII.GetBytes(send.TopLines is null ? $"+OK {bytes.Length} octets\r\n" : "+OK\r\n"));
+        var stuffer = new DotStuffer();
+        stuffer.Write(bytes.AsSpan(0, length), output);
+        stuffer.Finish(output);
+        await _stream.WriteAsync(output.WrittenMemory).ConfigureAwait(false);
+        if (send.TopLines is null)
+        {
+            _retrieved++;
+            _bytes += bytes.Length;
+        }
+    }
+
+    private async Task UpdateAsync(Pop3Action.Update update)
+    {
+        if (update.DeletedUids.Count == 0)
+        {
+            await WriteAsync("+OK Logging out.").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, update.DeletedUids), AskTimeout).ConfigureAwait(false);
+            await WriteAsync("+OK Logging out, messages deleted.").ConfigureAwait(false);
+        }
+        catch (AskTimeoutException e)
+        {
+            Pop3Log.Failed(log, _account, "expunge", e.Message);
+            await WriteAsync("-ERR [SYS/TEMP] Some deleted messages were not removed.").ConfigureAwait(false);
+        }
+    }
+
+    private Task WriteAsync(string text) => _stream.WriteAsync(Encoding.ASCII.GetBytes(text + "\r\n")).AsTask();
+}

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Engine.Network;
+
+/// <summary>The most connections a service takes on this node, in total and from one client address.</summary>
+public sealed record ConnectionLimits(int Total, int PerAddress);
+
+/// <summary>
+/// Accepts TCP connections on one endpoint for a service (SMTP, POP3, ...) and hands each on, after the
+/// connection limits: the total on this node and the number from one client address (Postfix's
+/// smtpd_client_connection_count_limit). Over a limit the service says no in its own words and the socket
+/// closes. The service's handler gets the socket and the action that gives its slot back.
+/// </summary>
+public sealed class ConnectionListener : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly ConnectionCounter _counter;
+    private readonly ConnectionLimits _limits;
+    private readonly Action<Socket, IPAddress, Action> _accepted;
+    private readonly Func<Socket, IPAddress, string, Task> _refuse;
+    private readonly Action<Exception, IPAddress> _failed;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    /// <param name="accepted">Takes the connection (socket, client address, give the slot back when done).</param>
+    /// <param name="refuse">Tells a client over a limit why (socket, client address, reason); the listener closes it after.</param>
+    /// <param name="failed">A client that went away between accept and start.</param>
+    public ConnectionListener(IPEndPoint endPoint, ConnectionCounter counter, ConnectionLimits limits, Action<Socket, IPAddress, Action> accepted,
+        Func<Socket, IPAddress, string, Task> refuse, Action<Exception, IPAddress> failed)
+    {
+        _counter = counter;
+        _limits = limits;
+        _accepted = accepted;
+        _refuse = refuse;
+        _failed = failed;
+        _socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+            _socket.DualMode = false;
+        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _socket.Bind(endPoint);
+        _socket.Listen(512);
+        EndPoint = (IPEndPoint)_socket.LocalEndPoint!;
+    }
+
+    /// <summary>The bound endpoint (with the real port when 0 was asked for).</summary>
+    public IPEndPoint EndPoint { get; }
+
+    public void Start() => _loop = Task.Run(AcceptLoopAsync);
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (_stop.IsCancellationRequested)
+                    return;
+                continue;
+            }
+            var address = IPAddress.None;
+            var entered = false;
+            try
+            {
+                client.NoDelay = true;
+                address = (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+                var refusal = _counter.TryEnter(address, _limits.Total, _limits.PerAddress);
+                if (refusal is not null)
+                {
+                    _ = RefuseAsync(client, address, refusal);
+                    continue;
+                }
+                entered = true;
+                var leaving = address;
+                _accepted(client, address, () => _counter.Leave(leaving));
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+            {
+                // The client went away between accept and start: give its slot back and go on accepting.
+                if (entered)
+                    _counter.Leave(address);
+                client.Dispose();
+                _failed(e, address);
+            }
+        }
+    }
+
+    private async Task RefuseAsync(Socket client, IPAddress address, string reason)
+    {
+        try
+        {
+            await _refuse(client, address, reason).ConfigureAwait(false);
+            client.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+
+    /// <summary>Stops accepting; open connections go on.</summary>
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        await _loop.ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _socket.Dispose();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>Open connections of a service on this node, in total and per client address.</summary>
+public sealed class ConnectionCounter
+{
+    private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
+    private int _total;
+
+    public int Total => Volatile.Read(ref _total);
+
+    /// <summary>Counts a new connection, or says why it is refused.</summary>
+    public string? TryEnter(IPAddress address, int maxTotal, int maxPerAddress)
+    {
+        if (Interlocked.Increment(ref _total) > maxTotal)
+        {
+            Interlocked.Decrement(ref _total);
+            return "too many connections";
+        }
+        var count = _perAddress.AddOrUpdate(address, 1, (_, n) => n + 1);
+        if (count > maxPerAddress)
+        {
+            Leave(address);
+            return $"too many connections from {address}";
+        }
+        return null;
+    }
+
+    public void Leave(IPAddress address)
+    {
+        Interlocked.Decrement(ref _total);
+        // Remove the entry when it drops to zero, so the table does not grow with every client ever seen.
+        while (_perAddress.TryGetValue(address, out var n))
+        {
+            if (n <= 1 ? _perAddress.TryRemove(KeyValuePair.Create(address, n)) : _perAddress.TryUpdate(address, n - 1, n))
+                return;
+        }
+    }
+}

@@ -1,0 +1,186 @@
+using System.Text;
+using System.Text.Json;
+using Engine.Integration.Tests.Support;
+using MailKit.Net.Pop3;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>The POP3 server with real clients: MailKit's Pop3Client, Python's poplib, and raw lines.</summary>
+public sealed class Pop3Specs
+{
+    private const string Password = "correct horse";
+
+    /// <summary>An engine whose jane@campus.test has a password and the given messages in her INBOX.</summary>
+    private static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
+    {
+        var dataDir = Accounts.WithJane(name);
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, iterations: 1000));
+        var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.auth-failure-delay = 200ms");
+        foreach (var body in bodies)
+        {
+            await using var smtp = await RawSmtp.GreetedAsync(engine.Port);
+            await smtp.CommandAsync("EHLO client.test");
+            await smtp.CommandAsync("MAIL FROM:<alice@client.test>");
+            await smtp.CommandAsync("RCPT TO:<jane@campus.test>");
+            await smtp.CommandAsync("DATA");
+            var id = (await smtp.CommandAsync(body + "\r\n.")).Last.Split(' ')[^1];
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
+        }
+        return engine;
+    }
+
+    private static string[] MaildirFiles(EngineInstance engine) =>
+        Directory.GetFiles(Path.Combine(engine.DataDir, "mail", "campus.test", "jane", "new")).Order(StringComparer.Ordinal).ToArray();
+
+    [Fact]
+    public async Task MailKit_reads_the_messages_byte_exact_deletes_one_and_the_uids_stay_across_a_restart()
+    {
+        string[] uids;
+        string dataDir;
+        // "..dotted" in DATA is ".dotted" in the mailbox, which POP3 must stuff again on the way out.
+        await using (var engine = await WithMailAsync("pop3-mailkit", "Subject: one\r\n\r\nfirst\r\n..dotted line", "Subject: two\r\n\r\nsecond"))
+        {
+            dataDir = engine.DataDir;
+            using var pop = new Pop3Client();
+            await pop.ConnectAsync("127.0.0.1", engine.Pop3Port, MailKit.Security.SecureSocketOptions.None, TestContext.Current.CancellationToken);
+            Assert.True(pop.Capabilities.HasFlag(Pop3Capabilities.UIDL));
+            Assert.True(pop.Capabilities.HasFlag(Pop3Capabilities.Pipelining));
+            await pop.AuthenticateAsync("jane@campus.test", Password, TestContext.Current.CancellationToken);
+            Assert.Equal(2, pop.Count);
+            uids = (await pop.GetMessageUidsAsync(TestContext.Current.CancellationToken)).ToArray();
+            Assert.Equal(2, uids.Distinct().Count());
+
+            var files = MaildirFiles(engine);
+            for (var i = 0; i < 2; i++)
+            {
+                using var stream = await pop.GetStreamAsync(i, cancellationToken: TestContext.Current.CancellationToken);
+                using var copy = new MemoryStream();
+                await stream.CopyToAsync(copy, TestContext.Current.CancellationToken);
+                Assert.Equal(await File.ReadAllBytesAsync(files[i], TestContext.Current.CancellationToken), copy.ToArray());
+            }
+            Assert.Equal((await pop.GetMessageSizesAsync(TestContext.Current.CancellationToken)).ToArray(), files.Select(f => (int)new FileInfo(f).Length));
+            var first = await pop.GetMessageAsync(0, TestContext.Current.CancellationToken);
+            Assert.Equal("one", first.Subject);
+            Assert.Contains(".dotted line", first.TextBody, StringComparison.Ordinal);
+
+            await pop.DeleteMessageAsync(0, TestContext.Current.CancellationToken);
+            await pop.DisconnectAsync(true, TestContext.Current.CancellationToken);
+            Assert.Single(MaildirFiles(engine));
+        }
+
+        await using (var engine = await EngineInstance.StartInAsync(dataDir))
+        {
+            using var pop = new Pop3Client();
+            await pop.ConnectAsync("127.0.0.1", engine.Pop3Port, MailKit.Security.SecureSocketOptions.None, TestContext.Current.CancellationToken);
+            await pop.AuthenticateAsync("jane@campus.test", Password, TestContext.Current.CancellationToken);
+            Assert.Equal(1, pop.Count);
+            Assert.Equal(uids[1], await pop.GetMessageUidAsync(0, TestContext.Current.CancellationToken)); // the same id after a restart
+            Assert.Equal("two", (await pop.GetMessageAsync(0, TestContext.Current.CancellationToken)).Subject);
+            await pop.DisconnectAsync(true, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Python_poplib_lists_retrieves_tops_and_deletes()
+    {
+        await using var engine = await WithMailAsync("pop3-poplib", "Subject: hello\r\nX-A: 1\r\n\r\nbody line 1\r\nbody line 2");
+        var script = Path.Combine(AppContext.BaseDirectory, "Clients", "poplib_fetch.py");
+        var run = await Processes.RunAsync("python3", [script, engine.Pop3Port.ToString(), "jane@campus.test", Password, "dele"]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        using var json = JsonDocument.Parse(run.Output);
+        Assert.Equal(1, json.RootElement.GetProperty("stat")[0].GetInt32());
+        var message = Convert.FromHexString(json.RootElement.GetProperty("messages")[0].GetString()!);
+        Assert.EndsWith("Subject: hello\r\nX-A: 1\r\n\r\nbody line 1\r\nbody line 2\r\n", Encoding.ASCII.GetString(message), StringComparison.Ordinal);
+        Assert.Equal(message.Length, json.RootElement.GetProperty("stat")[1].GetInt32());
+        Assert.Equal($"1 {message.Length}", json.RootElement.GetProperty("list")[0].GetString());
+        var top = Encoding.ASCII.GetString(Convert.FromHexString(json.RootElement.GetProperty("top").GetString()!));
+        Assert.EndsWith("X-A: 1\r\n", top, StringComparison.Ordinal); // the header and the blank line, no body
+        Assert.DoesNotContain("body line", top, StringComparison.Ordinal);
+        Assert.Matches("^1 [0-9A-F]{16}$", json.RootElement.GetProperty("uidl")[0].GetString()!);
+        Assert.Empty(MaildirFiles(engine)); // deleted at QUIT
+    }
+
+    [Fact]
+    public async Task Pipelined_commands_are_answered_in_order_and_nothing_is_deleted_without_quit()
+    {
+        await using var engine = await WithMailAsync("pop3-raw", "Subject: a\r\n\r\nx", "Subject: b\r\n\r\ny");
+        using (var pop = await Pop3Line.ConnectAsync(engine.Pop3Port))
+        {
+            Assert.StartsWith("+OK", await pop.ReadLineAsync(), StringComparison.Ordinal);
+            await pop.WriteAsync($"USER jane@campus.test\r\nPASS {Password}\r\nSTAT\r\nDELE 1\r\nLIST 1\r\nNOOP\r\n");
+            Assert.Equal("+OK", await pop.ReadLineAsync());
+            Assert.Equal("+OK Logged in.", await pop.ReadLineAsync());
+            Assert.StartsWith("+OK 2 ", await pop.ReadLineAsync(), StringComparison.Ordinal);
+            Assert.Equal("+OK Marked to be deleted.", await pop.ReadLineAsync());
+            Assert.StartsWith("-ERR", await pop.ReadLineAsync(), StringComparison.Ordinal);
+            Assert.Equal("+OK", await pop.ReadLineAsync());
+            // The connection drops without QUIT: RFC 1939 section 6, nothing is removed.
+        }
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.Equal(2, MaildirFiles(engine).Length);
+    }
+
+    [Fact]
+    public async Task Bad_lines_get_err_and_wrong_passwords_are_slowed_then_the_session_is_closed()
+    {
+        await using var engine = await WithMailAsync("pop3-bad");
+        using var pop = await Pop3Line.ConnectAsync(engine.Pop3Port);
+        await pop.ReadLineAsync();
+        await pop.WriteAsync("FROBNICATE\r\n" + new string('A', 600) + "\r\nSTAT\r\nCAPA\r\n");
+        Assert.Equal("-ERR unknown command", await pop.ReadLineAsync());
+        Assert.Equal("-ERR line too long", await pop.ReadLineAsync());
+        Assert.StartsWith("-ERR", await pop.ReadLineAsync(), StringComparison.Ordinal); // STAT before login
+        Assert.Equal("+OK Capability list follows", await pop.ReadLineAsync());
+        while (await pop.ReadLineAsync() != ".")
+        {
+        }
+
+        var started = DateTime.UtcNow;
+        for (var i = 1; i <= 2; i++)
+        {
+            await pop.WriteAsync($"USER jane@campus.test\r\nPASS wrong {i}\r\n");
+            Assert.Equal("+OK", await pop.ReadLineAsync());
+            Assert.Equal("-ERR [AUTH] Authentication failed.", await pop.ReadLineAsync());
+        }
+        await pop.WriteAsync("USER jane@campus.test\r\nPASS wrong 3\r\n");
+        Assert.Equal("+OK", await pop.ReadLineAsync());
+        Assert.StartsWith("-ERR [AUTH] Too many failed logins", await pop.ReadLineAsync(), StringComparison.Ordinal);
+        Assert.Null(await pop.ReadLineAsync()); // closed
+        // 200 ms, then 400, then 600: the failures waited at least 1.2 s in all.
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(1150));
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.Contains("wrong", StringComparison.Ordinal) || l.Contains(Password, StringComparison.Ordinal));
+        Assert.Contains(engine.Logs.Lines, l => l.StartsWith("pop3-login: Aborted login (auth failed, 3 attempts): user=<jane@campus.test>", StringComparison.Ordinal));
+    }
+}
+
+/// <summary>A raw POP3 connection for tests: write bytes, read CRLF lines.</summary>
+internal sealed class Pop3Line : IDisposable
+{
+    private readonly System.Net.Sockets.TcpClient _client;
+    private readonly Stream _stream;
+    private readonly StreamReader _reader;
+
+    private Pop3Line(System.Net.Sockets.TcpClient client)
+    {
+        _client = client;
+        _stream = client.GetStream();
+        _reader = new StreamReader(_stream, Encoding.ASCII);
+    }
+
+    public static async Task<Pop3Line> ConnectAsync(int port)
+    {
+        var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync("127.0.0.1", port);
+        return new Pop3Line(client);
+    }
+
+    public Task WriteAsync(string text) => _stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
+
+    public async Task<string?> ReadLineAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        return await _reader.ReadLineAsync(timeout.Token);
+    }
+
+    public void Dispose() => _client.Dispose();
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the engine. Installs from Debian's packages what the tests need when it is missing
-# (swaks; python3 for smtplib; dnsmasq as the DNS server for MX tests; Postfix for smtp-sink, installed unconfigured
-# so that it does not start), then builds in Release and runs both test projects.
+# (swaks; python3 for smtplib and poplib; dnsmasq as the DNS server for MX tests; Postfix for smtp-sink, installed
+# unconfigured so that it does not start; fetchmail as a POP3 client), then builds in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
+command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

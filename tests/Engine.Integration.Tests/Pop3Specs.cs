@@ -11,7 +11,7 @@ public sealed class Pop3Specs
     private const string Password = "correct horse";
 
     /// <summary>An engine whose jane@campus.test has a password and the given messages in her INBOX.</summary>
-    private static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
+    internal static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
     {
         var dataDir = Accounts.WithJane(name);
         Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, iterations: 1000));
@@ -98,6 +98,29 @@ public sealed class Pop3Specs
         Assert.DoesNotContain("body line", top, StringComparison.Ordinal);
         Assert.Matches("^1 [0-9A-F]{16}$", json.RootElement.GetProperty("uidl")[0].GetString()!);
         Assert.Empty(MaildirFiles(engine)); // deleted at QUIT
+    }
+
+    [Fact]
+    public async Task Fetchmail_fetches_every_message_and_leaves_the_maildrop_empty()
+    {
+        await using var engine = await WithMailAsync("pop3-fetchmail", "Subject: f1\r\n\r\nfirst", "Subject: f2\r\n\r\nsecond");
+        var home = TempDir.Create("fetchmail");
+        var received = Directory.CreateDirectory(Path.Combine(home, "received")).FullName;
+        var rc = Path.Combine(home, "fetchmailrc");
+        await File.WriteAllTextAsync(rc, $"""
+            poll 127.0.0.1 with protocol POP3 service {engine.Pop3Port} auth password
+              user "jane@campus.test" there with password "{Password}" is "root" here
+              options nokeep sslproto '' mda "/bin/sh -c 'cat > {received}/$$.eml'"
+
+            """, TestContext.Current.CancellationToken);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(rc, UnixFileMode.UserRead | UnixFileMode.UserWrite); // fetchmail refuses a readable rc file
+        var run = await Processes.RunAsync("env", [$"FETCHMAILHOME={home}", "fetchmail", "-f", rc, "-v", "--nosyslog", "-d0"]);
+        Assert.True(run.ExitCode == 0, run.Output + run.Error);
+
+        var subjects = Directory.GetFiles(received).Select(f => MimeKit.MimeMessage.Load(f).Subject).Order(StringComparer.Ordinal);
+        Assert.Equal(["f1", "f2"], subjects);
+        Assert.Empty(MaildirFiles(engine)); // nokeep: deleted on the server after fetching
     }
 
     [Fact]

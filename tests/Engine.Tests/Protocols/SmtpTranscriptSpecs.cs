@@ -27,7 +27,7 @@ public sealed class SmtpTranscriptSpecs
     {
         var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Transcripts", "Smtp", name));
         var input = lines.Where(l => l.StartsWith("> ", StringComparison.Ordinal))
-            .SelectMany(l => SmtpWireHarness.Unescape(l[2..])).ToArray();
+            .SelectMany(l => Engine.Tests.Shared.Escapes.Unescape(l[2..])).ToArray();
         var expected = lines.Where(l => l.StartsWith("= ", StringComparison.Ordinal)).Select(l => l[2..]).ToArray();
         Assert.NotEmpty(expected);
 

@@ -124,6 +124,45 @@ public sealed class Pop3Specs
     }
 
     [Fact]
+    public async Task Dovecot_reads_the_maildir_the_engine_wrote_and_the_engine_still_serves_what_dovecot_flagged()
+    {
+        await using var engine = await WithMailAsync("pop3-dovecot", "Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\nsecond");
+        var written = MaildirFiles(engine).Select(File.ReadAllBytes).ToArray(); // Dovecot moves them to cur/ when it looks
+        await DovecotServer.HandOverAsync(Path.Combine(engine.DataDir, "mail", "campus.test"));
+        await using var dovecot = await DovecotServer.StartAsync(Path.Combine(engine.DataDir, "mail"), "jane@campus.test", Password);
+
+        using (var imap = new MailKit.Net.Imap.ImapClient())
+        {
+            await imap.ConnectAsync("127.0.0.1", dovecot.Port, MailKit.Security.SecureSocketOptions.None, TestContext.Current.CancellationToken);
+            await imap.AuthenticateAsync("jane@campus.test", Password, TestContext.Current.CancellationToken);
+            await imap.Inbox.OpenAsync(MailKit.FolderAccess.ReadWrite, TestContext.Current.CancellationToken);
+            Assert.Equal(2, imap.Inbox.Count);
+            var read = new List<byte[]>();
+            for (var i = 0; i < 2; i++)
+            {
+                using var stream = await imap.Inbox.GetStreamAsync(i, "", TestContext.Current.CancellationToken);
+                using var copy = new MemoryStream();
+                await stream.CopyToAsync(copy, TestContext.Current.CancellationToken);
+                read.Add(copy.ToArray());
+            }
+            Assert.Equal(written.Select(Convert.ToHexString).Order(StringComparer.Ordinal), read.Select(Convert.ToHexString).Order(StringComparer.Ordinal));
+            await imap.Inbox.StoreAsync(0, new MailKit.StoreFlagsRequest(MailKit.StoreAction.Add, MailKit.MessageFlags.Seen) { Silent = true },
+                TestContext.Current.CancellationToken);
+            await imap.DisconnectAsync(true, TestContext.Current.CancellationToken);
+        }
+        // Dovecot moved both to cur/ and marked one \Seen ("...:2,S"), as the Maildir spec has it.
+        var cur = Directory.GetFiles(Path.Combine(engine.DataDir, "mail", "campus.test", "jane", "cur"));
+        Assert.Contains(cur, f => f.EndsWith(":2,S", StringComparison.Ordinal));
+
+        using var pop = new Pop3Client();
+        await pop.ConnectAsync("127.0.0.1", engine.Pop3Port, MailKit.Security.SecureSocketOptions.None, TestContext.Current.CancellationToken);
+        await pop.AuthenticateAsync("jane@campus.test", Password, TestContext.Current.CancellationToken);
+        Assert.Equal("one", (await pop.GetMessageAsync(0, TestContext.Current.CancellationToken)).Subject);
+        Assert.Equal("two", (await pop.GetMessageAsync(1, TestContext.Current.CancellationToken)).Subject);
+        await pop.DisconnectAsync(true, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
     public async Task Pipelined_commands_are_answered_in_order_and_nothing_is_deleted_without_quit()
     {
         await using var engine = await WithMailAsync("pop3-raw", "Subject: a\r\n\r\nx", "Subject: b\r\n\r\ny");

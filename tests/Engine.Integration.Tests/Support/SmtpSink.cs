@@ -41,20 +41,7 @@ public sealed class SmtpSink : IDisposable
         foreach (var a in new[] { "-D", dump, $"127.0.0.1:{port}", "256" })
             info.ArgumentList.Add(a);
         var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start smtp-sink");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync("127.0.0.1", port);
-                break;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                await Task.Delay(50);
-            }
-        }
+        await Loopback.WaitForListenerAsync(port, process, TimeSpan.FromSeconds(10));
         return new SmtpSink(process, port, dump);
     }
 

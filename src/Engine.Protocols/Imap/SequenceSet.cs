@@ -1,0 +1,82 @@
+using System.Globalization;
+
+namespace Engine.Protocols.Imap;
+
+/// <summary>
+/// An IMAP sequence set (RFC 9051 section 9, "sequence-set"): numbers and ranges, "*" for the largest
+/// number in use. Ranges may be written either way round ("5:3" is "3:5"). At most <see cref="MaxRanges"/>
+/// ranges, so a client cannot make the server hold a huge list.
+/// </summary>
+public sealed class SequenceSet
+{
+    public const int MaxRanges = 10_000;
+
+    private readonly (long From, long To)[] _ranges; // 0 stands for "*"
+
+    private SequenceSet((long, long)[] ranges) => _ranges = ranges;
+
+    public static bool TryParse(string text, out SequenceSet set)
+    {
+        set = new SequenceSet([]);
+        var items = text.Split(',');
+        if (text.Length == 0 || items.Length > MaxRanges)
+            return false;
+        var ranges = new (long, long)[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var ends = items[i].Split(':');
+            if (ends.Length > 2 || !TryNumber(ends[0], out var from) || !TryNumber(ends[^1], out var to))
+                return false;
+            ranges[i] = (from, to);
+        }
+        set = new SequenceSet(ranges);
+        return true;
+    }
+
+    private static bool TryNumber(string text, out long value)
+    {
+        value = 0;
+        if (text == "*")
+            return true;
+        return text.Length is > 0 and <= 10 && text[0] != '0'
+               && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value is >= 1 and <= uint.MaxValue;
+    }
+
+    /// <summary>
+    /// The numbers of the set that are among <paramref name="existing"/> (sorted ascending: message sequence
+    /// numbers 1..n, or UIDs), each once, ascending. "*" is the largest existing one; with none, the set
+    /// selects nothing ("1:*" on an empty folder).
+    /// </summary>
+    public IReadOnlyList<long> Select(IReadOnlyList<long> existing)
+    {
+        if (existing.Count == 0)
+            return [];
+        var star = existing[^1];
+        var selected = new SortedSet<long>();
+        foreach (var (rawFrom, rawTo) in _ranges)
+        {
+            var a = rawFrom == 0 ? star : rawFrom;
+            var b = rawTo == 0 ? star : rawTo;
+            var (low, high) = a <= b ? (a, b) : (b, a);
+            // Walk only what exists in [low, high], not the (possibly huge) range itself.
+            var start = LowerBound(existing, low);
+            for (var i = start; i < existing.Count && existing[i] <= high; i++)
+                selected.Add(existing[i]);
+        }
+        return selected.ToArray();
+    }
+
+    private static int LowerBound(IReadOnlyList<long> sorted, long value)
+    {
+        int lo = 0, hi = sorted.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (sorted[mid] < value)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    }
+}

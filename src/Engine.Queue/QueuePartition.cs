@@ -41,6 +41,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private sealed record Retry(QueueId Id);
 
+    private sealed record SweepInFlight
+    {
+        public static readonly SweepInFlight Instance = new();
+    }
+
     private sealed record BounceReady(QueueId Original, DsnKind Kind, IReadOnlyList<string> Targets, QueueId Id, Envelope Envelope, string BlobRef);
 
     private sealed record BounceFailed(QueueId Original, string Reason);
@@ -52,7 +57,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly string _hostname;
     private readonly IReadOnlySet<string> _localDomains;
     private readonly Router _router;
-    private readonly HashSet<(QueueId, string)> _inFlight = [];
+    // Remote targets handed to a destination and not answered yet, with when they were sent.
+    private readonly Dictionary<(QueueId, string), DateTimeOffset> _inFlight = [];
     // Messages whose DSN is being built or queued, and the DSNs this partition waits to hear "queued" for.
     private readonly HashSet<QueueId> _bouncing = [];
     private readonly Dictionary<QueueId, (QueueId Original, DsnKind Kind, IReadOnlyList<string> Targets)> _dsns = [];
@@ -108,6 +114,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case RecoveryCompleted:
                 _log.Info("{0}: recovered {1} messages", PersistenceId, _state.Messages.Count);
                 Self.Tell(DispatchAll.Instance);
+                var every = TimeSpan.FromTicks(Math.Min(_settings.DeliveryAnswerTimeout.Ticks / 2, TimeSpan.FromMinutes(1).Ticks));
+                Timers.StartPeriodicTimer(SweepInFlight.Instance, SweepInFlight.Instance, every);
                 break;
         }
     }
@@ -133,6 +141,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case Retry retry when _state.Messages.TryGetValue(retry.Id, out var again):
                 if (Readable(again))
                     Dispatch(again);
+                break;
+            case SweepInFlight:
+                OnSweepInFlight();
                 break;
             case QueueCommands.Hold hold:
                 OnHold(hold);
@@ -259,7 +270,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             }
             var domain = target[(target.LastIndexOf('@') + 1)..];
             // A mydestination domain without a directory entry has no mailboxes yet: its mail waits.
-            if (_inFlight.Contains((message.Id, target)) || _localDomains.Contains(domain))
+            if (_inFlight.ContainsKey((message.Id, target)) || _localDomains.Contains(domain))
                 continue;
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
             switch (_router.RouteFor(domain))
@@ -287,7 +298,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         foreach (var (nextHop, recipients) in remote)
         {
             foreach (var r in recipients)
-                _inFlight.Add((message.Id, r.Address));
+                _inFlight[(message.Id, r.Address)] = DateTimeOffset.UtcNow;
             _destinations.Tell(new DestinationCommands.Send(nextHop, message.Id, message.BlobRef,
                 message.Envelope with { Recipients = recipients }));
         }
@@ -471,7 +482,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             _eventsSinceSnapshot++;
             if (!_state.Messages.TryGetValue(id, out var current) || current.State != QueueState.Deferred)
                 return;
-            if (!current.DeferralOf.Keys.Any(t => _inFlight.Contains((id, t))))
+            if (!current.DeferralOf.Keys.Any(t => _inFlight.ContainsKey((id, t))))
                 _active.Remove(id);
             Timers.StartSingleTimer(id, new Retry(id), Max(e.NextAttemptAt - DateTimeOffset.UtcNow, TimeSpan.Zero));
             StartDelayWarning(current);
@@ -479,6 +490,28 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>
+    /// Sends that got no answer within delivery-answer-timeout (the destination's node died, say) are
+    /// deferred, so the message is tried again instead of waiting for ever. A late answer still counts.
+    /// </summary>
+    private void OnSweepInFlight()
+    {
+        var limit = DateTimeOffset.UtcNow - _settings.DeliveryAnswerTimeout;
+        var lost = _inFlight.Where(f => f.Value < limit).Select(f => f.Key).ToArray();
+        foreach (var group in lost.GroupBy(k => k.Item1))
+        {
+            var replies = new Dictionary<string, string>();
+            foreach (var key in group)
+            {
+                _inFlight.Remove(key);
+                replies[key.Item2] = $"451 4.4.2 no answer from the delivery agent within {_settings.DeliveryAnswerTimeout}";
+                if (_state.Messages.TryGetValue(group.Key, out var message))
+                    QueueLog.Remote(_maillog, group.Key.Value, key.Item2, "none", Delay(message), "4.4.2", "deferred", replies[key.Item2]);
+            }
+            Defer(group.Key, replies);
+        }
+    }
 
     /// <summary>A retry of what failed for a reason of this node (the DSN could not be written): no attempt is counted.</summary>
     private void RetryLater(QueueId id) =>

@@ -162,5 +162,22 @@ public sealed class QueueManagerSpecs
         Assert.Equal(QueueState.Corrupt, (await engine.QueuedAsync(id)).State);
     }
 
+    [Fact]
+    public async Task A_send_with_no_answer_in_time_is_deferred_and_tried_again()
+    {
+        // The receiver takes the message and never answers the end of DATA: the send hangs.
+        await using var silent = new ScriptedSmtpServer { DataDelay = TimeSpan.FromHours(1) };
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"slow.test\" = \"smtp:[127.0.0.1]:{silent.Port}\" }}",
+            "engine.queue.delivery-answer-timeout = 2s", "engine.queue.minimal-backoff = 1s");
+        var id = await SendAsync(engine.Port, "alice@client.test", "carol@slow.test");
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@slow.test>, relay=none", StringComparison.Ordinal)
+                                            && l.Contains("dsn=4.4.2, status=deferred (451 4.4.2 no answer from the delivery agent", StringComparison.Ordinal));
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (silent.Connections < 2 && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.True(silent.Connections >= 2, "the message was not tried again after the lost answer");
+    }
+
     private static Engine.Primitives.QueueId QueuedId(string id) => Engine.Primitives.QueueId.Parse(id);
 }

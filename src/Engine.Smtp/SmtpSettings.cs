@@ -28,9 +28,10 @@ public sealed record SmtpSettings(
     TimeSpan QueueTimeout,
     SmtpReply VrfyReply,
     IReadOnlySet<string> DiscardEhloKeywords,
-    int QueuePartitions)
+    int QueuePartitions,
+    int HopCountLimit = 50)
 {
-    public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline);
+    public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline, HopCountLimit);
 
     public static SmtpSettings Create(Config config)
     {
@@ -70,7 +71,8 @@ public sealed record SmtpSettings(
             c.GetTimeSpan("queue-timeout", TimeSpan.FromMinutes(1)),
             SmtpReply.Parse(c.GetString("vrfy-reply")),
             c.GetStringList("discard-ehlo-keywords").ToHashSet(StringComparer.OrdinalIgnoreCase),
-            config.GetInt("engine.queue.partitions", 16));
+            config.GetInt("engine.queue.partitions", 16),
+            c.GetInt("hop-count-limit", 50));
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)

@@ -253,6 +253,20 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
     }
 
     [Fact]
+    public async Task A_message_with_more_received_lines_than_the_hop_limit_is_refused_as_a_loop()
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+        await smtp.CommandAsync("EHLO client.test");
+        await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+        await smtp.CommandAsync("RCPT TO:<user@mx.test>");
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var looped = string.Concat(Enumerable.Range(0, 51).Select(i => $"Received: from relay{i}.test by relay{i + 1}.test; Sat, 28 Nov 2026 12:00:00 +0000\r\n"));
+        var reply = await smtp.CommandAsync(looped + "Subject: round and round\r\n\r\nx\r\n.");
+        Assert.Equal((554, "5.4.6"), (reply.Code, reply.Enhanced));
+        Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code); // the session goes on
+    }
+
+    [Fact]
     public async Task Null_sender_and_bare_postmaster_are_accepted()
     {
         await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);

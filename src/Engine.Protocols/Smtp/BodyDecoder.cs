@@ -6,7 +6,8 @@ namespace Engine.Protocols.Smtp;
 public enum BareNewlinePolicy { Reject, Normalize, Allow }
 
 /// <summary>Limits and policy for message text, shared by DATA and BDAT.</summary>
-public sealed record BodyLimits(long MaxSize, int MaxLineLength, BareNewlinePolicy BareNewline);
+/// <param name="MaxHops">The most Received: header lines a message may carry (Postfix's hopcount_limit); 0: no limit.</param>
+public sealed record BodyLimits(long MaxSize, int MaxLineLength, BareNewlinePolicy BareNewline, int MaxHops = 0);
 
 /// <summary>
 /// The common part of DATA and BDAT decoding: counting the size and the line length, tracking bare CR and
@@ -18,7 +19,16 @@ public abstract class BodyDecoder(BodyLimits limits)
     protected BodyLimits Limits { get; } = limits;
 
     private long _lineLength;
+    private readonly byte[] _lineStart = new byte[Received.Length];
+    private int _lineStartSeen;
+    private bool _inHeader = true;
 
+    private static ReadOnlySpan<byte> Received => "received:"u8;
+
+    /// <summary>Received: lines in the message's header, counted as they stream by (a mail loop shows as many).</summary>
+    public int Hops { get; private set; }
+
+    public bool TooManyHops => Limits.MaxHops > 0 && Hops > Limits.MaxHops;
 
     /// <summary>Octets written to the output (after unstuffing and normalizing).</summary>
     public long Size { get; private set; }
@@ -27,11 +37,12 @@ public abstract class BodyDecoder(BodyLimits limits)
     public bool SawBareNewline { get; private set; }
 
     /// <summary>True when the message must be refused; see <see cref="Rejection"/>.</summary>
-    public bool Failed => SizeExceeded || LineTooLong || (SawBareNewline && Limits.BareNewline == BareNewlinePolicy.Reject);
+    public bool Failed => SizeExceeded || LineTooLong || TooManyHops || (SawBareNewline && Limits.BareNewline == BareNewlinePolicy.Reject);
 
     /// <summary>The reply that refuses the message, or null when it is acceptable.</summary>
     public Primitives.SmtpReply? Rejection =>
-        SizeExceeded ? new(552, "5.3.4", "Error: message file too big")
+        TooManyHops ? new(554, "5.4.6", $"Error: too many hops ({Hops} Received: lines; is there a mail loop?)")
+        : SizeExceeded ? new(552, "5.3.4", "Error: message file too big")
         : LineTooLong ? new(500, "5.5.2", $"Error: message line longer than {Limits.MaxLineLength} octets")
         : SawBareNewline && Limits.BareNewline == BareNewlinePolicy.Reject
             ? new(550, "5.5.2", "Error: bare CR or LF in message text (RFC 5321 section 2.3.8)")
@@ -44,6 +55,14 @@ public abstract class BodyDecoder(BodyLimits limits)
     {
         if (bytes.IsEmpty)
             return;
+        if (_inHeader && _lineStartSeen < _lineStart.Length)
+        {
+            var take = Math.Min(bytes.Length, _lineStart.Length - _lineStartSeen);
+            bytes[..take].CopyTo(_lineStart.AsSpan(_lineStartSeen));
+            _lineStartSeen += take;
+            if (_lineStartSeen == _lineStart.Length && System.Text.Ascii.EqualsIgnoreCase(_lineStart, Received))
+                Hops++;
+        }
         // Up to the limit the octets are written, then nothing: the outcome does not depend on how
         // the input was split.
         var room = Math.Max(0, Limits.MaxLineLength - 2 - _lineLength);
@@ -60,6 +79,9 @@ public abstract class BodyDecoder(BodyLimits limits)
     /// <summary>Writes a line end: the real CRLF, or a bare CR or LF under the configured policy.</summary>
     protected void WriteLineEnd(IBufferWriter<byte> output, ReadOnlySpan<byte> original, bool bare)
     {
+        if (_lineLength == 0)
+            _inHeader = false; // the empty line ends the header
+        _lineStartSeen = 0;
         _lineLength = 0;
         if (bare)
         {

@@ -27,6 +27,28 @@ public sealed class DataDecoderSpecs
         Assert.Equal("a\r\nb\r\n.\r\n".Length, consumed);
     }
 
+    [Theory]
+    [InlineData(2, null)]
+    [InlineData(3, "5.4.6")]
+    public void Received_lines_of_the_header_are_counted_as_hops_whatever_the_split(int hops, string? status)
+    {
+        var header = string.Concat(Enumerable.Range(0, hops).Select(i => $"Received: from hop{i}\r\n\tby next{i}\r\n"));
+        var text = header + "RECEIVED-SPF: pass\r\nSubject: loop\r\n\r\nReceived: in the body is not a hop\r\n.\r\n";
+        foreach (var split in new[] { text.Length, 1 })
+        {
+            var decoder = new DataDecoder(new BodyLimits(1 << 20, 1000, BareNewlinePolicy.Reject, MaxHops: 2));
+            var output = new ArrayBufferWriter<byte>();
+            var bytes = Encoding.ASCII.GetBytes(text);
+            for (var at = 0; at < bytes.Length; at += split)
+            {
+                var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes, at, Math.Min(split, bytes.Length - at)));
+                decoder.Decode(ref reader, output);
+            }
+            Assert.Equal(hops, decoder.Hops);
+            Assert.Equal(status, decoder.Rejection?.Enhanced);
+        }
+    }
+
     [Fact]
     public void DataDecoder_should_end_an_empty_message_at_once()
     {

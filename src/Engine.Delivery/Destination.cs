@@ -224,8 +224,17 @@ public sealed class Destination : ReceiveActor, IWithTimers
             case MxResult.TryAgain again:
                 return (null, new NoSession("none", new SmtpReply(451, "4.4.3", again.Reason), false));
         }
+        // RFC 5321 section 5.1: finding itself among the MX hosts, a client drops itself and every host of
+        // the same or a lower preference; with none left the mail loops (Postfix: "loops back to myself").
+        IReadOnlyList<MxHost> hosts = ((MxResult.Hosts)result).List;
+        if (hosts.FirstOrDefault(h => h.Addresses.Any(a => _settings.IsSelf(new IPEndPoint(a, _settings.SmtpPort)))) is { } self)
+        {
+            hosts = hosts.Where(h => h.Preference < self.Preference).ToArray();
+            if (hosts.Count == 0)
+                return (null, new NoSession("none", new SmtpReply(554, "5.4.6", $"mail for {_nextHop} loops back to myself"), false));
+        }
         var failure = new NoSession("none", new SmtpReply(451, "4.4.1", $"no MX host of {_nextHop} could be reached"), true);
-        foreach (var host in ((MxResult.Hosts)result).List)
+        foreach (var host in hosts)
         {
             foreach (var address in host.Addresses)
             {

@@ -65,7 +65,7 @@ public static class EngineHost
         var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
         builder.Services.AddSingleton<IBlobStore>(blobs);
         var router = Router.Create(config);
-        var delivery = DeliverySettings.Create(config, smtp.Hostname);
+        var delivery = DeliverySettings.Create(config, smtp.Hostname, smtp.Listen);
         var mx = MxResolver.Create(
             config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
                 ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e

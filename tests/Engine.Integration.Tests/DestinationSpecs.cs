@@ -134,4 +134,25 @@ public sealed class DestinationSpecs
         Assert.Empty(busy.Messages);
         Assert.Single(good.Messages);
     }
+
+    [Fact]
+    public async Task Mail_whose_mx_is_this_node_bounces_as_a_loop_unless_a_better_mx_takes_it()
+    {
+        var port = Loopback.FreePort();
+        await using var primary = new ScriptedSmtpServer(bind: new IPEndPoint(IPAddress.Parse("127.0.0.2"), port));
+        using var dns = await DnsServer.StartAsync("--mx-host=loop.test,self.loop.test,10", "--host-record=self.loop.test,127.0.0.1",
+            "--mx-host=backup.test,primary.backup.test,5", "--mx-host=backup.test,self.loop.test,10", "--host-record=primary.backup.test,127.0.0.2");
+        // This node listens where loop.test's only MX points, and is backup.test's second MX.
+        await using var engine = await EngineInstance.StartAsync($"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
+            $"engine.delivery.dns-servers = [\"127.0.0.1:{dns.Port}\"]", $"engine.delivery.smtp-port = {port}");
+
+        var loop = Assert.Single(await SendManyAsync(port, 1, "bob@loop.test"));
+        var backup = Assert.Single(await SendManyAsync(port, 1, "carol@backup.test"));
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{loop}: to=<bob@loop.test>, relay=none", StringComparison.Ordinal)
+                                            && l.Contains("dsn=5.4.6, status=bounced (554 5.4.6 mail for loop.test loops back to myself)", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{backup}: to=<carol@backup.test>, relay=primary.backup.test[127.0.0.2]", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+        Assert.Equal(["carol@backup.test"], Assert.Single(primary.Messages).To);
+    }
 }

@@ -45,6 +45,17 @@ public sealed class SmtpSink : IDisposable
         return new SmtpSink(process, port, dump);
     }
 
+    /// <summary>Stops the sink (SIGSTOP): connections and data wait unanswered until <see cref="Thaw"/>.</summary>
+    public void Freeze() => Signal("STOP");
+
+    public void Thaw() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>How many times each value of a header (such as X-Seq) reached the sink.</summary>
     public Dictionary<string, int> CountHeader(string name)
     {

@@ -45,6 +45,8 @@ public sealed class Destination : ReceiveActor, IWithTimers
     private readonly ConcurrencyWindow _window;
     private readonly Queue<(DestinationCommands.Send Send, IActorRef ReplyTo)> _waiting = new();
     private readonly Stack<(Session Session, DateTimeOffset Since)> _idle = new();
+    // Recipients waiting or being sent: a partition that asks again (its answer timed out) is not sent twice.
+    private readonly HashSet<(QueueId, string)> _pending = [];
     private int _running;
     private DateTimeOffset? _deadUntil;
     private string _deadReason = "";
@@ -63,7 +65,10 @@ public sealed class Destination : ReceiveActor, IWithTimers
                 Sender.Tell(Suspended(send));
                 return;
             }
-            _waiting.Enqueue((send, Sender));
+            var fresh = send.Envelope.Recipients.Where(r => _pending.Add((send.Id, r.Address))).ToArray();
+            if (fresh.Length == 0)
+                return; // all of them are on their way already; that send will answer
+            _waiting.Enqueue((fresh.Length == send.Envelope.Recipients.Count ? send : send with { Envelope = send.Envelope with { Recipients = fresh } }, Sender));
             Pump();
         });
         Receive<Finished>(OnFinished);
@@ -106,6 +111,8 @@ public sealed class Destination : ReceiveActor, IWithTimers
     private void OnFinished(Finished finished)
     {
         _running--;
+        foreach (var reply in finished.Outcomes.Recipients)
+            _pending.Remove((finished.Outcomes.Id, reply.Address));
         if (finished.Started == true)
         {
             _window.Succeeded();
@@ -115,7 +122,11 @@ public sealed class Destination : ReceiveActor, IWithTimers
             _deadUntil = DateTimeOffset.UtcNow + _settings.DeadTime;
             _deadReason = finished.Outcomes.Recipients.FirstOrDefault()?.Text ?? "no session";
             while (_waiting.TryDequeue(out var waiting))
+            {
+                foreach (var r in waiting.Send.Envelope.Recipients)
+                    _pending.Remove((waiting.Send.Id, r.Address));
                 waiting.ReplyTo.Tell(Suspended(waiting.Send));
+            }
             Sweep(all: true);
         }
         if (finished.Open is { } session)
@@ -182,8 +193,17 @@ public sealed class Destination : ReceiveActor, IWithTimers
 
     private async Task<Finished> SendOnAsync(DestinationCommands.Send send, Session session)
     {
-        var outcomes = await OutboundSmtp.SendOnAsync(session.Connection, send.Envelope, () => _blobs.OpenRead(send.BlobRef), quit: false)
-            .ConfigureAwait(false);
+        IReadOnlyList<RecipientOutcome> outcomes;
+        try
+        {
+            outcomes = await OutboundSmtp.SendOnAsync(session.Connection, send.Envelope, () => _blobs.OpenRead(send.BlobRef), quit: false)
+                .ConfigureAwait(false);
+        }
+        catch
+        {
+            await session.Connection.DisposeAsync().ConfigureAwait(false); // the failure answer carries no session
+            throw;
+        }
         var result = new DestinationReplies.Outcomes(send.Id, session.Relay,
             outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray());
         return new Finished(result, ActorRefs.Nobody, true, session);

@@ -93,9 +93,17 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         {
             // Opportunistic TLS: a handshake that fails is no reason to fail the delivery.
             await connection.DisposeAsync().ConfigureAwait(false);
-            connection = await ConnectAsync(server, timeouts, ct).ConfigureAwait(false);
-            await connection.StartAsync(helo, tls: false).ConfigureAwait(false);
-            return connection;
+            var plain = await ConnectAsync(server, timeouts, ct).ConfigureAwait(false);
+            try
+            {
+                await plain.StartAsync(helo, tls: false).ConfigureAwait(false);
+                return plain;
+            }
+            catch
+            {
+                await plain.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         catch
         {
@@ -262,6 +270,13 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         var rcptReplies = recipients.Select((r, i) => i + 1 < replies.Count ? replies[i + 1] : replies[^1]).ToArray();
         var accepted = rcptReplies.Count(r => r.IsPositive);
         var dataReply = replies.Count == commands.Count ? replies[^1] : null;
+        if (accepted == 0 && dataReply?.Code == 354)
+        {
+            // Pipelined DATA went through although no RCPT did: end it empty (RFC 2920 section 3.1), so the
+            // session is in step again.
+            await WriteAsync(".\r\n").ConfigureAwait(false);
+            await ReadAsync(_timeouts.DataDone).ConfigureAwait(false);
+        }
         if (accepted == 0 || dataReply is null || dataReply.Code != 354)
         {
             var failure = accepted == 0 ? null : dataReply ?? new SmtpReply(451, "4.4.2", "no reply to DATA");

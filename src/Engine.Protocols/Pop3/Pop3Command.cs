@@ -58,7 +58,8 @@ public static class Pop3Parser
             return true;
         }
         var args = rest.Length == 0 ? [] : rest.Split(' ');
-        if (args.Any(a => a.Length == 0 || a.Length > MaxArgument))
+        // RFC 5034: AUTH's initial response is bounded by the line only, not by RFC 1939's 40 characters.
+        if (args.Select((a, i) => a.Length == 0 || (a.Length > MaxArgument && !(verb == Pop3Verb.Auth && i == 1))).Any(bad => bad))
         {
             error = "bad argument";
             return false;

@@ -182,16 +182,27 @@ public sealed class Mailbox : UntypedPersistentActor
             replyTo.Tell(new MailboxReplies.Expunged(_account, []));
             return;
         }
+        // File by file: those deleted are journaled even when a later one fails (a file already gone counts as deleted).
+        var account = _account;
+        var maildir = _maildir;
+        var log = _log;
         Task.Run(() =>
         {
+            var removed = new List<long>();
             foreach (var message in gone)
-                _maildir.Delete(_account, message.FileName);
-        }).PipeTo(Self, success: () => new Removed(gone.Select(m => m.Uid).ToArray(), replyTo),
-            failure: e =>
             {
-                _log.Warning("{0}: expunge failed: {1}", _account, e.GetBaseException().Message);
-                return new Removed([], replyTo);
-            });
+                try
+                {
+                    maildir.Delete(account, message.FileName);
+                    removed.Add(message.Uid);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    log.Warning("{0}: expunge of uid {1} failed: {2}", account, message.Uid, e.Message);
+                }
+            }
+            return new Removed(removed, replyTo);
+        }).PipeTo(Self);
     }
 
     /// <summary>The trace headers of a final delivery (RFC 5321 section 4.4; Postfix's Delivered-To).</summary>

@@ -260,6 +260,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         StartBounce(message); // DSNs owed (after a restart too)
         var remote = new Dictionary<string, List<EnvelopeRecipient>>();
         var settled = new List<object>();
+        var waiting = new Dictionary<string, string>();
         foreach (var (target, recipient, local) in QueuePartitionState.Targets(message, directory))
         {
             if (local)
@@ -269,9 +270,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 continue;
             }
             var domain = target[(target.LastIndexOf('@') + 1)..];
-            // A mydestination domain without a directory entry has no mailboxes yet: its mail waits.
-            if (_inFlight.ContainsKey((message.Id, target)) || _localDomains.Contains(domain))
+            if (_inFlight.ContainsKey((message.Id, target)))
                 continue;
+            if (_localDomains.Contains(domain))
+            {
+                // A mydestination address with no directory entry has no mailbox (yet): deferred, so that it is
+                // tried again when the directory has it, and returned when the message expires.
+                waiting[target] = $"451 4.3.0 <{target}>: no mailbox in the directory for this address";
+                QueueLog.Local(_maillog, message.Id.Value, target, "4.3.0", "deferred", "no mailbox in the directory for this address");
+                continue;
+            }
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
             switch (_router.RouteFor(domain))
             {
@@ -304,6 +312,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         }
         if (settled.Count > 0)
             Settle(message.Id, settled);
+        if (waiting.Count > 0)
+            Defer(message.Id, waiting);
     }
 
     private static List<EnvelopeRecipient> Group(Dictionary<string, List<EnvelopeRecipient>> groups, string nextHop)

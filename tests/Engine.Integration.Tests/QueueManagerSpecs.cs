@@ -182,5 +182,17 @@ public sealed class QueueManagerSpecs
         Assert.Empty(silent.Messages);
     }
 
+    [Fact]
+    public async Task Mail_for_a_local_address_without_a_mailbox_is_deferred_and_returned_when_it_expires()
+    {
+        await using var engine = await EngineInstance.StartAsync("engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s",
+            "engine.queue.maximal-queue-lifetime = 3s");
+        var id = await SendAsync(engine.Port, "alice@client.test", "nobody@mx.test"); // mydestination, not in the directory
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<nobody@mx.test>, relay=local, dsn=4.3.0, status=deferred (no mailbox",
+            StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: from=<alice@client.test>, status=expired, returned to sender", TimeSpan.FromSeconds(20));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+    }
+
     private static Engine.Primitives.QueueId QueuedId(string id) => Engine.Primitives.QueueId.Parse(id);
 }

@@ -208,13 +208,12 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
 
     private async Task SendAsync(Pop3Action.SendMessage send)
     {
-        var path = _files.TryGetValue(send.Message.Uid, out var name) ? maildir.Find(_account, name) : null;
-        if (path is null)
+        var bytes = _files.TryGetValue(send.Message.Uid, out var name) ? await ReadMessageAsync(name).ConfigureAwait(false) : null;
+        if (bytes is null)
         {
             await WriteAsync("-ERR [SYS/TEMP] The message is gone from the mailbox.").ConfigureAwait(false);
             return;
         }
-        var bytes = await File.ReadAllBytesAsync(path).ConfigureAwait(false);
         var length = send.TopLines is { } lines ? Pop3Top.Length(bytes, lines) : bytes.Length;
         var output = new ArrayBufferWriter<byte>(length + 64);
         output.Write(Encoding.ASCII.GetBytes(send.TopLines is null ? $"+OK {bytes.Length} octets\r\n" : "+OK\r\n"));
@@ -229,6 +228,28 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
         }
     }
 
+    /// <summary>
+    /// The message file's octets, found again if another reader (Dovecot) moved it from new/ to cur/ or
+    /// renamed it for a flag between the lookup and the read; null when it is gone.
+    /// </summary>
+    private async Task<byte[]?> ReadMessageAsync(string name)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (maildir.Find(_account, name) is not { } path)
+                return null;
+            try
+            {
+                return await File.ReadAllBytesAsync(path).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException)
+            {
+                // moved meanwhile: look again
+            }
+        }
+        return null;
+    }
+
     private async Task UpdateAsync(Pop3Action.Update update)
     {
         if (update.DeletedUids.Count == 0)
@@ -238,8 +259,12 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
         }
         try
         {
-            await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, update.DeletedUids), AskTimeout).ConfigureAwait(false);
-            await WriteAsync("+OK Logging out, messages deleted.").ConfigureAwait(false);
+            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, update.DeletedUids), AskTimeout)
+                .ConfigureAwait(false);
+            // RFC 1939 section 6: if some message could not be removed, the answer to QUIT is -ERR.
+            await WriteAsync(expunged.Uids.Count == update.DeletedUids.Count
+                ? "+OK Logging out, messages deleted."
+                : "-ERR [SYS/TEMP] Some deleted messages were not removed.").ConfigureAwait(false);
         }
         catch (AskTimeoutException e)
         {

@@ -27,15 +27,19 @@ public abstract record ImapInput
 /// Frames and parses IMAP commands without I/O (RFC 9051 section 2.2, RFC 7888 LITERAL+): lines, synchronizing
 /// literals {n} (answered by a continuation, or refused with [TOOBIG] before the client sends them),
 /// non-synchronizing literals {n+}, literal8 ~{n}, quoted strings, lists, and atoms with their [section] and
-/// &lt;partial&gt;. Every line is bounded by <c>maxLine</c>; every literal by <c>maxLiteral</c>, checked when
-/// it is announced (so a client that announces 2 GB is refused before it sends a byte of it).
+/// &lt;partial&gt;. Every line is bounded by <c>maxLine</c>; every literal by <c>maxLiteral</c>, and a whole
+/// command (all its lines and literals) by <c>maxLiteral</c> plus 16 lines, checked when a literal is
+/// announced (so a client that announces 2 GB is refused before it sends a byte of it). Literal buffers
+/// grow as the octets arrive, never ahead of them.
 /// </summary>
 public sealed class ImapCommandReader(int maxLine, long maxLiteral)
 {
     private readonly List<object> _parts = []; // string (text) and ImapToken.Literal, in order
     private readonly ArrayBufferWriter<byte> _line = new();
-    private byte[]? _literal;
-    private int _literalFilled;
+    private readonly long _maxCommand = maxLiteral + 16L * maxLine;
+    private long _commandBytes;
+    private ArrayBufferWriter<byte>? _literal;
+    private long _literalSize;
     private bool _literalBinary;
     private bool _discardingLine;
     private string? _discardTag;
@@ -47,13 +51,13 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
         {
             if (_literal is not null)
             {
-                var take = (int)Math.Min(reader.Remaining, _literal.Length - _literalFilled);
-                reader.TryCopyTo(_literal.AsSpan(_literalFilled, take));
+                var take = (int)Math.Min(Math.Min(reader.Remaining, _literalSize - _literal.WrittenCount), 64 * 1024);
+                reader.TryCopyTo(_literal.GetSpan(take)[..take]);
+                _literal.Advance(take);
                 reader.Advance(take);
-                _literalFilled += take;
-                if (_literalFilled == _literal.Length)
+                if (_literal.WrittenCount == _literalSize)
                 {
-                    _parts.Add(new ImapToken.Literal(_literal, _literalBinary));
+                    _parts.Add(new ImapToken.Literal(_literal.WrittenSpan.ToArray(), _literalBinary));
                     _literal = null;
                 }
                 continue;
@@ -114,14 +118,15 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
             return;
         }
         var tag = TagOf() ?? "*";
-        if (l.Size > maxLiteral)
+        _commandBytes += text.Length + l.Size;
+        if (l.Size > maxLiteral || _commandBytes > _maxCommand)
         {
             Reset();
             events.Add(l.Synchronizing ? new ImapInput.TooBig(tag, l.Size) : new ImapInput.Fatal("Literal too large"));
             return;
         }
-        _literal = new byte[l.Size];
-        _literalFilled = 0;
+        _literal = new ArrayBufferWriter<byte>((int)Math.Min(l.Size, 64 * 1024) + 1);
+        _literalSize = l.Size;
         _literalBinary = l.Binary;
         if (l.Synchronizing)
             events.Add(new ImapInput.Continue(tag));
@@ -169,6 +174,7 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
         _parts.Clear();
         _line.Clear();
         _literal = null;
+        _commandBytes = 0;
     }
 
     /// <summary>Tokenizes the parts of one command (text, with literals between).</summary>

@@ -52,18 +52,25 @@ public sealed class SequenceSet
         if (existing.Count == 0)
             return [];
         var star = existing[^1];
-        var selected = new SortedSet<long>();
-        foreach (var (rawFrom, rawTo) in _ranges)
+        // Ranges resolved, sorted and merged first, so that ten thousand "1:*" cost one pass.
+        var ranges = _ranges.Select(r => (A: r.From == 0 ? star : r.From, B: r.To == 0 ? star : r.To))
+            .Select(r => r.A <= r.B ? (Low: r.A, High: r.B) : (Low: r.B, High: r.A)).OrderBy(r => r.Low).ToList();
+        var merged = new List<(long Low, long High)>();
+        foreach (var r in ranges)
         {
-            var a = rawFrom == 0 ? star : rawFrom;
-            var b = rawTo == 0 ? star : rawTo;
-            var (low, high) = a <= b ? (a, b) : (b, a);
+            if (merged.Count > 0 && r.Low <= merged[^1].High + 1)
+                merged[^1] = (merged[^1].Low, Math.Max(merged[^1].High, r.High));
+            else
+                merged.Add(r);
+        }
+        var selected = new List<long>();
+        foreach (var (low, high) in merged)
+        {
             // Walk only what exists in [low, high], not the (possibly huge) range itself.
-            var start = LowerBound(existing, low);
-            for (var i = start; i < existing.Count && existing[i] <= high; i++)
+            for (var i = LowerBound(existing, low); i < existing.Count && existing[i] <= high; i++)
                 selected.Add(existing[i]);
         }
-        return selected.ToArray();
+        return selected;
     }
 
     private static int LowerBound(IReadOnlyList<long> sorted, long value)

@@ -87,6 +87,14 @@ public sealed class ImapCommandReaderSpecs
     }
 
     [Fact]
+    public void Many_literals_in_one_command_are_bounded_as_a_whole()
+    {
+        // Each literal is under the limit (1000), but the command as a whole may hold the limit plus 16 lines.
+        var input = "a18 X {900}\r\n" + string.Concat(Enumerable.Repeat(new string('x', 900) + " {900}\r\n", 4));
+        Assert.Equal(["+ a18", "+ a18", "+ a18", "+ a18", "a18 NO [TOOBIG] 900"], Read(input).Select(Show));
+    }
+
+    [Fact]
     public void A_non_synchronizing_literal_over_the_limit_ends_the_session()
     {
         Assert.Equal(["* BYE Literal too large"], Read("a7 APPEND INBOX {5000+}\r\n").Select(Show));

@@ -206,33 +206,58 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
     /// <summary>Dovecot's default pop3_uidl_format, %08Xu%08Xv: the same message keeps its unique-id.</summary>
     private static string UniqueId(long uid, long uidValidity) => string.Create(CultureInfo.InvariantCulture, $"{uid:X8}{uidValidity:X8}");
 
+    /// <summary>
+    /// RETR streams the file through the dot-stuffer in 64 KiB pieces (a large message is never held whole);
+    /// TOP reads the file and sends its header and first lines.
+    /// </summary>
     private async Task SendAsync(Pop3Action.SendMessage send)
     {
-        var bytes = _files.TryGetValue(send.Message.Uid, out var name) ? await ReadMessageAsync(name).ConfigureAwait(false) : null;
-        if (bytes is null)
+        await using var file = _files.TryGetValue(send.Message.Uid, out var name) ? OpenMessage(name) : null;
+        if (file is null)
         {
             await WriteAsync("-ERR [SYS/TEMP] The message is gone from the mailbox.").ConfigureAwait(false);
             return;
         }
-        var length = send.TopLines is { } lines ? Pop3Top.Length(bytes, lines) : bytes.Length;
-        var output = new ArrayBufferWriter<byte>(length + 64);
-        output.Write(Encoding.ASCII.GetBytes(send.TopLines is null ? $"+OK {bytes.Length} octets\r\n" : "+OK\r\n"));
         var stuffer = new DotStuffer();
-        stuffer.Write(bytes.AsSpan(0, length), output);
+        var output = new ArrayBufferWriter<byte>(64 * 1024 + 1024);
+        if (send.TopLines is { } lines)
+        {
+            var bytes = new byte[file.Length];
+            await file.ReadExactlyAsync(bytes).ConfigureAwait(false);
+            output.Write("+OK\r\n"u8);
+            stuffer.Write(bytes.AsSpan(0, Pop3Top.Length(bytes, lines)), output);
+            stuffer.Finish(output);
+            await _stream.WriteAsync(output.WrittenMemory).ConfigureAwait(false);
+            return;
+        }
+        output.Write(Encoding.ASCII.GetBytes($"+OK {file.Length} octets\r\n"));
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await file.ReadAsync(buffer.AsMemory(0, 64 * 1024)).ConfigureAwait(false)) > 0)
+            {
+                stuffer.Write(buffer.AsSpan(0, read), output);
+                await _stream.WriteAsync(output.WrittenMemory).ConfigureAwait(false);
+                output.ResetWrittenCount();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         stuffer.Finish(output);
         await _stream.WriteAsync(output.WrittenMemory).ConfigureAwait(false);
-        if (send.TopLines is null)
-        {
-            _retrieved++;
-            _bytes += bytes.Length;
-        }
+        _retrieved++;
+        _bytes += file.Length;
     }
 
     /// <summary>
-    /// The message file's octets, found again if another reader (Dovecot) moved it from new/ to cur/ or
-    /// renamed it for a flag between the lookup and the read; null when it is gone.
+    /// The message file, opened; found again if another reader (Dovecot) moved it from new/ to cur/ or
+    /// renamed it for a flag between the lookup and the open; null when it is gone. Once open, a move or
+    /// delete does not disturb the read.
     /// </summary>
-    private async Task<byte[]?> ReadMessageAsync(string name)
+    private FileStream? OpenMessage(string name)
     {
         for (var attempt = 0; attempt < 3; attempt++)
         {
@@ -240,7 +265,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
                 return null;
             try
             {
-                return await File.ReadAllBytesAsync(path).ConfigureAwait(false);
+                return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
             }
             catch (FileNotFoundException)
             {

@@ -57,7 +57,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly string _hostname;
     private readonly IReadOnlySet<string> _localDomains;
     private readonly Router _router;
-    // Remote targets handed to a destination and not answered yet, with when they were sent.
+    // Targets handed to a destination or a mailbox and not answered yet, with when they were sent.
     private readonly Dictionary<(QueueId, string), DateTimeOffset> _inFlight = [];
     // Messages whose DSN is being built or queued, and the DSNs this partition waits to hear "queued" for.
     private readonly HashSet<QueueId> _bouncing = [];
@@ -265,6 +265,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             if (local)
             {
+                if (!_inFlight.TryAdd((message.Id, target), DateTimeOffset.UtcNow))
+                    continue; // asked already; its answer (or the answer timeout) will come
                 _mailboxes.Tell(new MailboxCommands.Deliver(target, DeliveryKey(message.Id, target), message.BlobRef,
                     message.Envelope.Sender, recipient, directory.FindUser(target)?.QuotaBytes ?? 0));
                 continue;
@@ -621,11 +623,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         if (IdOf(delivered.Key) is not { } id || !_state.Messages.TryGetValue(id, out var message)
             || message.DeliveredTo.Contains(delivered.Account))
+        {
+            if (IdOf(delivered.Key) is { } gone)
+                _inFlight.Remove((gone, delivered.Account));
             return; // a repeated answer, or for a message already gone
+        }
         PersistAsync(new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow), e =>
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
+            _inFlight.Remove((id, delivered.Account));
             if (!_state.Messages.TryGetValue(id, out var current))
                 return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
             var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
@@ -658,7 +665,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void OnNotDelivered(MailboxReplies.NotDelivered failed)
     {
-        if (IdOf(failed.Key) is not { } id || !_state.Messages.ContainsKey(id))
+        if (IdOf(failed.Key) is not { } id)
+            return;
+        _inFlight.Remove((id, failed.Account));
+        if (!_state.Messages.ContainsKey(id))
             return;
         if (failed.Status.StartsWith('5'))
         {

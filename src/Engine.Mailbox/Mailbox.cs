@@ -10,10 +10,11 @@ namespace Engine.Mailbox;
 
 /// <summary>
 /// The mailbox of one account: a sharded, persistent entity, the only writer of its Maildir. A delivery is
-/// made exactly once, even across a crash: the file name is journaled before the file is written
-/// (<see cref="MailboxEvents.DeliveryStarted"/>), so a delivery asked again after a crash looks for that file
-/// instead of writing a second copy; only then is <see cref="MailboxEvents.MessageAppended"/> written and
-/// the queue told. One file is written at a time; other deliveries wait in the stash. A delivery that would
+/// made exactly once, even across a crash: the file name follows from the delivery key
+/// (<see cref="MaildirStore.NameFor"/>), so a delivery asked again after a crash finds that file instead of
+/// writing a second copy; only once the file is in new/ is <see cref="MailboxEvents.MessageAppended"/>
+/// written and the queue told. (Older journals named the file in a <see cref="MailboxEvents.DeliveryStarted"/>
+/// first; those are still honoured.) One file is written at a time; other deliveries wait in the stash. A delivery that would
 /// take the mailbox over its quota is refused: 4.2.2 (the queue retries) or, with quota-full-tempfail off,
 /// 5.2.2 (bounced), as Dovecot's LDA. The usage is read from the Maildir once, then kept up to date.
 /// </summary>
@@ -145,13 +146,16 @@ public sealed class Mailbox : UntypedPersistentActor
             Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key, e.Message));
             return;
         }
-        var replyTo = Sender;
-        _writing = true;
-        Persist(new MailboxEvents.DeliveryStarted(deliver.Key, _maildir.NewName(size)), e =>
-        {
-            _state = _state.Apply(e);
-            Write(deliver, e.FileName, replyTo);
-        });
+        // The name follows from the key: a delivery asked again after a crash looks for it before writing, so no
+        // journal write is needed before the file (DeliveryStarted is only read back from older journals).
+        Write(deliver, NameOf(deliver, size), Sender);
+    }
+
+    private static string NameOf(MailboxCommands.Deliver deliver, long size)
+    {
+        var id = deliver.Key.Split('/')[0];
+        var time = Engine.Primitives.QueueId.TryParse(id, out var queueId) ? queueId.Time : DateTimeOffset.UnixEpoch;
+        return MaildirStore.NameFor(time, id, deliver.Key, size);
     }
 
     /// <summary>Writes the file off the actor's thread; the outcome comes back as a message.</summary>

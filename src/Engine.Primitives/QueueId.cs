@@ -35,6 +35,18 @@ public readonly record struct QueueId
         return new QueueId(new string(chars));
     }
 
+    /// <summary>When the id was made (its first ten characters), to the millisecond.</summary>
+    public DateTimeOffset Time
+    {
+        get
+        {
+            ulong millis = 0;
+            for (var i = 0; i < 10; i++)
+                millis = (millis << 5) | (uint)Alphabet.IndexOf(Value[i], StringComparison.Ordinal);
+            return DateTimeOffset.FromUnixTimeMilliseconds((long)millis);
+        }
+    }
+
     public static bool TryParse(string? text, out QueueId id)
     {
         id = default;

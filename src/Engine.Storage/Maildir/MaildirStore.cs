@@ -50,6 +50,19 @@ public sealed class MaildirStore(string root, bool fsync = true)
             $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host},S={size}");
     }
 
+    /// <summary>
+    /// The one name a delivery can have, made from what identifies it (the queue id's time, the queue id and
+    /// a hash of the delivery key), so that a delivery asked again after a crash finds its file by name:
+    /// "time.Qid.Khash.engine,S=size". The host part is fixed, so any node of a farm finds it.
+    /// </summary>
+    public static string NameFor(DateTimeOffset time, string id, string key, long size)
+    {
+        var hash = 2166136261u; // FNV-1a over the key's UTF-8
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(key))
+            hash = (hash ^ b) * 16777619u;
+        return string.Create(CultureInfo.InvariantCulture, $"{time.ToUnixTimeSeconds()}.Q{id}K{hash:x8}.engine,S={size}");
+    }
+
     /// <summary>Whether a message of that name is in the mailbox (in new/, or in cur/ with or without flags).</summary>
     public bool Contains(string account, string name) => Find(account, name) is not null;
 

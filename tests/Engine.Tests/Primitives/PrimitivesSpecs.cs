@@ -6,6 +6,13 @@ namespace Engine.Tests.Primitives;
 public sealed class PrimitivesSpecs
 {
     [Fact]
+    public void QueueId_should_tell_when_it_was_made()
+    {
+        var at = new DateTimeOffset(2026, 11, 28, 13, 14, 15, 678, TimeSpan.Zero);
+        Assert.Equal(at, QueueId.New(at).Time);
+    }
+
+    [Fact]
     public void QueueId_should_be_unique_sortable_and_parseable()
     {
         var earlier = QueueId.New(DateTimeOffset.UnixEpoch.AddYears(50));

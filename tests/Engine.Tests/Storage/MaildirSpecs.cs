@@ -28,6 +28,19 @@ public sealed class MaildirSpecs : IDisposable
         Assert.Equal(2, store.Messages("jane@campus.test").Count());
     }
 
+    [Fact]
+    public void A_delivery_has_one_name_whatever_node_or_attempt_makes_it()
+    {
+        var at = new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero);
+        var name = MaildirStore.NameFor(at, "01M8GNQTR71X5XT3", "01M8GNQTR71X5XT3/jane@campus.test", 1234);
+        Assert.Equal(name, MaildirStore.NameFor(at, "01M8GNQTR71X5XT3", "01M8GNQTR71X5XT3/jane@campus.test", 1234));
+        Assert.NotEqual(name, MaildirStore.NameFor(at, "01M8GNQTR71X5XT3", "01M8GNQTR71X5XT3/bob@campus.test", 1234));
+        Assert.StartsWith($"{at.ToUnixTimeSeconds()}.Q01M8GNQTR71X5XT3K", name, StringComparison.Ordinal);
+        Assert.Equal(1234, MaildirStore.SizeOf(name));
+        Assert.DoesNotContain(':', name);
+        Assert.DoesNotContain('/', name);
+    }
+
     [Theory]
     [InlineData("1764320400.M1P2Q3.host,S=1234", 1234L)]
     [InlineData("1764320400.M1P2Q3.host,S=1234,W=1260:2,S", 1234L)]

@@ -628,8 +628,17 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 _inFlight.Remove((gone, delivered.Account));
             return; // a repeated answer, or for a message already gone
         }
-        PersistAsync(new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow), e =>
+        var done = new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow);
+        // The last delivery and the removal go to the journal in one write when this answer completes the message.
+        var completes = _state.Apply(done).Messages.TryGetValue(id, out var after) && QueuePartitionState.IsComplete(after, _directory.Current);
+        object[] events = completes ? [done, new QueueEvents.MessageRemoved(id, done.At)] : [done];
+        PersistAllAsync(events, e =>
         {
+            if (e is QueueEvents.MessageRemoved removed)
+            {
+                OnRemoved(message, removed);
+                return;
+            }
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
             _inFlight.Remove((id, delivered.Account));
@@ -637,30 +646,33 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
             var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
                 .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
-            QueueLog.DeliveredLocal(_maillog, id.Value, delivered.Account, origin, (e.At - current.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
-            if (QueuePartitionState.IsComplete(current, _directory.Current))
+            QueueLog.DeliveredLocal(_maillog, id.Value, delivered.Account, origin, (done.At - current.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
+            if (!completes && QueuePartitionState.IsComplete(current, _directory.Current))
                 Remove(current);
         });
     }
 
-    private void Remove(QueuedMessage message)
+    private void Remove(QueuedMessage message) =>
+        PersistAsync(new QueueEvents.MessageRemoved(message.Id, DateTimeOffset.UtcNow), e => OnRemoved(message, e));
+
+    /// <summary>The message has left the journal: its timers, markers and body go too.</summary>
+    private void OnRemoved(QueuedMessage message, QueueEvents.MessageRemoved e)
     {
-        PersistAsync(new QueueEvents.MessageRemoved(message.Id, DateTimeOffset.UtcNow), e =>
+        if (!_state.Messages.ContainsKey(e.Id))
+            return; // removed twice (two writes raced): once is enough
+        _state = _state.Apply(e);
+        _eventsSinceSnapshot++;
+        _active.Remove(message.Id);
+        Timers.Cancel(message.Id);
+        try
         {
-            _state = _state.Apply(e);
-            _eventsSinceSnapshot++;
-            _active.Remove(message.Id);
-            Timers.Cancel(message.Id);
-            try
-            {
-                _blobs.Delete(message.BlobRef);
-            }
-            catch (IOException ex)
-            {
-                _log.Warning("{0}: body {1} not deleted: {2}", PersistenceId, message.BlobRef, ex.Message);
-            }
-            QueueLog.Removed(_maillog, message.Id.Value);
-        });
+            _blobs.Delete(message.BlobRef);
+        }
+        catch (IOException ex)
+        {
+            _log.Warning("{0}: body {1} not deleted: {2}", PersistenceId, message.BlobRef, ex.Message);
+        }
+        QueueLog.Removed(_maillog, message.Id.Value);
     }
 
     private void OnNotDelivered(MailboxReplies.NotDelivered failed)

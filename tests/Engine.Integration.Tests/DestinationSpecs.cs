@@ -80,7 +80,9 @@ public sealed class DestinationSpecs
         var ids = await SendManyAsync(engine.Port, 12, "bob@mute.test");
         await WaitAllAsync(engine, ids, "status=deferred");
 
-        Assert.InRange(server.Connections, 4, 5); // one cohort: the window of 5 shrinks to 4 as they fail
+        // One cohort of failures (4 once the window has shrunk), plus those the shrinking window let start meanwhile;
+        // without the dead state all 12 would connect.
+        Assert.InRange(server.Connections, 4, 9);
         var suspended = engine.Logs.Lines.Count(l => l.Contains("delivery temporarily suspended", StringComparison.Ordinal));
         Assert.Equal(12 - server.Connections, suspended);
     }

@@ -13,19 +13,6 @@ namespace Engine.Integration.Tests;
 /// </summary>
 public sealed class QueueManagerSpecs
 {
-    private static async Task<string> SendAsync(int port, string from, params string[] to)
-    {
-        await using var smtp = await RawSmtp.GreetedAsync(port);
-        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
-        Assert.Equal(250, (await smtp.CommandAsync($"MAIL FROM:<{from}>")).Code);
-        foreach (var rcpt in to)
-            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
-        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
-        var reply = await smtp.CommandAsync($"From: {from}\r\nSubject: plans\r\n\r\nsee you\r\n.");
-        Assert.Equal(250, reply.Code);
-        return reply.Last.Split(' ')[^1];
-    }
-
     private static async Task<QueuedMessage> WaitForAsync(EngineInstance engine, string id, Func<QueuedMessage, bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
@@ -98,7 +85,7 @@ public sealed class QueueManagerSpecs
         QueuedMessage before;
         await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
         {
-            id = await SendAsync(engine.Port, "alice@client.test", "carol@later.test");
+            id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "carol@later.test");
             await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, id, "carol@later.test"));
             before = await WaitForAsync(engine, id, m => m.State == QueueState.Deferred);
             Assert.Equal(QueueState.Deferred, before.State);
@@ -144,7 +131,7 @@ public sealed class QueueManagerSpecs
         var port = Loopback.FreePort();
         await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}",
             "engine.queue.minimal-backoff = 1h");
-        var id = await SendAsync(engine.Port, "alice@client.test", "carol@later.test");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "carol@later.test");
         var deferred = await WaitForAsync(engine, id, m => m.State == QueueState.Deferred);
         engine.Services.GetRequiredService<IBlobStore>().Delete(deferred.BlobRef);
 
@@ -155,7 +142,7 @@ public sealed class QueueManagerSpecs
         Assert.Contains("missing", corrupt.Reason, StringComparison.Ordinal);
 
         // The same partition, and the node, go on: another message is queued and tried.
-        var next = await SendAsync(engine.Port, "alice@client.test", "dan@later.test");
+        var next = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "dan@later.test");
         await engine.Logs.WaitForAsync(l => IsDeferredAttempt(l, next, "dan@later.test"));
         await WaitForAsync(engine, next, m => m.State == QueueState.Deferred); // journaled after the log line
         Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p))); // the deferred one; never the corrupt one
@@ -169,7 +156,7 @@ public sealed class QueueManagerSpecs
         await using var silent = new ScriptedSmtpServer { DataDelay = TimeSpan.FromHours(1) };
         await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"slow.test\" = \"smtp:[127.0.0.1]:{silent.Port}\" }}",
             "engine.queue.delivery-answer-timeout = 2s", "engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s");
-        var id = await SendAsync(engine.Port, "alice@client.test", "carol@slow.test");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "carol@slow.test");
 
         // The partition gives up waiting and defers (so a destination on a node that died would not strand it)...
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@slow.test>, relay=none", StringComparison.Ordinal)
@@ -187,7 +174,7 @@ public sealed class QueueManagerSpecs
     {
         await using var engine = await EngineInstance.StartAsync("engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s",
             "engine.queue.maximal-queue-lifetime = 3s");
-        var id = await SendAsync(engine.Port, "alice@client.test", "nobody@mx.test"); // mydestination, not in the directory
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "nobody@mx.test"); // mydestination, not in the directory
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<nobody@mx.test>, relay=local, dsn=4.3.0, status=deferred (no mailbox",
             StringComparison.Ordinal));
         await engine.Logs.WaitForAsync(l => l == $"{id}: from=<alice@client.test>, status=expired, returned to sender", TimeSpan.FromSeconds(20));

@@ -6,19 +6,6 @@ namespace Engine.Integration.Tests;
 /// <summary>Remote delivery by transport map: relayed to a second engine, discarded, bounced, deferred and retried.</summary>
 public sealed class RemoteDeliverySpecs
 {
-    private static async Task<string> SendAsync(int port, params string[] to)
-    {
-        await using var smtp = await RawSmtp.GreetedAsync(port);
-        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
-        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@client.test>")).Code);
-        foreach (var rcpt in to)
-            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
-        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
-        var reply = await smtp.CommandAsync("Subject: onward\r\n\r\nto the next hop\r\n.");
-        Assert.Equal(250, reply.Code);
-        return reply.Last.Split(' ')[^1];
-    }
-
     [Fact]
     public async Task Mail_is_relayed_discarded_or_bounced_by_the_transport_map_and_leaves_the_queue()
     {
@@ -26,7 +13,7 @@ public sealed class RemoteDeliverySpecs
         await using var engine = await EngineInstance.StartAsync(
             $"engine.delivery.transport = {{ \"remote.test\" = \"smtp:[127.0.0.1]:{next.Port}\", \"void.test\" = discard, \"err.test\" = \"error:5.1.2 we do not deliver there\" }}");
 
-        var id = await SendAsync(engine.Port, "bob@remote.test", "x@err.test", "y@void.test");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: onward\r\n\r\nto the next hop", "bob@remote.test", "x@err.test", "y@void.test");
 
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@remote.test>, relay=127.0.0.1[127.0.0.1]:{next.Port}", StringComparison.Ordinal)
                                             && l.Contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as", StringComparison.Ordinal));
@@ -54,7 +41,7 @@ public sealed class RemoteDeliverySpecs
         await using var engine = await EngineInstance.StartAsync(
             $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.minimal-backoff = 1s",
             "engine.queue.maximal-backoff = 2s");
-        var id = await SendAsync(engine.Port, "carol@later.test");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: onward\r\n\r\nto the next hop", "carol@later.test");
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
                                             && l.Contains("dsn=4.4.1, status=deferred", StringComparison.Ordinal));
         Assert.Single(await engine.QueueAsync());
@@ -75,18 +62,8 @@ public sealed class RemoteDeliverySpecs
         await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.queue.minimal-backoff = 1s",
             $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{later.Port}\", \"refusing.test\" = \"smtp:[127.0.0.1]:{refusing.Port}\" }}");
 
-        string id;
-        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
-        {
-            await smtp.CommandAsync("EHLO campus.test");
-            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
-            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<carol@later.test>")).Code);
-            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@refusing.test>")).Code);
-            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
-            var reply = await smtp.CommandAsync("From: Jane <jane@campus.test>\r\nSubject: the plan\r\nX-Trace: 42\r\n\r\nsee you\r\n.");
-            Assert.Equal(250, reply.Code);
-            id = reply.Last.Split(' ')[^1];
-        }
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "jane@campus.test",
+            "From: Jane <jane@campus.test>\r\nSubject: the plan\r\nX-Trace: 42\r\n\r\nsee you", "carol@later.test", "x@refusing.test");
 
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<carol@later.test>", StringComparison.Ordinal)
                                             && l.Contains("dsn=4.3.0, status=deferred (451 4.3.0 try again later)", StringComparison.Ordinal));
@@ -176,7 +153,7 @@ public sealed class RemoteDeliverySpecs
         await using var engine = await EngineInstance.StartAsync($"engine.delivery.dns-servers = [\"127.0.0.1:{dns.Port}\"]",
             $"engine.delivery.smtp-port = {port}");
 
-        var id = await SendAsync(engine.Port, "bob@two.test", "carol@implicit.test", "dan@none.test", "eve@nullmx.test");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: onward\r\n\r\nto the next hop", "bob@two.test", "carol@implicit.test", "dan@none.test", "eve@nullmx.test");
 
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@two.test>, relay=mx2.two.test[127.0.0.3]:{port}", StringComparison.Ordinal)
                                             && l.Contains("status=sent", StringComparison.Ordinal));
@@ -201,7 +178,7 @@ public sealed class RemoteDeliverySpecs
         // ghost@err.test writes to x@err.test: the message bounces, and so does its DSN to ghost@err.test.
         await using (var engine = await EngineInstance.StartInAsync(dataDir, errors, "engine.queue.postmaster = \"postmaster@campus.test\""))
         {
-            var id = await SendFromAsync(engine.Port, "ghost@err.test", "x@err.test");
+            var id = await RawSmtp.SendMessageAsync(engine.Port, "ghost@err.test", "Subject: lost\r\n\r\nnowhere to go", "x@err.test");
             var files = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1);
             var copy = MimeKit.MimeMessage.Load(Assert.Single(files));
             Assert.Equal("Postmaster Copy: Undelivered Mail", copy.Subject);
@@ -215,24 +192,12 @@ public sealed class RemoteDeliverySpecs
         // When the postmaster's copy cannot be delivered either, it is dropped: no third notice, no loop.
         await using (var engine = await EngineInstance.StartInAsync(dataDir, errors, "engine.queue.postmaster = \"pm@err.test\""))
         {
-            await SendFromAsync(engine.Port, "ghost@err.test", "y@err.test");
+            await RawSmtp.SendMessageAsync(engine.Port, "ghost@err.test", "Subject: lost\r\n\r\nnowhere to go", "y@err.test");
             await engine.Logs.WaitForAsync(l => l.Contains("to=<pm@err.test>", StringComparison.Ordinal) && l.Contains("status=bounced", StringComparison.Ordinal));
             await WaitForEmptyQueueAsync(engine);
             Assert.Equal(2, engine.Logs.Lines.Count(l => l.Contains("sender non-delivery notification", StringComparison.Ordinal)));
         }
         Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
-    }
-
-    private static async Task<string> SendFromAsync(int port, string from, string to)
-    {
-        await using var smtp = await RawSmtp.GreetedAsync(port);
-        await smtp.CommandAsync("EHLO client.test");
-        Assert.Equal(250, (await smtp.CommandAsync($"MAIL FROM:<{from}>")).Code);
-        Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{to}>")).Code);
-        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
-        var reply = await smtp.CommandAsync("Subject: lost\r\n\r\nnowhere to go\r\n.");
-        Assert.Equal(250, reply.Code);
-        return reply.Last.Split(' ')[^1];
     }
 
     private static async Task WaitForEmptyQueueAsync(EngineInstance engine)

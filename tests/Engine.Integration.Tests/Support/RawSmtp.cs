@@ -35,6 +35,23 @@ public sealed class RawSmtp : IAsyncDisposable
 
     public Task SendAsync(string text) => SendAsync(Encoding.UTF8.GetBytes(text));
 
+    /// <summary>
+    /// One whole message in a session of its own: EHLO, MAIL, a RCPT for each recipient, DATA with
+    /// <paramref name="text"/> (without the final dot); each step must be accepted. Returns the queue id.
+    /// </summary>
+    public static async Task<string> SendMessageAsync(int port, string from, string text, params string[] to)
+    {
+        await using var smtp = await GreetedAsync(port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync($"MAIL FROM:<{from}>")).Code);
+        foreach (var rcpt in to)
+            Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var reply = await smtp.CommandAsync(text + "\r\n.");
+        Assert.Equal(250, reply.Code);
+        return reply.Last.Split(' ')[^1];
+    }
+
     public async Task SendAsync(byte[] bytes)
     {
         await _stream.WriteAsync(bytes);

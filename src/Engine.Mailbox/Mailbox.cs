@@ -35,6 +35,7 @@ public sealed class Mailbox : UntypedPersistentActor
     private MailboxState _state = MailboxState.Empty;
     private bool _writing;
     private int _eventsSinceSnapshot;
+    private readonly HashSet<IActorRef> _watchers = [];
 
     public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail)
     {
@@ -57,7 +58,8 @@ public sealed class Mailbox : UntypedPersistentActor
             case SnapshotOffer { Snapshot: MailboxSnapshot snapshot }:
                 _state = MailboxState.FromSnapshot(snapshot);
                 break;
-            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged or MailboxEvents.MailboxCreated:
+            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged or MailboxEvents.MailboxCreated
+                or MailboxEvents.FlagsChanged:
                 _state = _state.Apply(message);
                 break;
             case RecoveryCompleted when _state.UidValidity == 0:
@@ -89,11 +91,27 @@ public sealed class Mailbox : UntypedPersistentActor
                     _state = _state.Apply(e);
                     _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
                     written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, e.Key, e.Uid));
+                    Notify([_state.Messages[e.Uid]], [], []);
                     Done();
                 });
                 break;
             case MailboxCommands.List:
-                Sender.Tell(new MailboxReplies.Listing(_account, _state.UidValidity, _state.Messages.Values.ToArray()));
+                Sender.Tell(Listing());
+                break;
+            case MailboxCommands.Watch:
+                if (_watchers.Add(Sender))
+                    Context.Watch(Sender);
+                Sender.Tell(Listing());
+                break;
+            case MailboxCommands.Unwatch:
+                if (_watchers.Remove(Sender))
+                    Context.Unwatch(Sender);
+                break;
+            case Terminated terminated:
+                _watchers.Remove(terminated.ActorRef);
+                break;
+            case MailboxCommands.Store store:
+                OnStore(store);
                 break;
             case MailboxCommands.Expunge expunge:
                 OnExpunge(expunge);
@@ -105,6 +123,8 @@ public sealed class Mailbox : UntypedPersistentActor
                         _usage -= _state.Messages.TryGetValue(uid, out var gone) ? gone.Size : 0;
                     _state = _state.Apply(e);
                     removed.ReplyTo.Tell(new MailboxReplies.Expunged(_account, e.Uids));
+                    if (e.Uids.Count > 0)
+                        Notify([], [], e.Uids);
                 });
                 break;
             case WriteFailed failed:
@@ -173,6 +193,66 @@ public sealed class Mailbox : UntypedPersistentActor
             failure: e => new WriteFailed(deliver, replyTo, e.GetBaseException().Message));
     }
 
+    private MailboxReplies.Listing Listing() =>
+        new(_account, _state.UidValidity, _state.Messages.Values.ToArray(), _state.NextUid, _state.HighestModSeq);
+
+    /// <summary>
+    /// Sets the flags, renames the files to match (cur/NAME:2,FLAGS, so Dovecot and mutt see the same), then
+    /// journals the new flags at one new modseq. A file that cannot be renamed does not stop the change: the
+    /// index is what IMAP reads; the name only mirrors it.
+    /// </summary>
+    private void OnStore(MailboxCommands.Store store)
+    {
+        var changes = new List<FlagsOf>();
+        var modified = new List<long>();
+        foreach (var uid in store.Uids.Distinct())
+        {
+            if (!_state.Messages.TryGetValue(uid, out var message))
+                continue;
+            if (store.UnchangedSince is { } since && message.ModSeq > since)
+            {
+                modified.Add(uid);
+                continue;
+            }
+            var flags = MailboxState.Changed(message.FlagList, store.Change, store.Flags);
+            if (flags.Count == message.FlagList.Count && flags.All(f => message.FlagList.Contains(f, StringComparer.OrdinalIgnoreCase)))
+                continue;
+            try
+            {
+                _maildir.SetFlags(_account, message.FileName, message.Cur, message.FlagList, flags);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.Warning("{0}: cannot rename uid {1} for its flags: {2}", _account, uid, e.Message);
+            }
+            changes.Add(new FlagsOf(uid, flags));
+        }
+        var replyTo = Sender;
+        if (changes.Count == 0)
+        {
+            replyTo.Tell(new MailboxReplies.Stored(_account, [], modified));
+            return;
+        }
+        Persist(new MailboxEvents.FlagsChanged(changes), e =>
+        {
+            _state = _state.Apply(e);
+            var changed = e.Messages.Select(m => _state.Messages[m.Uid]).ToArray();
+            replyTo.Tell(new MailboxReplies.Stored(_account, changed, modified));
+            Notify([], changed, []);
+            CountEvent();
+        });
+    }
+
+    /// <summary>Tells every watching session what changed (they may be on any node).</summary>
+    private void Notify(IReadOnlyList<MailMessage> appended, IReadOnlyList<MailMessage> flags, IReadOnlyList<long> expunged)
+    {
+        if (_watchers.Count == 0)
+            return;
+        var changed = new MailboxReplies.Changed(_account, appended, flags, expunged, _state.HighestModSeq);
+        foreach (var watcher in _watchers)
+            watcher.Tell(changed);
+    }
+
     /// <summary>
     /// Deletes the files first, then journals the expunge: a crash in between leaves index entries whose
     /// files are gone (a later read says so), never a file the index forgot (which a reader would show again).
@@ -197,7 +277,7 @@ public sealed class Mailbox : UntypedPersistentActor
             {
                 try
                 {
-                    maildir.Delete(account, message.FileName);
+                    maildir.Delete(account, message.FileName, message.Cur, message.FlagList);
                     removed.Add(message.Uid);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -216,11 +296,16 @@ public sealed class Mailbox : UntypedPersistentActor
     private void Done()
     {
         _writing = false;
+        CountEvent();
+        Stash.UnstashAll();
+    }
+
+    private void CountEvent()
+    {
         if (++_eventsSinceSnapshot >= 1000)
         {
             _eventsSinceSnapshot = 0;
             SaveSnapshot(_state.ToSnapshot());
         }
-        Stash.UnstashAll();
     }
 }

@@ -63,6 +63,13 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailMessage), "m.message"),
         (typeof(MailboxEvents.MessagesExpunged), "me.expunged"),
         (typeof(MailboxEvents.MailboxCreated), "me.created"),
+        (typeof(MailboxEvents.FlagsChanged), "me.flags"),
+        (typeof(MailboxCommands.Watch), "mc.watch"),
+        (typeof(MailboxCommands.Unwatch), "mc.unwatch"),
+        (typeof(MailboxCommands.Store), "mc.store"),
+        (typeof(MailboxReplies.Stored), "mr.stored"),
+        (typeof(MailboxReplies.Changed), "mr.changed"),
+        (typeof(FlagsOf), "m.flags-of"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -136,6 +143,13 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailMessage))]
 [JsonSerializable(typeof(MailboxEvents.MessagesExpunged))]
 [JsonSerializable(typeof(MailboxEvents.MailboxCreated))]
+[JsonSerializable(typeof(MailboxEvents.FlagsChanged))]
+[JsonSerializable(typeof(MailboxCommands.Watch))]
+[JsonSerializable(typeof(MailboxCommands.Unwatch))]
+[JsonSerializable(typeof(MailboxCommands.Store))]
+[JsonSerializable(typeof(MailboxReplies.Stored))]
+[JsonSerializable(typeof(MailboxReplies.Changed), TypeInfoPropertyName = "MailboxChanged")]
+[JsonSerializable(typeof(FlagsOf))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

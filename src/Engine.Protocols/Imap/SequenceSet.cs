@@ -73,6 +73,19 @@ public sealed class SequenceSet
         return selected;
     }
 
+    /// <summary>Whether <paramref name="n"/> is in the set, "*" being <paramref name="star"/> (SEARCH's sequence-set and UID keys).</summary>
+    public bool Contains(long n, long star)
+    {
+        foreach (var (from, to) in _ranges)
+        {
+            var a = from == 0 ? star : from;
+            var b = to == 0 ? star : to;
+            if (n >= Math.Min(a, b) && n <= Math.Max(a, b))
+                return true;
+        }
+        return false;
+    }
+
     private static int LowerBound(IReadOnlyList<long> sorted, long value)
     {
         int lo = 0, hi = sorted.Count;

@@ -108,10 +108,47 @@ public sealed class MaildirStore(string root, bool fsync = true)
         return File.Exists(plain) ? plain : System.IO.Directory.EnumerateFiles(cur, name + ":*").FirstOrDefault();
     }
 
-    /// <summary>Deletes a message (wherever it is); false when it was not there.</summary>
-    public bool Delete(string account, string name)
+    /// <summary>
+    /// Where a message's file should be: new/NAME until its flags first change, then cur/NAME:2,LETTERS with
+    /// the system flags as maildir(5) and Dovecot spell them (D draft, F flagged, R answered, S seen, T deleted,
+    /// in that order). When it is not there (another program renamed it), wherever <see cref="Find"/> finds it.
+    /// </summary>
+    public string? Locate(string account, string name, bool cur, IEnumerable<string> flags)
     {
-        if (Find(account, name) is not { } path)
+        var expected = Path.Combine(PathOf(account), cur ? "cur" : "new", cur ? name + FlagSuffix(flags) : name);
+        return File.Exists(expected) ? expected : Find(account, name);
+    }
+
+    /// <summary>Renames a message's file to cur/NAME:2,LETTERS for these flags; false when the file is not there.</summary>
+    public bool SetFlags(string account, string name, bool cur, IEnumerable<string> oldFlags, IEnumerable<string> newFlags)
+    {
+        if (Locate(account, name, cur, oldFlags) is not { } from)
+            return false;
+        var to = Path.Combine(PathOf(account), "cur", name + FlagSuffix(newFlags));
+        if (from != to)
+            File.Move(from, to, overwrite: true);
+        return true;
+    }
+
+    /// <summary>The info part of a Maildir name for these IMAP flags (":2," and the letters in ASCII order).</summary>
+    public static string FlagSuffix(IEnumerable<string> flags)
+    {
+        var letters = flags.Select(f => f.ToUpperInvariant() switch
+        {
+            "\\DRAFT" => 'D',
+            "\\FLAGGED" => 'F',
+            "\\ANSWERED" => 'R',
+            "\\SEEN" => 'S',
+            "\\DELETED" => 'T',
+            _ => '\0',
+        }).Where(c => c != '\0').Distinct().Order();
+        return ":2," + string.Concat(letters);
+    }
+
+    /// <summary>Deletes a message (wherever it is); false when it was not there.</summary>
+    public bool Delete(string account, string name, bool cur = false, IEnumerable<string>? flags = null)
+    {
+        if (Locate(account, name, cur, flags ?? []) is not { } path)
             return false;
         File.Delete(path);
         return true;

@@ -26,6 +26,34 @@ public sealed class MailboxStateSpecs
     }
 
     [Fact]
+    public void Every_change_takes_the_next_modseq_and_flags_move_the_file_to_cur()
+    {
+        var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds()))
+            .Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "a,S=10"))
+            .Apply(new MailboxEvents.MessageAppended("q2/jane", 2, "b,S=10"));
+        Assert.Equal(2, state.HighestModSeq);
+        Assert.Equal([1L, 2L], state.Messages.Values.Select(m => m.ModSeq));
+
+        state = state.Apply(new MailboxEvents.FlagsChanged([new FlagsOf(1, ["\\Seen"]), new FlagsOf(9, ["\\Seen"])]));
+        Assert.Equal(3, state.HighestModSeq);
+        Assert.Equal(["\\Seen"], state.Messages[1].FlagList);
+        Assert.True(state.Messages[1].Cur);
+        Assert.Equal(3, state.Messages[1].ModSeq);
+        Assert.False(state.Messages[2].Cur);
+        Assert.Equal(4, state.Apply(new MailboxEvents.MessagesExpunged([2])).HighestModSeq);
+        Assert.Equal(3, MailboxState.FromSnapshot(state.ToSnapshot()).HighestModSeq);
+    }
+
+    [Theory]
+    [InlineData(FlagChange.Add, new[] { "\\Seen" }, new[] { "\\seen", "$X" }, new[] { "\\Seen", "$X" })]
+    [InlineData(FlagChange.Remove, new[] { "\\Seen", "$X" }, new[] { "\\SEEN" }, new[] { "$X" })]
+    [InlineData(FlagChange.Replace, new[] { "\\Seen", "$X" }, new[] { "\\Flagged" }, new[] { "\\Flagged" })]
+    public void Store_should_add_remove_or_replace_flags_without_regard_to_case(FlagChange change, string[] current, string[] flags, string[] expected)
+    {
+        Assert.Equal(expected, MailboxState.Changed(current, change, flags));
+    }
+
+    [Fact]
     public void A_snapshot_keeps_the_index_and_an_old_snapshot_without_one_reads_as_empty()
     {
         var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds())).Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"));

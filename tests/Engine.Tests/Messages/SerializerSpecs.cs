@@ -86,6 +86,13 @@ public sealed class SerializerSpecs : IDisposable
         new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234),
         new MailboxEvents.MessagesExpunged([7, 9]),
         new MailboxEvents.MailboxCreated(1764320400),
+        new MailboxEvents.FlagsChanged([new FlagsOf(7, ["\\Seen", "$Label1"])]),
+        new FlagsOf(7, ["\\Seen"]),
+        new MailboxCommands.Watch("bob@example.net"),
+        new MailboxCommands.Unwatch("bob@example.net"),
+        new MailboxCommands.Store("bob@example.net", [7, 9], FlagChange.Add, ["\\Deleted"], 12),
+        new MailboxReplies.Stored("bob@example.net", [new MailMessage(7, "n", 3, ["\\Seen"], 4, true)], [9]),
+        new MailboxReplies.Changed("bob@example.net", [new MailMessage(8, "n", 3)], [new MailMessage(7, "n", 3, ["\\Seen"], 4, true)], [5], 9),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

@@ -62,6 +62,20 @@ public sealed class MaildirSpecs : IDisposable
         Assert.Equal(106 + 50, store.Usage("jane@campus.test"));
     }
 
+    [Fact]
+    public async Task Flags_should_rename_the_file_into_cur_with_dovecots_letters()
+    {
+        var store = new MaildirStore(_root);
+        await store.WriteAsync("jane@campus.test", "1.Qa.engine,S=3", "x"u8.ToArray(), new MemoryStream("yz"u8.ToArray()), TestContext.Current.CancellationToken);
+        Assert.True(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", false, [], ["\\Seen", "\\Deleted", "\\Answered", "$Work"]));
+        var cur = Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,RST");
+        Assert.True(File.Exists(cur));
+        Assert.True(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", true, ["\\Seen", "\\Deleted", "\\Answered"], ["\\Flagged", "\\Draft"]));
+        Assert.Equal(Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,DF"), store.Locate("jane@campus.test", "1.Qa.engine,S=3", true, ["\\Draft", "\\Flagged"]));
+        Assert.True(store.Delete("jane@campus.test", "1.Qa.engine,S=3", true, ["\\Flagged", "\\Draft"]));
+        Assert.False(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", true, [], ["\\Seen"]));
+    }
+
     [Theory]
     [InlineData("../x@campus.test")]
     [InlineData("x@..")]

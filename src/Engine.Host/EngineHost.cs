@@ -9,6 +9,8 @@ using Akka.Remote.Hosting;
 using Engine.Delivery;
 using Engine.Delivery.Mx;
 using Engine.Delivery.Smtp;
+using Engine.Mailbox.Access;
+using Engine.Mailbox.Imap;
 using Engine.Mailbox.Pop3;
 using Engine.Messages;
 using Engine.Messages.Delivery;
@@ -136,9 +138,12 @@ public static class EngineHost
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);
-        builder.Services.AddSingleton(Pop3Settings.Create(config));
-        builder.Services.AddSingleton<Pop3Server>();
+        builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<Pop3Server>(sp,
+            AccessSettings.Create(config, "engine.pop3", TimeSpan.FromMinutes(10))));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Pop3Server>());
+        builder.Services.AddSingleton(ImapSettings.Create(config));
+        builder.Services.AddSingleton<ImapServer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();
     }
 

@@ -8,26 +8,7 @@ namespace Engine.Integration.Tests;
 /// <summary>The POP3 server with real clients: MailKit's Pop3Client, Python's poplib, and raw lines.</summary>
 public sealed class Pop3Specs
 {
-    private const string Password = "correct horse";
-
-    /// <summary>An engine whose jane@campus.test has a password and the given messages in her INBOX.</summary>
-    internal static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
-    {
-        var dataDir = Accounts.WithJane(name);
-        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, iterations: 1000));
-        var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.auth-failure-delay = 200ms");
-        foreach (var body in bodies)
-        {
-            await using var smtp = await RawSmtp.GreetedAsync(engine.Port);
-            await smtp.CommandAsync("EHLO client.test");
-            await smtp.CommandAsync("MAIL FROM:<alice@client.test>");
-            await smtp.CommandAsync("RCPT TO:<jane@campus.test>");
-            await smtp.CommandAsync("DATA");
-            var id = (await smtp.CommandAsync(body + "\r\n.")).Last.Split(' ')[^1];
-            await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
-        }
-        return engine;
-    }
+    private const string Password = Accounts.Password;
 
     private static string[] MaildirFiles(EngineInstance engine) =>
         Directory.GetFiles(Path.Combine(engine.DataDir, "mail", "campus.test", "jane", "new")).Order(StringComparer.Ordinal).ToArray();
@@ -38,7 +19,7 @@ public sealed class Pop3Specs
         string[] uids;
         string dataDir;
         // "..dotted" in DATA is ".dotted" in the mailbox, which POP3 must stuff again on the way out.
-        await using (var engine = await WithMailAsync("pop3-mailkit", "Subject: one\r\n\r\nfirst\r\n..dotted line", "Subject: two\r\n\r\nsecond"))
+        await using (var engine = await Accounts.WithMailAsync("pop3-mailkit", "Subject: one\r\n\r\nfirst\r\n..dotted line", "Subject: two\r\n\r\nsecond"))
         {
             dataDir = engine.DataDir;
             using var pop = new Pop3Client();
@@ -83,7 +64,7 @@ public sealed class Pop3Specs
     [Fact]
     public async Task Python_poplib_lists_retrieves_tops_and_deletes()
     {
-        await using var engine = await WithMailAsync("pop3-poplib", "Subject: hello\r\nX-A: 1\r\n\r\nbody line 1\r\nbody line 2");
+        await using var engine = await Accounts.WithMailAsync("pop3-poplib", "Subject: hello\r\nX-A: 1\r\n\r\nbody line 1\r\nbody line 2");
         var script = Path.Combine(AppContext.BaseDirectory, "Clients", "poplib_fetch.py");
         var run = await Processes.RunAsync("python3", [script, engine.Pop3Port.ToString(), "jane@campus.test", Password, "dele"]);
         Assert.True(run.ExitCode == 0, run.Error);
@@ -103,7 +84,7 @@ public sealed class Pop3Specs
     [Fact]
     public async Task Fetchmail_fetches_every_message_and_leaves_the_maildrop_empty()
     {
-        await using var engine = await WithMailAsync("pop3-fetchmail", "Subject: f1\r\n\r\nfirst", "Subject: f2\r\n\r\nsecond");
+        await using var engine = await Accounts.WithMailAsync("pop3-fetchmail", "Subject: f1\r\n\r\nfirst", "Subject: f2\r\n\r\nsecond");
         var home = TempDir.Create("fetchmail");
         var received = Directory.CreateDirectory(Path.Combine(home, "received")).FullName;
         var rc = Path.Combine(home, "fetchmailrc");
@@ -126,7 +107,7 @@ public sealed class Pop3Specs
     [Fact]
     public async Task Dovecot_reads_the_maildir_the_engine_wrote_and_the_engine_still_serves_what_dovecot_flagged()
     {
-        await using var engine = await WithMailAsync("pop3-dovecot", "Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\nsecond");
+        await using var engine = await Accounts.WithMailAsync("pop3-dovecot", "Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\nsecond");
         var written = MaildirFiles(engine).Select(File.ReadAllBytes).ToArray(); // Dovecot moves them to cur/ when it looks
         await DovecotServer.HandOverAsync(Path.Combine(engine.DataDir, "mail", "campus.test"));
         await using var dovecot = await DovecotServer.StartAsync(Path.Combine(engine.DataDir, "mail"), "jane@campus.test", Password);
@@ -165,7 +146,7 @@ public sealed class Pop3Specs
     [Fact]
     public async Task Pipelined_commands_are_answered_in_order_and_nothing_is_deleted_without_quit()
     {
-        await using var engine = await WithMailAsync("pop3-raw", "Subject: a\r\n\r\nx", "Subject: b\r\n\r\ny");
+        await using var engine = await Accounts.WithMailAsync("pop3-raw", "Subject: a\r\n\r\nx", "Subject: b\r\n\r\ny");
         using (var pop = await Pop3Line.ConnectAsync(engine.Pop3Port))
         {
             Assert.StartsWith("+OK", await pop.ReadLineAsync(), StringComparison.Ordinal);
@@ -185,7 +166,7 @@ public sealed class Pop3Specs
     [Fact]
     public async Task Bad_lines_get_err_and_wrong_passwords_are_slowed_then_the_session_is_closed()
     {
-        await using var engine = await WithMailAsync("pop3-bad");
+        await using var engine = await Accounts.WithMailAsync("pop3-bad");
         using var pop = await Pop3Line.ConnectAsync(engine.Pop3Port);
         await pop.ReadLineAsync();
         await pop.WriteAsync("FROBNICATE\r\n" + new string('A', 600) + "\r\nSTAT\r\nCAPA\r\n");

@@ -31,7 +31,7 @@ public sealed class Pop3TranscriptSpecs
         var input = lines.Where(l => l.StartsWith("> ", StringComparison.Ordinal)).SelectMany(l => Escapes.Unescape(l[2..])).ToArray();
         var expected = lines.Where(l => l.StartsWith("< ", StringComparison.Ordinal) || l == "<").Select(l => l.Length > 2 ? l[2..] : "").ToArray();
 
-        await using var engine = await Pop3Specs.WithMailAsync($"pop3-{Path.GetFileNameWithoutExtension(name)}",
+        await using var engine = await Accounts.WithMailAsync($"pop3-{Path.GetFileNameWithoutExtension(name)}",
             "Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\n..dot\r\nsecond");
         using var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync("127.0.0.1", engine.Pop3Port, TestContext.Current.CancellationToken);

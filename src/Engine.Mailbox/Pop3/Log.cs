@@ -5,9 +5,6 @@ namespace Engine.Mailbox.Pop3;
 /// <summary>The POP3 server's log lines, in Dovecot's words (event ids 1200-1299). Never a password.</summary>
 internal static partial class Pop3Log
 {
-    [LoggerMessage(1200, LogLevel.Information, "pop3: listening on {EndPoint}")]
-    public static partial void Listening(ILogger logger, string endPoint);
-
     [LoggerMessage(1201, LogLevel.Information, "pop3-login: Login: user=<{User}>, method={Method}, rip={Remote}")]
     public static partial void Login(ILogger logger, string user, string method, string remote);
 
@@ -16,9 +13,6 @@ internal static partial class Pop3Log
 
     [LoggerMessage(1203, LogLevel.Information, "pop3({User}): Disconnected: {Why} retr={Retrieved}/{Bytes}, del={Deleted}/{Count}")]
     public static partial void LoggedOut(ILogger logger, string user, string why, int retrieved, long bytes, int deleted, int count);
-
-    [LoggerMessage(1204, LogLevel.Information, "pop3-login: Disconnected: {Why}, rip={Remote}")]
-    public static partial void Disconnected(ILogger logger, string why, string remote);
 
     [LoggerMessage(1205, LogLevel.Warning, "pop3: bad input from {Remote}: {Error}")]
     public static partial void BadInput(ILogger logger, string remote, string error);

@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Akka.Actor;
+using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Protocols.Pop3;
 using Engine.Protocols.Smtp;
@@ -22,7 +23,7 @@ namespace Engine.Mailbox.Pop3;
 /// expunge what was deleted. Failed logins wait longer each time and end the session after
 /// <c>max-auth-failures</c>; bad lines get -ERR, and the session ends after <c>max-errors</c>.
 /// </summary>
-internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settings settings, IActorRef mailboxes, IRecipientDirectory directory,
+internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
     MaildirStore maildir, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
@@ -48,20 +49,12 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
             var open = true;
             while (open)
             {
-                ReadResult result;
-                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(stop))
+                var (read, idleWhy) = await IdleRead.ReadAsync(input, settings.IdleTimeout, stop).ConfigureAwait(false);
+                if (read is not { } result)
                 {
-                    idle.CancelAfter(settings.IdleTimeout);
-                    try
-                    {
-                        result = await input.ReadAsync(idle.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        why = stop.IsCancellationRequested ? "Server shutting down" : "Disconnected for inactivity";
-                        await WriteAsync($"-ERR {why}.").ConfigureAwait(false);
-                        break;
-                    }
+                    why = idleWhy;
+                    await WriteAsync($"-ERR {why}.").ConfigureAwait(false);
+                    break;
                 }
                 var (framed, consumed) = Frame(lines, result.Buffer);
                 input.AdvanceTo(consumed, result.Buffer.End);
@@ -94,7 +87,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, Pop3Settin
             }
             else
             {
-                Pop3Log.Disconnected(log, why, remote.ToString());
+                AccessLog.Disconnected(log, "pop3", why, remote.ToString());
             }
             await _stream.DisposeAsync().ConfigureAwait(false);
         }

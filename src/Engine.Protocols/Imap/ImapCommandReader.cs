@@ -21,6 +21,9 @@ public abstract record ImapInput
 
     /// <summary>Input that cannot be recovered from (a non-synchronizing literal over the limit): "* BYE" and close.</summary>
     public sealed record Fatal(string Text) : ImapInput;
+
+    /// <summary>A line that is not a command, read because <see cref="ImapCommandReader.ExpectLine"/> was set: IDLE's "DONE", a SASL response.</summary>
+    public sealed record Line(string Text) : ImapInput;
 }
 
 /// <summary>
@@ -43,6 +46,12 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
     private bool _literalBinary;
     private bool _discardingLine;
     private string? _discardTag;
+
+    /// <summary>
+    /// Set when the next line is not a command (after "+ idling", or a SASL challenge): it comes back whole as
+    /// <see cref="ImapInput.Line"/>, and the reader goes back to commands.
+    /// </summary>
+    public bool ExpectLine { get; set; }
 
     /// <summary>Reads what it can; each complete result is added to <paramref name="events"/>.</summary>
     public void Read(ref SequenceReader<byte> reader, List<ImapInput> events)
@@ -106,6 +115,13 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
 
     private void OnLine(ReadOnlySpan<byte> text, List<ImapInput> events)
     {
+        if (ExpectLine && _parts.Count == 0)
+        {
+            ExpectLine = false;
+            events.Add(new ImapInput.Line(Encoding.UTF8.GetString(text)));
+            _line.Clear();
+            return;
+        }
         var literal = LiteralAtEnd(text);
         var line = Encoding.UTF8.GetString(literal is null ? text : text[..literal.Value.Start]);
         _line.Clear();

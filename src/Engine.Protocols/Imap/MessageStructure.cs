@@ -9,7 +9,7 @@ namespace Engine.Protocols.Imap;
 /// One message as IMAP sees it: parsed once with MimeKit, with the octet offsets of every entity kept, so that
 /// a section (BODY[1.2], BODY[2.HEADER], BODY[1.MIME]) is the exact octets of the stored message, never a
 /// re-serialization, and a message with broken MIME is still fetched byte for byte. ENVELOPE and
-/// BODYSTRUCTURE are written from the parsed headers (RFC 9051 sections 7.5.2).
+/// BODYSTRUCTURE are written from the parsed headers (RFC 9051 section 7.5.2), names in lower case as Dovecot writes them.
 /// </summary>
 public sealed class MessageStructure
 {
@@ -234,7 +234,7 @@ public sealed class MessageStructure
             text.Append('(');
             foreach (var child in multipart)
                 AppendStructure(text, child, extensible);
-            text.Append(' ').Append(ImapString.Of(type.MediaSubtype.ToUpperInvariant()));
+            text.Append(' ').Append(ImapString.Of(type.MediaSubtype.ToLowerInvariant()));
             if (extensible)
                 text.Append(' ').Append(Parameters(type)).Append(' ').Append(Disposition(entity)).Append(' ').Append(Language(entity)).Append(' ')
                     .Append(ImapString.Of(Header(entity, HeaderId.ContentLocation)));
@@ -243,19 +243,19 @@ public sealed class MessageStructure
         }
         var span = SpanOf(entity);
         var size = Math.Max(0, Math.Min(span.End, _octets.Length) - span.HeadersEnd);
-        var mediaType = entity is Multipart ? "TEXT" : type.MediaType.ToUpperInvariant();
-        var subtype = entity is Multipart ? "PLAIN" : type.MediaSubtype.ToUpperInvariant();
+        var mediaType = entity is Multipart ? "text" : type.MediaType.ToLowerInvariant();
+        var subtype = entity is Multipart ? "plain" : type.MediaSubtype.ToLowerInvariant();
         text.Append('(').Append(ImapString.Of(mediaType)).Append(' ').Append(ImapString.Of(subtype)).Append(' ').Append(Parameters(type))
             .Append(' ').Append(ImapString.Of(Header(entity, HeaderId.ContentId))).Append(' ').Append(ImapString.Of(Header(entity, HeaderId.ContentDescription)))
-            .Append(' ').Append(ImapString.Of((Header(entity, HeaderId.ContentTransferEncoding) ?? "7BIT").ToUpperInvariant()))
+            .Append(' ').Append(ImapString.Of((Header(entity, HeaderId.ContentTransferEncoding) ?? "7bit").ToLowerInvariant()))
             .Append(' ').Append(size.ToString(CultureInfo.InvariantCulture));
-        if (entity is MessagePart { Message: { } inner } && mediaType == "MESSAGE" && subtype is "RFC822" or "GLOBAL")
+        if (entity is MessagePart { Message: { } inner } && mediaType == "message" && subtype is "rfc822" or "global")
         {
             text.Append(' ').Append(EnvelopeOf(inner)).Append(' ');
             AppendStructure(text, inner.Body ?? new TextPart("plain"), extensible);
             text.Append(' ').Append(span.Lines.ToString(CultureInfo.InvariantCulture));
         }
-        else if (mediaType == "TEXT")
+        else if (mediaType == "text")
         {
             text.Append(' ').Append(span.Lines.ToString(CultureInfo.InvariantCulture));
         }
@@ -271,8 +271,8 @@ public sealed class MessageStructure
     private static string Parameters(ContentType type)
     {
         if (type.Parameters.Count == 0)
-            return type.MediaType.Equals("text", StringComparison.OrdinalIgnoreCase) ? "(\"CHARSET\" \"us-ascii\")" : "NIL";
-        return "(" + string.Join(' ', type.Parameters.Select(p => ImapString.Of(p.Name.ToUpperInvariant()) + " " + ImapString.Of(p.Value))) + ")";
+            return type.MediaType.Equals("text", StringComparison.OrdinalIgnoreCase) ? "(\"charset\" \"us-ascii\")" : "NIL";
+        return "(" + string.Join(' ', type.Parameters.Select(p => ImapString.Of(p.Name.ToLowerInvariant()) + " " + ImapString.Of(p.Value))) + ")";
     }
 
     private static string Disposition(MimeEntity entity)
@@ -281,8 +281,8 @@ public sealed class MessageStructure
             return "NIL";
         var parameters = disposition.Parameters.Count == 0
             ? "NIL"
-            : "(" + string.Join(' ', disposition.Parameters.Select(p => ImapString.Of(p.Name.ToUpperInvariant()) + " " + ImapString.Of(p.Value))) + ")";
-        return "(" + ImapString.Of(disposition.Disposition.ToUpperInvariant()) + " " + parameters + ")";
+            : "(" + string.Join(' ', disposition.Parameters.Select(p => ImapString.Of(p.Name.ToLowerInvariant()) + " " + ImapString.Of(p.Value))) + ")";
+        return "(" + ImapString.Of(disposition.Disposition.ToLowerInvariant()) + " " + parameters + ")";
     }
 
     private static string Language(MimeEntity entity) =>

@@ -6,6 +6,36 @@ namespace Engine.Integration.Tests.Support;
 /// <summary>Data folders with directory entries made before the engine starts, and their Maildirs read back.</summary>
 public static class Accounts
 {
+    /// <summary>Jane's password in <see cref="WithMailAsync"/>.</summary>
+    public const string Password = "correct horse";
+
+    /// <summary>
+    /// An engine whose jane@campus.test has <see cref="Password"/> and the given messages in her INBOX, each
+    /// sent over SMTP and delivered before this returns. Failed logins wait 200 ms (POP3 and IMAP).
+    /// </summary>
+    public static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
+    {
+        var dataDir = WithJane(name);
+        DirectoryOf(dataDir).SetPassword("jane@campus.test", PasswordHasher.Hash(Password, iterations: 1000));
+        var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.auth-failure-delay = 200ms", "engine.imap.auth-failure-delay = 200ms");
+        foreach (var body in bodies)
+            await DeliverAsync(engine, body);
+        return engine;
+    }
+
+    /// <summary>Sends one message to jane@campus.test over SMTP and waits until it is in her mailbox; returns the queue id.</summary>
+    public static async Task<string> DeliverAsync(EngineInstance engine, string body)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(engine.Port);
+        await smtp.CommandAsync("EHLO client.test");
+        await smtp.CommandAsync("MAIL FROM:<alice@client.test>");
+        await smtp.CommandAsync("RCPT TO:<jane@campus.test>");
+        await smtp.CommandAsync("DATA");
+        var id = (await smtp.CommandAsync(body + "\r\n.")).Last.Split(' ')[^1];
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
+        return id;
+    }
+
     /// <summary>The directory of an engine data folder (made if missing).</summary>
     public static SqlDirectory DirectoryOf(string dataDir) =>
         EngineHost.OpenDirectory(EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]));

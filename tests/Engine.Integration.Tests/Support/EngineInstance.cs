@@ -27,11 +27,13 @@ public sealed class EngineInstance : IAsyncDisposable
         Logs = logs;
         Port = host.Services.GetRequiredService<SmtpServer>().EndPoints[0].Port;
         Pop3Port = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().EndPoints[0].Port;
+        ImapPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().EndPoints[0].Port;
     }
 
     public string DataDir { get; }
     public int Port { get; }
     public int Pop3Port { get; }
+    public int ImapPort { get; }
     public LogCollector Logs { get; }
     public IServiceProvider Services => _host.Services;
 
@@ -47,6 +49,7 @@ public sealed class EngineInstance : IAsyncDisposable
             "engine.hostname = mx.test",
             "engine.smtp.listen = [\"127.0.0.1:0\"]",
             "engine.pop3.listen = [\"127.0.0.1:0\"]",
+            "engine.imap.listen = [\"127.0.0.1:0\"]",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
             // Tests never ask the system resolver: a closed loopback port answers at once.
             "engine.delivery.dns-servers = [\"127.0.0.1:9\"]", "engine.delivery.dns-timeout = 1s",

@@ -26,6 +26,7 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.hostname = mx.test",
         $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
         "engine.pop3.listen = [\"127.0.0.1:0\"]",
+        "engine.imap.listen = [\"127.0.0.1:0\"]",
         "engine.smtp.mydestination = [\"mx.test\"]",
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];

@@ -101,11 +101,11 @@ public sealed class ImapMessageSpecs
     {
         var structure = Parse(Nested).BodyStructure(extensible: false);
         Assert.Equal(
-            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 21 2)" +
-            "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 53 (NIL \"inner\" ((NIL NIL \"inner\" \"example.net\")) ((NIL NIL \"inner\" \"example.net\")) " +
-            "((NIL NIL \"inner\" \"example.net\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 10 1) 4)" +
-            "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4) \"MIXED\")", structure);
-        Assert.Contains("(\"ATTACHMENT\" (\"FILENAME\" \"a.bin\"))", Parse(Nested).BodyStructure(extensible: true));
+            "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 21 2)" +
+            "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 53 (NIL \"inner\" ((NIL NIL \"inner\" \"example.net\")) ((NIL NIL \"inner\" \"example.net\")) " +
+            "((NIL NIL \"inner\" \"example.net\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1) 4)" +
+            "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")", structure);
+        Assert.Contains("(\"attachment\" (\"filename\" \"a.bin\"))", Parse(Nested).BodyStructure(extensible: true));
     }
 
     [Fact]

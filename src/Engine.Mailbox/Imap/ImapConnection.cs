@@ -1,0 +1,591 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Akka.Actor;
+using Engine.Mailbox.Access;
+using Engine.Messages.Mailbox;
+using Engine.Protocols.Imap;
+using Engine.Storage.Accounts;
+using Engine.Storage.Maildir;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Engine.Mailbox.Imap;
+
+/// <summary>
+/// One IMAP session (RFC 3501, RFC 9051): reads commands with <see cref="ImapCommandReader"/>, answers them in
+/// order, and keeps a <see cref="SelectedMailbox"/> fed by the mailbox entity through an <see cref="ImapWatcher"/>
+/// actor, so deliveries and other sessions' changes are announced (at once while IDLE). Flags, expunges and the
+/// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
+/// </summary>
+internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
+    IRecipientDirectory directory, MaildirStore maildir, ILogger log)
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+    private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+    private readonly AccessSettings _access = settings.Access;
+    private readonly bool _plaintextAllowed = IPAddress.IsLoopback(remote);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _out = new(4096);
+    private readonly ImapCommandReader _reader = new(settings.MaxLine, settings.MaxLiteral);
+    private NetworkStream _stream = null!;
+    private string _account = "";
+    private SelectedMailbox? _selected;
+    private IActorRef? _watcher;
+    private string? _idleTag;
+    private string? _saslTag;
+    private bool _condstore;
+    private int _errors;
+    private int _failures;
+    private long _in;
+    private long _outBytes;
+
+    private bool Authenticated => _account.Length > 0;
+
+    private string Capabilities =>
+        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE ESEARCH BINARY"
+        + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        using var owned = socket;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        var input = PipeReader.Create(_stream);
+        var why = "Connection closed";
+        try
+        {
+            Line($"* OK [CAPABILITY {Capabilities}] {_access.Hostname} Engine IMAP ready.");
+            await FlushAsync().ConfigureAwait(false);
+            var open = true;
+            var events = new List<ImapInput>();
+            while (open)
+            {
+                var (read, idleWhy) = await IdleRead.ReadAsync(input, _access.IdleTimeout, stop).ConfigureAwait(false);
+                if (read is not { } result)
+                {
+                    why = idleWhy;
+                    await SendAsync($"* BYE {why}.").ConfigureAwait(false);
+                    break;
+                }
+                var buffer = result.Buffer;
+                _in += buffer.Length;
+                var sequence = new SequenceReader<byte>(buffer);
+                events.Clear();
+                _reader.Read(ref sequence, events);
+                input.AdvanceTo(sequence.Position, buffer.End);
+                foreach (var e in events)
+                {
+                    await _gate.WaitAsync(stop).ConfigureAwait(false);
+                    try
+                    {
+                        open = await HandleAsync(e).ConfigureAwait(false);
+                        await FlushAsync().ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _gate.Release();
+                    }
+                    if (!open)
+                    {
+                        why = "Logged out";
+                        break;
+                    }
+                }
+                if (result.IsCompleted && open)
+                    break;
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            why = "Connection lost";
+        }
+        finally
+        {
+            Close();
+            await input.CompleteAsync().ConfigureAwait(false);
+            if (Authenticated)
+                ImapLog.LoggedOut(log, _account, why, _in, _outBytes);
+            else
+                AccessLog.Disconnected(log, "imap", why, remote.ToString());
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One input; false when the session ends.</summary>
+    private async Task<bool> HandleAsync(ImapInput input)
+    {
+        switch (input)
+        {
+            case ImapInput.Continue:
+                Line("+ Ready for literal data");
+                return true;
+            case ImapInput.TooBig big:
+                Line($"{big.Tag} NO [TOOBIG] Literal of {big.Size} octets is over the limit of {settings.MaxLiteral}.");
+                return true;
+            case ImapInput.Fatal fatal:
+                ImapLog.BadInput(log, remote.ToString(), fatal.Text);
+                Line($"* BYE {fatal.Text}.");
+                return false;
+            case ImapInput.Bad bad:
+                return Bad(bad.Tag ?? "*", bad.Text);
+            case ImapInput.Line line when _idleTag is { } idleTag:
+                _idleTag = null;
+                AnnounceNow(allowExpunge: true);
+                if (!line.Text.Equals("DONE", StringComparison.OrdinalIgnoreCase))
+                    return Bad(idleTag, "Expected DONE");
+                Line($"{idleTag} OK Idle completed.");
+                return true;
+            case ImapInput.Line line when _saslTag is { } saslTag:
+                _saslTag = null;
+                return await SaslResponseAsync(saslTag, line.Text).ConfigureAwait(false);
+            case ImapInput.Command { Value: var command }:
+                return await CommandAsync(command).ConfigureAwait(false);
+            default:
+                return true;
+        }
+    }
+
+    private bool Bad(string tag, string text)
+    {
+        ImapLog.BadInput(log, remote.ToString(), text);
+        if (++_errors >= _access.MaxErrors)
+        {
+            Line("* BYE Too many invalid IMAP commands.");
+            return false;
+        }
+        Line($"{tag} BAD {text}");
+        return true;
+    }
+
+    private async Task<bool> CommandAsync(ImapCommand c)
+    {
+        var uid = c.Name == "UID";
+        var name = uid && c.Args.Count > 0 && c.Args[0] is ImapToken.Atom { Value: var sub } ? sub.ToUpperInvariant() : c.Name;
+        var args = uid ? c.Args.Skip(1).ToArray() : c.Args;
+        if (uid && name is not ("FETCH" or "STORE" or "SEARCH" or "EXPUNGE"))
+            return Bad(c.Tag, "Unknown UID command");
+        var needs = name switch
+        {
+            "CAPABILITY" or "NOOP" or "LOGOUT" or "ID" => 0,
+            "LOGIN" or "AUTHENTICATE" => -1,
+            "ENABLE" or "SELECT" or "EXAMINE" or "LIST" or "LSUB" or "STATUS" or "NAMESPACE" or "SUBSCRIBE" or "UNSUBSCRIBE"
+                or "CREATE" or "DELETE" or "RENAME" or "APPEND" => 1,
+            "FETCH" or "STORE" or "SEARCH" or "EXPUNGE" or "CLOSE" or "UNSELECT" or "CHECK" or "IDLE" or "COPY" or "MOVE" => 2,
+            _ => int.MinValue,
+        };
+        if (needs == int.MinValue)
+            return Bad(c.Tag, "Unknown command");
+        if ((needs == -1 && Authenticated) || (needs >= 1 && !Authenticated) || (needs == 2 && _selected is null))
+            return Bad(c.Tag, needs == -1 ? "Already logged in" : needs == 1 ? "Not logged in" : "No mailbox selected");
+        try
+        {
+            return name switch
+            {
+                "CAPABILITY" => Done(c.Tag, $"* CAPABILITY {Capabilities}"),
+                "NOOP" or "CHECK" => Done(c.Tag, null, allowExpunge: true),
+                "LOGOUT" => Logout(c.Tag),
+                "ID" => Done(c.Tag, "* ID (\"name\" \"Engine\")"),
+                "LOGIN" => await LoginAsync(c.Tag, args).ConfigureAwait(false),
+                "AUTHENTICATE" => await AuthenticateAsync(c.Tag, args).ConfigureAwait(false),
+                "ENABLE" => Enable(c.Tag, args),
+                "SELECT" or "EXAMINE" => await SelectAsync(c.Tag, args, name == "EXAMINE").ConfigureAwait(false),
+                "LIST" or "LSUB" => List(c.Tag, name, args),
+                "STATUS" => await StatusAsync(c.Tag, args).ConfigureAwait(false),
+                "NAMESPACE" => Done(c.Tag, "* NAMESPACE ((\"\" \"/\")) NIL NIL"),
+                "SUBSCRIBE" or "UNSUBSCRIBE" => IsInbox(args) ? Done(c.Tag, null) : No(c.Tag, "[NONEXISTENT] Mailbox doesn't exist."),
+                "CREATE" or "DELETE" or "RENAME" or "APPEND" or "COPY" or "MOVE" => No(c.Tag, "[CANNOT] Only INBOX is served yet."),
+                "FETCH" => await FetchAsync(c.Tag, args, uid).ConfigureAwait(false),
+                "STORE" => await StoreAsync(c.Tag, args, uid).ConfigureAwait(false),
+                "SEARCH" => Search(c.Tag, args, uid),
+                "EXPUNGE" => await ExpungeAsync(c.Tag, args, uid).ConfigureAwait(false),
+                "CLOSE" or "UNSELECT" => await CloseAsync(c.Tag, expunge: name == "CLOSE").ConfigureAwait(false),
+                "IDLE" => Idle(c.Tag),
+                _ => Bad(c.Tag, "Unknown command"),
+            };
+        }
+        catch (AskTimeoutException e)
+        {
+            ImapLog.Failed(log, _account, c.Name, e.Message);
+            return No(c.Tag, "[UNAVAILABLE] The mailbox did not answer; try again.");
+        }
+    }
+
+    private bool Done(string tag, string? untagged, bool allowExpunge = false)
+    {
+        if (untagged is not null)
+            Line(untagged);
+        AnnounceNow(allowExpunge);
+        Line($"{tag} OK Completed.");
+        return true;
+    }
+
+    private bool No(string tag, string text)
+    {
+        Line($"{tag} NO {text}");
+        return true;
+    }
+
+    private bool Logout(string tag)
+    {
+        Line("* BYE Logging out.");
+        Line($"{tag} OK Logout completed.");
+        return false;
+    }
+
+    private bool Enable(string tag, IReadOnlyList<ImapToken> args)
+    {
+        var enabled = new List<string>();
+        foreach (var capability in args.Select(a => a.Text?.ToUpperInvariant()))
+        {
+            if (capability == "CONDSTORE" && !_condstore)
+            {
+                _condstore = true;
+                enabled.Add("CONDSTORE");
+            }
+        }
+        return Done(tag, "* ENABLED" + string.Concat(enabled.Select(e => " " + e)));
+    }
+
+    /// <summary>Writes what is pending in the selected mailbox that may be said now.</summary>
+    private void AnnounceNow(bool allowExpunge)
+    {
+        if (_selected is null)
+            return;
+        foreach (var line in _selected.Announce(allowExpunge, _condstore))
+            Line(line);
+    }
+
+    private static bool IsInbox(IReadOnlyList<ImapToken> args) => args.Count >= 1 && string.Equals(args[0].Text, "INBOX", StringComparison.OrdinalIgnoreCase);
+
+    private async Task<bool> LoginAsync(string tag, IReadOnlyList<ImapToken> args)
+    {
+        if (!_plaintextAllowed)
+            return No(tag, "[PRIVACYREQUIRED] Plaintext authentication is not allowed without TLS.");
+        if (args.Count != 2 || args[0].Text is not { } user || args[1].Text is not { } password)
+            return Bad(tag, "LOGIN takes a user name and a password");
+        return await CheckLoginAsync(tag, user, password, "PLAIN").ConfigureAwait(false);
+    }
+
+    private async Task<bool> AuthenticateAsync(string tag, IReadOnlyList<ImapToken> args)
+    {
+        if (args.Count is < 1 or > 2 || !string.Equals(args[0].Text, "PLAIN", StringComparison.OrdinalIgnoreCase))
+            return No(tag, "Unsupported authentication mechanism.");
+        if (!_plaintextAllowed)
+            return No(tag, "[PRIVACYREQUIRED] Plaintext authentication is not allowed without TLS.");
+        if (args.Count == 2)
+            return await SaslResponseAsync(tag, args[1].Text ?? "").ConfigureAwait(false);
+        _saslTag = tag;
+        _reader.ExpectLine = true;
+        Line("+ ");
+        return true;
+    }
+
+    /// <summary>RFC 4616 PLAIN: authzid NUL authcid NUL password, in base64 ("=" for empty; "*" cancels).</summary>
+    private async Task<bool> SaslResponseAsync(string tag, string response)
+    {
+        if (response == "*")
+            return Bad(tag, "Authentication aborted");
+        byte[] decoded;
+        try
+        {
+            decoded = response == "=" ? [] : Convert.FromBase64String(response);
+        }
+        catch (FormatException)
+        {
+            return Bad(tag, "Invalid base64 in SASL response");
+        }
+        var fields = Encoding.UTF8.GetString(decoded).Split('\0');
+        if (fields.Length != 3 || (fields[0].Length > 0 && !fields[0].Equals(fields[1], StringComparison.OrdinalIgnoreCase)))
+            return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+        return await CheckLoginAsync(tag, fields[1], fields[2], "PLAIN").ConfigureAwait(false);
+    }
+
+    private async Task<bool> CheckLoginAsync(string tag, string name, string password, string method)
+    {
+        var user = directory.Current.FindUser(name);
+        if (user is not { Enabled: true } || !PasswordHasher.Verify(password, user.PasswordHash))
+        {
+            _failures++;
+            ImapLog.LoginFailed(log, name, _failures, remote.ToString());
+            // Each failure waits longer (Dovecot's auth_failure_delay), so guessing is slow.
+            await Task.Delay(_access.AuthFailureDelay * _failures).ConfigureAwait(false);
+            if (_failures >= _access.MaxAuthFailures)
+            {
+                Line("* BYE Too many failed logins.");
+                return false;
+            }
+            return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+        }
+        _account = user.Address;
+        ImapLog.Login(log, user.Address, method, remote.ToString());
+        Line($"{tag} OK [CAPABILITY {Capabilities}] Logged in");
+        return true;
+    }
+
+    private bool List(string tag, string name, IReadOnlyList<ImapToken> args)
+    {
+        if (args.Count < 2 || args[^1].Text is not { } pattern)
+            return Bad(tag, $"{name} takes a reference and a mailbox pattern");
+        if (pattern.Length == 0)
+            return Done(tag, $"* {name} (\\Noselect) \"/\" \"\"");
+        var matches = pattern is "*" or "%" || string.Equals(pattern, "INBOX", StringComparison.OrdinalIgnoreCase)
+                      || (pattern.EndsWith('*') || pattern.EndsWith('%')) && "INBOX".StartsWith(pattern[..^1], StringComparison.OrdinalIgnoreCase);
+        return Done(tag, matches ? $"* {name} (\\HasNoChildren) \"/\" INBOX" : null);
+    }
+
+    private async Task<bool> StatusAsync(string tag, IReadOnlyList<ImapToken> args)
+    {
+        if (args.Count != 2 || args[1] is not ImapToken.List items)
+            return Bad(tag, "STATUS takes a mailbox and a list of items");
+        if (!IsInbox(args))
+            return No(tag, "[NONEXISTENT] Mailbox doesn't exist.");
+        var listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(_account), AskTimeout).ConfigureAwait(false);
+        var values = new List<string>();
+        foreach (var item in items.Items.Select(i => i.Text?.ToUpperInvariant()))
+        {
+            long? value = item switch
+            {
+                "MESSAGES" => listing.Messages.Count,
+                "UIDNEXT" => listing.NextUid,
+                "UIDVALIDITY" => listing.UidValidity,
+                "UNSEEN" => listing.Messages.Count(m => !m.FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase)),
+                "RECENT" => 0,
+                "HIGHESTMODSEQ" => listing.HighestModSeq,
+                "SIZE" => listing.Messages.Sum(m => m.Size),
+                _ => null,
+            };
+            if (value is null)
+                return Bad(tag, "Unknown STATUS item");
+            values.Add(string.Create(CultureInfo.InvariantCulture, $"{item} {value}"));
+        }
+        return Done(tag, $"* STATUS INBOX ({string.Join(' ', values)})");
+    }
+
+    /// <summary>
+    /// SELECT and EXAMINE: a watcher actor is registered with the mailbox entity, which answers with the
+    /// listing and from then on tells it every change.
+    /// </summary>
+    private async Task<bool> SelectAsync(string tag, IReadOnlyList<ImapToken> args, bool readOnly)
+    {
+        Close();
+        if (args.Count < 1)
+            return Bad(tag, "SELECT takes a mailbox name");
+        if (args.Count > 1 && args[1] is ImapToken.List { Items: var options }
+                           && options.Any(o => string.Equals(o.Text, "CONDSTORE", StringComparison.OrdinalIgnoreCase)))
+            _condstore = true;
+        if (!IsInbox(args))
+            return No(tag, "[NONEXISTENT] Mailbox doesn't exist.");
+        var channel = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+        var watcher = system.ActorOf(ImapWatcher.Props(channel.Writer));
+        mailboxes.Tell(new MailboxCommands.Watch(_account), watcher);
+        MailboxReplies.Listing listing;
+        using (var timeout = new CancellationTokenSource(AskTimeout))
+        {
+            try
+            {
+                listing = (MailboxReplies.Listing)await channel.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                system.Stop(watcher);
+                throw new AskTimeoutException("no listing from the mailbox");
+            }
+        }
+        _watcher = watcher;
+        var selected = new SelectedMailbox(listing, readOnly);
+        _selected = selected;
+        _ = PumpAsync(channel.Reader, selected);
+        var firstUnseen = selected.Uids.FirstOrDefault(u => !selected[u].FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase));
+        Line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        Line(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox." : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
+        Line($"* {selected.Count} EXISTS");
+        Line("* 0 RECENT");
+        if (firstUnseen > 0)
+            Line($"* OK [UNSEEN {selected.SequenceOf(firstUnseen)}] First unseen.");
+        Line($"* OK [UIDVALIDITY {selected.UidValidity}] UIDs valid");
+        Line($"* OK [UIDNEXT {selected.UidNext}] Predicted next UID");
+        Line($"* OK [HIGHESTMODSEQ {selected.HighestModSeq}] Highest");
+        Line($"{tag} OK [{(readOnly ? "READ-ONLY" : "READ-WRITE")}] {(readOnly ? "Examine" : "Select")} completed.");
+        return true;
+    }
+
+    /// <summary>Moves the mailbox's changes into the view's pending list; while IDLE, announces them at once.</summary>
+    private async Task PumpAsync(ChannelReader<object> changes, SelectedMailbox selected)
+    {
+        try
+        {
+            await foreach (var change in changes.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (change is not MailboxReplies.Changed changed)
+                    continue;
+                await _gate.WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    if (_selected != selected)
+                        return;
+                    selected.Pending.Add(changed);
+                    if (_idleTag is not null)
+                    {
+                        AnnounceNow(allowExpunge: true);
+                        await FlushAsync().ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _gate.Release();
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // the session is gone; its read loop ends it
+        }
+    }
+
+    /// <summary>Leaves the selected mailbox: the watcher stops, and with it the entity's notifications.</summary>
+    private void Close()
+    {
+        if (_watcher is { } watcher)
+        {
+            mailboxes.Tell(new MailboxCommands.Unwatch(_account), watcher);
+            system.Stop(watcher);
+        }
+        _watcher = null;
+        _selected = null;
+    }
+
+    private async Task<bool> CloseAsync(string tag, bool expunge)
+    {
+        if (expunge && _selected is { ReadOnly: false } selected)
+        {
+            var deleted = selected.Uids.Where(u => IsDeleted(selected[u])).ToArray();
+            if (deleted.Length > 0)
+                await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted), AskTimeout).ConfigureAwait(false);
+        }
+        Close();
+        Line($"{tag} OK Completed.");
+        return true;
+    }
+
+    private static bool IsDeleted(MailMessage m) => m.FlagList.Contains("\\Deleted", StringComparer.OrdinalIgnoreCase);
+
+    private async Task<bool> ExpungeAsync(string tag, IReadOnlyList<ImapToken> args, bool uid)
+    {
+        var selected = _selected!;
+        if (selected.ReadOnly)
+            return No(tag, "[READ-ONLY] Mailbox is read-only.");
+        IEnumerable<long> candidates = selected.Uids;
+        if (uid)
+        {
+            if (args.Count != 1 || args[0].Text is not { } text || !SequenceSet.TryParse(text, out var set))
+                return Bad(tag, "UID EXPUNGE takes a UID set");
+            candidates = selected.Resolve(set, byUid: true).Select(p => p.Uid);
+        }
+        var deleted = candidates.Where(u => IsDeleted(selected[u])).ToArray();
+        if (deleted.Length > 0)
+        {
+            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted), AskTimeout).ConfigureAwait(false);
+            foreach (var line in selected.Remove(expunged.Uids))
+                Line(line);
+        }
+        return Done(tag, null, allowExpunge: true);
+    }
+
+    private bool Idle(string tag)
+    {
+        _idleTag = tag;
+        _reader.ExpectLine = true;
+        AnnounceNow(allowExpunge: true);
+        Line("+ idling");
+        return true;
+    }
+
+    private void Line(string text)
+    {
+        var count = Encoding.UTF8.GetByteCount(text) + 2;
+        var span = _out.GetSpan(count);
+        Encoding.UTF8.GetBytes(text, span);
+        span[count - 2] = (byte)'\r';
+        span[count - 1] = (byte)'\n';
+        _out.Advance(count);
+    }
+
+    private void Text(string text)
+    {
+        var span = _out.GetSpan(Encoding.UTF8.GetByteCount(text));
+        _out.Advance(Encoding.UTF8.GetBytes(text, span));
+    }
+
+    private void Octets(ReadOnlySpan<byte> octets) => _out.Write(octets);
+
+    private async Task FlushAsync()
+    {
+        if (_out.WrittenCount == 0)
+            return;
+        _outBytes += _out.WrittenCount;
+        await _stream.WriteAsync(_out.WrittenMemory).ConfigureAwait(false);
+        _out.ResetWrittenCount();
+    }
+
+    private async Task SendAsync(string line)
+    {
+        Line(line);
+        await FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A message's INTERNALDATE: its delivery time, which leads its Maildir name.</summary>
+    private static DateTimeOffset InternalDate(MailMessage m)
+    {
+        var dot = m.FileName.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && long.TryParse(m.FileName.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : DateTimeOffset.UnixEpoch;
+    }
+
+    private byte[]? ReadMessage(MailMessage m)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (maildir.Locate(_account, m.FileName, m.Cur, m.FlagList) is not { } path)
+                return null;
+            try
+            {
+                return File.ReadAllBytes(path);
+            }
+            catch (FileNotFoundException)
+            {
+                // renamed meanwhile (flags): look again
+            }
+        }
+        return null;
+    }
+
+    private static bool TryParseFlags(ImapToken token, out IReadOnlyList<string> flags)
+    {
+        var items = token is ImapToken.List list ? list.Items : [token];
+        var parsed = new List<string>();
+        flags = parsed;
+        foreach (var item in items)
+        {
+            if (item is not ImapToken.Atom { Value: var flag } || flag.Length == 0)
+                return false;
+            if (flag.StartsWith('\\'))
+            {
+                var known = SystemFlags.FirstOrDefault(f => f.Equals(flag, StringComparison.OrdinalIgnoreCase));
+                if (known is null)
+                    return false;
+                flag = known;
+            }
+            else if (flag.Any(c => c is '(' or ')' or '{' or ' ' or '%' or '*' or '"' or ']' or < ' ' or > '~'))
+            {
+                return false;
+            }
+            parsed.Add(flag);
+        }
+        return true;
+    }
+}

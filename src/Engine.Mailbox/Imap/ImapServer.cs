@@ -1,0 +1,24 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Akka.Actor;
+using Akka.Hosting;
+using Engine.Mailbox.Access;
+using Engine.Messages.Mailbox;
+using Engine.Storage.Accounts;
+using Engine.Storage.Maildir;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Mailbox.Imap;
+
+/// <summary>The IMAP service of a node (RFC 3501, RFC 9051): one <see cref="ImapConnection"/> per session.</summary>
+public sealed class ImapServer(IRequiredActor<MailboxRegionKey> mailboxes, ActorSystem system, IRecipientDirectory directory, MaildirStore maildir,
+    ImapSettings imap, ILoggerFactory loggers) : AccessServer(mailboxes, imap.Access, loggers.CreateLogger("Engine.Imap"), "imap")
+{
+    private readonly ILogger _log = loggers.CreateLogger("Engine.Imap");
+
+    protected override Task RunSessionAsync(Socket socket, IPAddress remote, IActorRef mailboxes, CancellationToken stop) =>
+        new ImapConnection(socket, remote, imap, mailboxes, system, directory, maildir, _log).RunAsync(stop);
+
+    protected override byte[] Refusal(string reason) => Encoding.ASCII.GetBytes($"* BYE [UNAVAILABLE] {reason}\r\n");
+}

@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Engine.Integration.Tests.Support;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Search;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>The IMAP server with real clients: MailKit's ImapClient, Python's imaplib, and raw lines.</summary>
+public sealed class ImapSpecs
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Inbox(EngineInstance engine, string sub) => Path.Combine(engine.DataDir, "mail", "campus.test", "jane", sub);
+
+    private static async Task<ImapClient> LoginAsync(EngineInstance engine)
+    {
+        var imap = new ImapClient();
+        await imap.ConnectAsync("127.0.0.1", engine.ImapPort, MailKit.Security.SecureSocketOptions.None, Ct);
+        await imap.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+        return imap;
+    }
+
+    /// <summary>A raw connection past the greeting.</summary>
+    private static async Task<(TcpClient, NetworkStream, StreamReader)> GreetedAsync(EngineInstance engine)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", engine.ImapPort, Ct);
+        var stream = client.GetStream();
+        var reader = new StreamReader(stream, Encoding.UTF8);
+        Assert.StartsWith("* OK [CAPABILITY", await reader.ReadLineAsync(Ct));
+        return (client, stream, reader);
+    }
+
+    [Fact]
+    public async Task MailKit_fetches_searches_flags_and_expunges_and_the_maildir_names_carry_the_flags()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-mailkit",
+            "From: Alice <alice@client.test>\r\nTo: jane@campus.test\r\nSubject: one\r\n\r\nfirst\r\n..dotted",
+            "From: Bob <bob@client.test>\r\nSubject: two\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+            "Content-Type: text/plain\r\n\r\nsecond body\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--");
+        using var imap = await LoginAsync(engine);
+        Assert.True(imap.Capabilities.HasFlag(ImapCapabilities.Idle));
+        Assert.True(imap.Capabilities.HasFlag(ImapCapabilities.CondStore));
+        var inbox = imap.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        Assert.Equal(2, inbox.Count);
+
+        var summaries = await inbox.FetchAsync(0, -1,
+            MessageSummaryItems.UniqueId | MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure | MessageSummaryItems.Flags
+            | MessageSummaryItems.Size | MessageSummaryItems.InternalDate | MessageSummaryItems.ModSeq, Ct);
+        Assert.Equal(["one", "two"], summaries.Select(s => s.Envelope!.Subject));
+        Assert.Equal("Alice", ((MimeKit.MailboxAddress)summaries[0].Envelope!.From[0]).Name);
+        Assert.Equal(["text/plain", "application/octet-stream"], summaries[1].BodyParts.Select(p => p.ContentType.MimeType.ToLowerInvariant()));
+        Assert.All(summaries, s => Assert.Equal(MessageFlags.None, s.Flags));
+        Assert.True(summaries[1].InternalDate!.Value > DateTimeOffset.UtcNow.AddMinutes(-5));
+
+        // Byte for byte what is in the Maildir (MailKit reads with BODY.PEEK, so \Seen stays unset).
+        var files = Directory.GetFiles(Inbox(engine, "new")).Order(StringComparer.Ordinal).ToArray();
+        using (var stream = await inbox.GetStreamAsync(summaries[0].UniqueId, "", Ct))
+        {
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy, Ct);
+            Assert.Equal(await File.ReadAllBytesAsync(files[0], Ct), copy.ToArray());
+        }
+        Assert.Equal(summaries[0].Size, (uint)new FileInfo(files[0]).Length);
+        var attachment = (MimeKit.MimePart)await inbox.GetBodyPartAsync(summaries[1].UniqueId, summaries[1].BodyParts.Last(), Ct);
+        using (var decoded = new MemoryStream())
+        {
+            await attachment.Content!.DecodeToAsync(decoded, Ct);
+            Assert.Equal(new byte[] { 0, 1, 2 }, decoded.ToArray());
+        }
+
+        Assert.Equal(summaries.Select(s => s.UniqueId), await inbox.SearchAsync(SearchQuery.NotSeen, Ct));
+        await inbox.AddFlagsAsync(summaries[0].UniqueId, MessageFlags.Seen, true, Ct);
+        Assert.Equal([summaries[1].UniqueId], await inbox.SearchAsync(SearchQuery.NotSeen, Ct));
+        Assert.Equal([summaries[1].UniqueId], await inbox.SearchAsync(SearchQuery.BodyContains("second body"), Ct));
+        Assert.Equal([summaries[0].UniqueId], await inbox.SearchAsync(SearchQuery.FromContains("alice").And(SearchQuery.SubjectContains("ONE")), Ct));
+
+        await inbox.AddFlagsAsync(summaries[1].UniqueId, MessageFlags.Flagged | MessageFlags.Answered, true, Ct);
+        Assert.Single(Directory.GetFiles(Inbox(engine, "cur"), "*:2,FR"));
+        Assert.Single(Directory.GetFiles(Inbox(engine, "cur"), "*:2,S"));
+        Assert.Empty(Directory.GetFiles(Inbox(engine, "new")));
+
+        await inbox.AddFlagsAsync(summaries[0].UniqueId, MessageFlags.Deleted, true, Ct);
+        await inbox.ExpungeAsync(Ct);
+        Assert.Equal(1, inbox.Count);
+        Assert.Single(Directory.GetFiles(Inbox(engine, "cur")));
+        var left = await inbox.FetchAsync(0, -1, MessageSummaryItems.Flags | MessageSummaryItems.UniqueId, Ct);
+        Assert.Equal(MessageFlags.Flagged | MessageFlags.Answered, left[0].Flags);
+        await imap.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task An_idling_MailKit_client_sees_a_new_message_within_one_second_of_its_250()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-idle", "Subject: before\r\n\r\nx");
+        using var imap = await LoginAsync(engine);
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var arrived = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        imap.Inbox.CountChanged += (_, _) => arrived.TrySetResult(imap.Inbox.Count);
+        using var done = new CancellationTokenSource();
+        var idle = imap.IdleAsync(done.Token, Ct);
+        await Task.Delay(200, Ct); // IDLE under way
+
+        var clock = Stopwatch.StartNew();
+        await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: during\r\n\r\ny", "jane@campus.test");
+        var accepted = clock.Elapsed;
+        var count = await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var seen = clock.Elapsed - accepted;
+        Assert.Equal(2, count);
+        Assert.True(seen < TimeSpan.FromSeconds(1), $"EXISTS came {seen.TotalMilliseconds:F0} ms after the 250");
+        await done.CancelAsync();
+        await idle;
+        await imap.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task Two_sessions_see_each_others_flags_and_expunges_and_a_fetch_of_a_message_expunged_meanwhile_fails_cleanly()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-two", "Subject: a\r\n\r\n1", "Subject: b\r\n\r\n2", "Subject: c\r\n\r\n3");
+        using var first = await LoginAsync(engine);
+        using var second = await LoginAsync(engine);
+        await first.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        await second.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        var flagged = new List<int>();
+        var expunged = new List<int>();
+        second.Inbox.MessageFlagsChanged += (_, e) => flagged.Add(e.Index);
+        second.Inbox.MessageExpunged += (_, e) => expunged.Add(e.Index);
+
+        await first.Inbox.AddFlagsAsync(0, MessageFlags.Seen, true, Ct);
+        await first.Inbox.AddFlagsAsync(1, MessageFlags.Deleted, true, Ct);
+        await first.Inbox.ExpungeAsync(Ct);
+        Assert.Equal(2, first.Inbox.Count);
+
+        // The second session still numbers three messages; the body of the expunged one is gone.
+        var gone = await Assert.ThrowsAnyAsync<Exception>(() => second.Inbox.GetMessageAsync(1, Ct));
+        Assert.IsNotType<IOException>(gone);
+        await second.NoOpAsync(Ct);
+        Assert.Contains(0, flagged);
+        Assert.Equal([1], expunged);
+        Assert.Equal(2, second.Inbox.Count);
+        var subjects = await second.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope, Ct);
+        Assert.Equal(["a", "c"], subjects.Select(s => s.Envelope!.Subject));
+        await first.DisconnectAsync(true, Ct);
+        await second.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task Python_imaplib_searches_fetches_stores_and_expunges()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-imaplib", "Subject: first\r\n\r\none", "Subject: second\r\n\r\ntwo");
+        var script = Path.Combine(AppContext.BaseDirectory, "Clients", "imaplib_session.py");
+        var run = await Processes.RunAsync("python3", [script, engine.ImapPort.ToString(), "jane@campus.test", Accounts.Password]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        using var json = JsonDocument.Parse(run.Output);
+        var root = json.RootElement;
+        Assert.Contains("IDLE", root.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal("OK", root.GetProperty("login").GetString());
+        Assert.Equal(2, root.GetProperty("exists").GetInt32());
+        Assert.Equal(["1", "2"], root.GetProperty("unseen").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["2"], root.GetProperty("subject").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("Subject: first\r\n\r\n", root.GetProperty("header").GetString());
+        Assert.EndsWith("Subject: second\r\n\r\ntwo\r\n", Encoding.ASCII.GetString(Convert.FromHexString(root.GetProperty("rfc822").GetString()!)));
+        Assert.Contains("\\Seen", root.GetProperty("seen_after_fetch").GetString());
+        Assert.Contains("\\Deleted", root.GetProperty("store")[0].GetString());
+        Assert.Equal(["1"], root.GetProperty("expunged").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["1"], root.GetProperty("after").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    /// <summary>Bad input over a raw socket: each gets its answer and the session goes on.</summary>
+    [Fact]
+    public async Task Bad_input_gets_BAD_or_NO_and_the_session_goes_on()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-bad", "Subject: x\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\nbroken mime\r\n");
+        var (client, stream, reader) = await GreetedAsync(engine);
+        using var owned = client;
+        async Task<string> Exchange(string text, string tag)
+        {
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(text), Ct);
+            var lines = new StringBuilder();
+            while (await reader.ReadLineAsync(Ct) is { } line)
+            {
+                lines.Append(line).Append('\n');
+                if (line.StartsWith(tag + " ", StringComparison.Ordinal) || line.StartsWith("* BYE", StringComparison.Ordinal) || line.StartsWith('+'))
+                    break;
+            }
+            return lines.ToString();
+        }
+        Assert.Contains("a1 BAD", await Exchange("a1 FROB\r\n", "a1"));
+        Assert.Contains("a2 BAD", await Exchange("a2 SELECT INBOX\r\n", "a2")); // not logged in
+        Assert.Contains("* BAD", await Exchange("(((\r\n", "*"));
+        Assert.Contains("a3 NO [TOOBIG]", await Exchange("a3 LOGIN {2147483648}\r\n", "a3")); // refused before a byte of it is sent
+        Assert.Contains("a4 OK", await Exchange($"a4 LOGIN jane@campus.test \"{Accounts.Password}\"\r\n", "a4"));
+        Assert.Contains("* 1 EXISTS", await Exchange("a5 SELECT INBOX\r\n", "a5"));
+        Assert.Contains("a6 BAD", await Exchange("a6 FETCH 0:x FLAGS\r\n", "a6"));
+        Assert.Contains("a7 BAD", await Exchange("a7 FETCH 1 (BODY[1.0])\r\n", "a7"));
+        Assert.Contains("BODY[1.2.3.4.5] NIL", await Exchange("a8 FETCH 1 (BODY.PEEK[1.2.3.4.5])\r\n", "a8"));
+        var whole = await Exchange("a9 FETCH 1 (BODY.PEEK[] BODYSTRUCTURE)\r\n", "a9");
+        Assert.Contains("broken mime", whole);
+        Assert.Contains("a9 OK", whole);
+        Assert.Contains("a10 BAD", await Exchange("a10 STORE 1 +FLAGS (\\Bogus)\r\n", "a10"));
+        Assert.Contains("a11 BAD", await Exchange("a11 SEARCH NOSUCHKEY\r\n", "a11"));
+        Assert.Contains("a12 NO [BADCHARSET", await Exchange("a12 SEARCH CHARSET KOI8-R ALL\r\n", "a12"));
+        Assert.Contains("a13 OK", await Exchange("a13 NOOP\r\n", "a13"));
+    }
+
+    [Fact]
+    public async Task Fetch_1_to_star_on_an_empty_mailbox_is_BAD_and_UID_FETCH_is_empty()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-empty");
+        var (client, stream, reader) = await GreetedAsync(engine);
+        using var owned = client;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"a LOGIN jane@campus.test \"{Accounts.Password}\"\r\nb SELECT INBOX\r\nc FETCH 1:* FLAGS\r\nd UID FETCH 1:* FLAGS\r\ne LOGOUT\r\n"), Ct);
+        var all = await reader.ReadToEndAsync(Ct);
+        Assert.Contains("* 0 EXISTS", all);
+        Assert.Contains("c BAD", all);
+        Assert.Contains("d OK", all);
+        Assert.DoesNotContain("FETCH (", all);
+        Assert.Contains("e OK", all);
+    }
+
+    [Fact]
+    public async Task Three_bad_logins_are_delayed_and_end_the_session()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-logins");
+        var (client, stream, reader) = await GreetedAsync(engine);
+        using var owned = client;
+        var clock = Stopwatch.StartNew();
+        await stream.WriteAsync("a LOGIN jane@campus.test wrong\r\nb LOGIN jane@campus.test wrong\r\nc LOGIN jane@campus.test wrong\r\n"u8.ToArray(), Ct);
+        var all = await reader.ReadToEndAsync(Ct);
+        Assert.Contains("a NO [AUTHENTICATIONFAILED]", all);
+        Assert.Contains("b NO [AUTHENTICATIONFAILED]", all);
+        Assert.Contains("* BYE", all);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(1200 - 100), "200 + 400 + 600 ms of delays"); // the delays, not their speed
+        Assert.Contains(engine.Logs.Lines, l => l.Contains("Aborted login (auth failed, 3 attempts)", StringComparison.Ordinal));
+    }
+}

@@ -14,28 +14,30 @@ namespace Engine.Mailbox;
 /// (<see cref="MaildirStore.NameFor"/>), so a delivery asked again after a crash finds that file instead of
 /// writing a second copy; only once the file is in new/ is <see cref="MailboxEvents.MessageAppended"/>
 /// written and the queue told. (Older journals named the file in a <see cref="MailboxEvents.DeliveryStarted"/>
-/// first; those are still honoured.) One file is written at a time; other deliveries wait in the stash. A delivery that would
+/// first; those are still honoured.) One file is written at a time; other writes wait in the stash. A delivery that would
 /// take the mailbox over its quota is refused: 4.2.2 (the queue retries) or, with quota-full-tempfail off,
 /// 5.2.2 (bounced), as Dovecot's LDA. The usage is read from the Maildir once, then kept up to date.
+/// Folders, flags, APPEND, COPY and MOVE are in <c>Mailbox.Folders.cs</c>.
 /// </summary>
-public sealed class Mailbox : UntypedPersistentActor
+public sealed partial class Mailbox : UntypedPersistentActor
 {
-    private sealed record Written(MailboxCommands.Deliver Command, string FileName, IActorRef ReplyTo);
+    /// <summary>A file written: a delivery (Key set) or an APPEND (Key empty) into <paramref name="Folder"/>.</summary>
+    private sealed record Written(string Key, string Folder, string FileName, IReadOnlyList<string>? Flags, IActorRef ReplyTo);
 
-    private sealed record WriteFailed(MailboxCommands.Deliver Command, IActorRef ReplyTo, string Reason);
+    private sealed record WriteFailed(string Key, IActorRef ReplyTo, string Reason);
 
-    private sealed record Removed(IReadOnlyList<long> Uids, IActorRef ReplyTo);
+    private sealed record Removed(string Folder, IReadOnlyList<long> Uids, IActorRef ReplyTo);
 
     private readonly string _account;
     private readonly MaildirStore _maildir;
     private readonly IBlobStore _blobs;
     private readonly bool _quotaTempfail;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<IActorRef, string> _watchers = [];
     private long? _usage;
     private MailboxState _state = MailboxState.Empty;
     private bool _writing;
     private int _eventsSinceSnapshot;
-    private readonly HashSet<IActorRef> _watchers = [];
 
     public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail)
     {
@@ -58,16 +60,43 @@ public sealed class Mailbox : UntypedPersistentActor
             case SnapshotOffer { Snapshot: MailboxSnapshot snapshot }:
                 _state = MailboxState.FromSnapshot(snapshot);
                 break;
-            case MailboxEvents.DeliveryStarted or MailboxEvents.MessageAppended or MailboxEvents.MessagesExpunged or MailboxEvents.MailboxCreated
-                or MailboxEvents.FlagsChanged:
-                _state = _state.Apply(message);
+            case RecoveryCompleted:
+                CreateDefaults();
                 break;
-            case RecoveryCompleted when _state.UidValidity == 0:
-                // A new mailbox (or one from before this event existed): its UIDVALIDITY is fixed now, for good.
-                Persist(new MailboxEvents.MailboxCreated(DateTimeOffset.UtcNow.ToUnixTimeSeconds()), e => _state = _state.Apply(e));
+            default:
+                _state = _state.Apply(message);
                 break;
         }
     }
+
+    /// <summary>
+    /// A new mailbox fixes its UIDVALIDITY now, for good, and gets the default folders with their SPECIAL-USE;
+    /// a mailbox from before folders gets those it lacks. One journal write.
+    /// </summary>
+    private void CreateDefaults()
+    {
+        var events = new List<object>();
+        if (_state.UidValidity == 0)
+            events.Add(new MailboxEvents.MailboxCreated(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var next = NextUidValidity();
+        foreach (var (name, use) in MailboxState.Defaults.Where(d => _state.FolderOf(d.Name) is null))
+        {
+            events.Add(new MailboxEvents.FolderCreated(name, next++, use));
+            try
+            {
+                CreateMaildir(name); // so that Dovecot lists them too
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.Warning("{0}: cannot make the Maildir of {1}: {2}", _account, name, e.Message);
+            }
+        }
+        if (events.Count > 0)
+            PersistAll(events, e => _state = _state.Apply(e));
+    }
+
+    /// <summary>A UIDVALIDITY never given to a folder of this mailbox before: the time, or one more than the highest so far.</summary>
+    private long NextUidValidity() => Math.Max(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), _state.Folders.Values.Max(f => f.UidValidity) + 1);
 
     protected override void OnCommand(object message)
     {
@@ -76,32 +105,26 @@ public sealed class Mailbox : UntypedPersistentActor
             case MailboxCommands.Deliver deliver when _state.Delivered.TryGetValue(deliver.Key, out var uid):
                 Sender.Tell(new MailboxReplies.Delivered(_account, deliver.Key, uid)); // asked again: once is enough
                 break;
-            case MailboxCommands.Deliver when _writing:
+            case MailboxCommands.Deliver or MailboxCommands.Append when _writing:
                 Stash.Stash();
                 break;
             case MailboxCommands.Deliver deliver when _state.Started.TryGetValue(deliver.Key, out var name):
-                Write(deliver, name, Sender); // started before a crash: the file may be there already
+                Write(deliver.Key, MailboxState.InboxName, deliver.BlobRef, Prefix(deliver), name, null, Sender); // started before a crash
                 break;
             case MailboxCommands.Deliver deliver:
                 Start(deliver);
                 break;
+            case MailboxCommands.Append append:
+                OnAppend(append);
+                break;
             case Written written:
-                Persist(new MailboxEvents.MessageAppended(written.Command.Key, _state.NextUid, written.FileName), e =>
-                {
-                    _state = _state.Apply(e);
-                    _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
-                    written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, e.Key, e.Uid));
-                    Notify([_state.Messages[e.Uid]], [], []);
-                    Done();
-                });
+                OnWritten(written);
                 break;
-            case MailboxCommands.List:
-                Sender.Tell(Listing());
+            case MailboxCommands.List list:
+                Sender.Tell(Listing(MailboxState.Normalize(list.Folder)));
                 break;
-            case MailboxCommands.Watch:
-                if (_watchers.Add(Sender))
-                    Context.Watch(Sender);
-                Sender.Tell(Listing());
+            case MailboxCommands.Watch watch:
+                OnWatch(watch);
                 break;
             case MailboxCommands.Unwatch:
                 if (_watchers.Remove(Sender))
@@ -117,19 +140,13 @@ public sealed class Mailbox : UntypedPersistentActor
                 OnExpunge(expunge);
                 break;
             case Removed removed:
-                Persist(new MailboxEvents.MessagesExpunged(removed.Uids), e =>
-                {
-                    foreach (var uid in e.Uids)
-                        _usage -= _state.Messages.TryGetValue(uid, out var gone) ? gone.Size : 0;
-                    _state = _state.Apply(e);
-                    removed.ReplyTo.Tell(new MailboxReplies.Expunged(_account, e.Uids));
-                    if (e.Uids.Count > 0)
-                        Notify([], [], e.Uids);
-                });
+                OnRemoved(removed);
                 break;
             case WriteFailed failed:
-                _log.Warning("{0}: delivery {1} failed: {2}", _account, failed.Command.Key, failed.Reason);
-                failed.ReplyTo.Tell(new MailboxReplies.NotDelivered(_account, failed.Command.Key, failed.Reason));
+                _log.Warning("{0}: writing {1} failed: {2}", _account, failed.Key, failed.Reason);
+                failed.ReplyTo.Tell(failed.Key.Length > 0
+                    ? new MailboxReplies.NotDelivered(_account, failed.Key, failed.Reason)
+                    : new MailboxReplies.FolderDone(_account, "[SERVERBUG] The message could not be written."));
                 Done();
                 break;
             case SaveSnapshotSuccess success:
@@ -138,7 +155,8 @@ public sealed class Mailbox : UntypedPersistentActor
             case SaveSnapshotFailure or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
                 break;
             default:
-                Unhandled(message);
+                if (!OnFolderCommand(message))
+                    Unhandled(message);
                 break;
         }
     }
@@ -150,15 +168,10 @@ public sealed class Mailbox : UntypedPersistentActor
         {
             using var body = _blobs.OpenRead(deliver.BlobRef);
             size = Prefix(deliver).Length + body.Length;
-            if (deliver.QuotaBytes > 0)
+            if (OverQuota(size, deliver.QuotaBytes) is { } full)
             {
-                _usage ??= _maildir.Usage(_account);
-                if (_usage + size > deliver.QuotaBytes)
-                {
-                    Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key,
-                        $"Mailbox full: quota exceeded ({_usage} of {deliver.QuotaBytes} bytes used, message {size})", _quotaTempfail ? "4.2.2" : "5.2.2"));
-                    return;
-                }
+                Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key, full, _quotaTempfail ? "4.2.2" : "5.2.2"));
+                return;
             }
         }
         catch (IOException e)
@@ -168,7 +181,16 @@ public sealed class Mailbox : UntypedPersistentActor
         }
         // The name follows from the key: a delivery asked again after a crash looks for it before writing, so no
         // journal write is needed before the file (DeliveryStarted is only read back from older journals).
-        Write(deliver, NameOf(deliver, size), Sender);
+        Write(deliver.Key, MailboxState.InboxName, deliver.BlobRef, Prefix(deliver), NameOf(deliver, size), null, Sender);
+    }
+
+    /// <summary>Why a message of <paramref name="size"/> does not fit the quota, or null when it does (or there is none).</summary>
+    private string? OverQuota(long size, long quota)
+    {
+        if (quota <= 0)
+            return null;
+        _usage ??= _maildir.Usage(_account);
+        return _usage + size > quota ? $"Mailbox full: quota exceeded ({_usage} of {quota} bytes used, message {size})" : null;
     }
 
     private static string NameOf(MailboxCommands.Deliver deliver, long size)
@@ -179,22 +201,59 @@ public sealed class Mailbox : UntypedPersistentActor
     }
 
     /// <summary>Writes the file off the actor's thread; the outcome comes back as a message.</summary>
-    private void Write(MailboxCommands.Deliver deliver, string name, IActorRef replyTo)
+    private void Write(string key, string folder, string blobRef, byte[] prefix, string name, IReadOnlyList<string>? flags, IActorRef replyTo)
     {
         _writing = true;
-        var prefix = Prefix(deliver);
+        var flagged = flags is { Count: > 0 } ? name + MaildirStore.FlagSuffix(flags) : null;
         Task.Run(async () =>
         {
-            if (_maildir.Contains(_account, name))
+            if (key.Length > 0 && _maildir.Contains(_account, name, folder))
                 return;
-            await using var body = _blobs.OpenRead(deliver.BlobRef);
-            await _maildir.WriteAsync(_account, name, prefix, body).ConfigureAwait(false);
-        }).PipeTo(Self, success: () => new Written(deliver, name, replyTo),
-            failure: e => new WriteFailed(deliver, replyTo, e.GetBaseException().Message));
+            await using var body = _blobs.OpenRead(blobRef);
+            await _maildir.WriteAsync(_account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
+        }).PipeTo(Self, success: () => new Written(key, folder, name, flags, replyTo),
+            failure: e => new WriteFailed(key, replyTo, e.GetBaseException().Message));
     }
 
-    private MailboxReplies.Listing Listing() =>
-        new(_account, _state.UidValidity, _state.Messages.Values.ToArray(), _state.NextUid, _state.HighestModSeq);
+    private void OnWritten(Written written)
+    {
+        var folder = _state.FolderOf(written.Folder);
+        if (folder is null)
+        {
+            // deleted while the APPEND was written: the file went with it
+            written.ReplyTo.Tell(new MailboxReplies.FolderDone(_account, "[TRYCREATE] Mailbox doesn't exist."));
+            Done();
+            return;
+        }
+        Persist(new MailboxEvents.MessageAppended(written.Key, folder.NextUid, written.FileName,
+            written.Folder == MailboxState.InboxName ? null : written.Folder, written.Flags is { Count: > 0 } ? written.Flags : null), e =>
+        {
+            _state = _state.Apply(e);
+            _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
+            var target = _state.Folders[written.Folder];
+            written.ReplyTo.Tell(e.Key.Length > 0
+                ? new MailboxReplies.Delivered(_account, e.Key, e.Uid)
+                : new MailboxReplies.Appended(_account, target.UidValidity, e.Uid));
+            Notify(written.Folder, [target.Messages[e.Uid]], [], []);
+            Done();
+        });
+    }
+
+    private MailboxReplies.Listing Listing(string name) => _state.FolderOf(name) is { } folder
+        ? new MailboxReplies.Listing(_account, folder.UidValidity, folder.Messages.Values.ToArray(), folder.NextUid, folder.HighestModSeq)
+        : new MailboxReplies.Listing(_account, 0, [], 0, 0); // UIDVALIDITY 0: no such folder
+
+    private void OnWatch(MailboxCommands.Watch watch)
+    {
+        var name = MailboxState.Normalize(watch.Folder);
+        if (_state.FolderOf(name) is not null)
+        {
+            if (!_watchers.ContainsKey(Sender))
+                Context.Watch(Sender);
+            _watchers[Sender] = name;
+        }
+        Sender.Tell(Listing(name));
+    }
 
     /// <summary>
     /// Sets the flags, renames the files to match (cur/NAME:2,FLAGS, so Dovecot and mutt see the same), then
@@ -203,11 +262,12 @@ public sealed class Mailbox : UntypedPersistentActor
     /// </summary>
     private void OnStore(MailboxCommands.Store store)
     {
+        var folder = _state.FolderOf(store.Folder);
         var changes = new List<FlagsOf>();
         var modified = new List<long>();
         foreach (var uid in store.Uids.Distinct())
         {
-            if (!_state.Messages.TryGetValue(uid, out var message))
+            if (folder is null || !folder.Messages.TryGetValue(uid, out var message))
                 continue;
             if (store.UnchangedSince is { } since && message.ModSeq > since)
             {
@@ -219,7 +279,7 @@ public sealed class Mailbox : UntypedPersistentActor
                 continue;
             try
             {
-                _maildir.SetFlags(_account, message.FileName, message.Cur, message.FlagList, flags);
+                _maildir.SetFlags(_account, message.FileName, message.Cur, message.FlagList, flags, folder.Name);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -233,24 +293,30 @@ public sealed class Mailbox : UntypedPersistentActor
             replyTo.Tell(new MailboxReplies.Stored(_account, [], modified));
             return;
         }
-        Persist(new MailboxEvents.FlagsChanged(changes), e =>
+        var name = folder!.Name;
+        Persist(new MailboxEvents.FlagsChanged(changes, name == MailboxState.InboxName ? null : name), e =>
         {
             _state = _state.Apply(e);
-            var changed = e.Messages.Select(m => _state.Messages[m.Uid]).ToArray();
+            var changed = e.Messages.Select(m => _state.Folders[name].Messages[m.Uid]).ToArray();
             replyTo.Tell(new MailboxReplies.Stored(_account, changed, modified));
-            Notify([], changed, []);
+            Notify(name, [], changed, []);
             CountEvent();
         });
     }
 
-    /// <summary>Tells every watching session what changed (they may be on any node).</summary>
-    private void Notify(IReadOnlyList<MailMessage> appended, IReadOnlyList<MailMessage> flags, IReadOnlyList<long> expunged)
+    /// <summary>Tells every session watching the folder what changed (they may be on any node).</summary>
+    private void Notify(string folder, IReadOnlyList<MailMessage> appended, IReadOnlyList<MailMessage> flags, IReadOnlyList<long> expunged,
+        bool deleted = false)
     {
         if (_watchers.Count == 0)
             return;
-        var changed = new MailboxReplies.Changed(_account, appended, flags, expunged, _state.HighestModSeq);
-        foreach (var watcher in _watchers)
-            watcher.Tell(changed);
+        var highest = _state.FolderOf(folder)?.HighestModSeq ?? 0;
+        var changed = new MailboxReplies.Changed(_account, appended, flags, expunged, highest, deleted);
+        foreach (var (watcher, watched) in _watchers)
+        {
+            if (watched == folder)
+                watcher.Tell(changed);
+        }
     }
 
     /// <summary>
@@ -259,8 +325,13 @@ public sealed class Mailbox : UntypedPersistentActor
     /// </summary>
     private void OnExpunge(MailboxCommands.Expunge expunge)
     {
-        var gone = expunge.Uids.Where(_state.Messages.ContainsKey).Distinct().Select(uid => _state.Messages[uid]).ToArray();
         var replyTo = Sender;
+        if (_state.FolderOf(expunge.Folder) is not { } folder)
+        {
+            replyTo.Tell(new MailboxReplies.Expunged(_account, []));
+            return;
+        }
+        var gone = expunge.Uids.Where(folder.Messages.ContainsKey).Distinct().Select(uid => folder.Messages[uid]).ToArray();
         if (gone.Length == 0)
         {
             replyTo.Tell(new MailboxReplies.Expunged(_account, []));
@@ -270,6 +341,7 @@ public sealed class Mailbox : UntypedPersistentActor
         var account = _account;
         var maildir = _maildir;
         var log = _log;
+        var name = folder.Name;
         Task.Run(() =>
         {
             var removed = new List<long>();
@@ -277,7 +349,7 @@ public sealed class Mailbox : UntypedPersistentActor
             {
                 try
                 {
-                    maildir.Delete(account, message.FileName, message.Cur, message.FlagList);
+                    maildir.Delete(account, message.FileName, message.Cur, message.FlagList, name);
                     removed.Add(message.Uid);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -285,8 +357,25 @@ public sealed class Mailbox : UntypedPersistentActor
                     log.Warning("{0}: expunge of uid {1} failed: {2}", account, message.Uid, e.Message);
                 }
             }
-            return new Removed(removed, replyTo);
+            return new Removed(name, removed, replyTo);
         }).PipeTo(Self);
+    }
+
+    private void OnRemoved(Removed removed)
+    {
+        Persist(new MailboxEvents.MessagesExpunged(removed.Uids, removed.Folder == MailboxState.InboxName ? null : removed.Folder), e =>
+        {
+            if (_state.FolderOf(removed.Folder) is { } folder)
+            {
+                foreach (var uid in e.Uids)
+                    _usage -= folder.Messages.TryGetValue(uid, out var gone) ? gone.Size : 0;
+            }
+            _state = _state.Apply(e);
+            removed.ReplyTo.Tell(new MailboxReplies.Expunged(_account, e.Uids));
+            if (e.Uids.Count > 0)
+                Notify(removed.Folder, [], [], e.Uids);
+            CountEvent();
+        });
     }
 
     /// <summary>The trace headers of a final delivery (RFC 5321 section 4.4; Postfix's Delivered-To).</summary>

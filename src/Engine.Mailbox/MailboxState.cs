@@ -5,41 +5,111 @@ using Engine.Storage.Maildir;
 namespace Engine.Mailbox;
 
 /// <summary>
-/// A mailbox's index as a pure value: the UID counters and HIGHESTMODSEQ, the delivery keys (queue id/account)
-/// that are in the mailbox or on their way, so that a delivery asked twice is made once, and the messages of
-/// INBOX by UID (file name, size, flags, modseq). Every change (append, flags, expunge) takes the next modseq.
-/// Folders come next.
+/// One folder of a mailbox: its UIDVALIDITY, next UID, HIGHESTMODSEQ, SPECIAL-USE, subscription, and its
+/// messages by UID (file name, size, flags, modseq). Every change in it (append, flags, expunge) takes the
+/// folder's next modseq (RFC 7162).
 /// </summary>
-public sealed record MailboxState(long UidValidity, long NextUid, ImmutableDictionary<string, long> Delivered,
-    ImmutableDictionary<string, string> Started, ImmutableSortedDictionary<long, MailMessage> Messages, long HighestModSeq = 0)
+public sealed record Folder(string Name, long UidValidity, long NextUid, long HighestModSeq, ImmutableSortedDictionary<long, MailMessage> Messages,
+    string? SpecialUse = null, bool Subscribed = true)
 {
+    public static Folder New(string name, long uidValidity, string? specialUse = null) =>
+        new(name, uidValidity, 1, 0, ImmutableSortedDictionary<long, MailMessage>.Empty, specialUse);
+
+    public Folder Add(IEnumerable<MailMessage> messages)
+    {
+        var modseq = HighestModSeq + 1;
+        var added = messages.Select(m => m with { ModSeq = modseq }).ToArray();
+        return this with
+        {
+            HighestModSeq = modseq,
+            NextUid = Math.Max(NextUid, added.Length == 0 ? 0 : added.Max(m => m.Uid) + 1),
+            Messages = Messages.SetItems(added.Select(m => KeyValuePair.Create(m.Uid, m))),
+        };
+    }
+
+    public Folder Remove(IEnumerable<long> uids) => this with { Messages = Messages.RemoveRange(uids), HighestModSeq = HighestModSeq + 1 };
+
+    public FolderInfo Info() => new(Name, SpecialUse, Subscribed, UidValidity, NextUid, HighestModSeq, Messages.Count,
+        Messages.Values.Count(m => !m.FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase)), Messages.Values.Sum(m => m.Size));
+}
+
+/// <summary>
+/// A mailbox's index as a pure value: its folders (INBOX always), and the delivery keys (queue id/account)
+/// that are in the mailbox or on their way, so that a delivery asked twice is made once.
+/// </summary>
+public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, ImmutableDictionary<string, string> Started,
+    ImmutableSortedDictionary<string, Folder> Folders)
+{
+    public const string InboxName = MaildirStore.Inbox;
+
+    /// <summary>The folders every new mailbox has, with their SPECIAL-USE (RFC 6154).</summary>
+    public static readonly IReadOnlyList<(string Name, string SpecialUse)> Defaults =
+        [("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Trash", "\\Trash"), ("Junk", "\\Junk"), ("Archive", "\\Archive")];
+
     /// <summary>A mailbox before its first event: UIDVALIDITY 0 means "not created yet" (see <see cref="MailboxEvents.MailboxCreated"/>).</summary>
     public static readonly MailboxState Empty =
-        new(0, 1, ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, string>.Empty,
-            ImmutableSortedDictionary<long, MailMessage>.Empty);
+        new(ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, string>.Empty,
+            ImmutableSortedDictionary.Create<string, Folder>(StringComparer.Ordinal).Add(InboxName, Folder.New(InboxName, 0)));
+
+    public Folder Inbox => Folders[InboxName];
+
+    public long UidValidity => Inbox.UidValidity;
+
+    public long NextUid => Inbox.NextUid;
+
+    public long HighestModSeq => Inbox.HighestModSeq;
+
+    public ImmutableSortedDictionary<long, MailMessage> Messages => Inbox.Messages;
+
+    /// <summary>The folder's key: INBOX in any case is INBOX; other names are case-sensitive.</summary>
+    public static string Normalize(string? folder) =>
+        folder is null || folder.Equals(InboxName, StringComparison.OrdinalIgnoreCase) ? InboxName : folder;
+
+    public Folder? FolderOf(string? name) => Folders.GetValueOrDefault(Normalize(name));
+
+    private MailboxState With(Folder folder) => this with { Folders = Folders.SetItem(folder.Name, folder) };
 
     public MailboxState Apply(object e) => e switch
     {
-        MailboxEvents.MailboxCreated created => this with { UidValidity = created.UidValidity },
+        MailboxEvents.MailboxCreated created => With(Inbox with { UidValidity = created.UidValidity }),
         MailboxEvents.DeliveryStarted started => this with { Started = Started.SetItem(started.Key, started.FileName) },
-        MailboxEvents.MessageAppended appended => this with
+        MailboxEvents.MessageAppended appended when FolderOf(appended.Folder) is { } folder => (appended.Key.Length == 0
+            ? this
+            : this with { Delivered = Delivered.SetItem(appended.Key, appended.Uid), Started = Started.Remove(appended.Key) }).With(folder.Add(
+            [new MailMessage(appended.Uid, appended.FileName, MaildirStore.SizeOf(appended.FileName) ?? 0, appended.Flags, Cur: appended.Flags is { Count: > 0 })])),
+        MailboxEvents.MessagesExpunged expunged when FolderOf(expunged.Folder) is { } folder => With(folder.Remove(expunged.Uids)),
+        MailboxEvents.FlagsChanged changed when FolderOf(changed.Folder) is { } folder => With(folder with
         {
-            Delivered = Delivered.SetItem(appended.Key, appended.Uid),
-            Started = Started.Remove(appended.Key),
-            NextUid = Math.Max(NextUid, appended.Uid + 1),
-            HighestModSeq = HighestModSeq + 1,
-            Messages = Messages.SetItem(appended.Uid,
-                new MailMessage(appended.Uid, appended.FileName, MaildirStore.SizeOf(appended.FileName) ?? 0, ModSeq: HighestModSeq + 1)),
-        },
-        MailboxEvents.MessagesExpunged expunged => this with { Messages = Messages.RemoveRange(expunged.Uids), HighestModSeq = HighestModSeq + 1 },
-        MailboxEvents.FlagsChanged changed => this with
+            HighestModSeq = folder.HighestModSeq + 1,
+            Messages = folder.Messages.SetItems(changed.Messages.Where(m => folder.Messages.ContainsKey(m.Uid)).Select(m =>
+                KeyValuePair.Create(m.Uid, folder.Messages[m.Uid] with { Flags = m.Flags, ModSeq = folder.HighestModSeq + 1, Cur = true }))),
+        }),
+        MailboxEvents.FolderCreated created => With(Folder.New(created.Folder, created.UidValidity, created.SpecialUse)),
+        MailboxEvents.FolderDeleted deleted => this with { Folders = Folders.Remove(deleted.Folder) },
+        MailboxEvents.FolderRenamed renamed => this with
         {
-            HighestModSeq = HighestModSeq + 1,
-            Messages = Messages.SetItems(changed.Messages.Where(m => Messages.ContainsKey(m.Uid)).Select(m =>
-                KeyValuePair.Create(m.Uid, Messages[m.Uid] with { Flags = m.Flags, ModSeq = HighestModSeq + 1, Cur = true }))),
+            Folders = Folders.SetItems(Folders.Values.Where(f => IsSelfOrChild(f.Name, renamed.From)).Select(f =>
+            {
+                var name = renamed.To + f.Name[renamed.From.Length..];
+                return KeyValuePair.Create(name, f with { Name = name });
+            })).RemoveRange(Folders.Keys.Where(k => IsSelfOrChild(k, renamed.From))),
         },
+        MailboxEvents.FolderSubscribed subscribed when FolderOf(subscribed.Folder) is { } folder => With(folder with { Subscribed = subscribed.Subscribed }),
+        MailboxEvents.MessagesCopied copied when FolderOf(copied.From) is { } from && FolderOf(copied.To) is { } to => ApplyCopy(copied, from, to),
         _ => this,
     };
+
+    private MailboxState ApplyCopy(MailboxEvents.MessagesCopied copied, Folder from, Folder to)
+    {
+        var messages = copied.Messages.Where(c => from.Messages.ContainsKey(c.Uid)).Select(c =>
+            new MailMessage(c.NewUid, c.FileName, from.Messages[c.Uid].Size, from.Messages[c.Uid].Flags, Cur: true)).ToArray();
+        var state = With(to.Add(messages));
+        return copied.Move ? state.With(state.Folders[from.Name].Remove(copied.Messages.Select(c => c.Uid))) : state;
+    }
+
+    /// <summary>"Work" is "Work" itself or "Work/..." below it.</summary>
+    public static bool IsSelfOrChild(string name, string folder) =>
+        name == folder || name.StartsWith(folder + "/", StringComparison.Ordinal);
 
     /// <summary>The flags a message has after a STORE of <paramref name="flags"/> (flags compared without case, as IMAP does).</summary>
     public static IReadOnlyList<string> Changed(IReadOnlyList<string> current, FlagChange change, IReadOnlyList<string> flags) => change switch
@@ -50,9 +120,18 @@ public sealed record MailboxState(long UidValidity, long NextUid, ImmutableDicti
     };
 
     public MailboxSnapshot ToSnapshot() =>
-        new(UidValidity, NextUid, Delivered, Started.Select(s => new PendingDelivery(s.Key, s.Value)).ToArray(), Messages.Values.ToArray(), HighestModSeq);
+        new(UidValidity, NextUid, Delivered, Started.Select(s => new PendingDelivery(s.Key, s.Value)).ToArray(), Messages.Values.ToArray(), HighestModSeq,
+            Folders.Values.Where(f => f.Name != InboxName)
+                .Select(f => new FolderSnapshot(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq, f.Messages.Values.ToArray(), f.SpecialUse, f.Subscribed))
+                .ToArray(), Inbox.Subscribed);
 
-    public static MailboxState FromSnapshot(MailboxSnapshot s) =>
-        new(s.UidValidity, s.NextUid, s.Delivered.ToImmutableDictionary(), s.Started.ToImmutableDictionary(p => p.Key, p => p.FileName),
-            (s.Messages ?? []).ToImmutableSortedDictionary(m => m.Uid, m => m), s.HighestModSeq);
+    public static MailboxState FromSnapshot(MailboxSnapshot s)
+    {
+        var inbox = new Folder(InboxName, s.UidValidity, s.NextUid, s.HighestModSeq, (s.Messages ?? []).ToImmutableSortedDictionary(m => m.Uid, m => m),
+            null, s.InboxSubscribed);
+        var folders = (s.Folders ?? []).Select(f => new Folder(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq,
+            f.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), f.SpecialUse, f.Subscribed)).Prepend(inbox);
+        return new MailboxState(s.Delivered.ToImmutableDictionary(), s.Started.ToImmutableDictionary(p => p.Key, p => p.FileName),
+            folders.ToImmutableSortedDictionary(f => f.Name, f => f, StringComparer.Ordinal));
+    }
 }

@@ -42,7 +42,7 @@ internal sealed partial class ImapConnection
             : [];
         if (seen.Count > 0)
         {
-            var stored = await mailboxes.Ask<MailboxReplies.Stored>(new MailboxCommands.Store(_account, seen.ToArray(), FlagChange.Add, ["\\Seen"]), AskTimeout)
+            var stored = await mailboxes.Ask<MailboxReplies.Stored>(new MailboxCommands.Store(_account, seen.ToArray(), FlagChange.Add, ["\\Seen"], Folder: _selectedName), AskTimeout)
                 .ConfigureAwait(false);
             foreach (var m in stored.Changed)
                 selected.Update(m);
@@ -158,7 +158,7 @@ internal sealed partial class ImapConnection
             return No(tag, "[READ-ONLY] Mailbox is read-only.");
         var targets = selected.Resolve(set, uid);
         var stored = await mailboxes.Ask<MailboxReplies.Stored>(
-            new MailboxCommands.Store(_account, targets.Select(t => t.Uid).ToArray(), change.Value, flags, unchangedSince), AskTimeout).ConfigureAwait(false);
+            new MailboxCommands.Store(_account, targets.Select(t => t.Uid).ToArray(), change.Value, flags, unchangedSince, _selectedName), AskTimeout).ConfigureAwait(false);
         foreach (var m in stored.Changed)
             selected.Update(m);
         var modified = stored.Modified.ToHashSet();

@@ -10,6 +10,7 @@ using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Protocols.Imap;
 using Engine.Storage.Accounts;
+using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
 using Microsoft.Extensions.Logging;
 using MimeKit;
@@ -23,7 +24,7 @@ namespace Engine.Mailbox.Imap;
 /// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
 /// </summary>
 internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
-    IRecipientDirectory directory, MaildirStore maildir, ILogger log)
+    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
@@ -35,6 +36,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private NetworkStream _stream = null!;
     private string _account = "";
     private SelectedMailbox? _selected;
+    private string _selectedName = MailboxState.InboxName;
+    private bool _utf8;
     private IActorRef? _watcher;
     private string? _idleTag;
     private string? _saslTag;
@@ -47,7 +50,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private bool Authenticated => _account.Length > 0;
 
     private string Capabilities =>
-        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE ESEARCH BINARY"
+        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE ESEARCH BINARY MOVE SPECIAL-USE CREATE-SPECIAL-USE "
+        + "LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
         + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
 
     public async Task RunAsync(CancellationToken stop)
@@ -166,7 +170,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         var uid = c.Name == "UID";
         var name = uid && c.Args.Count > 0 && c.Args[0] is ImapToken.Atom { Value: var sub } ? sub.ToUpperInvariant() : c.Name;
         var args = uid ? c.Args.Skip(1).ToArray() : c.Args;
-        if (uid && name is not ("FETCH" or "STORE" or "SEARCH" or "EXPUNGE"))
+        if (uid && name is not ("FETCH" or "STORE" or "SEARCH" or "EXPUNGE" or "COPY" or "MOVE"))
             return Bad(c.Tag, "Unknown UID command");
         var needs = name switch
         {
@@ -193,11 +197,12 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 "AUTHENTICATE" => await AuthenticateAsync(c.Tag, args).ConfigureAwait(false),
                 "ENABLE" => Enable(c.Tag, args),
                 "SELECT" or "EXAMINE" => await SelectAsync(c.Tag, args, name == "EXAMINE").ConfigureAwait(false),
-                "LIST" or "LSUB" => List(c.Tag, name, args),
+                "LIST" or "LSUB" => await ListAsync(c.Tag, name, args).ConfigureAwait(false),
                 "STATUS" => await StatusAsync(c.Tag, args).ConfigureAwait(false),
                 "NAMESPACE" => Done(c.Tag, "* NAMESPACE ((\"\" \"/\")) NIL NIL"),
-                "SUBSCRIBE" or "UNSUBSCRIBE" => IsInbox(args) ? Done(c.Tag, null) : No(c.Tag, "[NONEXISTENT] Mailbox doesn't exist."),
-                "CREATE" or "DELETE" or "RENAME" or "APPEND" or "COPY" or "MOVE" => No(c.Tag, "[CANNOT] Only INBOX is served yet."),
+                "CREATE" or "DELETE" or "RENAME" or "SUBSCRIBE" or "UNSUBSCRIBE" => await FolderCommandAsync(c.Tag, name, args).ConfigureAwait(false),
+                "APPEND" => await AppendAsync(c.Tag, args).ConfigureAwait(false),
+                "COPY" or "MOVE" => await CopyAsync(c.Tag, args, uid, name == "MOVE").ConfigureAwait(false),
                 "FETCH" => await FetchAsync(c.Tag, args, uid).ConfigureAwait(false),
                 "STORE" => await StoreAsync(c.Tag, args, uid).ConfigureAwait(false),
                 "SEARCH" => Search(c.Tag, args, uid),
@@ -246,6 +251,11 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 _condstore = true;
                 enabled.Add("CONDSTORE");
             }
+            else if (capability == "UTF8=ACCEPT" && !_utf8)
+            {
+                _utf8 = true;
+                enabled.Add("UTF8=ACCEPT");
+            }
         }
         return Done(tag, "* ENABLED" + string.Concat(enabled.Select(e => " " + e)));
     }
@@ -258,8 +268,6 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         foreach (var line in _selected.Announce(allowExpunge, _condstore))
             Line(line);
     }
-
-    private static bool IsInbox(IReadOnlyList<ImapToken> args) => args.Count >= 1 && string.Equals(args[0].Text, "INBOX", StringComparison.OrdinalIgnoreCase);
 
     private async Task<bool> LoginAsync(string tag, IReadOnlyList<ImapToken> args)
     {
@@ -326,45 +334,6 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         return true;
     }
 
-    private bool List(string tag, string name, IReadOnlyList<ImapToken> args)
-    {
-        if (args.Count < 2 || args[^1].Text is not { } pattern)
-            return Bad(tag, $"{name} takes a reference and a mailbox pattern");
-        if (pattern.Length == 0)
-            return Done(tag, $"* {name} (\\Noselect) \"/\" \"\"");
-        var matches = pattern is "*" or "%" || string.Equals(pattern, "INBOX", StringComparison.OrdinalIgnoreCase)
-                      || (pattern.EndsWith('*') || pattern.EndsWith('%')) && "INBOX".StartsWith(pattern[..^1], StringComparison.OrdinalIgnoreCase);
-        return Done(tag, matches ? $"* {name} (\\HasNoChildren) \"/\" INBOX" : null);
-    }
-
-    private async Task<bool> StatusAsync(string tag, IReadOnlyList<ImapToken> args)
-    {
-        if (args.Count != 2 || args[1] is not ImapToken.List items)
-            return Bad(tag, "STATUS takes a mailbox and a list of items");
-        if (!IsInbox(args))
-            return No(tag, "[NONEXISTENT] Mailbox doesn't exist.");
-        var listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(_account), AskTimeout).ConfigureAwait(false);
-        var values = new List<string>();
-        foreach (var item in items.Items.Select(i => i.Text?.ToUpperInvariant()))
-        {
-            long? value = item switch
-            {
-                "MESSAGES" => listing.Messages.Count,
-                "UIDNEXT" => listing.NextUid,
-                "UIDVALIDITY" => listing.UidValidity,
-                "UNSEEN" => listing.Messages.Count(m => !m.FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase)),
-                "RECENT" => 0,
-                "HIGHESTMODSEQ" => listing.HighestModSeq,
-                "SIZE" => listing.Messages.Sum(m => m.Size),
-                _ => null,
-            };
-            if (value is null)
-                return Bad(tag, "Unknown STATUS item");
-            values.Add(string.Create(CultureInfo.InvariantCulture, $"{item} {value}"));
-        }
-        return Done(tag, $"* STATUS INBOX ({string.Join(' ', values)})");
-    }
-
     /// <summary>
     /// SELECT and EXAMINE: a watcher actor is registered with the mailbox entity, which answers with the
     /// listing and from then on tells it every change.
@@ -377,11 +346,11 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         if (args.Count > 1 && args[1] is ImapToken.List { Items: var options }
                            && options.Any(o => string.Equals(o.Text, "CONDSTORE", StringComparison.OrdinalIgnoreCase)))
             _condstore = true;
-        if (!IsInbox(args))
-            return No(tag, "[NONEXISTENT] Mailbox doesn't exist.");
+        if (FolderName(args[0]) is not { } folder)
+            return Bad(tag, "Invalid mailbox name");
         var channel = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
         var watcher = system.ActorOf(ImapWatcher.Props(channel.Writer));
-        mailboxes.Tell(new MailboxCommands.Watch(_account), watcher);
+        mailboxes.Tell(new MailboxCommands.Watch(_account, folder), watcher);
         MailboxReplies.Listing listing;
         using (var timeout = new CancellationTokenSource(AskTimeout))
         {
@@ -395,9 +364,15 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 throw new AskTimeoutException("no listing from the mailbox");
             }
         }
+        if (listing.UidValidity == 0)
+        {
+            system.Stop(watcher);
+            return No(tag, "[NONEXISTENT] Mailbox doesn't exist.");
+        }
         _watcher = watcher;
         var selected = new SelectedMailbox(listing, readOnly);
         _selected = selected;
+        _selectedName = folder;
         _ = PumpAsync(channel.Reader, selected);
         var firstUnseen = selected.Uids.FirstOrDefault(u => !selected[u].FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase));
         Line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
@@ -464,7 +439,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         {
             var deleted = selected.Uids.Where(u => IsDeleted(selected[u])).ToArray();
             if (deleted.Length > 0)
-                await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted), AskTimeout).ConfigureAwait(false);
+                await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName), AskTimeout).ConfigureAwait(false);
         }
         Close();
         Line($"{tag} OK Completed.");
@@ -488,7 +463,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         var deleted = candidates.Where(u => IsDeleted(selected[u])).ToArray();
         if (deleted.Length > 0)
         {
-            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted), AskTimeout).ConfigureAwait(false);
+            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName), AskTimeout)
+                .ConfigureAwait(false);
             foreach (var line in selected.Remove(expunged.Uids))
                 Line(line);
         }
@@ -538,19 +514,13 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     }
 
     /// <summary>A message's INTERNALDATE: its delivery time, which leads its Maildir name.</summary>
-    private static DateTimeOffset InternalDate(MailMessage m)
-    {
-        var dot = m.FileName.IndexOf('.', StringComparison.Ordinal);
-        return dot > 0 && long.TryParse(m.FileName.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
-            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : DateTimeOffset.UnixEpoch;
-    }
+    private static DateTimeOffset InternalDate(MailMessage m) => MaildirStore.TimeOf(m.FileName);
 
     private byte[]? ReadMessage(MailMessage m)
     {
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            if (maildir.Locate(_account, m.FileName, m.Cur, m.FlagList) is not { } path)
+            if (maildir.Locate(_account, m.FileName, m.Cur, m.FlagList, _selectedName) is not { } path)
                 return null;
             try
             {

@@ -18,18 +18,43 @@ public static class MailboxCommands
     public sealed record Deliver(string Account, string Key, string BlobRef, string ReturnPath, string DeliveredTo, long QuotaBytes = 0)
         : IMailboxMessage;
 
-    /// <summary>What the mailbox holds: its UIDVALIDITY and every message (a POP3 or IMAP session opening it).</summary>
-    public sealed record List(string Account) : IMailboxMessage;
+    /// <summary>What a folder holds: its UIDVALIDITY and every message (a POP3 or IMAP session opening it); null Folder is INBOX.</summary>
+    public sealed record List(string Account, string? Folder = null) : IMailboxMessage;
 
     /// <summary>Remove these messages (POP3's UPDATE state; IMAP's EXPUNGE).</summary>
-    public sealed record Expunge(string Account, IReadOnlyList<long> Uids) : IMailboxMessage;
+    public sealed record Expunge(string Account, IReadOnlyList<long> Uids, string? Folder = null) : IMailboxMessage;
+
+    /// <summary>Every folder with its counters (IMAP LIST, LSUB, STATUS): answered with <see cref="MailboxReplies.FolderList"/>.</summary>
+    public sealed record Folders(string Account) : IMailboxMessage;
+
+    /// <summary>IMAP CREATE (with its SPECIAL-USE, RFC 6154): answered with <see cref="MailboxReplies.FolderDone"/>.</summary>
+    public sealed record CreateFolder(string Account, string Folder, string? SpecialUse = null) : IMailboxMessage;
+
+    /// <summary>IMAP DELETE: the folder and its messages (its children stay).</summary>
+    public sealed record DeleteFolder(string Account, string Folder) : IMailboxMessage;
+
+    /// <summary>IMAP RENAME, children with it; RENAME of INBOX moves its messages to a new folder (RFC 9051 section 6.3.6).</summary>
+    public sealed record RenameFolder(string Account, string From, string To) : IMailboxMessage;
+
+    /// <summary>IMAP SUBSCRIBE and UNSUBSCRIBE.</summary>
+    public sealed record Subscribe(string Account, string Folder, bool Subscribed) : IMailboxMessage;
+
+    /// <summary>
+    /// IMAP APPEND: the message's octets are in the spool at <paramref name="BlobRef"/> (the session wrote them
+    /// there); answered with <see cref="MailboxReplies.Appended"/> or <see cref="MailboxReplies.FolderDone"/> (failure).
+    /// </summary>
+    public sealed record Append(string Account, string Folder, string BlobRef, IReadOnlyList<string> Flags, long InternalDate, long QuotaBytes = 0)
+        : IMailboxMessage;
+
+    /// <summary>IMAP COPY and MOVE (RFC 6851): answered with <see cref="MailboxReplies.Copied"/> or a failed <see cref="MailboxReplies.FolderDone"/>.</summary>
+    public sealed record Copy(string Account, string From, IReadOnlyList<long> Uids, string To, bool Move) : IMailboxMessage;
 
     /// <summary>
     /// An IMAP session opens the mailbox: answered with a <see cref="MailboxReplies.Listing"/>, and from then
     /// on the sender is told every change (<see cref="MailboxReplies.Changed"/>) until it sends
     /// <see cref="Unwatch"/> or stops.
     /// </summary>
-    public sealed record Watch(string Account) : IMailboxMessage;
+    public sealed record Watch(string Account, string? Folder = null) : IMailboxMessage;
 
     /// <summary>The sender no longer wants the mailbox's changes.</summary>
     public sealed record Unwatch(string Account) : IMailboxMessage;
@@ -38,9 +63,13 @@ public static class MailboxCommands
     /// IMAP STORE: set, add or remove flags and keywords of these messages. With <paramref name="UnchangedSince"/>
     /// (CONDSTORE) a message whose modseq is higher is left alone and reported as modified.
     /// </summary>
-    public sealed record Store(string Account, IReadOnlyList<long> Uids, FlagChange Change, IReadOnlyList<string> Flags, long? UnchangedSince = null)
-        : IMailboxMessage;
+    public sealed record Store(string Account, IReadOnlyList<long> Uids, FlagChange Change, IReadOnlyList<string> Flags, long? UnchangedSince = null,
+        string? Folder = null) : IMailboxMessage;
 }
+
+/// <summary>A folder as LIST and STATUS show it.</summary>
+public sealed record FolderInfo(string Name, string? SpecialUse, bool Subscribed, long UidValidity, long UidNext, long HighestModSeq, int Messages,
+    int Unseen, long Size) : IEngineMessage;
 
 /// <summary>How STORE changes flags: FLAGS, +FLAGS or -FLAGS.</summary>
 public enum FlagChange
@@ -71,7 +100,22 @@ public static class MailboxReplies
     /// changed (with their new flags and modseq), messages expunged, and the mailbox's HIGHESTMODSEQ after it.
     /// </summary>
     public sealed record Changed(string Account, IReadOnlyList<MailMessage> Appended, IReadOnlyList<MailMessage> FlagsChanged,
-        IReadOnlyList<long> Expunged, long HighestModSeq) : IEngineMessage;
+        IReadOnlyList<long> Expunged, long HighestModSeq, bool Deleted = false) : IEngineMessage;
+
+    /// <summary>The folders of a mailbox (INBOX first).</summary>
+    public sealed record FolderList(string Account, IReadOnlyList<FolderInfo> Folders) : IEngineMessage;
+
+    /// <summary>
+    /// The outcome of a folder command: <paramref name="Error"/> null when done, else the text after "NO", with its response
+    /// code ("[ALREADYEXISTS] ...", "[NONEXISTENT] ...").
+    /// </summary>
+    public sealed record FolderDone(string Account, string? Error) : IEngineMessage;
+
+    /// <summary>APPEND done: APPENDUID's UIDVALIDITY and UID (RFC 4315).</summary>
+    public sealed record Appended(string Account, long UidValidity, long Uid) : IEngineMessage;
+
+    /// <summary>COPY or MOVE done: COPYUID's UIDVALIDITY of the target and the UIDs, source and new, in pairs.</summary>
+    public sealed record Copied(string Account, long UidValidity, IReadOnlyList<long> From, IReadOnlyList<long> To) : IEngineMessage;
 
     /// <summary>The messages that are gone now (those of the request that were there).</summary>
     public sealed record Expunged(string Account, IReadOnlyList<long> Uids) : IEngineMessage;
@@ -97,15 +141,39 @@ public static class MailboxEvents
     /// <summary>Written before the file: after a crash the mailbox knows which name to look for.</summary>
     public sealed record DeliveryStarted(string Key, string FileName) : IEngineMessage;
 
-    /// <summary>The file is in new/ and has its IMAP UID.</summary>
-    public sealed record MessageAppended(string Key, long Uid, string FileName) : IEngineMessage;
+    /// <summary>
+    /// The file is in the folder (INBOX when null) and has its IMAP UID: a delivery (in new/, its key kept so it is made
+    /// once), or an APPEND (empty key; in cur/ when it has flags).
+    /// </summary>
+    public sealed record MessageAppended(string Key, long Uid, string FileName, string? Folder = null, IReadOnlyList<string>? Flags = null)
+        : IEngineMessage;
 
     /// <summary>These messages' files are deleted and they leave the index.</summary>
-    public sealed record MessagesExpunged(IReadOnlyList<long> Uids) : IEngineMessage;
+    public sealed record MessagesExpunged(IReadOnlyList<long> Uids, string? Folder = null) : IEngineMessage;
 
     /// <summary>These messages have these flags now (their files moved to cur/ with the flags in the name), at one new modseq.</summary>
-    public sealed record FlagsChanged(IReadOnlyList<FlagsOf> Messages) : IEngineMessage;
+    public sealed record FlagsChanged(IReadOnlyList<FlagsOf> Messages, string? Folder = null) : IEngineMessage;
+
+    /// <summary>A folder exists, with its UIDVALIDITY and SPECIAL-USE.</summary>
+    public sealed record FolderCreated(string Folder, long UidValidity, string? SpecialUse = null) : IEngineMessage;
+
+    /// <summary>A folder and its messages are gone (its files first).</summary>
+    public sealed record FolderDeleted(string Folder) : IEngineMessage;
+
+    /// <summary>A folder and its children have new names (their Maildirs were renamed first).</summary>
+    public sealed record FolderRenamed(string From, string To) : IEngineMessage;
+
+    public sealed record FolderSubscribed(string Folder, bool Subscribed) : IEngineMessage;
+
+    /// <summary>
+    /// Messages copied (hard links in the target's cur/) or moved (renamed there, and gone from the source) into
+    /// another folder, with their new UIDs and names.
+    /// </summary>
+    public sealed record MessagesCopied(string From, string To, IReadOnlyList<CopiedMessage> Messages, bool Move) : IEngineMessage;
 }
+
+/// <summary>One message of a COPY or MOVE: its UID in the source, and its UID and file name in the target.</summary>
+public sealed record CopiedMessage(long Uid, long NewUid, string FileName) : IEngineMessage;
 
 /// <summary>One message's flags after a STORE.</summary>
 public sealed record FlagsOf(long Uid, IReadOnlyList<string> Flags) : IEngineMessage;
@@ -113,9 +181,17 @@ public sealed record FlagsOf(long Uid, IReadOnlyList<string> Flags) : IEngineMes
 /// <summary>A delivery whose file may or may not have been written when the node stopped.</summary>
 public sealed record PendingDelivery(string Key, string FileName) : IEngineMessage;
 
-/// <summary>A mailbox's state: UID counters, delivered keys (for dedupe), deliveries in flight and the index of messages.</summary>
+/// <summary>
+/// A mailbox's state: UID counters, delivered keys (for dedupe), deliveries in flight and the index of messages.
+/// The first fields are INBOX's (as they were before folders); <paramref name="Folders"/> holds the others.
+/// </summary>
 public sealed record MailboxSnapshot(long UidValidity, long NextUid, IReadOnlyDictionary<string, long> Delivered,
-    IReadOnlyList<PendingDelivery> Started, IReadOnlyList<MailMessage>? Messages = null, long HighestModSeq = 0) : IEngineMessage;
+    IReadOnlyList<PendingDelivery> Started, IReadOnlyList<MailMessage>? Messages = null, long HighestModSeq = 0,
+    IReadOnlyList<FolderSnapshot>? Folders = null, bool InboxSubscribed = true) : IEngineMessage;
+
+/// <summary>A folder other than INBOX in a snapshot.</summary>
+public sealed record FolderSnapshot(string Name, long UidValidity, long NextUid, long HighestModSeq, IReadOnlyList<MailMessage> Messages,
+    string? SpecialUse, bool Subscribed) : IEngineMessage;
 
 /// <summary>Routes mailbox messages by account.</summary>
 public sealed class MailboxExtractor(int shards) : HashCodeMessageExtractor(shards)

@@ -70,6 +70,25 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxReplies.Stored), "mr.stored"),
         (typeof(MailboxReplies.Changed), "mr.changed"),
         (typeof(FlagsOf), "m.flags-of"),
+        (typeof(MailboxCommands.Folders), "mc.folders"),
+        (typeof(MailboxCommands.CreateFolder), "mc.create"),
+        (typeof(MailboxCommands.DeleteFolder), "mc.delete"),
+        (typeof(MailboxCommands.RenameFolder), "mc.rename"),
+        (typeof(MailboxCommands.Subscribe), "mc.subscribe"),
+        (typeof(MailboxCommands.Append), "mc.append"),
+        (typeof(MailboxCommands.Copy), "mc.copy"),
+        (typeof(MailboxReplies.FolderList), "mr.folders"),
+        (typeof(MailboxReplies.FolderDone), "mr.folder-done"),
+        (typeof(MailboxReplies.Appended), "mr.appended"),
+        (typeof(MailboxReplies.Copied), "mr.copied"),
+        (typeof(FolderInfo), "m.folder"),
+        (typeof(MailboxEvents.FolderCreated), "me.folder-created"),
+        (typeof(MailboxEvents.FolderDeleted), "me.folder-deleted"),
+        (typeof(MailboxEvents.FolderRenamed), "me.folder-renamed"),
+        (typeof(MailboxEvents.FolderSubscribed), "me.folder-subscribed"),
+        (typeof(MailboxEvents.MessagesCopied), "me.copied"),
+        (typeof(CopiedMessage), "m.copied"),
+        (typeof(FolderSnapshot), "ms.folder"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -150,6 +169,25 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxReplies.Stored))]
 [JsonSerializable(typeof(MailboxReplies.Changed), TypeInfoPropertyName = "MailboxChanged")]
 [JsonSerializable(typeof(FlagsOf))]
+[JsonSerializable(typeof(MailboxCommands.Folders))]
+[JsonSerializable(typeof(MailboxCommands.CreateFolder))]
+[JsonSerializable(typeof(MailboxCommands.DeleteFolder))]
+[JsonSerializable(typeof(MailboxCommands.RenameFolder))]
+[JsonSerializable(typeof(MailboxCommands.Subscribe))]
+[JsonSerializable(typeof(MailboxCommands.Append))]
+[JsonSerializable(typeof(MailboxCommands.Copy))]
+[JsonSerializable(typeof(MailboxReplies.FolderList))]
+[JsonSerializable(typeof(MailboxReplies.FolderDone))]
+[JsonSerializable(typeof(MailboxReplies.Appended))]
+[JsonSerializable(typeof(MailboxReplies.Copied))]
+[JsonSerializable(typeof(FolderInfo))]
+[JsonSerializable(typeof(MailboxEvents.FolderCreated))]
+[JsonSerializable(typeof(MailboxEvents.FolderDeleted))]
+[JsonSerializable(typeof(MailboxEvents.FolderRenamed))]
+[JsonSerializable(typeof(MailboxEvents.FolderSubscribed))]
+[JsonSerializable(typeof(MailboxEvents.MessagesCopied))]
+[JsonSerializable(typeof(CopiedMessage))]
+[JsonSerializable(typeof(FolderSnapshot))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

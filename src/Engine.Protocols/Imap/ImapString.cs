@@ -25,6 +25,22 @@ public static class ImapString
         "\"" + time.ToString("dd-MMM-yyyy HH:mm:ss ", CultureInfo.InvariantCulture) + (time.Offset < TimeSpan.Zero ? "-" : "+")
         + time.Offset.Duration().ToString("hhmm", CultureInfo.InvariantCulture) + "\"";
 
+    /// <summary>APPEND's date-time: "17-Jul-1996 02:44:25 -0700" (the day may be " 7").</summary>
+    public static bool TryParseDateTime(string text, out DateTimeOffset time) =>
+        DateTimeOffset.TryParseExact(text.Trim(), ["d-MMM-yyyy HH:mm:ss zzz", "dd-MMM-yyyy HH:mm:ss zzz"], CultureInfo.InvariantCulture,
+            DateTimeStyles.None, out time) || TryParseNumericZone(text.Trim(), out time);
+
+    private static bool TryParseNumericZone(string text, out DateTimeOffset time)
+    {
+        time = default;
+        var space = text.LastIndexOf(' ');
+        if (space < 0 || text.Length - space != 6)
+            return false;
+        var zone = text[(space + 1)..];
+        return DateTimeOffset.TryParseExact(text[..space] + " " + zone[..3] + ":" + zone[3..], ["d-MMM-yyyy HH:mm:ss zzz", "dd-MMM-yyyy HH:mm:ss zzz"],
+            CultureInfo.InvariantCulture, DateTimeStyles.None, out time);
+    }
+
     /// <summary>A search or APPEND date ("1-Feb-1994"), as the client writes it.</summary>
     public static bool TryParseDate(string text, out DateOnly date) =>
         DateOnly.TryParseExact(text, ["d-MMM-yyyy", "dd-MMM-yyyy"], CultureInfo.InvariantCulture, DateTimeStyles.None, out date);

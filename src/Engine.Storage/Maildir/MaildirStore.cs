@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.Primitives;
 using Engine.Storage.Blobs;
 
 namespace Engine.Storage.Maildir;
@@ -30,10 +31,19 @@ public sealed class MaildirStore(string root, bool fsync = true)
         return Path.Combine(Root, domain, local);
     }
 
+    /// <summary>
+    /// The Maildir of a folder: INBOX is the account's Maildir; "Work/2026" is its Maildir++ folder
+    /// ".Work.2026", in modified UTF-7 as Dovecot names them. Folder names hold no '.' (the separator on disk).
+    /// </summary>
+    public string PathOf(string account, string folder) =>
+        folder == Inbox ? PathOf(account) : Path.Combine(PathOf(account), "." + ModifiedUtf7.Encode(folder).Replace('/', '.'));
+
+    public const string Inbox = "INBOX";
+
     /// <summary>Creates tmp/, new/ and cur/ when missing.</summary>
-    public string Ensure(string account)
+    public string Ensure(string account, string folder = Inbox)
     {
-        var maildir = PathOf(account);
+        var maildir = PathOf(account, folder);
         foreach (var sub in (string[])["tmp", "new", "cur"])
             System.IO.Directory.CreateDirectory(Path.Combine(maildir, sub));
         return maildir;
@@ -41,13 +51,23 @@ public sealed class MaildirStore(string root, bool fsync = true)
 
     /// <summary>
     /// A new unique file name per the Maildir rules: time, microseconds, pid, a counter and the host,
-    /// with Dovecot's ",S=size" (the size must be known before the file is written).
+    /// with Dovecot's ",S=size" (the size must be known before the file is written). The time leads the name
+    /// and is the message's INTERNALDATE: now, or the one an APPEND gives.
     /// </summary>
-    public string NewName(long size)
+    public string NewName(long size, DateTimeOffset? time = null)
     {
         var now = DateTimeOffset.UtcNow;
         return string.Create(CultureInfo.InvariantCulture,
-            $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host},S={size}");
+            $"{(time ?? now).ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{_host},S={size}");
+    }
+
+    /// <summary>The time that leads a Maildir name (its delivery time, IMAP's INTERNALDATE); the epoch when it has none.</summary>
+    public static DateTimeOffset TimeOf(string name)
+    {
+        var dot = name.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && long.TryParse(name.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : DateTimeOffset.UnixEpoch;
     }
 
     /// <summary>
@@ -64,7 +84,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>Whether a message of that name is in the mailbox (in new/, or in cur/ with or without flags).</summary>
-    public bool Contains(string account, string name) => Find(account, name) is not null;
+    public bool Contains(string account, string name, string folder = Inbox) => Find(account, name, folder) is not null;
 
     /// <summary>Delivers under a new name; returns it.</summary>
     public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
@@ -78,9 +98,10 @@ public sealed class MaildirStore(string root, bool fsync = true)
     /// Writes <paramref name="prefix"/> (trace headers such as Delivered-To) and the body to tmp/NAME,
     /// fsyncs it, moves it to new/NAME and fsyncs new/.
     /// </summary>
-    public async Task WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
+    public async Task WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default,
+        string folder = Inbox, string? flagged = null)
     {
-        var maildir = Ensure(account);
+        var maildir = Ensure(account, folder);
         var tmp = Path.Combine(maildir, "tmp", name);
         await using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0))
         {
@@ -89,15 +110,17 @@ public sealed class MaildirStore(string root, bool fsync = true)
             if (fsync)
                 file.Flush(flushToDisk: true);
         }
-        File.Move(tmp, Path.Combine(maildir, "new", name), overwrite: true);
+        // A message appended with flags goes to cur/ with them in its name (flagged is that name).
+        var target = flagged is null ? Path.Combine(maildir, "new", name) : Path.Combine(maildir, "cur", flagged);
+        File.Move(tmp, target, overwrite: true);
         if (fsync)
-            DirectorySync.Fsync(Path.Combine(maildir, "new"));
+            DirectorySync.Fsync(Path.GetDirectoryName(target)!);
     }
 
     /// <summary>The path of a message by the name it was delivered under: in new/, or in cur/ with its flags (":2,...").</summary>
-    public string? Find(string account, string name)
+    public string? Find(string account, string name, string folder = Inbox)
     {
-        var maildir = PathOf(account);
+        var maildir = PathOf(account, folder);
         var fresh = Path.Combine(maildir, "new", name);
         if (File.Exists(fresh))
             return fresh;
@@ -113,18 +136,18 @@ public sealed class MaildirStore(string root, bool fsync = true)
     /// the system flags as maildir(5) and Dovecot spell them (D draft, F flagged, R answered, S seen, T deleted,
     /// in that order). When it is not there (another program renamed it), wherever <see cref="Find"/> finds it.
     /// </summary>
-    public string? Locate(string account, string name, bool cur, IEnumerable<string> flags)
+    public string? Locate(string account, string name, bool cur, IEnumerable<string> flags, string folder = Inbox)
     {
-        var expected = Path.Combine(PathOf(account), cur ? "cur" : "new", cur ? name + FlagSuffix(flags) : name);
-        return File.Exists(expected) ? expected : Find(account, name);
+        var expected = Path.Combine(PathOf(account, folder), cur ? "cur" : "new", cur ? name + FlagSuffix(flags) : name);
+        return File.Exists(expected) ? expected : Find(account, name, folder);
     }
 
     /// <summary>Renames a message's file to cur/NAME:2,LETTERS for these flags; false when the file is not there.</summary>
-    public bool SetFlags(string account, string name, bool cur, IEnumerable<string> oldFlags, IEnumerable<string> newFlags)
+    public bool SetFlags(string account, string name, bool cur, IEnumerable<string> oldFlags, IEnumerable<string> newFlags, string folder = Inbox)
     {
-        if (Locate(account, name, cur, oldFlags) is not { } from)
+        if (Locate(account, name, cur, oldFlags, folder) is not { } from)
             return false;
-        var to = Path.Combine(PathOf(account), "cur", name + FlagSuffix(newFlags));
+        var to = Path.Combine(PathOf(account, folder), "cur", name + FlagSuffix(newFlags));
         if (from != to)
             File.Move(from, to, overwrite: true);
         return true;
@@ -146,22 +169,63 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>Deletes a message (wherever it is); false when it was not there.</summary>
-    public bool Delete(string account, string name, bool cur = false, IEnumerable<string>? flags = null)
+    public bool Delete(string account, string name, bool cur = false, IEnumerable<string>? flags = null, string folder = Inbox)
     {
-        if (Locate(account, name, cur, flags ?? []) is not { } path)
+        if (Locate(account, name, cur, flags ?? [], folder) is not { } path)
             return false;
         File.Delete(path);
         return true;
     }
 
-    /// <summary>Every message file of an account, in new/ and cur/.</summary>
+    /// <summary>Every message file of an account, in new/ and cur/ of INBOX and of every folder.</summary>
     public IEnumerable<string> Messages(string account)
     {
         var maildir = PathOf(account);
-        return ((string[])["new", "cur"])
-            .Select(sub => Path.Combine(maildir, sub))
+        var folders = System.IO.Directory.Exists(maildir) ? System.IO.Directory.EnumerateDirectories(maildir, ".*") : [];
+        return folders.Prepend(maildir)
+            .SelectMany(dir => ((string[])["new", "cur"]).Select(sub => Path.Combine(dir, sub)))
             .Where(System.IO.Directory.Exists)
             .SelectMany(System.IO.Directory.EnumerateFiles);
+    }
+
+    /// <summary>
+    /// Copies a message file into another folder under a new name (cur/, with its flags): a hard link when the
+    /// file system allows, as Dovecot does, else a copy. The source stays.
+    /// </summary>
+    public void Copy(string fromPath, string account, string folder, string flaggedName)
+    {
+        var target = Path.Combine(Ensure(account, folder), "cur", flaggedName);
+        if (!HardLink.TryCreate(fromPath, target))
+            File.Copy(fromPath, target, overwrite: true);
+        if (fsync)
+            DirectorySync.Fsync(Path.GetDirectoryName(target)!);
+    }
+
+    /// <summary>Moves a message file into another folder's cur/ under a new name (MOVE: one rename on one file system).</summary>
+    public void Move(string fromPath, string account, string folder, string flaggedName)
+    {
+        var target = Path.Combine(Ensure(account, folder), "cur", flaggedName);
+        File.Move(fromPath, target, overwrite: true);
+        if (fsync)
+            DirectorySync.Fsync(Path.GetDirectoryName(target)!);
+    }
+
+    /// <summary>Removes a folder's Maildir with its messages (not its children: they are folders of their own).</summary>
+    public void DeleteFolder(string account, string folder)
+    {
+        var path = PathOf(account, folder);
+        if (System.IO.Directory.Exists(path))
+            System.IO.Directory.Delete(path, recursive: true);
+    }
+
+    /// <summary>Renames a folder's Maildir; false when it had none yet.</summary>
+    public bool RenameFolder(string account, string from, string to)
+    {
+        var source = PathOf(account, from);
+        if (!System.IO.Directory.Exists(source))
+            return false;
+        System.IO.Directory.Move(source, PathOf(account, to));
+        return true;
     }
 
     /// <summary>

@@ -40,6 +40,10 @@ public sealed class DovecotServer : IAsyncDisposable
             auth_mechanisms = plain
             log_path = {{dir}}/dovecot.log
             mail_location = maildir:{{mailRoot}}/%d/%n
+            namespace inbox {
+              inbox = yes
+              separator = /
+            }
             passdb {
               driver = passwd-file
               args = scheme=PLAIN username_format=%u {{dir}}/passwd

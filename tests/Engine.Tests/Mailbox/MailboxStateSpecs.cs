@@ -54,6 +54,55 @@ public sealed class MailboxStateSpecs
     }
 
     [Fact]
+    public void Folders_are_created_renamed_with_their_children_copied_into_and_moved_between()
+    {
+        var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(100))
+            .Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "a,S=10"))
+            .Apply(new MailboxEvents.MessageAppended("q2/jane", 2, "b,S=20"))
+            .Apply(new MailboxEvents.FolderCreated("Work", 101))
+            .Apply(new MailboxEvents.FolderCreated("Work/2026", 102, "\\Archive"))
+            .Apply(new MailboxEvents.MessagesCopied("INBOX", "Work/2026", [new CopiedMessage(1, 1, "c,S=10")], Move: false))
+            .Apply(new MailboxEvents.MessagesCopied("INBOX", "Work", [new CopiedMessage(2, 1, "d,S=20")], Move: true));
+        Assert.Equal([1L], state.Messages.Keys); // the moved one left INBOX
+        Assert.Equal(3, state.NextUid); // UIDs are not given back by a move
+        Assert.Equal("c,S=10", state.Folders["Work/2026"].Messages[1].FileName);
+        Assert.Equal(2, state.Folders["Work"].NextUid);
+
+        var renamed = state.Apply(new MailboxEvents.FolderRenamed("Work", "Jobs"));
+        Assert.Equal(["INBOX", "Jobs", "Jobs/2026"], renamed.Folders.Keys);
+        Assert.Equal("\\Archive", renamed.Folders["Jobs/2026"].SpecialUse);
+        Assert.Equal(102, renamed.Folders["Jobs/2026"].UidValidity); // UIDs stay valid across a rename
+
+        var back = MailboxState.FromSnapshot(renamed.Apply(new MailboxEvents.FolderSubscribed("Jobs", false)).ToSnapshot());
+        Assert.False(back.Folders["Jobs"].Subscribed);
+        Assert.Equal(20, back.Folders["Jobs"].Messages[1].Size);
+        Assert.Equal(["INBOX", "Jobs/2026"], back.Apply(new MailboxEvents.FolderDeleted("Jobs")).Folders.Keys);
+        Assert.Equal("INBOX", MailboxState.Normalize("inbox"));
+    }
+
+    [Fact]
+    public void An_append_keeps_its_flags_and_no_delivery_key()
+    {
+        var state = MailboxState.Empty.Apply(new MailboxEvents.FolderCreated("Sent", 5, "\\Sent"))
+            .Apply(new MailboxEvents.MessageAppended("", 1, "e,S=7", "Sent", ["\\Seen"]));
+        Assert.Empty(state.Delivered);
+        Assert.True(state.Folders["Sent"].Messages[1].Cur);
+        Assert.Equal(["\\Seen"], state.Folders["Sent"].Messages[1].FlagList);
+    }
+
+    [Theory]
+    [InlineData("~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-")]
+    [InlineData("Käse & Brot", "K&AOQ-se &- Brot")]
+    [InlineData("plain", "plain")]
+    public void Modified_utf7_should_encode_as_RFC_3501_and_decode_back(string name, string encoded)
+    {
+        Assert.Equal(encoded, Engine.Primitives.ModifiedUtf7.Encode(name));
+        Assert.True(Engine.Primitives.ModifiedUtf7.TryDecode(encoded, out var decoded));
+        Assert.Equal(name, decoded);
+        Assert.False(Engine.Primitives.ModifiedUtf7.TryDecode("&Jjo", out _));
+    }
+
+    [Fact]
     public void A_snapshot_keeps_the_index_and_an_old_snapshot_without_one_reads_as_empty()
     {
         var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds())).Apply(new MailboxEvents.MessageAppended("q1/jane", 1, "1764320400.M1P2Q1.host,S=120"));

@@ -1,0 +1,138 @@
+using Engine.Integration.Tests.Support;
+using MailKit;
+using MailKit.Net.Imap;
+using MimeKit;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>Folders over IMAP with MailKit: special-use defaults, CREATE, RENAME, DELETE, SUBSCRIBE, APPEND, COPY, MOVE; and Dovecot reading them.</summary>
+public sealed class ImapFolderSpecs
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Maildir(EngineInstance engine) => Path.Combine(engine.DataDir, "mail", "campus.test", "jane");
+
+    private static async Task<ImapClient> LoginAsync(int port, string password = Accounts.Password)
+    {
+        var imap = new ImapClient();
+        await imap.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None, Ct);
+        await imap.AuthenticateAsync("jane@campus.test", password, Ct);
+        return imap;
+    }
+
+    [Fact]
+    public async Task Special_folders_exist_and_folders_can_be_created_renamed_subscribed_and_deleted()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-folders", "Subject: hi\r\n\r\nx");
+        using var imap = await LoginAsync(engine.ImapPort);
+        Assert.True(imap.Capabilities.HasFlag(ImapCapabilities.SpecialUse));
+        Assert.Equal("Sent", imap.GetFolder(SpecialFolder.Sent)!.FullName);
+        Assert.Equal("Trash", imap.GetFolder(SpecialFolder.Trash)!.FullName);
+        Assert.Equal("Junk", imap.GetFolder(SpecialFolder.Junk)!.FullName);
+
+        var root = imap.GetFolder(imap.PersonalNamespaces[0]);
+        var work = (await root.CreateAsync("Work", true, Ct))!;
+        var year = (await work.CreateAsync("2026", true, Ct))!;
+        var cheese = (await root.CreateAsync("Käse", true, Ct))!; // modified UTF-7 on the wire and on disk, as Dovecot
+        Assert.True(Directory.Exists(Path.Combine(Maildir(engine), ".Work.2026", "cur")));
+        Assert.True(Directory.Exists(Path.Combine(Maildir(engine), ".K&AOQ-se", "cur")));
+        var names = (await root.GetSubfoldersAsync(false, Ct)).Select(f => f.FullName).ToArray();
+        Assert.Contains("Käse", names);
+        Assert.Contains("Work", names);
+        Assert.Equal(["Work/2026"], (await work.GetSubfoldersAsync(false, Ct)).Select(f => f.FullName));
+        await Assert.ThrowsAsync<ImapCommandException>(() => root.CreateAsync("Bad.Name", true, Ct)); // '.' separates folders on disk
+        await Assert.ThrowsAsync<ImapCommandException>(() => work.DeleteAsync(Ct)); // has children
+
+        await year.AppendAsync(new AppendRequest(new MimeMessage { Subject = "kept", Body = new TextPart("plain") { Text = "y" } }), Ct);
+        await work.RenameAsync(root, "Projects", Ct);
+        Assert.True(Directory.Exists(Path.Combine(Maildir(engine), ".Projects.2026")));
+        var moved = await imap.GetFolderAsync("Projects/2026", Ct);
+        await moved.OpenAsync(FolderAccess.ReadOnly, Ct);
+        Assert.Equal(1, moved.Count); // the children's messages went with them
+        await moved.CloseAsync(false, Ct);
+
+        await cheese.UnsubscribeAsync(Ct);
+        var subscribed = (await imap.GetFoldersAsync(imap.PersonalNamespaces[0], subscribedOnly: true, cancellationToken: Ct)).Select(f => f.FullName).ToArray();
+        Assert.DoesNotContain("Käse", subscribed);
+        Assert.Contains("Sent", subscribed);
+        await cheese.DeleteAsync(Ct);
+        Assert.False(Directory.Exists(Path.Combine(Maildir(engine), ".K&AOQ-se")));
+        Assert.DoesNotContain("Käse", (await root.GetSubfoldersAsync(false, Ct)).Select(f => f.FullName));
+        await imap.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task Append_copy_and_move_answer_with_uids_and_the_files_follow()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-copy", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2", "Subject: three\r\n\r\n3");
+        using var imap = await LoginAsync(engine.ImapPort);
+        var sent = imap.GetFolder(SpecialFolder.Sent)!;
+        var date = new DateTimeOffset(2026, 7, 1, 12, 30, 0, TimeSpan.FromHours(2));
+        var appended = await sent.AppendAsync(new AppendRequest(new MimeMessage { Subject = "draft", Body = new TextPart("plain") { Text = "z" } },
+            MessageFlags.Seen)
+        { InternalDate = date }, Ct);
+        Assert.Equal(1u, appended!.Value.Id); // APPENDUID
+        Assert.Single(Directory.GetFiles(Path.Combine(Maildir(engine), ".Sent", "cur"), "*:2,S"));
+        await sent.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var summary = (await sent.FetchAsync(0, -1, MessageSummaryItems.InternalDate | MessageSummaryItems.Flags, Ct)).Single();
+        Assert.Equal(date, summary.InternalDate);
+        Assert.Equal(MessageFlags.Seen, summary.Flags);
+
+        var inbox = imap.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        var uids = await inbox.SearchAsync(MailKit.Search.SearchQuery.All, Ct);
+        await inbox.AddFlagsAsync(uids[0], MessageFlags.Flagged, true, Ct);
+        var archive = imap.GetFolder(SpecialFolder.Archive)!;
+        var copied = await inbox.CopyToAsync([uids[0], uids[1]], archive, Ct);
+        Assert.Equal([1u, 2u], copied.Destination.Select(u => u.Id)); // COPYUID
+        Assert.Equal(3, inbox.Count);
+        var trash = imap.GetFolder(SpecialFolder.Trash)!;
+        var expunged = new List<int>();
+        inbox.MessageExpunged += (_, e) => expunged.Add(e.Index);
+        var movedUid = await inbox.MoveToAsync(uids[2], trash, Ct);
+        Assert.Equal(1u, movedUid!.Value.Id);
+        Assert.Equal([2], expunged);
+        Assert.Equal(2, inbox.Count);
+
+        // Copies are hard links in the target's cur/ with the flags in the name; the move left INBOX.
+        Assert.Single(Directory.GetFiles(Path.Combine(Maildir(engine), ".Archive", "cur"), "*:2,F"));
+        Assert.Single(Directory.GetFiles(Path.Combine(Maildir(engine), ".Trash", "cur")));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(Maildir(engine), "cur")).Length + Directory.GetFiles(Path.Combine(Maildir(engine), "new")).Length);
+        await archive.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var subjects = await archive.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags, Ct);
+        Assert.Equal(["one", "two"], subjects.Select(s => s.Envelope!.Subject));
+        Assert.Equal(MessageFlags.Flagged, subjects[0].Flags);
+        await imap.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task Dovecot_lists_the_engines_folders_and_sees_the_same_messages_and_seen_flags()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-dovecot", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2");
+        using (var imap = await LoginAsync(engine.ImapPort))
+        {
+            var root = imap.GetFolder(imap.PersonalNamespaces[0]);
+            var work = (await root.CreateAsync("Work", true, Ct))!;
+            await imap.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+            await imap.Inbox.AddFlagsAsync(0, MessageFlags.Seen, true, Ct);
+            await imap.Inbox.CopyToAsync([(await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.All, Ct))[0]], work, Ct);
+            await imap.DisconnectAsync(true, Ct);
+        }
+        await DovecotServer.HandOverAsync(Path.Combine(engine.DataDir, "mail", "campus.test"));
+        await using var dovecot = await DovecotServer.StartAsync(Path.Combine(engine.DataDir, "mail"), "jane@campus.test", Accounts.Password);
+        using var other = await LoginAsync(dovecot.Port);
+        var folders = (await other.GetFoldersAsync(other.PersonalNamespaces[0], cancellationToken: Ct)).Select(f => f.FullName).ToArray();
+        Assert.True(folders.Contains("Work"), string.Join(",", folders));
+        Assert.Contains("Sent", folders);
+        await other.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var inbox = await other.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags, Ct);
+        Assert.Equal([("one", MessageFlags.Seen), ("two", MessageFlags.None)],
+            inbox.OrderBy(s => s.Envelope!.Subject, StringComparer.Ordinal).Select(s => (s.Envelope!.Subject, s.Flags!.Value & ~MessageFlags.Recent)));
+        var copy = await other.GetFolderAsync("Work", Ct);
+        await copy.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var work2 = (await copy.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags, Ct)).Single();
+        Assert.Equal("one", work2.Envelope!.Subject);
+        Assert.Equal(MessageFlags.Seen, work2.Flags!.Value & ~MessageFlags.Recent);
+        await other.DisconnectAsync(true, Ct);
+    }
+}

@@ -256,7 +256,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     }
 
     /// <summary>
-    /// Sets the flags, renames the files to match (cur/NAME:2,FLAGS, so Dovecot and mutt see the same), then
+    /// Sets the flags, renames the files to match (cur/NAME:2,FLAGS, so Dovecot and mutt see the same), and
     /// journals the new flags at one new modseq. A file that cannot be renamed does not stop the change: the
     /// index is what IMAP reads; the name only mirrors it.
     /// </summary>
@@ -293,15 +293,16 @@ public sealed partial class Mailbox : UntypedPersistentActor
             replyTo.Tell(new MailboxReplies.Stored(_account, [], modified));
             return;
         }
+        // The new flags count at once and the journal write follows (PersistAsync): a STORE is answered before its
+        // event is on disk, as Dovecot answers before its index is. Flags are not mail: a crash may lose the last
+        // changes, never a message. Events stay in order, so the journal replays to the same state.
         var name = folder!.Name;
-        Persist(new MailboxEvents.FlagsChanged(changes, name == MailboxState.InboxName ? null : name), e =>
-        {
-            _state = _state.Apply(e);
-            var changed = e.Messages.Select(m => _state.Folders[name].Messages[m.Uid]).ToArray();
-            replyTo.Tell(new MailboxReplies.Stored(_account, changed, modified));
-            Notify(name, [], changed, []);
-            CountEvent();
-        });
+        var flagsChanged = new MailboxEvents.FlagsChanged(changes, name == MailboxState.InboxName ? null : name);
+        _state = _state.Apply(flagsChanged);
+        var changed = changes.Select(m => _state.Folders[name].Messages[m.Uid]).ToArray();
+        replyTo.Tell(new MailboxReplies.Stored(_account, changed, modified));
+        Notify(name, [], changed, []);
+        PersistAsync(flagsChanged, _ => CountEvent());
     }
 
     /// <summary>Tells every session watching the folder what changed (they may be on any node).</summary>

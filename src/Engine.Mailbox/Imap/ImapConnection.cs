@@ -77,28 +77,31 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 }
                 var buffer = result.Buffer;
                 _in += buffer.Length;
-                var sequence = new SequenceReader<byte>(buffer);
-                events.Clear();
-                _reader.Read(ref sequence, events);
-                input.AdvanceTo(sequence.Position, buffer.End);
-                foreach (var e in events)
+                var remaining = buffer;
+                while (open && !remaining.IsEmpty)
                 {
-                    await _gate.WaitAsync(stop).ConfigureAwait(false);
-                    try
+                    events.Clear();
+                    remaining = remaining.Slice(ReadOne(remaining, events)); // one command at a time: IDLE and AUTHENTICATE change how the rest is read
+                    foreach (var e in events)
                     {
-                        open = await HandleAsync(e).ConfigureAwait(false);
-                        await FlushAsync().ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        _gate.Release();
-                    }
-                    if (!open)
-                    {
-                        why = "Logged out";
-                        break;
+                        await _gate.WaitAsync(stop).ConfigureAwait(false);
+                        try
+                        {
+                            open = await HandleAsync(e).ConfigureAwait(false);
+                            await FlushAsync().ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            _gate.Release();
+                        }
+                        if (!open)
+                        {
+                            why = "Logged out";
+                            break;
+                        }
                     }
                 }
+                input.AdvanceTo(remaining.Start, buffer.End);
                 if (result.IsCompleted && open)
                     break;
             }
@@ -117,6 +120,14 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 AccessLog.Disconnected(log, "imap", why, remote.ToString());
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Reads up to one command; returns how far it read.</summary>
+    private SequencePosition ReadOne(ReadOnlySequence<byte> buffer, List<ImapInput> events)
+    {
+        var sequence = new SequenceReader<byte>(buffer);
+        _reader.Read(ref sequence, events);
+        return sequence.Position;
     }
 
     /// <summary>One input; false when the session ends.</summary>

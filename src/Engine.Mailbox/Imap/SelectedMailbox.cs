@@ -10,58 +10,95 @@ namespace Engine.Mailbox.Imap;
 /// EXISTS and FETCH FLAGS at the end of any command, EXPUNGE only when no FETCH, STORE or SEARCH is answered
 /// (RFC 9051 section 7.5.1), so sequence numbers never shift under a command.
 /// </summary>
-internal sealed class SelectedMailbox(MailboxReplies.Listing listing, bool readOnly)
+internal sealed class SelectedMailbox
 {
-    private readonly List<long> _uids = listing.Messages.Select(m => m.Uid).ToList();
-    private readonly Dictionary<long, MailMessage> _messages = listing.Messages.ToDictionary(m => m.Uid);
+    /// <summary>The messages in UID order (which is sequence order): one reference each, shared with the listing.</summary>
+    private readonly List<MailMessage> _messages;
 
-    public bool ReadOnly { get; } = readOnly;
+    public SelectedMailbox(MailboxReplies.Listing listing, bool readOnly)
+    {
+        _messages = new List<MailMessage>(listing.Messages);
+        ReadOnly = readOnly;
+        UidValidity = listing.UidValidity;
+        UidNext = Math.Max(listing.NextUid, listing.Messages.Count > 0 ? listing.Messages[^1].Uid + 1 : 1);
+        HighestModSeq = listing.HighestModSeq;
+        Uids = new UidList(_messages);
+    }
 
-    public long UidValidity { get; } = listing.UidValidity;
+    /// <summary>The UIDs of <see cref="_messages"/>, without a copy.</summary>
+    private sealed class UidList(List<MailMessage> messages) : IReadOnlyList<long>
+    {
+        public long this[int index] => messages[index].Uid;
 
-    public long UidNext { get; private set; } = Math.Max(listing.NextUid, listing.Messages.Count > 0 ? listing.Messages[^1].Uid + 1 : 1);
+        public int Count => messages.Count;
 
-    public long HighestModSeq { get; private set; } = listing.HighestModSeq;
+        public IEnumerator<long> GetEnumerator() => messages.Select(m => m.Uid).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    public bool ReadOnly { get; }
+
+    public long UidValidity { get; }
+
+    public long UidNext { get; private set; }
+
+    public long HighestModSeq { get; private set; }
 
     public List<MailboxReplies.Changed> Pending { get; } = [];
 
-    public IReadOnlyList<long> Uids => _uids;
+    public IReadOnlyList<long> Uids { get; }
 
-    public int Count => _uids.Count;
+    public int Count => _messages.Count;
 
-    public MailMessage this[long uid] => _messages[uid];
+    public MailMessage this[long uid] => _messages[IndexOf(uid)];
 
-    public long SequenceOf(long uid)
+    private bool Contains(long uid) => IndexOf(uid) >= 0;
+
+    private int IndexOf(long uid)
     {
-        var i = _uids.BinarySearch(uid);
-        return i < 0 ? 0 : i + 1;
+        int lo = 0, hi = _messages.Count - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            var at = _messages[mid].Uid;
+            if (at == uid)
+                return mid;
+            if (at < uid)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        return -1;
     }
+
+    public long SequenceOf(long uid) => IndexOf(uid) + 1;
 
     /// <summary>The (sequence, uid) pairs a set names: message numbers, or UIDs with <paramref name="byUid"/>.</summary>
     public IReadOnlyList<(long Seq, long Uid)> Resolve(SequenceSet set, bool byUid)
     {
         if (byUid)
-            return set.Select(_uids).Select(uid => (SequenceOf(uid), uid)).ToArray();
-        var numbers = Enumerable.Range(1, _uids.Count).Select(i => (long)i).ToArray();
-        return set.Select(numbers).Select(seq => (seq, _uids[(int)seq - 1])).ToArray();
+            return set.Select(Uids).Select(uid => (SequenceOf(uid), uid)).ToArray();
+        var numbers = Enumerable.Range(1, _messages.Count).Select(i => (long)i).ToArray();
+        return set.Select(numbers).Select(seq => (seq, _messages[(int)seq - 1].Uid)).ToArray();
     }
 
     /// <summary>A message whose flags this session changed itself: the view takes them now.</summary>
     public void Update(MailMessage message)
     {
-        if (_messages.TryGetValue(message.Uid, out var known) && known.ModSeq <= message.ModSeq)
-            _messages[message.Uid] = message;
+        var i = IndexOf(message.Uid);
+        if (i >= 0 && _messages[i].ModSeq <= message.ModSeq)
+            _messages[i] = message;
         HighestModSeq = Math.Max(HighestModSeq, message.ModSeq);
     }
 
     /// <summary>Messages this session expunged itself: "* n EXPUNGE" lines, highest first so that each number is still right.</summary>
     public IEnumerable<string> Remove(IEnumerable<long> uids)
     {
-        foreach (var uid in uids.Where(_messages.ContainsKey).OrderDescending())
+        foreach (var uid in uids.Where(Contains).OrderDescending())
         {
             var seq = SequenceOf(uid);
-            _uids.RemoveAt((int)seq - 1);
-            _messages.Remove(uid);
+            _messages.RemoveAt((int)seq - 1);
             yield return string.Create(CultureInfo.InvariantCulture, $"* {seq} EXPUNGE");
         }
     }
@@ -73,39 +110,39 @@ internal sealed class SelectedMailbox(MailboxReplies.Listing listing, bool readO
     public List<string> Announce(bool allowExpunge, bool condstore)
     {
         var lines = new List<string>();
-        var before = _uids.Count;
+        var before = _messages.Count;
         var done = 0;
         foreach (var change in Pending)
         {
-            var expunged = change.Expunged.Where(_messages.ContainsKey).ToArray();
+            var expunged = change.Expunged.Where(Contains).ToArray();
             if (expunged.Length > 0 && !allowExpunge)
                 break;
             done++;
             if (expunged.Length > 0)
             {
-                if (_uids.Count > before)
-                    lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_uids.Count} EXISTS"));
+                if (_messages.Count > before)
+                    lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_messages.Count} EXISTS"));
                 lines.AddRange(Remove(expunged));
-                before = _uids.Count;
+                before = _messages.Count;
             }
-            foreach (var appended in change.Appended.Where(m => !_messages.ContainsKey(m.Uid) && (_uids.Count == 0 || m.Uid > _uids[^1])))
+            foreach (var appended in change.Appended.Where(m => _messages.Count == 0 || m.Uid > _messages[^1].Uid))
             {
-                _uids.Add(appended.Uid);
-                _messages[appended.Uid] = appended;
+                _messages.Add(appended);
                 UidNext = Math.Max(UidNext, appended.Uid + 1);
             }
             foreach (var message in change.FlagsChanged)
             {
-                if (!_messages.TryGetValue(message.Uid, out var known) || known.ModSeq >= message.ModSeq)
+                var i = IndexOf(message.Uid);
+                if (i < 0 || _messages[i].ModSeq >= message.ModSeq)
                     continue;
-                _messages[message.Uid] = message;
+                _messages[i] = message;
                 lines.Add(FlagsLine(message, condstore));
             }
             HighestModSeq = Math.Max(HighestModSeq, change.HighestModSeq);
         }
         Pending.RemoveRange(0, done);
-        if (_uids.Count != before)
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_uids.Count} EXISTS"));
+        if (_messages.Count != before)
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_messages.Count} EXISTS"));
         return lines;
     }
 

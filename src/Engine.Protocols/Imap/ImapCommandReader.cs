@@ -53,10 +53,15 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
     /// </summary>
     public bool ExpectLine { get; set; }
 
-    /// <summary>Reads what it can; each complete result is added to <paramref name="events"/>.</summary>
+    /// <summary>
+    /// Reads what it can; each complete result is added to <paramref name="events"/>. It stops after each
+    /// command or line, so that the caller can act on it (IDLE, AUTHENTICATE) before the octets after it are
+    /// read: call again while <paramref name="reader"/> has octets left.
+    /// </summary>
     public void Read(ref SequenceReader<byte> reader, List<ImapInput> events)
     {
-        while (!reader.End)
+        var before = events.Count;
+        while (!reader.End && !events.Skip(before).Any(e => e is ImapInput.Command or ImapInput.Line or ImapInput.Bad))
         {
             if (_literal is not null)
             {

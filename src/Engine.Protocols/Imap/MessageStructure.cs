@@ -17,49 +17,82 @@ public sealed class MessageStructure
 
     private readonly byte[] _octets;
     private readonly Dictionary<object, Span> _spans = new(ReferenceEqualityComparer.Instance);
+    private MimeMessage? _message;
 
-    private MessageStructure(byte[] octets, MimeMessage message)
-    {
-        _octets = octets;
-        Message = message;
-    }
+    private MessageStructure(byte[] octets) => _octets = octets;
 
-    public MimeMessage Message { get; }
+    /// <summary>The message parsed with MimeKit, the first time something needs its structure.</summary>
+    public MimeMessage Message => _message ??= ParseMime();
 
     public long Length => _octets.Length;
 
-    public static MessageStructure Parse(byte[] octets)
+    /// <summary>Wraps the octets; MimeKit parses them only when a part, ENVELOPE or BODYSTRUCTURE is asked for.</summary>
+    public static MessageStructure Parse(byte[] octets) => new(octets);
+
+    private MimeMessage ParseMime()
     {
         var begins = new Dictionary<object, long>(ReferenceEqualityComparer.Instance);
-        var spans = new Dictionary<object, Span>(ReferenceEqualityComparer.Instance);
         MimeMessage message;
         try
         {
-            using var stream = new MemoryStream(octets, writable: false);
+            using var stream = new MemoryStream(_octets, writable: false);
             var parser = new MimeParser(stream, MimeFormat.Entity);
             parser.MimeMessageBegin += (_, e) => begins[e.Message] = e.BeginOffset;
-            parser.MimeMessageEnd += (_, e) => spans[e.Message] = new Span(begins.GetValueOrDefault(e.Message), e.HeadersEndOffset, e.EndOffset, 0);
+            parser.MimeMessageEnd += (_, e) => _spans[e.Message] = new Span(begins.GetValueOrDefault(e.Message), e.HeadersEndOffset, e.EndOffset, 0);
             parser.MimeEntityBegin += (_, e) => begins[e.Entity] = e.BeginOffset;
-            parser.MimeEntityEnd += (_, e) => spans[e.Entity] = new Span(begins.GetValueOrDefault(e.Entity), e.HeadersEndOffset, e.EndOffset, e.Lines);
+            parser.MimeEntityEnd += (_, e) => _spans[e.Entity] = new Span(begins.GetValueOrDefault(e.Entity), e.HeadersEndOffset, e.EndOffset, e.Lines);
             message = parser.ParseMessage();
         }
         catch (FormatException)
         {
             // Not even a header: one text part holding everything.
             message = new MimeMessage { Body = new TextPart("plain") };
-            var lines = octets.Count(b => b == '\n');
-            spans[message] = new Span(0, 0, octets.Length, lines);
-            spans[message.Body] = new Span(0, 0, octets.Length, lines);
+            var lines = _octets.Count(b => b == '\n');
+            _spans[message] = new Span(0, 0, _octets.Length, lines);
+            _spans[message.Body] = new Span(0, 0, _octets.Length, lines);
         }
-        var structure = new MessageStructure(octets, message);
-        foreach (var (key, span) in spans)
-            structure._spans[key] = span;
-        return structure;
+        return message;
+    }
+
+    /// <summary>
+    /// Where the top-level header ends (after its blank line), found by scanning, so that BODY[], BODY[HEADER],
+    /// BODY[TEXT] and BODY[HEADER.FIELDS (...)] need no MIME parse; a message without a blank line is all header.
+    /// </summary>
+    private long HeaderEnd()
+    {
+        if (_message is not null)
+            return SpanOf(_message).HeadersEnd;
+        var span = _octets.AsSpan();
+        if (span.Length > 0 && span[0] == '\n')
+            return 1;
+        if (span.StartsWith("\r\n"u8))
+            return 2;
+        for (var i = span.IndexOf((byte)'\n'); i >= 0 && i + 1 < span.Length; i += 1 + span[(i + 1)..].IndexOf((byte)'\n'))
+        {
+            if (span[i + 1] == '\n')
+                return i + 2;
+            if (span[i + 1] == '\r' && i + 2 < span.Length && span[i + 2] == '\n')
+                return i + 3;
+            if (span[(i + 1)..].IndexOf((byte)'\n') < 0)
+                break;
+        }
+        return span.Length;
     }
 
     /// <summary>The octets of a section; null when the message has no such part.</summary>
     public ReadOnlyMemory<byte>? Section(BodySection section)
     {
+        if (section.Part.Count == 0)
+        {
+            var end = HeaderEnd();
+            return section.Spec switch
+            {
+                "" => _octets,
+                "HEADER" => Slice(0, end),
+                "TEXT" => Slice(end, _octets.Length),
+                _ => FilterHeader(Slice(0, end), section.Fields, section.Spec == "HEADER.FIELDS"),
+            };
+        }
         var message = Message;
         MimeEntity? entity = null;
         foreach (var n in section.Part)

@@ -15,7 +15,9 @@ public sealed class ImapCommandReaderSpecs
         var bytes = Encoding.UTF8.GetBytes(input);
         var whole = new List<ImapInput>();
         var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes));
-        new ImapCommandReader(MaxLine, MaxLiteral).Read(ref reader, whole);
+        var all = new ImapCommandReader(MaxLine, MaxLiteral);
+        while (!reader.End)
+            all.Read(ref reader, whole); // it stops after each command
 
         var bytewise = new List<ImapInput>();
         var one = new ImapCommandReader(MaxLine, MaxLiteral);
@@ -26,6 +28,22 @@ public sealed class ImapCommandReaderSpecs
         }
         Assert.Equal(whole.Select(Show), bytewise.Select(Show));
         return whole;
+    }
+
+    [Fact]
+    public void Reading_stops_after_a_command_so_that_the_next_line_can_be_read_as_a_line()
+    {
+        var reader = new ImapCommandReader(MaxLine, MaxLiteral);
+        var events = new List<ImapInput>();
+        var octets = new SequenceReader<byte>(new ReadOnlySequence<byte>("a IDLE\r\nDONE\r\nb NOOP\r\n"u8.ToArray()));
+        reader.Read(ref octets, events);
+        Assert.Equal("a IDLE", Show(Assert.Single(events)));
+        reader.ExpectLine = true; // what the session does after "+ idling"
+        reader.Read(ref octets, events);
+        Assert.Equal("DONE", Assert.IsType<ImapInput.Line>(events[1]).Text);
+        reader.Read(ref octets, events);
+        Assert.Equal("b NOOP", Show(events[2]));
+        Assert.True(octets.End);
     }
 
     private static string Show(ImapInput input) => input switch

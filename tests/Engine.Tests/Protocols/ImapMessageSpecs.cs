@@ -72,6 +72,17 @@ public sealed class ImapMessageSpecs
         Assert.Equal(Nested, Section(m, ""));
     }
 
+    [Theory]
+    [InlineData("Subject: a\n\nbody\n", "Subject: a\n\n", "body\n")]
+    [InlineData("Subject: a\r\nX: b\r\n", "Subject: a\r\nX: b\r\n", "")]
+    [InlineData("\r\nonly a body", "\r\n", "only a body")]
+    public void The_header_ends_after_the_first_blank_line_whatever_the_line_ends(string message, string header, string text)
+    {
+        var m = Parse(message);
+        Assert.Equal(header, Section(m, "HEADER"));
+        Assert.Equal(text, Section(m, "TEXT"));
+    }
+
     [Fact]
     public void Header_fields_not_should_keep_folded_lines_of_the_fields_it_keeps()
     {

@@ -6,35 +6,38 @@ using Engine.Tests.Shared;
 namespace Engine.Integration.Tests;
 
 /// <summary>
-/// Replays every transcript under Transcripts/Pop3 against a real engine over TCP: the client's octets
-/// written whole, and written one octet at a time. The server's lines must be the transcript's "&lt; "
-/// lines (a line ending in "*" matches any rest), up to the close after QUIT.
+/// Replays every transcript under Transcripts/Pop3 and Transcripts/Imap against a real engine over TCP: the
+/// client's octets written whole, and written one octet at a time. The server's lines must be the
+/// transcript's "&lt; " lines (a line ending in "*" matches any rest), up to the close after QUIT or LOGOUT.
 /// </summary>
-public sealed class Pop3TranscriptSpecs
+public sealed class AccessTranscriptSpecs
 {
-    public static TheoryData<string, bool> Transcripts()
+    public static TheoryData<string, string, bool> Transcripts()
     {
-        var data = new TheoryData<string, bool>();
-        foreach (var file in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Transcripts", "Pop3"), "*.txt").Order())
+        var data = new TheoryData<string, string, bool>();
+        foreach (var protocol in (string[])["Pop3", "Imap"])
         {
-            data.Add(Path.GetFileName(file), false);
-            data.Add(Path.GetFileName(file), true);
+            foreach (var file in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Transcripts", protocol), "*.txt").Order())
+            {
+                data.Add(protocol, Path.GetFileName(file), false);
+                data.Add(protocol, Path.GetFileName(file), true);
+            }
         }
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Transcripts))]
-    public async Task Transcript_gives_the_expected_lines(string name, bool byteAtATime)
+    public async Task Transcript_gives_the_expected_lines(string protocol, string name, bool byteAtATime)
     {
-        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Transcripts", "Pop3", name));
+        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Transcripts", protocol, name));
         var input = lines.Where(l => l.StartsWith("> ", StringComparison.Ordinal)).SelectMany(l => Escapes.Unescape(l[2..])).ToArray();
         var expected = lines.Where(l => l.StartsWith("< ", StringComparison.Ordinal) || l == "<").Select(l => l.Length > 2 ? l[2..] : "").ToArray();
 
-        await using var engine = await Accounts.WithMailAsync($"pop3-{Path.GetFileNameWithoutExtension(name)}",
+        await using var engine = await Accounts.WithMailAsync($"{protocol.ToLowerInvariant()}-{Path.GetFileNameWithoutExtension(name)}",
             "Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\n..dot\r\nsecond");
         using var client = new TcpClient { NoDelay = true };
-        await client.ConnectAsync("127.0.0.1", engine.Pop3Port, TestContext.Current.CancellationToken);
+        await client.ConnectAsync("127.0.0.1", protocol == "Imap" ? engine.ImapPort : engine.Pop3Port, TestContext.Current.CancellationToken);
         var stream = client.GetStream();
         var reading = ReadAllAsync(stream);
         if (byteAtATime)
@@ -48,7 +51,7 @@ public sealed class Pop3TranscriptSpecs
         }
         var actual = await reading;
 
-        Assert.Equal(expected.Length, actual.Count);
+        Assert.True(expected.Length == actual.Count, $"{actual.Count} lines, expected {expected.Length}:\n{string.Join("\n", actual)}");
         for (var i = 0; i < expected.Length; i++)
         {
             var ok = expected[i].EndsWith('*') ? actual[i].StartsWith(expected[i][..^1], StringComparison.Ordinal) : actual[i] == expected[i];
@@ -73,6 +76,6 @@ public sealed class Pop3TranscriptSpecs
     [Fact]
     public void Every_transcript_is_found()
     {
-        Assert.True(Transcripts().Count >= 8, "the transcripts were not copied to the output folder");
+        Assert.True(Transcripts().Count >= 20, "the transcripts were not copied to the output folder");
     }
 }

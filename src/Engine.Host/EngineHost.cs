@@ -86,22 +86,7 @@ public static class EngineHost
                 .ConfigureLoggers(l => l.AddLoggerFactory())
                 .WithRemoting(config.GetString("engine.cluster.hostname", "127.0.0.1"), config.GetInt("engine.cluster.port", 0))
                 .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = seeds.Length > 0 ? seeds : null })
-                .WithSqlPersistence(
-                    journal =>
-                    {
-                        journal.ConnectionString = connectionString;
-                        journal.ProviderName = ProviderName.SQLiteMS;
-                        journal.AutoInitialize = true;
-                        journal.DataOptions = SqliteDataOptions(connectionString);
-                    },
-                    snapshot =>
-                    {
-                        snapshot.ConnectionString = connectionString;
-                        snapshot.ProviderName = ProviderName.SQLiteMS;
-                        snapshot.AutoInitialize = true;
-                        snapshot.DataOptions = SqliteDataOptions(connectionString);
-                    })
-                .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system))
+                .WithJournal(connectionString)
                 .WithShardRegion<MailboxRegionKey>(
                     MailboxExtractor.TypeName,
                     account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
@@ -144,6 +129,43 @@ public static class EngineHost
         builder.Services.AddSingleton(ImapSettings.Create(config));
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
+        return builder.Build();
+    }
+
+    /// <summary>The journal and snapshots on SQLite, with the engine's serializer.</summary>
+    private static AkkaConfigurationBuilder WithJournal(this AkkaConfigurationBuilder akka, string connectionString) =>
+        akka.WithSqlPersistence(
+                journal =>
+                {
+                    journal.ConnectionString = connectionString;
+                    journal.ProviderName = ProviderName.SQLiteMS;
+                    journal.AutoInitialize = true;
+                    journal.DataOptions = SqliteDataOptions(connectionString);
+                },
+                snapshot =>
+                {
+                    snapshot.ConnectionString = connectionString;
+                    snapshot.ProviderName = ProviderName.SQLiteMS;
+                    snapshot.AutoInitialize = true;
+                    snapshot.DataOptions = SqliteDataOptions(connectionString);
+                })
+            .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system));
+
+    /// <summary>
+    /// A host for the operators' commands that work on entities (<c>engine mailbox import</c>): an actor system
+    /// with the engine's journal, no cluster and no listeners. The node must not run the same entities meanwhile.
+    /// </summary>
+    public static IHost BuildTool(Config config)
+    {
+        var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
+        Directory.CreateDirectory(dataDir);
+        var connectionString = PrepareSqlite(Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db")));
+        var fsync = config.GetBoolean("engine.storage.fsync", true);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
+        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
+        builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning, HoconAddMode.Prepend).WithJournal(connectionString));
         return builder.Build();
     }
 

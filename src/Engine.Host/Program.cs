@@ -19,7 +19,7 @@ for (; i < args.Length && args[i].StartsWith('-'); i++)
             settings.Add(args[++i]);
             break;
         case "-h" or "--help":
-            Console.Write(AccountCommands.Usage);
+            Console.Write(AccountCommands.Usage + MailboxCommands.Usage);
             return 0;
         default:
             Console.Error.WriteLine($"engine: unknown argument '{args[i]}' (try --help)");
@@ -30,9 +30,11 @@ for (; i < args.Length && args[i].StartsWith('-'); i++)
 var config = EngineConfig.Load(file, settings);
 if (i < args.Length)
 {
+    if (args[i] == "mailbox")
+        return MailboxCommands.Run(config, args[i..], Console.Out, Console.Error);
     if (!AccountCommands.Handles(args[i]))
     {
-        Console.Error.Write(AccountCommands.Usage);
+        Console.Error.Write(AccountCommands.Usage + MailboxCommands.Usage);
         return 2;
     }
     return AccountCommands.Run(config, args[i..], Console.In, Console.Out, Console.Error);

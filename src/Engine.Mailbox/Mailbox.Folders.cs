@@ -39,6 +39,9 @@ public sealed partial class Mailbox
             case MailboxCommands.Copy copy:
                 OnCopy(copy);
                 return true;
+            case MailboxCommands.Import import:
+                OnImport(import);
+                return true;
             default:
                 return false;
         }
@@ -283,6 +286,55 @@ public sealed partial class Mailbox
             if (e.Move)
                 Notify(from.Name, [], [], e.Messages.Select(c => c.Uid).ToArray());
             CountEvent();
+        });
+    }
+
+    /// <summary>
+    /// Migration from Dovecot: reads the tree (<see cref="DovecotMaildir"/>), links its files into this Maildir,
+    /// then journals one <see cref="MailboxEvents.FolderImported"/> per folder with the UIDVALIDITY, UIDs, flags
+    /// and keywords Dovecot had, so clients keep their caches. Only into a mailbox without messages.
+    /// </summary>
+    private void OnImport(MailboxCommands.Import import)
+    {
+        if (_state.Folders.Values.Any(f => f.Messages.Count > 0))
+        {
+            Sender.Tell(new MailboxReplies.FolderDone(_account, "[CANNOT] The mailbox has messages already; import into a new mailbox."));
+            return;
+        }
+        var events = new List<object>();
+        try
+        {
+            foreach (var folder in DovecotMaildir.Read(import.Path, NextUidValidity()))
+            {
+                if (folder.Name != MailboxState.InboxName && InvalidName(folder.Name) is not null)
+                    continue;
+                foreach (var m in folder.Messages)
+                    _maildir.Import(m.Path, _account, folder.Name, m.BaseName, m.Flags);
+                if (folder.Name != MailboxState.InboxName)
+                    CreateMaildir(folder.Name);
+                var use = _state.FolderOf(folder.Name)?.SpecialUse;
+                var messages = folder.Messages.Select(m => new MailMessage(m.Uid, m.BaseName, m.Size, m.Flags.Count > 0 ? m.Flags : null, 1,
+                    m.Flags.Count > 0)).ToArray();
+                events.Add(new MailboxEvents.FolderImported(new FolderSnapshot(folder.Name, folder.UidValidity, folder.NextUid,
+                    messages.Length > 0 ? 1 : 0, messages, use, folder.Subscribed)));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Sender.Tell(new MailboxReplies.FolderDone(_account, "[CANNOT] " + e.Message));
+            return;
+        }
+        var replyTo = Sender;
+        var left = events.Count;
+        _usage = null;
+        PersistAll(events, e =>
+        {
+            _state = _state.Apply(e);
+            if (--left == 0)
+            {
+                SaveSnapshot(_state.ToSnapshot()); // a large import should not be replayed event by event
+                replyTo.Tell(new MailboxReplies.FolderDone(_account, null));
+            }
         });
     }
 }

@@ -35,6 +35,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, string> _watchers = [];
     private long? _usage;
+    private (string Session, DateTime Until)? _pop3Lock;
     private MailboxState _state = MailboxState.Empty;
     private bool _writing;
     private int _eventsSinceSnapshot;
@@ -135,6 +136,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
                 break;
             case MailboxCommands.Store store:
                 OnStore(store);
+                break;
+            case MailboxCommands.Pop3Lock pop3:
+                OnPop3Lock(pop3);
                 break;
             case MailboxCommands.Expunge expunge:
                 OnExpunge(expunge);
@@ -303,6 +307,22 @@ public sealed partial class Mailbox : UntypedPersistentActor
         replyTo.Tell(new MailboxReplies.Stored(_account, changed, modified));
         Notify(name, [], changed, []);
         PersistAsync(flagsChanged, _ => CountEvent());
+    }
+
+    private void OnPop3Lock(MailboxCommands.Pop3Lock request)
+    {
+        var now = DateTime.UtcNow;
+        var free = _pop3Lock is not { } held || held.Session == request.Session || held.Until <= now;
+        if (request.Release)
+        {
+            if (_pop3Lock?.Session == request.Session)
+                _pop3Lock = null;
+            Sender.Tell(new MailboxReplies.Pop3Locked(_account, false));
+            return;
+        }
+        if (free)
+            _pop3Lock = (request.Session, now.AddSeconds(request.LeaseSeconds));
+        Sender.Tell(new MailboxReplies.Pop3Locked(_account, free));
     }
 
     /// <summary>Tells every session watching the folder what changed (they may be on any node).</summary>

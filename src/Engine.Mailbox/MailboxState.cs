@@ -95,6 +95,9 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
             })).RemoveRange(Folders.Keys.Where(k => IsSelfOrChild(k, renamed.From))),
         },
         MailboxEvents.FolderSubscribed subscribed when FolderOf(subscribed.Folder) is { } folder => With(folder with { Subscribed = subscribed.Subscribed }),
+        MailboxEvents.FolderImported imported => With(new Folder(Normalize(imported.Folder.Name), imported.Folder.UidValidity, imported.Folder.NextUid,
+            imported.Folder.HighestModSeq, imported.Folder.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), imported.Folder.SpecialUse,
+            imported.Folder.Subscribed)),
         MailboxEvents.MessagesCopied copied when FolderOf(copied.From) is { } from && FolderOf(copied.To) is { } to => ApplyCopy(copied, from, to),
         _ => this,
     };

@@ -164,6 +164,32 @@ public sealed class Pop3Specs
     }
 
     [Fact]
+    public async Task With_lock_session_a_second_session_gets_IN_USE_until_the_first_ends()
+    {
+        var dataDir = Accounts.WithJane("pop3-lock");
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, iterations: 1000));
+        await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.lock-session = on");
+        using var first = await Pop3Line.ConnectAsync(engine.Pop3Port);
+        await first.ReadLineAsync();
+        await first.WriteAsync($"USER jane@campus.test\r\nPASS {Password}\r\n");
+        Assert.Equal("+OK", await first.ReadLineAsync());
+        Assert.Equal("+OK Logged in.", await first.ReadLineAsync());
+
+        using var second = await Pop3Line.ConnectAsync(engine.Pop3Port);
+        await second.ReadLineAsync();
+        await second.WriteAsync($"USER jane@campus.test\r\nPASS {Password}\r\n");
+        Assert.Equal("+OK", await second.ReadLineAsync());
+        Assert.Equal("-ERR [IN-USE] Mailbox is locked by another POP3 session.", await second.ReadLineAsync());
+
+        await first.WriteAsync("QUIT\r\n");
+        Assert.StartsWith("+OK", await first.ReadLineAsync(), StringComparison.Ordinal);
+        await Task.Delay(300, TestContext.Current.CancellationToken); // the release is told, not asked
+        await second.WriteAsync($"USER jane@campus.test\r\nPASS {Password}\r\n");
+        Assert.Equal("+OK", await second.ReadLineAsync());
+        Assert.Equal("+OK Logged in.", await second.ReadLineAsync());
+    }
+
+    [Fact]
     public async Task Bad_lines_get_err_and_wrong_passwords_are_slowed_then_the_session_is_closed()
     {
         await using var engine = await Accounts.WithMailAsync("pop3-bad");

@@ -4,8 +4,9 @@ using Akka.Configuration;
 namespace Engine.Mailbox.Access;
 
 /// <summary>What the POP3 and IMAP services share in their configuration sections (<c>engine.pop3</c>, <c>engine.imap</c>).</summary>
+/// <param name="LockSession">POP3 only: one session per maildrop at a time (RFC 1939's exclusive access; Dovecot's pop3_lock_session).</param>
 public sealed record AccessSettings(string Hostname, IReadOnlyList<IPEndPoint> Listen, int MaxConnections, int MaxConnectionsPerIp,
-    TimeSpan IdleTimeout, TimeSpan AuthFailureDelay, int MaxAuthFailures, int MaxErrors)
+    TimeSpan IdleTimeout, TimeSpan AuthFailureDelay, int MaxAuthFailures, int MaxErrors, bool LockSession = false)
 {
     public static AccessSettings Create(Config config, string section, TimeSpan defaultIdle)
     {
@@ -14,7 +15,8 @@ public sealed record AccessSettings(string Hostname, IReadOnlyList<IPEndPoint> L
             .ToArray();
         var settings = new AccessSettings(config.GetString("engine.hostname"), listen, c.GetInt("max-connections", 1000),
             c.GetInt("max-connections-per-ip", 20), c.GetTimeSpan("idle-timeout", defaultIdle),
-            c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(2)), c.GetInt("max-auth-failures", 3), c.GetInt("max-errors", 10));
+            c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(2)), c.GetInt("max-auth-failures", 3), c.GetInt("max-errors", 10),
+            c.GetBoolean("lock-session", false));
         if (settings.MaxConnections < 1 || settings.MaxConnectionsPerIp < 1 || settings.MaxAuthFailures < 1 || settings.MaxErrors < 1)
             throw new ConfigurationException($"{section}: the connection, failure and error limits must be positive");
         return settings;

@@ -31,6 +31,8 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     private readonly Dictionary<long, string> _files = [];
     private NetworkStream _stream = null!;
     private string _account = "";
+    private readonly string _session = Guid.NewGuid().ToString("N");
+    private string? _locked; // the account whose POP3 lock this session holds
     private int _errors;
     private int _failures;
     private int _retrieved;
@@ -79,6 +81,8 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
         }
         finally
         {
+            if (_locked is { } locked)
+                mailboxes.Tell(new MailboxCommands.Pop3Lock(locked, _session, Release: true));
             await input.CompleteAsync().ConfigureAwait(false);
             if (_account.Length > 0)
             {
@@ -179,6 +183,14 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
         MailboxReplies.Listing listing;
         try
         {
+            if (settings.LockSession && !(await mailboxes.Ask<MailboxReplies.Pop3Locked>(
+                    new MailboxCommands.Pop3Lock(user.Address, _session, LeaseSeconds: (long)settings.IdleTimeout.TotalSeconds * 2), AskTimeout)
+                    .ConfigureAwait(false)).Granted)
+            {
+                await WriteAsync(Pop3Protocol.InUse.Text).ConfigureAwait(false);
+                return true;
+            }
+            _locked = settings.LockSession ? user.Address : null;
             listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(user.Address), AskTimeout).ConfigureAwait(false);
         }
         catch (AskTimeoutException e)

@@ -46,6 +46,20 @@ public static class MailboxCommands
     public sealed record Append(string Account, string Folder, string BlobRef, IReadOnlyList<string> Flags, long InternalDate, long QuotaBytes = 0)
         : IMailboxMessage;
 
+    /// <summary>
+    /// Migration from Dovecot (<c>engine mailbox import</c>): the Maildir++ tree at <paramref name="Path"/> becomes this
+    /// mailbox, keeping UIDVALIDITY, UIDs, flags and keywords; only into a mailbox without messages. Answered with
+    /// <see cref="MailboxReplies.FolderDone"/>.
+    /// </summary>
+    public sealed record Import(string Account, string Path) : IMailboxMessage;
+
+    /// <summary>
+    /// A POP3 session asks for the maildrop's lock (RFC 1939's exclusive access), for <paramref name="LeaseSeconds"/>
+    /// (renewed by asking again), or gives it back with <paramref name="Release"/>. The lock is kept in memory only:
+    /// a session that dies without releasing holds it until its lease ends. Answered with <see cref="MailboxReplies.Pop3Locked"/>.
+    /// </summary>
+    public sealed record Pop3Lock(string Account, string Session, bool Release = false, long LeaseSeconds = 600) : IMailboxMessage;
+
     /// <summary>IMAP COPY and MOVE (RFC 6851): answered with <see cref="MailboxReplies.Copied"/> or a failed <see cref="MailboxReplies.FolderDone"/>.</summary>
     public sealed record Copy(string Account, string From, IReadOnlyList<long> Uids, string To, bool Move) : IMailboxMessage;
 
@@ -111,6 +125,9 @@ public static class MailboxReplies
     /// </summary>
     public sealed record FolderDone(string Account, string? Error) : IEngineMessage;
 
+    /// <summary>Whether the session holds the POP3 lock now.</summary>
+    public sealed record Pop3Locked(string Account, bool Granted) : IEngineMessage;
+
     /// <summary>APPEND done: APPENDUID's UIDVALIDITY and UID (RFC 4315).</summary>
     public sealed record Appended(string Account, long UidValidity, long Uid) : IEngineMessage;
 
@@ -164,6 +181,9 @@ public static class MailboxEvents
     public sealed record FolderRenamed(string From, string To) : IEngineMessage;
 
     public sealed record FolderSubscribed(string Folder, bool Subscribed) : IEngineMessage;
+
+    /// <summary>A folder imported whole (its files linked into the Maildir first), replacing any empty folder of that name.</summary>
+    public sealed record FolderImported(FolderSnapshot Folder) : IEngineMessage;
 
     /// <summary>
     /// Messages copied (hard links in the target's cur/) or moved (renamed there, and gone from the source) into

@@ -89,6 +89,10 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxEvents.MessagesCopied), "me.copied"),
         (typeof(CopiedMessage), "m.copied"),
         (typeof(FolderSnapshot), "ms.folder"),
+        (typeof(MailboxCommands.Import), "mc.import"),
+        (typeof(MailboxCommands.Pop3Lock), "mc.pop3-lock"),
+        (typeof(MailboxReplies.Pop3Locked), "mr.pop3-locked"),
+        (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -188,6 +192,10 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxEvents.MessagesCopied))]
 [JsonSerializable(typeof(CopiedMessage))]
 [JsonSerializable(typeof(FolderSnapshot))]
+[JsonSerializable(typeof(MailboxCommands.Import))]
+[JsonSerializable(typeof(MailboxCommands.Pop3Lock))]
+[JsonSerializable(typeof(MailboxReplies.Pop3Locked))]
+[JsonSerializable(typeof(MailboxEvents.FolderImported))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -201,6 +201,15 @@ public sealed class MaildirStore(string root, bool fsync = true)
             DirectorySync.Fsync(Path.GetDirectoryName(target)!);
     }
 
+    /// <summary>Links (or copies) a file from another Maildir into a folder: new/NAME, or cur/NAME:2,FLAGS when it has flags.</summary>
+    public void Import(string fromPath, string account, string folder, string name, IReadOnlyList<string> flags)
+    {
+        var dir = Ensure(account, folder);
+        var target = flags.Count == 0 ? Path.Combine(dir, "new", name) : Path.Combine(dir, "cur", name + FlagSuffix(flags));
+        if (!File.Exists(target) && !HardLink.TryCreate(fromPath, target))
+            File.Copy(fromPath, target);
+    }
+
     /// <summary>Moves a message file into another folder's cur/ under a new name (MOVE: one rename on one file system).</summary>
     public void Move(string fromPath, string account, string folder, string flaggedName)
     {

@@ -244,7 +244,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
     }
 
     private MailboxReplies.Listing Listing(string name) => _state.FolderOf(name) is { } folder
-        ? new MailboxReplies.Listing(_account, folder.UidValidity, folder.Messages.Values.ToArray(), folder.NextUid, folder.HighestModSeq)
+        ? new MailboxReplies.Listing(_account, folder.UidValidity, folder.Messages.Values.ToArray(), folder.NextUid, folder.HighestModSeq,
+            folder.ExpungedRanges)
         : new MailboxReplies.Listing(_account, 0, [], 0, 0); // UIDVALIDITY 0: no such folder
 
     private void OnWatch(MailboxCommands.Watch watch)

@@ -10,8 +10,11 @@ namespace Engine.Mailbox;
 /// folder's next modseq (RFC 7162).
 /// </summary>
 public sealed record Folder(string Name, long UidValidity, long NextUid, long HighestModSeq, ImmutableSortedDictionary<long, MailMessage> Messages,
-    string? SpecialUse = null, bool Subscribed = true)
+    string? SpecialUse = null, bool Subscribed = true, ImmutableList<ExpungedRange>? Expunged = null)
 {
+    /// <summary>The UIDs expunged so far, as ranges with the modseq of their expunge (for QRESYNC's VANISHED).</summary>
+    public ImmutableList<ExpungedRange> ExpungedRanges => Expunged ?? [];
+
     public static Folder New(string name, long uidValidity, string? specialUse = null) =>
         new(name, uidValidity, 1, 0, ImmutableSortedDictionary<long, MailMessage>.Empty, specialUse);
 
@@ -27,7 +30,19 @@ public sealed record Folder(string Name, long UidValidity, long NextUid, long Hi
         };
     }
 
-    public Folder Remove(IEnumerable<long> uids) => this with { Messages = Messages.RemoveRange(uids), HighestModSeq = HighestModSeq + 1 };
+    public Folder Remove(IEnumerable<long> uids)
+    {
+        var modseq = HighestModSeq + 1;
+        var ranges = new List<ExpungedRange>();
+        foreach (var uid in uids.Where(Messages.ContainsKey).Distinct().Order())
+        {
+            if (ranges.Count > 0 && ranges[^1].To == uid - 1)
+                ranges[^1] = ranges[^1] with { To = uid };
+            else
+                ranges.Add(new ExpungedRange(uid, uid, modseq));
+        }
+        return this with { Messages = Messages.RemoveRange(uids), HighestModSeq = modseq, Expunged = ExpungedRanges.AddRange(ranges) };
+    }
 
     public FolderInfo Info() => new(Name, SpecialUse, Subscribed, UidValidity, NextUid, HighestModSeq, Messages.Count,
         Messages.Values.Count(m => !m.FlagList.Contains("\\Seen", StringComparer.OrdinalIgnoreCase)), Messages.Values.Sum(m => m.Size));
@@ -97,7 +112,7 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
         MailboxEvents.FolderSubscribed subscribed when FolderOf(subscribed.Folder) is { } folder => With(folder with { Subscribed = subscribed.Subscribed }),
         MailboxEvents.FolderImported imported => With(new Folder(Normalize(imported.Folder.Name), imported.Folder.UidValidity, imported.Folder.NextUid,
             imported.Folder.HighestModSeq, imported.Folder.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), imported.Folder.SpecialUse,
-            imported.Folder.Subscribed)),
+            imported.Folder.Subscribed, imported.Folder.Expunged?.ToImmutableList())),
         MailboxEvents.MessagesCopied copied when FolderOf(copied.From) is { } from && FolderOf(copied.To) is { } to => ApplyCopy(copied, from, to),
         _ => this,
     };
@@ -125,15 +140,16 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
     public MailboxSnapshot ToSnapshot() =>
         new(UidValidity, NextUid, Delivered, Started.Select(s => new PendingDelivery(s.Key, s.Value)).ToArray(), Messages.Values.ToArray(), HighestModSeq,
             Folders.Values.Where(f => f.Name != InboxName)
-                .Select(f => new FolderSnapshot(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq, f.Messages.Values.ToArray(), f.SpecialUse, f.Subscribed))
-                .ToArray(), Inbox.Subscribed);
+                .Select(f => new FolderSnapshot(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq, f.Messages.Values.ToArray(), f.SpecialUse, f.Subscribed,
+                    f.ExpungedRanges))
+                .ToArray(), Inbox.Subscribed, Inbox.ExpungedRanges);
 
     public static MailboxState FromSnapshot(MailboxSnapshot s)
     {
         var inbox = new Folder(InboxName, s.UidValidity, s.NextUid, s.HighestModSeq, (s.Messages ?? []).ToImmutableSortedDictionary(m => m.Uid, m => m),
-            null, s.InboxSubscribed);
+            null, s.InboxSubscribed, s.InboxExpunged?.ToImmutableList());
         var folders = (s.Folders ?? []).Select(f => new Folder(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq,
-            f.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), f.SpecialUse, f.Subscribed)).Prepend(inbox);
+            f.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), f.SpecialUse, f.Subscribed, f.Expunged?.ToImmutableList())).Prepend(inbox);
         return new MailboxState(s.Delivered.ToImmutableDictionary(), s.Started.ToImmutableDictionary(p => p.Key, p => p.FileName),
             folders.ToImmutableSortedDictionary(f => f.Name, f => f, StringComparer.Ordinal));
     }

@@ -150,6 +150,45 @@ public sealed class ImapSpecs
     }
 
     [Fact]
+    public async Task A_MailKit_client_resynchronizes_with_QRESYNC_and_learns_what_vanished_and_what_changed()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-qresync", "Subject: a\r\n\r\n1", "Subject: b\r\n\r\n2", "Subject: c\r\n\r\n3");
+        uint uidValidity;
+        ulong modseq;
+        IList<UniqueId> known;
+        using (var first = await LoginAsync(engine))
+        {
+            Assert.True(first.Capabilities.HasFlag(ImapCapabilities.QuickResync));
+            await first.EnableQuickResyncAsync(Ct);
+            await first.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+            uidValidity = first.Inbox.UidValidity;
+            modseq = first.Inbox.HighestModSeq;
+            known = await first.Inbox.SearchAsync(SearchQuery.All, Ct);
+            await first.DisconnectAsync(true, Ct);
+        }
+        using (var other = await LoginAsync(engine))
+        {
+            await other.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+            await other.Inbox.AddFlagsAsync(known[1], MessageFlags.Seen, true, Ct);
+            await other.Inbox.AddFlagsAsync(known[0], MessageFlags.Deleted, true, Ct);
+            await other.Inbox.ExpungeAsync(Ct);
+            await other.DisconnectAsync(true, Ct);
+        }
+
+        using var again = await LoginAsync(engine);
+        await again.EnableQuickResyncAsync(Ct);
+        var vanished = new List<UniqueId>();
+        var changed = new List<(UniqueId? Uid, MessageFlags Flags)>();
+        again.Inbox.MessagesVanished += (_, e) => vanished.AddRange(e.UniqueIds);
+        again.Inbox.MessageFlagsChanged += (_, e) => changed.Add((e.UniqueId, e.Flags));
+        await again.Inbox.OpenAsync(FolderAccess.ReadOnly, uidValidity, modseq, known, Ct);
+        Assert.Equal([known[0]], vanished);
+        Assert.Equal([(known[1], MessageFlags.Seen)], changed.Select(c => (c.Uid!.Value, c.Flags)).Select(c => ((UniqueId?)c.Item1, c.Flags)));
+        Assert.Equal(2, again.Inbox.Count);
+        await again.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
     public async Task Python_imaplib_searches_fetches_stores_and_expunges()
     {
         await using var engine = await Accounts.WithMailAsync("imap-imaplib", "Subject: first\r\n\r\none", "Subject: second\r\n\r\ntwo");

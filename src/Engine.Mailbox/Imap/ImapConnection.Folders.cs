@@ -244,7 +244,7 @@ internal sealed partial class ImapConnection
         }
         if (code.Length > 0)
             Line($"* OK {code}Moved.");
-        foreach (var line in selected.Remove(copied.From))
+        foreach (var line in selected.Remove(copied.From, _qresync))
             Line(line);
         return Done(tag, null, allowExpunge: true);
     }

@@ -17,14 +17,27 @@ internal sealed partial class ImapConnection
         if (!FetchRequest.TryParse(args[1], out var items, out var error))
             return Bad(tag, error);
         long? changedSince = null;
+        var vanished = false;
         if (args.Count == 3)
         {
-            if (args[2] is not ImapToken.List { Items: [ImapToken.Atom { Value: var modifier }, ImapToken.Atom { Value: var number }] }
-                || !modifier.Equals("CHANGEDSINCE", StringComparison.OrdinalIgnoreCase)
-                || !long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var since))
+            if (args[2] is not ImapToken.List { Items: { Count: 2 or 3 } modifiers }
+                || !string.Equals(modifiers[0].Text, "CHANGEDSINCE", StringComparison.OrdinalIgnoreCase)
+                || !long.TryParse(modifiers[1].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var since)
+                || (modifiers.Count == 3 && !string.Equals(modifiers[2].Text, "VANISHED", StringComparison.OrdinalIgnoreCase)))
                 return Bad(tag, "Unknown FETCH modifier");
             changedSince = since;
             _condstore = true;
+            vanished = modifiers.Count == 3;
+            if (vanished && (!uid || !_qresync))
+                return Bad(tag, "VANISHED needs UID FETCH and QRESYNC enabled");
+        }
+        if (vanished)
+        {
+            // RFC 7162 section 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, from the mailbox's record.
+            var listing = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(_account, _selectedName), AskTimeout).ConfigureAwait(false);
+            var gone = Vanished(listing.Expunged, changedSince!.Value, set, selected.UidNext);
+            if (gone.Length > 0)
+                Line("* VANISHED (EARLIER) " + gone);
         }
         var wanted = items.ToList();
         if (uid && !wanted.Any(i => i is FetchItem.Uid))
@@ -266,7 +279,7 @@ internal sealed partial class ImapConnection
             if (returns.Contains("COUNT"))
                 parts.Add("COUNT " + numbers.Length.ToString(CultureInfo.InvariantCulture));
             if (numbers.Length > 0 && returns.Contains("ALL"))
-                parts.Add("ALL " + Compact(numbers));
+                parts.Add("ALL " + SequenceSet.Format(numbers));
             Line(string.Join(' ', parts) + modseq);
         }
         AnnounceNow(allowExpunge: uid);
@@ -282,21 +295,4 @@ internal sealed partial class ImapConnection
         SearchKey.And a => a.Keys.Any(UsesModSeq),
         _ => false,
     };
-
-    /// <summary>Ascending numbers as a sequence set: 1:3,7,9:10.</summary>
-    private static string Compact(IReadOnlyList<long> numbers)
-    {
-        var ranges = new List<string>();
-        for (var i = 0; i < numbers.Count;)
-        {
-            var j = i;
-            while (j + 1 < numbers.Count && numbers[j + 1] == numbers[j] + 1)
-                j++;
-            ranges.Add(i == j
-                ? numbers[i].ToString(CultureInfo.InvariantCulture)
-                : string.Create(CultureInfo.InvariantCulture, $"{numbers[i]}:{numbers[j]}"));
-            i = j + 1;
-        }
-        return string.Join(',', ranges);
-    }
 }

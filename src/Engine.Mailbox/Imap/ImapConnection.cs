@@ -42,6 +42,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private string? _idleTag;
     private string? _saslTag;
     private bool _condstore;
+    private bool _qresync;
     private int _errors;
     private int _failures;
     private long _in;
@@ -50,8 +51,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private bool Authenticated => _account.Length > 0;
 
     private string Capabilities =>
-        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE ESEARCH BINARY MOVE SPECIAL-USE CREATE-SPECIAL-USE "
-        + "LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
+        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
+        + "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
         + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
 
     public async Task RunAsync(CancellationToken stop)
@@ -262,6 +263,16 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 _condstore = true;
                 enabled.Add("CONDSTORE");
             }
+            else if (capability == "QRESYNC" && !_qresync)
+            {
+                _qresync = true;
+                enabled.Add("QRESYNC"); // RFC 7162: QRESYNC implies CONDSTORE
+                if (!_condstore)
+                {
+                    _condstore = true;
+                    enabled.Add("CONDSTORE");
+                }
+            }
             else if (capability == "UTF8=ACCEPT" && !_utf8)
             {
                 _utf8 = true;
@@ -276,7 +287,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     {
         if (_selected is null)
             return;
-        foreach (var line in _selected.Announce(allowExpunge, _condstore))
+        foreach (var line in _selected.Announce(allowExpunge, _condstore, _qresync))
             Line(line);
     }
 
@@ -351,12 +362,19 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     /// </summary>
     private async Task<bool> SelectAsync(string tag, IReadOnlyList<ImapToken> args, bool readOnly)
     {
+        if (_selected is not null)
+            Line("* OK [CLOSED] Previous mailbox closed."); // RFC 7162 section 3.2.11
         Close();
         if (args.Count < 1)
             return Bad(tag, "SELECT takes a mailbox name");
-        if (args.Count > 1 && args[1] is ImapToken.List { Items: var options }
-                           && options.Any(o => string.Equals(o.Text, "CONDSTORE", StringComparison.OrdinalIgnoreCase)))
-            _condstore = true;
+        Resync? resync = null;
+        if (args.Count > 1)
+        {
+            if (args.Count != 2 || args[1] is not ImapToken.List { Items: var options } || !TryParseSelectOptions(options, out resync))
+                return Bad(tag, "Invalid SELECT parameters");
+            if (resync is not null && !_qresync)
+                return Bad(tag, "QRESYNC is not enabled");
+        }
         if (FolderName(args[0]) is not { } folder)
             return Bad(tag, "Invalid mailbox name");
         var channel = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
@@ -395,8 +413,57 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         Line($"* OK [UIDVALIDITY {selected.UidValidity}] UIDs valid");
         Line($"* OK [UIDNEXT {selected.UidNext}] Predicted next UID");
         Line($"* OK [HIGHESTMODSEQ {selected.HighestModSeq}] Highest");
+        if (resync is { } r && r.UidValidity == selected.UidValidity)
+        {
+            // RFC 7162 section 3.2.5.1: what vanished since the client's modseq, then what changed.
+            var vanished = Vanished(listing.Expunged, r.ModSeq, r.KnownUids, selected.UidNext);
+            if (vanished.Length > 0)
+                Line("* VANISHED (EARLIER) " + vanished);
+            foreach (var uid in selected.Uids.Where(u => selected[u].ModSeq > r.ModSeq && (r.KnownUids is null || r.KnownUids.Contains(u, long.MaxValue))).ToArray())
+                Line(selected.FlagsLine(selected[uid], condstore: true));
+        }
         Line($"{tag} OK [{(readOnly ? "READ-ONLY" : "READ-WRITE")}] {(readOnly ? "Examine" : "Select")} completed.");
         return true;
+    }
+
+    /// <summary>SELECT's QRESYNC parameters (RFC 7162 section 3.2.5): UIDVALIDITY, modseq and the UIDs the client knows.</summary>
+    private sealed record Resync(long UidValidity, long ModSeq, SequenceSet? KnownUids);
+
+    /// <summary>(CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids [(seq-match)]])).</summary>
+    private bool TryParseSelectOptions(IReadOnlyList<ImapToken> options, out Resync? resync)
+    {
+        resync = null;
+        for (var i = 0; i < options.Count; i++)
+        {
+            var name = options[i].Text?.ToUpperInvariant();
+            if (name == "CONDSTORE")
+            {
+                _condstore = true;
+                continue;
+            }
+            if (name != "QRESYNC" || i + 1 >= options.Count || options[++i] is not ImapToken.List { Items: var p } || p.Count is < 2 or > 4
+                || !long.TryParse(p[0].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var uidValidity)
+                || !long.TryParse(p[1].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var modseq))
+                return false;
+            SequenceSet? known = null;
+            if (p.Count >= 3 && p[2] is not ImapToken.List && (p[2].Text is not { } text || !SequenceSet.TryParse(text, out known)))
+                return false;
+            resync = new Resync(uidValidity, modseq, known);
+        }
+        return true;
+    }
+
+    /// <summary>The UIDs expunged after <paramref name="modseq"/> (among <paramref name="known"/>, when given), as a set; "" when none.</summary>
+    private static string Vanished(IReadOnlyList<ExpungedRange>? expunged, long modseq, SequenceSet? known, long uidNext) =>
+        SequenceSet.Format((expunged ?? []).Where(r => r.ModSeq > modseq)
+            .SelectMany(r => LongRange(r.From, r.To))
+            .Where(u => known is null || known.Contains(u, uidNext))
+            .Distinct().Order());
+
+    private static IEnumerable<long> LongRange(long from, long to)
+    {
+        for (var n = from; n <= to; n++)
+            yield return n;
     }
 
     /// <summary>Moves the mailbox's changes into the view's pending list; while IDLE, announces them at once.</summary>
@@ -476,7 +543,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         {
             var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName), AskTimeout)
                 .ConfigureAwait(false);
-            foreach (var line in selected.Remove(expunged.Uids))
+            foreach (var line in selected.Remove(expunged.Uids, _qresync))
                 Line(line);
         }
         return Done(tag, null, allowExpunge: true);

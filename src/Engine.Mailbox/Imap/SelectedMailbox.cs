@@ -92,22 +92,31 @@ internal sealed class SelectedMailbox
         HighestModSeq = Math.Max(HighestModSeq, message.ModSeq);
     }
 
-    /// <summary>Messages this session expunged itself: "* n EXPUNGE" lines, highest first so that each number is still right.</summary>
-    public IEnumerable<string> Remove(IEnumerable<long> uids)
+    /// <summary>
+    /// Messages that leave the view: "* n EXPUNGE" lines, highest first so that each number is still right, or
+    /// with QRESYNC enabled one "* VANISHED uids" (RFC 7162 section 3.2.10).
+    /// </summary>
+    public List<string> Remove(IEnumerable<long> uids, bool qresync)
     {
-        foreach (var uid in uids.Where(Contains).OrderDescending())
+        var gone = uids.Where(Contains).Distinct().OrderDescending().ToArray();
+        var lines = new List<string>();
+        foreach (var uid in gone)
         {
             var seq = SequenceOf(uid);
             _messages.RemoveAt((int)seq - 1);
-            yield return string.Create(CultureInfo.InvariantCulture, $"* {seq} EXPUNGE");
+            if (!qresync)
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {seq} EXPUNGE"));
         }
+        if (qresync && gone.Length > 0)
+            lines.Add("* VANISHED " + SequenceSet.Format(gone.Reverse()));
+        return lines;
     }
 
     /// <summary>
     /// The untagged responses for what is pending and may be said now. Changes stay pending from the first one
     /// with expunges when <paramref name="allowExpunge"/> is false.
     /// </summary>
-    public List<string> Announce(bool allowExpunge, bool condstore)
+    public List<string> Announce(bool allowExpunge, bool condstore, bool qresync = false)
     {
         var lines = new List<string>();
         var before = _messages.Count;
@@ -122,7 +131,7 @@ internal sealed class SelectedMailbox
             {
                 if (_messages.Count > before)
                     lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_messages.Count} EXISTS"));
-                lines.AddRange(Remove(expunged));
+                lines.AddRange(Remove(expunged, qresync));
                 before = _messages.Count;
             }
             foreach (var appended in change.Appended.Where(m => _messages.Count == 0 || m.Uid > _messages[^1].Uid))

@@ -103,8 +103,8 @@ public static class MailboxReplies
     /// </summary>
     public sealed record NotDelivered(string Account, string Key, string Reason, string Status = "4.3.0") : IEngineMessage;
 
-    public sealed record Listing(string Account, long UidValidity, IReadOnlyList<MailMessage> Messages, long NextUid = 0, long HighestModSeq = 0)
-        : IEngineMessage;
+    public sealed record Listing(string Account, long UidValidity, IReadOnlyList<MailMessage> Messages, long NextUid = 0, long HighestModSeq = 0,
+        IReadOnlyList<ExpungedRange>? Expunged = null) : IEngineMessage;
 
     /// <summary>What a STORE changed (the messages with their new flags and modseq), and what it left alone as modified since UNCHANGEDSINCE.</summary>
     public sealed record Stored(string Account, IReadOnlyList<MailMessage> Changed, IReadOnlyList<long> Modified) : IEngineMessage;
@@ -207,11 +207,14 @@ public sealed record PendingDelivery(string Key, string FileName) : IEngineMessa
 /// </summary>
 public sealed record MailboxSnapshot(long UidValidity, long NextUid, IReadOnlyDictionary<string, long> Delivered,
     IReadOnlyList<PendingDelivery> Started, IReadOnlyList<MailMessage>? Messages = null, long HighestModSeq = 0,
-    IReadOnlyList<FolderSnapshot>? Folders = null, bool InboxSubscribed = true) : IEngineMessage;
+    IReadOnlyList<FolderSnapshot>? Folders = null, bool InboxSubscribed = true, IReadOnlyList<ExpungedRange>? InboxExpunged = null) : IEngineMessage;
 
 /// <summary>A folder other than INBOX in a snapshot.</summary>
 public sealed record FolderSnapshot(string Name, long UidValidity, long NextUid, long HighestModSeq, IReadOnlyList<MailMessage> Messages,
-    string? SpecialUse, bool Subscribed) : IEngineMessage;
+    string? SpecialUse, bool Subscribed, IReadOnlyList<ExpungedRange>? Expunged = null) : IEngineMessage;
+
+/// <summary>UIDs <paramref name="From"/> to <paramref name="To"/> were expunged at <paramref name="ModSeq"/> (kept for QRESYNC's VANISHED, RFC 7162).</summary>
+public sealed record ExpungedRange(long From, long To, long ModSeq) : IEngineMessage;
 
 /// <summary>Routes mailbox messages by account.</summary>
 public sealed class MailboxExtractor(int shards) : HashCodeMessageExtractor(shards)

@@ -90,6 +90,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(CopiedMessage), "m.copied"),
         (typeof(FolderSnapshot), "ms.folder"),
         (typeof(MailboxCommands.Import), "mc.import"),
+        (typeof(ExpungedRange), "m.expunged-range"),
         (typeof(MailboxCommands.Pop3Lock), "mc.pop3-lock"),
         (typeof(MailboxReplies.Pop3Locked), "mr.pop3-locked"),
         (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
@@ -193,6 +194,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(CopiedMessage))]
 [JsonSerializable(typeof(FolderSnapshot))]
 [JsonSerializable(typeof(MailboxCommands.Import))]
+[JsonSerializable(typeof(ExpungedRange))]
 [JsonSerializable(typeof(MailboxCommands.Pop3Lock))]
 [JsonSerializable(typeof(MailboxReplies.Pop3Locked))]
 [JsonSerializable(typeof(MailboxEvents.FolderImported))]

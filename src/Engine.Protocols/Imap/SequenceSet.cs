@@ -86,6 +86,27 @@ public sealed class SequenceSet
         return false;
     }
 
+    /// <summary>Ascending numbers written as a set: 1:3,7,9:10.</summary>
+    public static string Format(IEnumerable<long> ascending)
+    {
+        var ranges = new List<string>();
+        long? first = null, last = null;
+        foreach (var n in ascending)
+        {
+            if (last is { } l && n == l + 1)
+            {
+                last = n;
+                continue;
+            }
+            if (first is { } f)
+                ranges.Add(f == last ? f.ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{f}:{last}"));
+            first = last = n;
+        }
+        if (first is { } a)
+            ranges.Add(a == last ? a.ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{a}:{last}"));
+        return string.Join(',', ranges);
+    }
+
     private static int LowerBound(IReadOnlyList<long> sorted, long value)
     {
         int lo = 0, hi = sorted.Count;

@@ -81,6 +81,17 @@ public sealed class MailboxStateSpecs
     }
 
     [Fact]
+    public void Expunged_uids_are_kept_as_ranges_with_their_modseq_for_qresync()
+    {
+        var state = MailboxState.Empty;
+        for (var uid = 1; uid <= 6; uid++)
+            state = state.Apply(new MailboxEvents.MessageAppended($"q{uid}/jane", uid, $"m{uid},S=1"));
+        state = state.Apply(new MailboxEvents.MessagesExpunged([2, 3, 5, 42])).Apply(new MailboxEvents.MessagesExpunged([6]));
+        Assert.Equal([new ExpungedRange(2, 3, 7), new ExpungedRange(5, 5, 7), new ExpungedRange(6, 6, 8)], state.Inbox.ExpungedRanges);
+        Assert.Equal(state.Inbox.ExpungedRanges, MailboxState.FromSnapshot(state.ToSnapshot()).Inbox.ExpungedRanges);
+    }
+
+    [Fact]
     public void An_append_keeps_its_flags_and_no_delivery_key()
     {
         var state = MailboxState.Empty.Apply(new MailboxEvents.FolderCreated("Sent", 5, "\\Sent"))

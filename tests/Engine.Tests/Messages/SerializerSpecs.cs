@@ -112,6 +112,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxEvents.MessagesCopied("INBOX", "Work", [new CopiedMessage(1, 7, "1764320400.M1P2Q3.host,S=10")], false),
         new CopiedMessage(1, 7, "n"),
         new MailboxCommands.Import("bob@example.net", "/srv/mail/example.net/bob"),
+        new ExpungedRange(3, 5, 12),
         new MailboxEvents.FolderImported(new FolderSnapshot("INBOX", 1764320400, 10, 1, [new MailMessage(9, "n", 10, ["$Work"], 1, true)], null, true)),
         new MailboxCommands.Pop3Lock("bob@example.net", "session-1", false, 1200),
         new MailboxReplies.Pop3Locked("bob@example.net", true),

@@ -4,6 +4,7 @@
   load.py mix  PORT USERS CLIENTS SECONDS PASSWORD   -> JSON: commands/s and latency percentiles per command
   load.py idle PORT USERS CONNECTIONS HOLD PASSWORD  -> opens CONNECTIONS sessions (LOGIN, SELECT, IDLE), prints
                                                         "ready" when all are in IDLE, holds them HOLD seconds
+  load.py select PORT USER 0 0 PASSWORD              -> JSON: seconds for LOGIN, and for SELECT INBOX, and EXISTS
 
 In "mix", each client logs in once as user<n>@local.test (clients spread over USERS), then loops until SECONDS
 have passed: SELECT INBOX, FETCH of 10 messages' headers, FETCH of one whole message, STORE +FLAGS \\Seen,
@@ -142,6 +143,20 @@ async def idle(port, users, connections, hold, password):
         s.writer.close()
 
 
+async def select(port, user, password):
+    t0 = time.perf_counter()
+    s = await connect(port, user, password)
+    t1 = time.perf_counter()
+    lines = await s.command(b"SELECT INBOX")
+    t2 = time.perf_counter()
+    exists = next(int(line.split()[1]) for line in lines if line.endswith(b" EXISTS\r\n"))
+    await s.command(b"LOGOUT")
+    print(json.dumps({"login_s": round(t1 - t0, 3), "select_s": round(t2 - t1, 3), "exists": exists}))
+
+
 if __name__ == "__main__":
     mode, port, users, count, seconds, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
-    asyncio.run(mix(port, users, count, seconds, password) if mode == "mix" else idle(port, users, count, seconds, password))
+    if mode == "select":
+        asyncio.run(select(port, users, password))
+    else:
+        asyncio.run(mix(port, users, count, seconds, password) if mode == "mix" else idle(port, users, count, seconds, password))

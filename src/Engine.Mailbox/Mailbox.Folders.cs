@@ -8,6 +8,9 @@ namespace Engine.Mailbox;
 /// <summary>Folders (CREATE, DELETE, RENAME, SUBSCRIBE, LIST), APPEND, COPY and MOVE.</summary>
 public sealed partial class Mailbox
 {
+    /// <summary>The modseq of imported messages: 2^32, above what Dovecot's own counters reach.</summary>
+    private const long ImportedModSeq = 1L << 32;
+
     /// <summary>The longest folder name, in UTF-8 octets (a Maildir++ directory name must fit in 255).</summary>
     private const int MaxFolderName = 200;
 
@@ -197,10 +200,13 @@ public sealed partial class Mailbox
             CountEvent();
             if (--left > 0)
                 return;
+            // Sessions with a renamed folder selected are told it is gone (as for DELETE): their UIDs and names no longer hold.
             foreach (var (watcher, watched) in _watchers.ToArray())
             {
-                if (MailboxState.IsSelfOrChild(watched, from))
-                    _watchers[watcher] = to + watched[from.Length..];
+                if (!MailboxState.IsSelfOrChild(watched, from))
+                    continue;
+                watcher.Tell(new MailboxReplies.Changed(_account, [], [], [], 0, Deleted: true));
+                _watchers.Remove(watcher);
             }
             replyTo.Tell(new MailboxReplies.FolderDone(_account, null));
         });
@@ -313,10 +319,12 @@ public sealed partial class Mailbox
                 if (folder.Name != MailboxState.InboxName)
                     CreateMaildir(folder.Name);
                 var use = _state.FolderOf(folder.Name)?.SpecialUse;
-                var messages = folder.Messages.Select(m => new MailMessage(m.Uid, m.BaseName, m.Size, m.Flags.Count > 0 ? m.Flags : null, 1,
+                // Modseqs start above any Dovecot could have given (its index is not read), so a CONDSTORE or QRESYNC client
+                // that kept Dovecot's HIGHESTMODSEQ sees every message as changed and fetches all flags again.
+                var messages = folder.Messages.Select(m => new MailMessage(m.Uid, m.BaseName, m.Size, m.Flags.Count > 0 ? m.Flags : null, ImportedModSeq,
                     m.Flags.Count > 0)).ToArray();
                 events.Add(new MailboxEvents.FolderImported(new FolderSnapshot(folder.Name, folder.UidValidity, folder.NextUid,
-                    messages.Length > 0 ? 1 : 0, messages, use, folder.Subscribed)));
+                    ImportedModSeq, messages, use, folder.Subscribed)));
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -36,8 +36,15 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private readonly Dictionary<IActorRef, string> _watchers = [];
     private long? _usage;
     private (string Session, DateTime Until)? _pop3Lock;
+    private bool _expunging;
     private MailboxState _state = MailboxState.Empty;
-    private bool _writing;
+    /// <summary>Files being written at once; more deliveries wait in the stash.</summary>
+    private const int MaxWrites = 16;
+
+    private int _writes;
+    private readonly HashSet<string> _busyKeys = []; // delivery keys being written or journaled: a second Deliver waits
+    private readonly List<(MailboxEvents.MessageAppended Event, Written Written)> _batch = [];
+    private bool _flushing;
     private int _eventsSinceSnapshot;
 
     public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail)
@@ -103,10 +110,13 @@ public sealed partial class Mailbox : UntypedPersistentActor
     {
         switch (message)
         {
+            case MailboxCommands.Deliver busy when _busyKeys.Contains(busy.Key):
+                Stash.Stash();
+                break;
             case MailboxCommands.Deliver deliver when _state.Delivered.TryGetValue(deliver.Key, out var uid):
                 Sender.Tell(new MailboxReplies.Delivered(_account, deliver.Key, uid)); // asked again: once is enough
                 break;
-            case MailboxCommands.Deliver or MailboxCommands.Append when _writing:
+            case MailboxCommands.Deliver or MailboxCommands.Append when _writes >= MaxWrites:
                 Stash.Stash();
                 break;
             case MailboxCommands.Deliver deliver when _state.Started.TryGetValue(deliver.Key, out var name):
@@ -134,6 +144,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
             case Terminated terminated:
                 _watchers.Remove(terminated.ActorRef);
                 break;
+            case MailboxCommands.Store or MailboxCommands.Copy or MailboxCommands.Expunge when _expunging:
+                Stash.Stash(); // the expunge looks files up by their flags: no rename meanwhile
+                break;
             case MailboxCommands.Store store:
                 OnStore(store);
                 break;
@@ -151,7 +164,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
                 failed.ReplyTo.Tell(failed.Key.Length > 0
                     ? new MailboxReplies.NotDelivered(_account, failed.Key, failed.Reason)
                     : new MailboxReplies.FolderDone(_account, "[SERVERBUG] The message could not be written."));
-                Done();
+                _busyKeys.Remove(failed.Key);
+                WriteDone();
                 break;
             case SaveSnapshotSuccess success:
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
@@ -207,7 +221,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
     /// <summary>Writes the file off the actor's thread; the outcome comes back as a message.</summary>
     private void Write(string key, string folder, string blobRef, byte[] prefix, string name, IReadOnlyList<string>? flags, IActorRef replyTo)
     {
-        _writing = true;
+        _writes++;
+        if (key.Length > 0)
+            _busyKeys.Add(key);
         var flagged = flags is { Count: > 0 } ? name + MaildirStore.FlagSuffix(flags) : null;
         Task.Run(async () =>
         {
@@ -219,6 +235,11 @@ public sealed partial class Mailbox : UntypedPersistentActor
             failure: e => new WriteFailed(key, replyTo, e.GetBaseException().Message));
     }
 
+    /// <summary>
+    /// A file is in place: it takes the folder's next UID at once (so UIDs follow the order of the journal) and
+    /// joins the batch that the next journal write takes (group commit: while one write is under way, the files
+    /// written meanwhile gather for the next). The queue and the IMAP sessions hear of it only once it is journaled.
+    /// </summary>
     private void OnWritten(Written written)
     {
         var folder = _state.FolderOf(written.Folder);
@@ -226,20 +247,43 @@ public sealed partial class Mailbox : UntypedPersistentActor
         {
             // deleted while the APPEND was written: the file went with it
             written.ReplyTo.Tell(new MailboxReplies.FolderDone(_account, "[TRYCREATE] Mailbox doesn't exist."));
-            Done();
+            WriteDone();
             return;
         }
-        Persist(new MailboxEvents.MessageAppended(written.Key, folder.NextUid, written.FileName,
-            written.Folder == MailboxState.InboxName ? null : written.Folder, written.Flags is { Count: > 0 } ? written.Flags : null), e =>
+        var appended = new MailboxEvents.MessageAppended(written.Key, folder.NextUid, written.FileName,
+            written.Folder == MailboxState.InboxName ? null : written.Folder, written.Flags is { Count: > 0 } ? written.Flags : null);
+        _state = _state.Apply(appended);
+        _usage += MaildirStore.SizeOf(appended.FileName) ?? 0;
+        _batch.Add((appended, written));
+        WriteDone();
+        if (!_flushing)
+            Flush();
+    }
+
+    private void Flush()
+    {
+        var batch = _batch.ToArray();
+        _batch.Clear();
+        _flushing = true;
+        var left = batch.Length;
+        PersistAllAsync(batch.Select(b => b.Event), e =>
         {
-            _state = _state.Apply(e);
-            _usage += MaildirStore.SizeOf(e.FileName) ?? 0;
-            var target = _state.Folders[written.Folder];
+            var written = batch[batch.Length - left].Written;
+            var target = _state.Folders.GetValueOrDefault(written.Folder);
             written.ReplyTo.Tell(e.Key.Length > 0
                 ? new MailboxReplies.Delivered(_account, e.Key, e.Uid)
-                : new MailboxReplies.Appended(_account, target.UidValidity, e.Uid));
-            Notify(written.Folder, [target.Messages[e.Uid]], [], []);
-            Done();
+                : new MailboxReplies.Appended(_account, target?.UidValidity ?? 0, e.Uid));
+            _busyKeys.Remove(e.Key);
+            if (target?.Messages.TryGetValue(e.Uid, out var message) == true)
+                Notify(written.Folder, [message], [], []);
+            if (--left > 0)
+                return;
+            _flushing = false;
+            CountEvent(batch.Length);
+            if (_batch.Count > 0)
+                Flush();
+            else
+                Stash.UnstashAll(); // a Deliver of a key that was busy
         });
     }
 
@@ -353,13 +397,15 @@ public sealed partial class Mailbox : UntypedPersistentActor
             replyTo.Tell(new MailboxReplies.Expunged(_account, []));
             return;
         }
-        var gone = expunge.Uids.Where(folder.Messages.ContainsKey).Distinct().Select(uid => folder.Messages[uid]).ToArray();
+        var gone = expunge.Uids.Where(folder.Messages.ContainsKey).Distinct().Select(uid => folder.Messages[uid])
+            .Where(m => !expunge.OnlyDeleted || m.FlagList.Contains("\\Deleted", StringComparer.OrdinalIgnoreCase)).ToArray();
         if (gone.Length == 0)
         {
             replyTo.Tell(new MailboxReplies.Expunged(_account, []));
             return;
         }
         // File by file: those deleted are journaled even when a later one fails (a file already gone counts as deleted).
+        _expunging = true;
         var account = _account;
         var maildir = _maildir;
         var log = _log;
@@ -385,6 +431,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
 
     private void OnRemoved(Removed removed)
     {
+        _expunging = false;
+        Stash.UnstashAll();
         Persist(new MailboxEvents.MessagesExpunged(removed.Uids, removed.Folder == MailboxState.InboxName ? null : removed.Folder), e =>
         {
             if (_state.FolderOf(removed.Folder) is { } folder)
@@ -404,16 +452,17 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private static byte[] Prefix(MailboxCommands.Deliver deliver) =>
         Encoding.UTF8.GetBytes($"Return-Path: <{deliver.ReturnPath}>\r\nDelivered-To: {deliver.DeliveredTo}\r\n");
 
-    private void Done()
+    private void WriteDone()
     {
-        _writing = false;
-        CountEvent();
+        _writes--;
         Stash.UnstashAll();
     }
 
-    private void CountEvent()
+    /// <summary>Counts journaled events; every 1000 a snapshot, taken only when no appended message waits for its journal write.</summary>
+    private void CountEvent(int events = 1)
     {
-        if (++_eventsSinceSnapshot >= 1000)
+        _eventsSinceSnapshot += events;
+        if (_eventsSinceSnapshot >= 1000 && !_flushing && _batch.Count == 0)
         {
             _eventsSinceSnapshot = 0;
             SaveSnapshot(_state.ToSnapshot());

@@ -189,6 +189,23 @@ public sealed class ImapSpecs
     }
 
     [Fact]
+    public async Task An_expunge_removes_only_what_is_deleted_in_the_mailbox_now_not_in_a_stale_view()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-stale", "Subject: keep\r\n\r\n1");
+        using var first = await LoginAsync(engine);
+        using var second = await LoginAsync(engine);
+        await first.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        await first.Inbox.AddFlagsAsync(0, MessageFlags.Deleted, true, Ct);
+        await second.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+        await second.Inbox.RemoveFlagsAsync(0, MessageFlags.Deleted, true, Ct); // the phone changed its mind
+        await first.Inbox.ExpungeAsync(Ct); // the desktop has not heard of it yet
+        Assert.Equal(1, first.Inbox.Count);
+        Assert.Single(Directory.GetFiles(Inbox(engine, "cur")));
+        await first.DisconnectAsync(true, Ct);
+        await second.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
     public async Task Python_imaplib_searches_fetches_stores_and_expunges()
     {
         await using var engine = await Accounts.WithMailAsync("imap-imaplib", "Subject: first\r\n\r\none", "Subject: second\r\n\r\ntwo");

@@ -104,12 +104,19 @@ internal sealed partial class ImapConnection
     private static Regex Matcher(string pattern)
     {
         var text = new StringBuilder("^");
+        var previous = '\0';
         foreach (var c in pattern)
+        {
+            if (c == '*' && previous == '*')
+                continue; // "***" is "*"
             text.Append(c switch { '*' => ".*", '%' => "[^/]*", _ => Regex.Escape(c.ToString()) });
+            previous = c;
+        }
         var regex = text.Append('$').ToString();
         if (pattern.StartsWith("INBOX", StringComparison.OrdinalIgnoreCase))
             regex = "^(?i:INBOX)" + regex[(1 + Regex.Escape("INBOX").Length)..];
-        return new Regex(regex, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        // No backtracking: a pattern of many wildcards costs time linear in the name, never exponential.
+        return new Regex(regex, RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
     }
 
     private static string StatusValues(FolderInfo folder, IEnumerable<string> items) =>
@@ -157,8 +164,6 @@ internal sealed partial class ImapConnection
                 request = new MailboxCommands.CreateFolder(_account, name, use);
                 break;
             case "DELETE":
-                if (_selectedName == name)
-                    Close();
                 request = new MailboxCommands.DeleteFolder(_account, name);
                 break;
             case "RENAME":
@@ -171,7 +176,14 @@ internal sealed partial class ImapConnection
                 break;
         }
         var done = await mailboxes.Ask<MailboxReplies.FolderDone>(request, AskTimeout).ConfigureAwait(false);
-        return done.Error is { } error ? No(tag, error) : Done(tag, null);
+        if (done.Error is { } error)
+            return No(tag, error);
+        if (command is "DELETE" or "RENAME" && _selected is not null && MailboxState.IsSelfOrChild(_selectedName, name))
+        {
+            Close(); // this session's own selected folder is gone or renamed: unselected, and told so
+            Line("* OK [CLOSED] Mailbox closed.");
+        }
+        return Done(tag, null);
     }
 
     /// <summary>

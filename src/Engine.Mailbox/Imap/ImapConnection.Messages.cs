@@ -76,7 +76,17 @@ internal sealed partial class ImapConnection
             }
             Text(string.Create(CultureInfo.InvariantCulture, $"* {seq} FETCH ("));
             var first = true;
-            var items2 = seen.Contains(messageUid) && !wanted.Any(i => i is FetchItem.Flags) ? wanted.Append(new FetchItem.Flags()) : wanted;
+            IEnumerable<FetchItem> items2 = wanted;
+            if (seen.Contains(messageUid))
+            {
+                // the implicit \Seen is reported (RFC 9051 section 6.4.5), with UID and MODSEQ under CONDSTORE (RFC 7162 section 3.2)
+                if (!wanted.Any(i => i is FetchItem.Flags))
+                    items2 = items2.Append(new FetchItem.Flags());
+                if (_condstore && !wanted.Any(i => i is FetchItem.Uid))
+                    items2 = items2.Append(new FetchItem.Uid());
+                if (_condstore && !wanted.Any(i => i is FetchItem.ModSeq))
+                    items2 = items2.Append(new FetchItem.ModSeq());
+            }
             foreach (var item in items2)
             {
                 if (!first)
@@ -262,10 +272,11 @@ internal sealed partial class ImapConnection
                 found.Add((i + 1, message.Uid, message.ModSeq));
         }
         var numbers = found.Select(f => uid ? f.Uid : f.Seq).ToArray();
-        var modseq = UsesModSeq(key) && found.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $" (MODSEQ {found.Max(f => f.ModSeq)})") : "";
+        var highest = UsesModSeq(key) && found.Count > 0 ? found.Max(f => f.ModSeq) : (long?)null;
         if (returns is null)
         {
-            Line("* SEARCH" + string.Concat(numbers.Select(n => " " + n.ToString(CultureInfo.InvariantCulture))) + modseq);
+            Line("* SEARCH" + string.Concat(numbers.Select(n => " " + n.ToString(CultureInfo.InvariantCulture)))
+                 + (highest is { } m ? string.Create(CultureInfo.InvariantCulture, $" (MODSEQ {m})") : ""));
         }
         else
         {
@@ -280,7 +291,9 @@ internal sealed partial class ImapConnection
                 parts.Add("COUNT " + numbers.Length.ToString(CultureInfo.InvariantCulture));
             if (numbers.Length > 0 && returns.Contains("ALL"))
                 parts.Add("ALL " + SequenceSet.Format(numbers));
-            Line(string.Join(' ', parts) + modseq);
+            if (highest is { } m)
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"MODSEQ {m}")); // RFC 7162 section 3.1.5: no parentheses in ESEARCH
+            Line(string.Join(' ', parts));
         }
         AnnounceNow(allowExpunge: uid);
         Line($"{tag} OK Search completed.");

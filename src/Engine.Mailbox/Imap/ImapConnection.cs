@@ -32,7 +32,10 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private readonly bool _plaintextAllowed = IPAddress.IsLoopback(remote);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _out = new(4096);
-    private readonly ImapCommandReader _reader = new(settings.MaxLine, settings.MaxLiteral);
+    /// <summary>Literals before LOGIN hold a user name or a password: a client not logged in may not send more.</summary>
+    private const long MaxLiteralBeforeLogin = 8 * 1024;
+
+    private readonly ImapCommandReader _reader = new(settings.MaxLine, settings.MaxLiteral) { MaxLiteral = Math.Min(settings.MaxLiteral, MaxLiteralBeforeLogin) };
     private NetworkStream _stream = null!;
     private string _account = "";
     private SelectedMailbox? _selected;
@@ -73,7 +76,15 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 if (read is not { } result)
                 {
                     why = idleWhy;
-                    await SendAsync($"* BYE {why}.").ConfigureAwait(false);
+                    await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false); // PumpAsync may be writing (IDLE)
+                    try
+                    {
+                        await SendAsync($"* BYE {why}.").ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _gate.Release();
+                    }
                     break;
                 }
                 var buffer = result.Buffer;
@@ -179,6 +190,11 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
 
     private async Task<bool> CommandAsync(ImapCommand c)
     {
+        if (_selected is { Gone: true })
+        {
+            Line("* BYE Selected mailbox was deleted or renamed, have to disconnect.");
+            return false;
+        }
         var uid = c.Name == "UID";
         var name = uid && c.Args.Count > 0 && c.Args[0] is ImapToken.Atom { Value: var sub } ? sub.ToUpperInvariant() : c.Name;
         var args = uid ? c.Args.Skip(1).ToArray() : c.Args;
@@ -351,6 +367,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
             return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
         }
         _account = user.Address;
+        _reader.MaxLiteral = settings.MaxLiteral;
         ImapLog.Login(log, user.Address, method, remote.ToString());
         Line($"{tag} OK [CAPABILITY {Capabilities}] Logged in");
         return true;
@@ -480,6 +497,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 {
                     if (_selected != selected)
                         return;
+                    if (changed.Deleted)
+                        selected.Gone = true; // deleted or renamed: the session ends at its next command (as Dovecot)
                     selected.Pending.Add(changed);
                     if (_idleTag is not null)
                     {
@@ -517,7 +536,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         {
             var deleted = selected.Uids.Where(u => IsDeleted(selected[u])).ToArray();
             if (deleted.Length > 0)
-                await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName), AskTimeout).ConfigureAwait(false);
+                await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName, OnlyDeleted: true), AskTimeout).ConfigureAwait(false);
         }
         Close();
         Line($"{tag} OK Completed.");
@@ -541,7 +560,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         var deleted = candidates.Where(u => IsDeleted(selected[u])).ToArray();
         if (deleted.Length > 0)
         {
-            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName), AskTimeout)
+            var expunged = await mailboxes.Ask<MailboxReplies.Expunged>(new MailboxCommands.Expunge(_account, deleted, _selectedName, OnlyDeleted: true), AskTimeout)
                 .ConfigureAwait(false);
             foreach (var line in selected.Remove(expunged.Uids, _qresync))
                 Line(line);

@@ -47,6 +47,9 @@ internal sealed class SelectedMailbox
 
     public List<MailboxReplies.Changed> Pending { get; } = [];
 
+    /// <summary>The folder was deleted or renamed by another session.</summary>
+    public bool Gone { get; set; }
+
     public IReadOnlyList<long> Uids { get; }
 
     public int Count => _messages.Count;
@@ -138,6 +141,12 @@ internal sealed class SelectedMailbox
             {
                 _messages.Add(appended);
                 UidNext = Math.Max(UidNext, appended.Uid + 1);
+            }
+            if (_messages.Count > before && change.FlagsChanged.Count > 0)
+            {
+                // a FETCH may name a new message: the client must know its number first
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_messages.Count} EXISTS"));
+                before = _messages.Count;
             }
             foreach (var message in change.FlagsChanged)
             {

@@ -21,8 +21,11 @@ public static class MailboxCommands
     /// <summary>What a folder holds: its UIDVALIDITY and every message (a POP3 or IMAP session opening it); null Folder is INBOX.</summary>
     public sealed record List(string Account, string? Folder = null) : IMailboxMessage;
 
-    /// <summary>Remove these messages (POP3's UPDATE state; IMAP's EXPUNGE).</summary>
-    public sealed record Expunge(string Account, IReadOnlyList<long> Uids, string? Folder = null) : IMailboxMessage;
+    /// <summary>
+    /// Remove these messages (POP3's UPDATE state; IMAP's EXPUNGE). With <paramref name="OnlyDeleted"/> (IMAP) only those
+    /// that have \Deleted in the mailbox now: a session's view may be older than another session's -FLAGS (\Deleted).
+    /// </summary>
+    public sealed record Expunge(string Account, IReadOnlyList<long> Uids, string? Folder = null, bool OnlyDeleted = false) : IMailboxMessage;
 
     /// <summary>Every folder with its counters (IMAP LIST, LSUB, STATUS): answered with <see cref="MailboxReplies.FolderList"/>.</summary>
     public sealed record Folders(string Account) : IMailboxMessage;

@@ -37,6 +37,9 @@ public abstract record ImapInput
 /// </summary>
 public sealed class ImapCommandReader(int maxLine, long maxLiteral)
 {
+    /// <summary>The largest literal accepted now (the session lowers it until LOGIN).</summary>
+    public long MaxLiteral { get; set; } = maxLiteral;
+
     private readonly List<object> _parts = []; // string (text) and ImapToken.Literal, in order
     private readonly ArrayBufferWriter<byte> _line = new();
     private readonly long _maxCommand = maxLiteral + 16L * maxLine;
@@ -140,7 +143,7 @@ public sealed class ImapCommandReader(int maxLine, long maxLiteral)
         }
         var tag = TagOf() ?? "*";
         _commandBytes += text.Length + l.Size;
-        if (l.Size > maxLiteral || _commandBytes > _maxCommand)
+        if (l.Size > MaxLiteral || _commandBytes > _maxCommand)
         {
             Reset();
             events.Add(l.Synchronizing ? new ImapInput.TooBig(tag, l.Size) : new ImapInput.Fatal("Literal too large"));

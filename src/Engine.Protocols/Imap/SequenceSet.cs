@@ -18,9 +18,9 @@ public sealed class SequenceSet
     public static bool TryParse(string text, out SequenceSet set)
     {
         set = new SequenceSet([]);
+        if (text.Length == 0 || text.AsSpan().Count(',') >= MaxRanges)
+            return false; // counted before splitting: a huge literal of commas makes no strings
         var items = text.Split(',');
-        if (text.Length == 0 || items.Length > MaxRanges)
-            return false;
         var ranges = new (long, long)[items.Length];
         for (var i = 0; i < items.Length; i++)
         {

@@ -275,3 +275,80 @@ report_ratio() {
   report "engine/postfix msg/s: $(awk -v e="${RATE[engine]}" -v p="${RATE[postfix]}" \
     'BEGIN { printf "%.2f", (p > 0 ? e / p : 0) }')"
 }
+
+# ---------------------------------------------------------------------------------------------
+# IMAP benchmarks (perf/imap, perf/mailbox-recovery): Dovecot from Debian, and the engine's users.
+# They set DOVECOT_PID, ENGINE_DATA, WORK, REPO, ENGINE_DLL, DOMAIN, PASSWORD.
+# ---------------------------------------------------------------------------------------------
+# prepare_dovecot: root, dovecot-imapd (installed when missing), and smtp-source to fill the mailboxes.
+prepare_dovecot() {
+  [[ $(id -u) -eq 0 ]] || die "run as root (cgroups, Dovecot's mail user, ulimits)"
+  [[ -x /usr/sbin/dovecot ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd >/dev/null
+  install_postfix   # for smtp-source only
+}
+
+stop_dovecot() {
+  [[ -n $DOVECOT_PID ]] || return 0
+  kill "$DOVECOT_PID" 2>/dev/null || true
+  wait "$DOVECOT_PID" 2>/dev/null || true
+  DOVECOT_PID=""
+}
+
+# cleanup_imap: the EXIT trap of the IMAP benchmarks.
+cleanup_imap() {
+  local rc=$?
+  set +e
+  stop_engine
+  stop_dovecot
+  remove_cgroups
+  rm -rf "$WORK"
+  exit "$rc"
+}
+
+# engine_users COUNT: the domain and user1..userCOUNT in the engine's directory, with PASSWORD hashed as
+# PBKDF2-SHA256 of 1,000 iterations (the engine's scheme; its default 600,000 would make LOGIN the benchmark).
+engine_users() {
+  local count=$1 hash u
+  mkdir -p "$ENGINE_DATA"
+  ( cd "$REPO" && dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" domain add "$DOMAIN" ) > "$WORK/cli.log" 2>&1 \
+    || { cat "$WORK/cli.log" >&2; die "domain add failed"; }
+  hash=$(python3 -c 'import hashlib,base64,os,sys; s=os.urandom(16); h=hashlib.pbkdf2_hmac("sha256", sys.argv[1].encode(), s, 1000); print("{PBKDF2-SHA256}$1000$%s$%s" % (base64.b64encode(s).decode(), base64.b64encode(h).decode()))' "$PASSWORD")
+  { echo "address,display_name,quota,password_hash"; for (( u = 1; u <= count; u++ )); do echo "user$u@$DOMAIN,,0,$hash"; done; } > "$WORK/users.csv"
+  ( cd "$REPO" && dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" user import "$WORK/users.csv" ) >> "$WORK/cli.log" 2>&1 \
+    || { cat "$WORK/cli.log" >&2; die "user import failed"; }
+}
+
+# dovecot_conf DIR PORT USERS [EXTRA...]: DIR/dovecot.conf serving the engine's Maildirs (ENGINE_DATA/mail/%d/%n)
+# as nobody, user1..userUSERS with PASSWORD in plain text, on 127.0.0.1:PORT; each EXTRA is a line added at the end.
+dovecot_conf() {
+  local dir=$1 port=$2 users=$3 u
+  shift 3
+  mkdir -p "$dir/home"
+  for (( u = 1; u <= users; u++ )); do echo "user$u@$DOMAIN:{PLAIN}$PASSWORD::::::"; done > "$dir/passwd"
+  chown -R nobody:nogroup "$ENGINE_DATA/mail" "$dir/home"
+  chmod o+x "$WORK" "$ENGINE_DATA"
+  {
+    cat <<CONF
+base_dir = $dir/run
+instance_name = engine-perf-$port
+state_dir = $dir/state
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = $dir/dovecot.log
+mail_location = maildir:$ENGINE_DATA/mail/%d/%n
+default_vsz_limit = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $dir/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$dir/home/%d/%n
+}
+CONF
+    printf '%s\n' "$@"
+  } > "$dir/dovecot.conf"
+}

@@ -57,29 +57,11 @@ mkdir -p "$OUT_DIR"
 
 . "$(dirname "$0")/../lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root (cgroups, Dovecot's mail user, ulimits)"
-[[ -x /usr/sbin/dovecot ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd >/dev/null
-install_postfix   # for smtp-source only
+prepare_dovecot
 ulimit -n "$(ulimit -Hn)"   # 2 descriptors per connection (client and server) must fit
 sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1000000 || true
 
-stop_dovecot() {
-  [[ -n $DOVECOT_PID ]] || return 0
-  kill "$DOVECOT_PID" 2>/dev/null || true
-  wait "$DOVECOT_PID" 2>/dev/null || true
-  DOVECOT_PID=""
-}
-
-cleanup() {
-  local rc=$?
-  set +e
-  stop_engine
-  stop_dovecot
-  remove_cgroups
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+trap cleanup_imap EXIT
 trap 'exit 130' INT TERM
 
 # rss_kib CGROUP: the resident memory of every process in the cgroup, in KiB.
@@ -133,13 +115,7 @@ build_engine
 # ---------------------------------------------------------------------------------------------
 # Data: users and messages, delivered by the engine.
 # ---------------------------------------------------------------------------------------------
-engine_cli() { ( cd "$REPO" && dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" "$@" ); }
-mkdir -p "$ENGINE_DATA"
-engine_cli domain add "$DOMAIN" > "$WORK/cli.log" 2>&1 || { cat "$WORK/cli.log" >&2; die "domain add failed"; }
-# PBKDF2-SHA256 with 1,000 iterations (the engine's scheme; the default 600,000 would make LOGIN the benchmark).
-HASH=$(python3 -c 'import hashlib,base64,os,sys; s=os.urandom(16); h=hashlib.pbkdf2_hmac("sha256", sys.argv[1].encode(), s, 1000); print("{PBKDF2-SHA256}$1000$%s$%s" % (base64.b64encode(s).decode(), base64.b64encode(h).decode()))' "$PASSWORD")
-{ echo "address,display_name,quota,password_hash"; for (( u = 1; u <= USERS; u++ )); do echo "user$u@$DOMAIN,,0,$HASH"; done; } > "$WORK/users.csv"
-engine_cli user import "$WORK/users.csv" >> "$WORK/cli.log" 2>&1 || { cat "$WORK/cli.log" >&2; die "user import failed"; }
+engine_users "$USERS"
 
 cg_create engine-perf-imap-engine; EN_CG=$CG
 ( cd "$REPO" && in_cgroup "$EN_CG" dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" \
@@ -180,38 +156,13 @@ stop_engine
 # Dovecot on the same Maildirs.
 # ---------------------------------------------------------------------------------------------
 DV=$WORK/dovecot
-mkdir -p "$DV/home"
-for (( u = 1; u <= USERS; u++ )); do echo "user$u@$DOMAIN:{PLAIN}$PASSWORD::::::"; done > "$DV/passwd"
-chown -R nobody:nogroup "$ENGINE_DATA/mail" "$DV/home"
-chmod o+x "$WORK" "$ENGINE_DATA"
 LOGIN_SERVICE=""
 [[ $DOVECOT_LOGIN == performance ]] && LOGIN_SERVICE="service_count = 0
   process_min_avail = $(nproc)"
-cat > "$DV/dovecot.conf" <<CONF
-base_dir = $DV/run
-instance_name = engine-perf-imap
-state_dir = $DV/state
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-log_path = $DV/dovecot.log
-mail_location = maildir:$ENGINE_DATA/mail/%d/%n
-mail_max_userip_connections = 100000
-imap_hibernate_timeout = 5s
-default_process_limit = 20000
-default_client_limit = 40000
-default_vsz_limit = 0
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $DV/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$DV/home/%d/%n
-}
-service imap-login {
+dovecot_conf "$DV" "$DOVECOT_IMAP" "$USERS" \
+  "mail_max_userip_connections = 100000" "imap_hibernate_timeout = 5s" \
+  "default_process_limit = 20000" "default_client_limit = 40000" \
+  "service imap-login {
   inet_listener imap {
     port = $DOVECOT_IMAP
   }
@@ -219,21 +170,16 @@ service imap-login {
     port = 0
   }
   $LOGIN_SERVICE
-}
-service imap-hibernate {
+}" "service imap-hibernate {
   client_limit = 40000
-}
-service imap {
+}" "service imap {
   process_limit = 20000
-}
-service anvil {
+}" "service anvil {
   chroot =
   client_limit = 40000
-}
-service auth {
+}" "service auth {
   client_limit = 40000
-}
-CONF
+}"
 cg_create engine-perf-imap-dovecot; DV_CG=$CG
 ( in_cgroup "$DV_CG" /usr/sbin/dovecot -F -c "$DV/dovecot.conf" ) > "$WORK/dovecot.out" 2>&1 &
 DOVECOT_PID=$!

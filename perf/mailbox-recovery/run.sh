@@ -37,26 +37,9 @@ mkdir -p "$OUT_DIR"
 
 . "$(dirname "$0")/../lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root"
-[[ -x /usr/sbin/dovecot ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd >/dev/null
-install_postfix
+prepare_dovecot
 
-stop_dovecot() {
-  [[ -n $DOVECOT_PID ]] || return 0
-  kill "$DOVECOT_PID" 2>/dev/null || true
-  wait "$DOVECOT_PID" 2>/dev/null || true
-  DOVECOT_PID=""
-}
-cleanup() {
-  local rc=$?
-  set +e
-  stop_engine
-  stop_dovecot
-  remove_cgroups
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+trap cleanup_imap EXIT
 trap 'exit 130' INT TERM
 
 start_engine_imap() {
@@ -70,12 +53,7 @@ start_engine_imap() {
 timed_select() { python3 "$REPO/perf/imap/load.py" select "$1" 1 0 0 "$PASSWORD"; }
 
 build_engine
-engine_cli() { ( cd "$REPO" && dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" "$@" ); }
-mkdir -p "$ENGINE_DATA"
-engine_cli domain add "$DOMAIN" > "$WORK/cli.log" 2>&1 || { cat "$WORK/cli.log" >&2; die "domain add failed"; }
-HASH=$(python3 -c 'import hashlib,base64,os,sys; s=os.urandom(16); h=hashlib.pbkdf2_hmac("sha256", sys.argv[1].encode(), s, 1000); print("{PBKDF2-SHA256}$1000$%s$%s" % (base64.b64encode(s).decode(), base64.b64encode(h).decode()))' "$PASSWORD")
-printf 'address,display_name,quota,password_hash\nuser1@%s,,0,%s\n' "$DOMAIN" "$HASH" > "$WORK/users.csv"
-engine_cli user import "$WORK/users.csv" >> "$WORK/cli.log" 2>&1 || die "user import failed"
+engine_users 1
 
 log "filling user1's INBOX with $MESSAGES messages (fsync off while filling)"
 start_engine_imap --set "engine.storage.fsync=off"
@@ -105,42 +83,16 @@ E2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["select_s"])' "$
 report "$(printf '%-8s %16s %16s %12s' engine "$E1" "$E2" "$rss")   ($first)"
 
 DV=$WORK/dovecot
-mkdir -p "$DV/home"
-echo "user1@$DOMAIN:{PLAIN}$PASSWORD::::::" > "$DV/passwd"
-chown -R nobody:nogroup "$ENGINE_DATA/mail" "$DV/home"
-chmod o+x "$WORK" "$ENGINE_DATA"
-cat > "$DV/dovecot.conf" <<CONF
-base_dir = $DV/run
-instance_name = engine-perf-recovery
-state_dir = $DV/state
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-log_path = $DV/dovecot.log
-mail_location = maildir:$ENGINE_DATA/mail/%d/%n
-default_vsz_limit = 0
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $DV/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$DV/home/%d/%n
-}
-service imap-login {
+dovecot_conf "$DV" "$DOVECOT_IMAP" 1 "service imap-login {
   inet_listener imap {
     port = $DOVECOT_IMAP
   }
   inet_listener imaps {
     port = 0
   }
-}
-service anvil {
+}" "service anvil {
   chroot =
-}
-CONF
+}"
 start_dovecot() {
   /usr/sbin/dovecot -F -c "$DV/dovecot.conf" > "$WORK/dovecot.out" 2>&1 &
   DOVECOT_PID=$!

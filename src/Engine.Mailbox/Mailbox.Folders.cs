@@ -240,8 +240,9 @@ public sealed partial class Mailbox
     }
 
     /// <summary>
-    /// COPY links (or copies) each file into the target's cur/ under a new name; MOVE renames it there. Then one
-    /// event records the new UIDs (and, for MOVE, that the source's are gone).
+    /// COPY and MOVE link (or copy) each file into the target's cur/ under a new name; then one event records the
+    /// new UIDs (and, for MOVE, that the source's are gone), and only then does MOVE remove the source files, so a
+    /// crash in between leaves a message in both places, never in neither.
     /// </summary>
     private void OnCopy(MailboxCommands.Copy copy)
     {
@@ -253,6 +254,7 @@ public sealed partial class Mailbox
             return;
         }
         var copied = new List<CopiedMessage>();
+        var sources = new List<string>();
         var uid = to.NextUid;
         foreach (var source in copy.Uids.Distinct().Order().Where(from.Messages.ContainsKey).Select(u => from.Messages[u]))
         {
@@ -262,10 +264,7 @@ public sealed partial class Mailbox
             var name = _maildir.NewName(source.Size, MaildirStore.TimeOf(source.FileName));
             try
             {
-                if (copy.Move)
-                    _maildir.Move(path, _account, to.Name, name + MaildirStore.FlagSuffix(source.FlagList));
-                else
-                    _maildir.Copy(path, _account, to.Name, name + MaildirStore.FlagSuffix(source.FlagList));
+                _maildir.Copy(path, _account, to.Name, name + MaildirStore.FlagSuffix(source.FlagList));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -273,6 +272,7 @@ public sealed partial class Mailbox
                 continue;
             }
             copied.Add(new CopiedMessage(source.Uid, uid++, name));
+            sources.Add(path);
         }
         var replyTo = Sender;
         if (copied.Count == 0)
@@ -290,7 +290,20 @@ public sealed partial class Mailbox
                 e.Messages.Select(c => c.NewUid).ToArray()));
             Notify(to.Name, e.Messages.Select(c => target.Messages[c.NewUid]).ToArray(), [], []);
             if (e.Move)
+            {
+                foreach (var path in sources)
+                {
+                    try
+                    {
+                        File.Delete(path);
+                    }
+                    catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
+                    {
+                        _log.Warning("{0}: moved message left at {1}: {2}", _account, path, failure.Message);
+                    }
+                }
                 Notify(from.Name, [], [], e.Messages.Select(c => c.Uid).ToArray());
+            }
             CountEvent();
         });
     }

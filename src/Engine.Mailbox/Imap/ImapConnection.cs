@@ -31,7 +31,13 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private readonly AccessSettings _access = settings.Access;
     private readonly bool _plaintextAllowed = IPAddress.IsLoopback(remote);
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _out = new(4096);
+    /// <summary>A client that reads nothing for this long while the server writes to it is gone.</summary>
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Changes that may wait for a session that does not let them be said (a client in a long FETCH loop).</summary>
+    private const int MaxPending = 10_000;
+
+    private ArrayBufferWriter<byte> _out = new(4096);
     /// <summary>Literals before LOGIN hold a user name or a password: a client not logged in may not send more.</summary>
     private const long MaxLiteralBeforeLogin = 8 * 1024;
 
@@ -497,8 +503,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 {
                     if (_selected != selected)
                         return;
-                    if (changed.Deleted)
-                        selected.Gone = true; // deleted or renamed: the session ends at its next command (as Dovecot)
+                    if (changed.Deleted || selected.Pending.Count >= MaxPending)
+                        selected.Gone = true; // deleted or renamed (or too far behind): the session ends at its next command
                     selected.Pending.Add(changed);
                     if (_idleTag is not null)
                     {
@@ -512,9 +518,10 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            // the session is gone; its read loop ends it
+            // the session is gone (or its client stopped reading); its read loop ends it
+            socket.Close();
         }
     }
 
@@ -595,13 +602,21 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
 
     private void Octets(ReadOnlySpan<byte> octets) => _out.Write(octets);
 
+    /// <summary>
+    /// Writes what is collected. A client that takes no data for <see cref="SendTimeout"/> ends the session; a
+    /// buffer grown by a large FETCH is let go, so an idle session keeps only a small one.
+    /// </summary>
     private async Task FlushAsync()
     {
         if (_out.WrittenCount == 0)
             return;
         _outBytes += _out.WrittenCount;
-        await _stream.WriteAsync(_out.WrittenMemory).ConfigureAwait(false);
-        _out.ResetWrittenCount();
+        using (var timeout = new CancellationTokenSource(SendTimeout))
+            await _stream.WriteAsync(_out.WrittenMemory, timeout.Token).ConfigureAwait(false);
+        if (_out.Capacity > 256 * 1024)
+            _out = new ArrayBufferWriter<byte>(4096);
+        else
+            _out.ResetWrittenCount();
     }
 
     private async Task SendAsync(string line)

@@ -51,18 +51,8 @@ public sealed class SequenceSet
     {
         if (existing.Count == 0)
             return [];
-        var star = existing[^1];
         // Ranges resolved, sorted and merged first, so that ten thousand "1:*" cost one pass.
-        var ranges = _ranges.Select(r => (A: r.From == 0 ? star : r.From, B: r.To == 0 ? star : r.To))
-            .Select(r => r.A <= r.B ? (Low: r.A, High: r.B) : (Low: r.B, High: r.A)).OrderBy(r => r.Low).ToList();
-        var merged = new List<(long Low, long High)>();
-        foreach (var r in ranges)
-        {
-            if (merged.Count > 0 && r.Low <= merged[^1].High + 1)
-                merged[^1] = (merged[^1].Low, Math.Max(merged[^1].High, r.High));
-            else
-                merged.Add(r);
-        }
+        var merged = Normalized(existing[^1]);
         var selected = new List<long>();
         foreach (var (low, high) in merged)
         {
@@ -73,14 +63,45 @@ public sealed class SequenceSet
         return selected;
     }
 
-    /// <summary>Whether <paramref name="n"/> is in the set, "*" being <paramref name="star"/> (SEARCH's sequence-set and UID keys).</summary>
+    private long _normalizedFor = -1;
+    private (long Low, long High)[] _normalized = [];
+
+    /// <summary>The ranges with "*" as <paramref name="star"/>, each low to high, sorted and merged (kept for the last star).</summary>
+    private (long Low, long High)[] Normalized(long star)
+    {
+        if (_normalizedFor == star)
+            return _normalized;
+        var merged = new List<(long Low, long High)>();
+        foreach (var (low, high) in _ranges.Select(r => (A: r.From == 0 ? star : r.From, B: r.To == 0 ? star : r.To))
+                     .Select(r => (Low: Math.Min(r.A, r.B), High: Math.Max(r.A, r.B))).OrderBy(r => r.Low))
+        {
+            if (merged.Count > 0 && low <= merged[^1].High + 1)
+                merged[^1] = (merged[^1].Low, Math.Max(merged[^1].High, high));
+            else
+                merged.Add((low, high));
+        }
+        _normalized = merged.ToArray();
+        _normalizedFor = star;
+        return _normalized;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="n"/> is in the set, "*" being <paramref name="star"/> (SEARCH's sequence-set and UID keys):
+    /// a binary search in the ranges resolved, sorted and merged once per value of "*", so a set of ten thousand
+    /// ranges costs a few steps per message, not ten thousand.
+    /// </summary>
     public bool Contains(long n, long star)
     {
-        foreach (var (from, to) in _ranges)
+        var normalized = Normalized(star);
+        int lo = 0, hi = normalized.Length - 1;
+        while (lo <= hi)
         {
-            var a = from == 0 ? star : from;
-            var b = to == 0 ? star : to;
-            if (n >= Math.Min(a, b) && n <= Math.Max(a, b))
+            var mid = (lo + hi) >>> 1;
+            if (n < normalized[mid].Low)
+                hi = mid - 1;
+            else if (n > normalized[mid].High)
+                lo = mid + 1;
+            else
                 return true;
         }
         return false;

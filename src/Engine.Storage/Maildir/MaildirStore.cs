@@ -210,15 +210,6 @@ public sealed class MaildirStore(string root, bool fsync = true)
             File.Copy(fromPath, target);
     }
 
-    /// <summary>Moves a message file into another folder's cur/ under a new name (MOVE: one rename on one file system).</summary>
-    public void Move(string fromPath, string account, string folder, string flaggedName)
-    {
-        var target = Path.Combine(Ensure(account, folder), "cur", flaggedName);
-        File.Move(fromPath, target, overwrite: true);
-        if (fsync)
-            DirectorySync.Fsync(Path.GetDirectoryName(target)!);
-    }
-
     /// <summary>Removes a folder's Maildir with its messages (not its children: they are folders of their own).</summary>
     public void DeleteFolder(string account, string folder)
     {

@@ -68,7 +68,7 @@ public sealed class AccessTranscriptSpecs
         int read;
         while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
             bytes.Write(buffer, 0, read);
-        var text = Encoding.ASCII.GetString(bytes.ToArray());
+        var text = Encoding.UTF8.GetString(bytes.ToArray());
         Assert.EndsWith("\r\n", text);
         return text[..^2].Split("\r\n").ToList();
     }

@@ -206,6 +206,26 @@ public sealed class ImapSpecs
     }
 
     [Fact]
+    public async Task Envelope_and_bodystructure_are_parsed_once_then_come_from_the_nodes_cache()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-cache", "From: Alice <alice@client.test>\r\nSubject: cached\r\n\r\nx");
+        using var imap = await LoginAsync(engine);
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var first = (await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
+        Assert.Equal("cached", first.Envelope!.Subject);
+
+        // The file goes (behind the engine's back): ENVELOPE and BODYSTRUCTURE still come, from the cache; the text cannot.
+        foreach (var file in Directory.GetFiles(Inbox(engine, "new")))
+            File.Delete(file);
+        var again = (await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
+        Assert.Equal("cached", again.Envelope!.Subject);
+        Assert.Equal("Alice", ((MimeKit.MailboxAddress)again.Envelope.From[0]).Name);
+        Assert.Equal("text/plain", again.Body!.ContentType.MimeType.ToLowerInvariant());
+        await Assert.ThrowsAnyAsync<Exception>(() => imap.Inbox.GetMessageAsync(0, Ct));
+        await imap.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
     public async Task Python_imaplib_searches_fetches_stores_and_expunges()
     {
         await using var engine = await Accounts.WithMailAsync("imap-imaplib", "Subject: first\r\n\r\none", "Subject: second\r\n\r\ntwo");

@@ -65,7 +65,9 @@ internal sealed partial class ImapConnection
         {
             var message = selected[messageUid];
             MessageStructure? structure = null;
-            if (wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure or FetchItem.Section or FetchItem.BinarySize))
+            var cached = structures.Find(_account, _selectedName, selected.UidValidity, messageUid);
+            var needsOctets = wanted.Any(i => i is FetchItem.Section or FetchItem.BinarySize);
+            if (needsOctets || (cached is null && wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure)))
             {
                 if (ReadMessage(message) is not { } octets)
                 {
@@ -73,6 +75,11 @@ internal sealed partial class ImapConnection
                     continue;
                 }
                 structure = MessageStructure.Parse(octets);
+                if (cached is null && wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure))
+                {
+                    cached = new StructureCache.Entry(structure.Envelope(), structure.BodyStructure(false), structure.BodyStructure(true));
+                    structures.Add(_account, _selectedName, selected.UidValidity, messageUid, cached);
+                }
             }
             Text(string.Create(CultureInfo.InvariantCulture, $"* {seq} FETCH ("));
             var first = true;
@@ -92,7 +99,7 @@ internal sealed partial class ImapConnection
                 if (!first)
                     Text(" ");
                 first = false;
-                WriteItem(item, message, structure!);
+                WriteItem(item, message, structure, cached);
             }
             Line(")");
             if (_out.WrittenCount > 256 * 1024)
@@ -103,7 +110,8 @@ internal sealed partial class ImapConnection
         return true;
     }
 
-    private void WriteItem(FetchItem item, MailMessage message, MessageStructure structure)
+    /// <summary>One FETCH item; ENVELOPE and BODYSTRUCTURE from the node's cache, sections from the parsed octets.</summary>
+    private void WriteItem(FetchItem item, MailMessage message, MessageStructure? structure, StructureCache.Entry? cached)
     {
         switch (item)
         {
@@ -123,17 +131,17 @@ internal sealed partial class ImapConnection
                 Text(string.Create(CultureInfo.InvariantCulture, $"MODSEQ ({message.ModSeq})"));
                 break;
             case FetchItem.Envelope:
-                Text("ENVELOPE " + structure.Envelope());
+                Text("ENVELOPE " + cached!.Envelope);
                 break;
             case FetchItem.Structure s:
-                Text((s.Extensible ? "BODYSTRUCTURE " : "BODY ") + structure.BodyStructure(s.Extensible));
+                Text(s.Extensible ? "BODYSTRUCTURE " + cached!.BodyStructure : "BODY " + cached!.Body);
                 break;
             case FetchItem.BinarySize b:
-                var decoded = structure.Binary(b.Body);
+                var decoded = structure!.Binary(b.Body);
                 Text(b.Name + " " + (decoded is { } d ? d.Length.ToString(CultureInfo.InvariantCulture) : "NIL"));
                 break;
             case FetchItem.Section s:
-                var octets = s.Binary ? structure.Binary(s.Body) : structure.Section(s.Body);
+                var octets = s.Binary ? structure!.Binary(s.Body) : structure!.Section(s.Body);
                 if (octets is not { } bytes)
                 {
                     Text(s.Name + " NIL");

@@ -24,7 +24,7 @@ namespace Engine.Mailbox.Imap;
 /// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
 /// </summary>
 internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
-    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ILogger log)
+    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, StructureCache structures, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];

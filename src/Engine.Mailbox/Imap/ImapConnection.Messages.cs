@@ -262,6 +262,8 @@ internal sealed partial class ImapConnection
                 returns = ["ALL"];
             at = 2;
         }
+        if (returns is null && _rev2)
+            returns = ["ALL"]; // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 section 7.3.4)
         if (args.Count > at + 1 && args[at].Text?.ToUpperInvariant() == "CHARSET")
         {
             var charset = args[at + 1].Text?.ToUpperInvariant();

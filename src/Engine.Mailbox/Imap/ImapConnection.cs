@@ -52,6 +52,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private string? _saslTag;
     private bool _condstore;
     private bool _qresync;
+    private bool _rev2; // ENABLE IMAP4rev2: RFC 9051's responses instead of RFC 3501's
     private int _errors;
     private int _failures;
     private long _in;
@@ -60,7 +61,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private bool Authenticated => _account.Length > 0;
 
     private string Capabilities =>
-        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
+        "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
         + "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
         + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
 
@@ -295,6 +296,11 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                     enabled.Add("CONDSTORE");
                 }
             }
+            else if (capability == "IMAP4REV2" && !_rev2)
+            {
+                _rev2 = true;
+                enabled.Add("IMAP4rev2");
+            }
             else if (capability == "UTF8=ACCEPT" && !_utf8)
             {
                 _utf8 = true;
@@ -430,9 +436,16 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         Line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         Line(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox." : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
         Line($"* {selected.Count} EXISTS");
-        Line("* 0 RECENT");
-        if (firstUnseen > 0)
-            Line($"* OK [UNSEEN {selected.SequenceOf(firstUnseen)}] First unseen.");
+        if (_rev2)
+        {
+            Line($"* LIST () \"/\" {Quoted(folder)}"); // RFC 9051 section 6.3.2: the name as the server has it; no RECENT, no UNSEEN
+        }
+        else
+        {
+            Line("* 0 RECENT");
+            if (firstUnseen > 0)
+                Line($"* OK [UNSEEN {selected.SequenceOf(firstUnseen)}] First unseen.");
+        }
         Line($"* OK [UIDVALIDITY {selected.UidValidity}] UIDs valid");
         Line($"* OK [UIDNEXT {selected.UidNext}] Predicted next UID");
         Line($"* OK [HIGHESTMODSEQ {selected.HighestModSeq}] Highest");

@@ -24,7 +24,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     /// <summary>A file written: a delivery (Key set) or an APPEND (Key empty) into <paramref name="Folder"/>.</summary>
     private sealed record Written(string Key, string Folder, string FileName, IReadOnlyList<string>? Flags, IActorRef ReplyTo);
 
-    private sealed record WriteFailed(string Key, IActorRef ReplyTo, string Reason);
+    private sealed record WriteFailed(string Key, string FileName, IActorRef ReplyTo, string Reason);
 
     private sealed record Removed(string Folder, IReadOnlyList<long> Uids, IActorRef ReplyTo);
 
@@ -42,6 +42,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private const int MaxWrites = 16;
 
     private int _writes;
+    private readonly Dictionary<string, long> _writing = []; // file name → size, of the files being written (they count against the quota)
     private readonly HashSet<string> _busyKeys = []; // delivery keys being written or journaled: a second Deliver waits
     private readonly List<(MailboxEvents.MessageAppended Event, Written Written)> _batch = [];
     private bool _flushing;
@@ -165,6 +166,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
                     ? new MailboxReplies.NotDelivered(_account, failed.Key, failed.Reason)
                     : new MailboxReplies.FolderDone(_account, "[SERVERBUG] The message could not be written."));
                 _busyKeys.Remove(failed.Key);
+                _writing.Remove(failed.FileName);
                 WriteDone();
                 break;
             case SaveSnapshotSuccess success:
@@ -208,7 +210,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
         if (quota <= 0)
             return null;
         _usage ??= _maildir.Usage(_account);
-        return _usage + size > quota ? $"Mailbox full: quota exceeded ({_usage} of {quota} bytes used, message {size})" : null;
+        var used = _usage + _writing.Values.Sum(); // files still being written count too
+        return used + size > quota ? $"Mailbox full: quota exceeded ({used} of {quota} bytes used, message {size})" : null;
     }
 
     private static string NameOf(MailboxCommands.Deliver deliver, long size)
@@ -222,6 +225,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private void Write(string key, string folder, string blobRef, byte[] prefix, string name, IReadOnlyList<string>? flags, IActorRef replyTo)
     {
         _writes++;
+        _writing[name] = MaildirStore.SizeOf(name) ?? 0;
         if (key.Length > 0)
             _busyKeys.Add(key);
         var flagged = flags is { Count: > 0 } ? name + MaildirStore.FlagSuffix(flags) : null;
@@ -232,7 +236,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
             await using var body = _blobs.OpenRead(blobRef);
             await _maildir.WriteAsync(_account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
         }).PipeTo(Self, success: () => new Written(key, folder, name, flags, replyTo),
-            failure: e => new WriteFailed(key, replyTo, e.GetBaseException().Message));
+            failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));
     }
 
     /// <summary>
@@ -242,6 +246,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     /// </summary>
     private void OnWritten(Written written)
     {
+        _writing.Remove(written.FileName);
         var folder = _state.FolderOf(written.Folder);
         if (folder is null)
         {

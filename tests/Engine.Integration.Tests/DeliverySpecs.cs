@@ -157,6 +157,22 @@ public sealed class DeliverySpecs
     }
 
     [Fact]
+    public async Task Deliveries_written_at_once_count_against_the_quota_together()
+    {
+        var dataDir = Accounts.WithJane("quota-concurrent");
+        Accounts.DirectoryOf(dataDir).AddUser("small@campus.test", "", "{LOCKED}", 4000);
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+        var ids = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            RawSmtp.SendMessageAsync(engine.Port, "jane@campus.test", $"Subject: {i}\r\n\r\n{new string('x', 1000)}", "small@campus.test")));
+        foreach (var id in ids)
+            await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<small@campus.test>", StringComparison.Ordinal));
+        var files = Directory.GetFiles(Path.Combine(Maildir(dataDir, "campus.test", "small"), "new"));
+        Assert.True(files.Sum(f => new FileInfo(f).Length) <= 4000, $"{files.Length} messages, {files.Sum(f => new FileInfo(f).Length)} bytes, over the quota");
+        Assert.InRange(files.Length, 1, 3); // about 1,200 bytes each: three fit
+        Assert.Contains(engine.Logs.Lines, l => l.Contains("dsn=4.2.2, status=deferred (Mailbox full", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_mailbox_lists_its_messages_by_uid_and_expunges_them_across_a_restart()
     {
         var dataDir = Accounts.WithJane("index");

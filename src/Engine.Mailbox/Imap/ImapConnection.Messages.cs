@@ -74,7 +74,7 @@ internal sealed partial class ImapConnection
                     missing = true; // expunged by another session, not yet announced here
                     continue;
                 }
-                structure = MessageStructure.Parse(octets);
+                structure = MessageStructure.Of(octets);
                 if (cached is null && wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure))
                 {
                     cached = new StructureCache.Entry(structure.Envelope(), structure.BodyStructure(false), structure.BodyStructure(true));

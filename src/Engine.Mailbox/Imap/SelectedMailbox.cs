@@ -25,6 +25,18 @@ internal sealed class SelectedMailbox
         Uids = new UidList(_messages);
     }
 
+    /// <summary>The message numbers 1..count, without an array of them (a set is resolved against them at every command).</summary>
+    private sealed class SequenceNumbers(int count) : IReadOnlyList<long>
+    {
+        public long this[int index] => index + 1;
+
+        public int Count => count;
+
+        public IEnumerator<long> GetEnumerator() => Enumerable.Range(1, count).Select(i => (long)i).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     /// <summary>The UIDs of <see cref="_messages"/>, without a copy.</summary>
     private sealed class UidList(List<MailMessage> messages) : IReadOnlyList<long>
     {
@@ -82,8 +94,7 @@ internal sealed class SelectedMailbox
     {
         if (byUid)
             return set.Select(Uids).Select(uid => (SequenceOf(uid), uid)).ToArray();
-        var numbers = Enumerable.Range(1, _messages.Count).Select(i => (long)i).ToArray();
-        return set.Select(numbers).Select(seq => (seq, _messages[(int)seq - 1].Uid)).ToArray();
+        return set.Select(new SequenceNumbers(_messages.Count)).Select(seq => (seq, _messages[(int)seq - 1].Uid)).ToArray();
     }
 
     /// <summary>A message whose flags this session changed itself: the view takes them now.</summary>

@@ -14,8 +14,6 @@ public sealed class StructureCache(int capacity = 50_000)
 
     private readonly ConcurrentDictionary<(string Account, string Folder, long UidValidity, long Uid), Entry> _entries = new();
 
-    public int Count => _entries.Count;
-
     public Entry? Find(string account, string folder, long uidValidity, long uid) => _entries.GetValueOrDefault((account, folder, uidValidity, uid));
 
     public void Add(string account, string folder, long uidValidity, long uid, Entry entry)

@@ -24,10 +24,8 @@ public sealed class MessageStructure
     /// <summary>The message parsed with MimeKit, the first time something needs its structure.</summary>
     public MimeMessage Message => _message ??= ParseMime();
 
-    public long Length => _octets.Length;
-
     /// <summary>Wraps the octets; MimeKit parses them only when a part, ENVELOPE or BODYSTRUCTURE is asked for.</summary>
-    public static MessageStructure Parse(byte[] octets) => new(octets);
+    public static MessageStructure Of(byte[] octets) => new(octets);
 
     private MimeMessage ParseMime()
     {

@@ -226,17 +226,6 @@ public static class SearchQuery
         _ => false,
     };
 
-    /// <summary>Whether any key needs the message's text (so the caller knows what it will have to read).</summary>
-    public static bool NeedsText(SearchKey key) => key switch
-    {
-        SearchKey.Header or SearchKey.Text => true,
-        SearchKey.Date d => d.Sent,
-        SearchKey.Not n => NeedsText(n.Key),
-        SearchKey.Or o => NeedsText(o.Left) || NeedsText(o.Right),
-        SearchKey.And a => a.Keys.Any(NeedsText),
-        _ => false,
-    };
-
     private static bool CompareDay(SearchKey.Date d, ISearchable m)
     {
         DateOnly day;

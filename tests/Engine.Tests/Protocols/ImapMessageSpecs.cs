@@ -36,7 +36,7 @@ public sealed class ImapMessageSpecs
         "AAEC\r\n" +
         "--outer--\r\n";
 
-    private static MessageStructure Parse(string text) => MessageStructure.Parse(Encoding.UTF8.GetBytes(text));
+    private static MessageStructure Parse(string text) => MessageStructure.Of(Encoding.UTF8.GetBytes(text));
 
     private static string Section(MessageStructure m, string section)
     {

@@ -127,7 +127,6 @@ public static class EngineHost
             AccessSettings.Create(config, "engine.pop3", TimeSpan.FromMinutes(10))));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Pop3Server>());
         builder.Services.AddSingleton(ImapSettings.Create(config));
-        builder.Services.AddSingleton(new StructureCache(config.GetInt("engine.imap.structure-cache", 50_000)));
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();

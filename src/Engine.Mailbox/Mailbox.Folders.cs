@@ -256,6 +256,7 @@ public sealed partial class Mailbox
         var copied = new List<CopiedMessage>();
         var sources = new List<string>();
         var uid = to.NextUid;
+        using var structures = new StructureFile.Reader(_maildir.PathOf(_account, from.Name));
         foreach (var source in copy.Uids.Distinct().Order().Where(from.Messages.ContainsKey).Select(u => from.Messages[u]))
         {
             var path = _maildir.Locate(_account, source.FileName, source.Cur, source.FlagList, from.Name);
@@ -271,7 +272,9 @@ public sealed partial class Mailbox
                 _log.Warning("{0}: copy of uid {1} failed: {2}", _account, source.Uid, e.Message);
                 continue;
             }
-            copied.Add(new CopiedMessage(source.Uid, uid++, name));
+            var structure = source.Cache is { } offset ? structures.Read(offset, source.Uid) : null;
+            copied.Add(new CopiedMessage(source.Uid, uid, name, AppendStructure(to.Name, uid, structure ?? Structures.Parse(path, _log))));
+            uid++;
             sources.Add(path);
         }
         var replyTo = Sender;
@@ -303,6 +306,7 @@ public sealed partial class Mailbox
                     }
                 }
                 Notify(from.Name, [], [], e.Messages.Select(c => c.Uid).ToArray());
+                Self.Tell(new CompactStructures(from.Name));
             }
             CountEvent();
         });
@@ -331,13 +335,14 @@ public sealed partial class Mailbox
                     _maildir.Import(m.Path, _account, folder.Name, m.BaseName, m.Flags);
                 if (folder.Name != MailboxState.InboxName)
                     CreateMaildir(folder.Name);
+                File.Delete(StructureFile.PathIn(_maildir.PathOf(_account, folder.Name))); // of an import that failed before
                 var use = _state.FolderOf(folder.Name)?.SpecialUse;
                 // Modseqs start above any Dovecot could have given (its index is not read), so a CONDSTORE or QRESYNC client
                 // that kept Dovecot's HIGHESTMODSEQ sees every message as changed and fetches all flags again.
                 var messages = folder.Messages.Select(m => new MailMessage(m.Uid, m.BaseName, m.Size, m.Flags.Count > 0 ? m.Flags : null, ImportedModSeq,
-                    m.Flags.Count > 0)).ToArray();
+                    m.Flags.Count > 0, AppendStructure(folder.Name, m.Uid, Structures.Parse(m.Path, _log)))).ToArray();
                 events.Add(new MailboxEvents.FolderImported(new FolderSnapshot(folder.Name, folder.UidValidity, folder.NextUid,
-                    ImportedModSeq, messages, use, folder.Subscribed)));
+                    ImportedModSeq, messages, use, folder.Subscribed, CacheRecords: messages.Count(m => m.Cache is not null))));
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

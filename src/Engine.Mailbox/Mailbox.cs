@@ -22,7 +22,8 @@ namespace Engine.Mailbox;
 public sealed partial class Mailbox : UntypedPersistentActor
 {
     /// <summary>A file written: a delivery (Key set) or an APPEND (Key empty) into <paramref name="Folder"/>.</summary>
-    private sealed record Written(string Key, string Folder, string FileName, IReadOnlyList<string>? Flags, IActorRef ReplyTo);
+    private sealed record Written(string Key, string Folder, string FileName, IReadOnlyList<string>? Flags, IActorRef ReplyTo,
+        StructureFile.Entry? Structure);
 
     private sealed record WriteFailed(string Key, string FileName, IActorRef ReplyTo, string Reason);
 
@@ -160,6 +161,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
             case Removed removed:
                 OnRemoved(removed);
                 break;
+            case CompactStructures compact:
+                OnCompactStructures(compact);
+                break;
             case WriteFailed failed:
                 _log.Warning("{0}: writing {1} failed: {2}", _account, failed.Key, failed.Reason);
                 failed.ReplyTo.Tell(failed.Key.Length > 0
@@ -221,7 +225,10 @@ public sealed partial class Mailbox : UntypedPersistentActor
         return MaildirStore.NameFor(time, id, deliver.Key, size);
     }
 
-    /// <summary>Writes the file off the actor's thread; the outcome comes back as a message.</summary>
+    /// <summary>
+    /// Writes the file off the actor's thread and parses it once for its ENVELOPE and BODYSTRUCTURE (which the
+    /// actor appends to the folder's structure file); the outcome comes back as a message.
+    /// </summary>
     private void Write(string key, string folder, string blobRef, byte[] prefix, string name, IReadOnlyList<string>? flags, IActorRef replyTo)
     {
         _writes++;
@@ -229,13 +236,19 @@ public sealed partial class Mailbox : UntypedPersistentActor
         if (key.Length > 0)
             _busyKeys.Add(key);
         var flagged = flags is { Count: > 0 } ? name + MaildirStore.FlagSuffix(flags) : null;
+        var account = _account;
+        var maildir = _maildir;
+        var blobs = _blobs;
+        var log = _log;
         Task.Run(async () =>
         {
-            if (key.Length > 0 && _maildir.Contains(_account, name, folder))
-                return;
-            await using var body = _blobs.OpenRead(blobRef);
-            await _maildir.WriteAsync(_account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
-        }).PipeTo(Self, success: () => new Written(key, folder, name, flags, replyTo),
+            if (key.Length == 0 || !maildir.Contains(account, name, folder))
+            {
+                await using var body = blobs.OpenRead(blobRef);
+                await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
+            }
+            return Structures.Parse(maildir.Find(account, name, folder), log);
+        }).PipeTo(Self, success: structure => new Written(key, folder, name, flags, replyTo, structure),
             failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));
     }
 
@@ -256,7 +269,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
             return;
         }
         var appended = new MailboxEvents.MessageAppended(written.Key, folder.NextUid, written.FileName,
-            written.Folder == MailboxState.InboxName ? null : written.Folder, written.Flags is { Count: > 0 } ? written.Flags : null);
+            written.Folder == MailboxState.InboxName ? null : written.Folder, written.Flags is { Count: > 0 } ? written.Flags : null,
+            AppendStructure(folder.Name, folder.NextUid, written.Structure));
         _state = _state.Apply(appended);
         _usage += MaildirStore.SizeOf(appended.FileName) ?? 0;
         _batch.Add((appended, written));
@@ -450,6 +464,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
             if (e.Uids.Count > 0)
                 Notify(removed.Folder, [], [], e.Uids);
             CountEvent();
+            Self.Tell(new CompactStructures(removed.Folder));
         });
     }
 

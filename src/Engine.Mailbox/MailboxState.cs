@@ -6,11 +6,12 @@ namespace Engine.Mailbox;
 
 /// <summary>
 /// One folder of a mailbox: its UIDVALIDITY, next UID, HIGHESTMODSEQ, SPECIAL-USE, subscription, and its
-/// messages by UID (file name, size, flags, modseq). Every change in it (append, flags, expunge) takes the
-/// folder's next modseq (RFC 7162).
+/// messages by UID (file name, size, flags, modseq, structure record). Every change in it (append, flags, expunge)
+/// takes the folder's next modseq (RFC 7162). <paramref name="CacheRecords"/> counts the records in its structure
+/// file, of messages still here or not: when most are dead, the file is compacted.
 /// </summary>
 public sealed record Folder(string Name, long UidValidity, long NextUid, long HighestModSeq, ImmutableSortedDictionary<long, MailMessage> Messages,
-    string? SpecialUse = null, bool Subscribed = true, ImmutableList<ExpungedRange>? Expunged = null)
+    string? SpecialUse = null, bool Subscribed = true, ImmutableList<ExpungedRange>? Expunged = null, long CacheRecords = 0)
 {
     /// <summary>The UIDs expunged so far, as ranges with the modseq of their expunge (for QRESYNC's VANISHED).</summary>
     public ImmutableList<ExpungedRange> ExpungedRanges => Expunged ?? [];
@@ -27,8 +28,23 @@ public sealed record Folder(string Name, long UidValidity, long NextUid, long Hi
             HighestModSeq = modseq,
             NextUid = Math.Max(NextUid, added.Length == 0 ? 0 : added.Max(m => m.Uid) + 1),
             Messages = Messages.SetItems(added.Select(m => KeyValuePair.Create(m.Uid, m))),
+            CacheRecords = CacheRecords + added.Count(m => m.Cache is not null),
         };
     }
+
+    /// <summary>The structure file holds only these records now.</summary>
+    public Folder Compacted(IReadOnlyList<long> uids, IReadOnlyList<long> offsets)
+    {
+        var at = uids.Select((uid, i) => (uid, offsets[i])).ToDictionary(p => p.uid, p => p.Item2);
+        return this with
+        {
+            Messages = Messages.SetItems(Messages.Values.Select(m => KeyValuePair.Create(m.Uid, m with { Cache = at.TryGetValue(m.Uid, out var o) ? o : null }))),
+            CacheRecords = at.Count,
+        };
+    }
+
+    /// <summary>Whether most of the structure file's records are of messages gone (and it is worth rewriting).</summary>
+    public bool CacheWasteful => CacheRecords > 1000 && CacheRecords > 2 * Messages.Count;
 
     public Folder Remove(IEnumerable<long> uids)
     {
@@ -91,7 +107,9 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
         MailboxEvents.MessageAppended appended when FolderOf(appended.Folder) is { } folder => (appended.Key.Length == 0
             ? this
             : this with { Delivered = Delivered.SetItem(appended.Key, appended.Uid), Started = Started.Remove(appended.Key) }).With(folder.Add(
-            [new MailMessage(appended.Uid, appended.FileName, MaildirStore.SizeOf(appended.FileName) ?? 0, appended.Flags, Cur: appended.Flags is { Count: > 0 })])),
+            [new MailMessage(appended.Uid, appended.FileName, MaildirStore.SizeOf(appended.FileName) ?? 0, appended.Flags, Cur: appended.Flags is { Count: > 0 },
+                Cache: appended.Cache)])),
+        MailboxEvents.StructuresCompacted compacted when FolderOf(compacted.Folder) is { } folder => With(folder.Compacted(compacted.Uids, compacted.Offsets)),
         MailboxEvents.MessagesExpunged expunged when FolderOf(expunged.Folder) is { } folder => With(folder.Remove(expunged.Uids)),
         MailboxEvents.FlagsChanged changed when FolderOf(changed.Folder) is { } folder => With(folder with
         {
@@ -112,7 +130,7 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
         MailboxEvents.FolderSubscribed subscribed when FolderOf(subscribed.Folder) is { } folder => With(folder with { Subscribed = subscribed.Subscribed }),
         MailboxEvents.FolderImported imported => With(new Folder(Normalize(imported.Folder.Name), imported.Folder.UidValidity, imported.Folder.NextUid,
             imported.Folder.HighestModSeq, imported.Folder.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), imported.Folder.SpecialUse,
-            imported.Folder.Subscribed, imported.Folder.Expunged?.ToImmutableList())),
+            imported.Folder.Subscribed, imported.Folder.Expunged?.ToImmutableList(), imported.Folder.CacheRecords)),
         MailboxEvents.MessagesCopied copied when FolderOf(copied.From) is { } from && FolderOf(copied.To) is { } to => ApplyCopy(copied, from, to),
         _ => this,
     };
@@ -120,7 +138,7 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
     private MailboxState ApplyCopy(MailboxEvents.MessagesCopied copied, Folder from, Folder to)
     {
         var messages = copied.Messages.Where(c => from.Messages.ContainsKey(c.Uid)).Select(c =>
-            new MailMessage(c.NewUid, c.FileName, from.Messages[c.Uid].Size, from.Messages[c.Uid].Flags, Cur: true)).ToArray();
+            new MailMessage(c.NewUid, c.FileName, from.Messages[c.Uid].Size, from.Messages[c.Uid].Flags, Cur: true, Cache: c.Cache)).ToArray();
         var state = With(to.Add(messages));
         return copied.Move ? state.With(state.Folders[from.Name].Remove(copied.Messages.Select(c => c.Uid))) : state;
     }
@@ -141,15 +159,15 @@ public sealed record MailboxState(ImmutableDictionary<string, long> Delivered, I
         new(UidValidity, NextUid, Delivered, Started.Select(s => new PendingDelivery(s.Key, s.Value)).ToArray(), Messages.Values.ToArray(), HighestModSeq,
             Folders.Values.Where(f => f.Name != InboxName)
                 .Select(f => new FolderSnapshot(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq, f.Messages.Values.ToArray(), f.SpecialUse, f.Subscribed,
-                    f.ExpungedRanges))
-                .ToArray(), Inbox.Subscribed, Inbox.ExpungedRanges);
+                    f.ExpungedRanges, f.CacheRecords))
+                .ToArray(), Inbox.Subscribed, Inbox.ExpungedRanges, Inbox.CacheRecords);
 
     public static MailboxState FromSnapshot(MailboxSnapshot s)
     {
         var inbox = new Folder(InboxName, s.UidValidity, s.NextUid, s.HighestModSeq, (s.Messages ?? []).ToImmutableSortedDictionary(m => m.Uid, m => m),
-            null, s.InboxSubscribed, s.InboxExpunged?.ToImmutableList());
+            null, s.InboxSubscribed, s.InboxExpunged?.ToImmutableList(), s.InboxCacheRecords);
         var folders = (s.Folders ?? []).Select(f => new Folder(f.Name, f.UidValidity, f.NextUid, f.HighestModSeq,
-            f.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), f.SpecialUse, f.Subscribed, f.Expunged?.ToImmutableList())).Prepend(inbox);
+            f.Messages.ToImmutableSortedDictionary(m => m.Uid, m => m), f.SpecialUse, f.Subscribed, f.Expunged?.ToImmutableList(), f.CacheRecords)).Prepend(inbox);
         return new MailboxState(s.Delivered.ToImmutableDictionary(), s.Started.ToImmutableDictionary(p => p.Key, p => p.FileName),
             folders.ToImmutableSortedDictionary(f => f.Name, f => f, StringComparer.Ordinal));
     }

@@ -106,6 +106,23 @@ public sealed class ImapFolderSpecs
     }
 
     [Fact]
+    public async Task Renaming_INBOX_moves_its_messages_to_a_new_folder_and_leaves_INBOX_empty()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-rename-inbox", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2");
+        using var imap = await RawImap.GreetedAsync(engine.ImapPort);
+        Assert.Contains("a OK", await imap.ExchangeAsync($"a LOGIN jane@campus.test \"{Accounts.Password}\"\r\n", "a"));
+        Assert.Contains("b OK", await imap.ExchangeAsync("b RENAME INBOX \"Old mail\"\r\n", "b"));
+        Assert.Contains("(MESSAGES 0)", await imap.ExchangeAsync("c STATUS INBOX (MESSAGES)\r\n", "c"));
+        Assert.Contains("(MESSAGES 2)", await imap.ExchangeAsync("d STATUS \"Old mail\" (MESSAGES)\r\n", "d"));
+        Assert.Contains("d NO [ALREADYEXISTS]", await imap.ExchangeAsync("d RENAME INBOX \"Old mail\"\r\n", "d"));
+
+        await Accounts.DeliverAsync(engine, "Subject: three\r\n\r\n3"); // new mail still goes to INBOX
+        Assert.Contains("(MESSAGES 1)", await imap.ExchangeAsync("e STATUS INBOX (MESSAGES)\r\n", "e"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Maildir(engine), "cur")));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(Maildir(engine), ".Old mail", "cur")).Length);
+    }
+
+    [Fact]
     public async Task Dovecot_lists_the_engines_folders_and_sees_the_same_messages_and_seen_flags()
     {
         await using var engine = await Accounts.WithMailAsync("imap-dovecot", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2");

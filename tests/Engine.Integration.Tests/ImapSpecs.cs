@@ -14,7 +14,9 @@ public sealed class ImapSpecs
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string Inbox(EngineInstance engine, string sub) => Path.Combine(engine.DataDir, "mail", "campus.test", "jane", sub);
+    private static string Inbox(EngineInstance engine, string sub) => Inbox(engine.DataDir, sub);
+
+    private static string Inbox(string dataDir, string sub) => Path.Combine(dataDir, "mail", "campus.test", "jane", sub);
 
     private static async Task<ImapClient> LoginAsync(EngineInstance engine)
     {
@@ -206,23 +208,89 @@ public sealed class ImapSpecs
     }
 
     [Fact]
-    public async Task Envelope_and_bodystructure_are_parsed_once_then_come_from_the_nodes_cache()
+    public async Task Envelope_and_bodystructure_are_parsed_at_delivery_and_read_from_the_structure_file_after_a_restart_and_a_copy()
     {
-        await using var engine = await Accounts.WithMailAsync("imap-cache", "From: Alice <alice@client.test>\r\nSubject: cached\r\n\r\nx");
-        using var imap = await LoginAsync(engine);
-        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
-        var first = (await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
-        Assert.Equal("cached", first.Envelope!.Subject);
+        const string multipart = "From: Alice <alice@client.test>\r\nSubject: cached\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+            + "--b\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--";
+        string dataDir;
+        await using (var first = await Accounts.WithMailAsync("imap-structure", multipart))
+        {
+            dataDir = first.DataDir;
+            using var imap = await LoginAsync(first);
+            await imap.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+            await imap.Inbox.CopyToAsync(new UniqueId(1), await imap.GetFolderAsync("Archive", Ct), Ct);
+            await imap.DisconnectAsync(true, Ct);
+        }
+        // Written at delivery (and at the COPY), before any FETCH asked for it.
+        Assert.True(new FileInfo(Inbox(dataDir, "engine.cache")).Length > 100);
+        Assert.True(new FileInfo(Path.Combine(Inbox(dataDir, ".Archive"), "engine.cache")).Length > 100);
 
-        // The file goes (behind the engine's back): ENVELOPE and BODYSTRUCTURE still come, from the cache; the text cannot.
-        foreach (var file in Directory.GetFiles(Inbox(engine, "new")))
+        // The files go (behind the engine's back) and the engine restarts: ENVELOPE and BODYSTRUCTURE still come,
+        // from the structure file; the text cannot.
+        foreach (var file in Directory.GetFiles(Inbox(dataDir, "new")).Concat(Directory.GetFiles(Path.Combine(Inbox(dataDir, ".Archive"), "cur"))))
             File.Delete(file);
-        var again = (await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
-        Assert.Equal("cached", again.Envelope!.Subject);
-        Assert.Equal("Alice", ((MimeKit.MailboxAddress)again.Envelope.From[0]).Name);
-        Assert.Equal("text/plain", again.Body!.ContentType.MimeType.ToLowerInvariant());
-        await Assert.ThrowsAnyAsync<Exception>(() => imap.Inbox.GetMessageAsync(0, Ct));
-        await imap.DisconnectAsync(true, Ct);
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+        using var again = await LoginAsync(engine);
+        foreach (var name in (string[])["INBOX", "Archive"])
+        {
+            var folder = await again.GetFolderAsync(name, Ct);
+            await folder.OpenAsync(FolderAccess.ReadOnly, Ct);
+            var summary = (await folder.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
+            Assert.Equal("cached", summary.Envelope!.Subject);
+            Assert.Equal("Alice", ((MimeKit.MailboxAddress)summary.Envelope.From[0]).Name);
+            Assert.Equal("multipart/mixed", summary.Body!.ContentType.MimeType.ToLowerInvariant());
+            Assert.Equal("a.pdf", ((BodyPartBasic)((BodyPartMultipart)summary.Body).BodyParts[1]).FileName);
+            await Assert.ThrowsAnyAsync<Exception>(() => folder.GetMessageAsync(0, Ct));
+        }
+        await again.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
+    public async Task When_most_structure_records_are_of_expunged_messages_the_file_is_compacted_and_the_rest_still_read_from_it()
+    {
+        string dataDir;
+        await using (var engine = await Accounts.WithMailAsync("imap-compact"))
+        {
+            dataDir = engine.DataDir;
+            var file = Path.Combine(Inbox(engine, ".Bulk"), "engine.cache");
+            using var imap = await LoginAsync(engine);
+            var bulk = (await imap.GetFolder(imap.PersonalNamespaces[0]).CreateAsync("Bulk", true, Ct))!;
+            await bulk.AppendAsync(new AppendRequest(new MimeKit.MimeMessage { Subject = "bulk", Body = new MimeKit.TextPart("plain") { Text = "x" } }), Ct);
+            await bulk.OpenAsync(FolderAccess.ReadWrite, Ct);
+            for (var copies = 0; copies < 10; copies++) // COPY into the folder itself, each time doubling it: 1,024 messages
+                await bulk.CopyToAsync(await bulk.SearchAsync(MailKit.Search.SearchQuery.All, Ct), bulk, Ct);
+            Assert.Equal(1024, bulk.Count);
+            var full = new FileInfo(file).Length;
+
+            await bulk.AddFlagsAsync(Enumerable.Range(0, 1023).ToList(), MessageFlags.Deleted, true, Ct);
+            await bulk.ExpungeAsync(Ct);
+            await WaitUntilAsync(() => new FileInfo(file).Length < full / 100);
+            await imap.DisconnectAsync(true, Ct);
+        }
+
+        // The message left is found at its new offset, even without its file, and so after a restart (the offsets are journaled).
+        foreach (var message in Directory.GetFiles(Path.Combine(Inbox(dataDir, ".Bulk"), "cur")))
+            File.Delete(message);
+        await using var again = await EngineInstance.StartInAsync(dataDir);
+        using var client = await LoginAsync(again);
+        var folder = await client.GetFolderAsync("Bulk", Ct);
+        await folder.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var summary = (await folder.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure, Ct)).Single();
+        Assert.Equal("bulk", summary.Envelope!.Subject);
+        Assert.Equal(1024u, summary.UniqueId.Id);
+        Assert.Equal("text/plain", summary.Body!.ContentType.MimeType.ToLowerInvariant());
+        await client.DisconnectAsync(true, Ct);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(50, Ct);
+        }
     }
 
     [Fact]
@@ -252,20 +320,8 @@ public sealed class ImapSpecs
     public async Task Bad_input_gets_BAD_or_NO_and_the_session_goes_on()
     {
         await using var engine = await Accounts.WithMailAsync("imap-bad", "Subject: x\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\nbroken mime\r\n");
-        var (client, stream, reader) = await GreetedAsync(engine);
-        using var owned = client;
-        async Task<string> Exchange(string text, string tag)
-        {
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(text), Ct);
-            var lines = new StringBuilder();
-            while (await reader.ReadLineAsync(Ct) is { } line)
-            {
-                lines.Append(line).Append('\n');
-                if (line.StartsWith(tag + " ", StringComparison.Ordinal) || line.StartsWith("* BYE", StringComparison.Ordinal) || line.StartsWith('+'))
-                    break;
-            }
-            return lines.ToString();
-        }
+        using var raw = await RawImap.GreetedAsync(engine.ImapPort);
+        var Exchange = raw.ExchangeAsync;
         Assert.Contains("a1 BAD", await Exchange("a1 FROB\r\n", "a1"));
         Assert.Contains("a2 BAD", await Exchange("a2 SELECT INBOX\r\n", "a2")); // not logged in
         Assert.Contains("* BAD", await Exchange("(((\r\n", "*"));

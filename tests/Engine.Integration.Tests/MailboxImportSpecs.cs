@@ -53,6 +53,10 @@ public sealed class MailboxImportSpecs
         Assert.True(Engine.Host.Cli.MailboxCommands.Run(config, ["mailbox", "import", "jane@campus.test", source], output, errors) == 0, errors.ToString());
         Assert.Contains("INBOX: 3 messages", output.ToString());
         Assert.Equal(1, Engine.Host.Cli.MailboxCommands.Run(config, ["mailbox", "import", "jane@campus.test", source], output, errors)); // not twice
+        // Parsed at import: the structure file has a record for each message, ENVELOPE and BODYSTRUCTURE come from it.
+        var imported = Path.Combine(dataDir, "mail", "campus.test", "jane");
+        Assert.Contains("\"one\"", File.ReadAllText(Path.Combine(imported, "engine.cache")));
+        Assert.Contains("\"filed\"", File.ReadAllText(Path.Combine(imported, ".Work.Sub", "engine.cache")));
 
         await using var engine = await EngineInstance.StartInAsync(dataDir);
         using var client = new ImapClient();

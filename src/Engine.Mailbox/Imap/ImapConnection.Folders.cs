@@ -169,6 +169,8 @@ internal sealed partial class ImapConnection
             case "RENAME":
                 if (args.Count != 2 || FolderName(args[1]) is not { } to)
                     return Bad(tag, "RENAME takes two mailbox names");
+                if (name == MailboxState.InboxName)
+                    return await RenameInboxAsync(tag, to).ConfigureAwait(false);
                 request = new MailboxCommands.RenameFolder(_account, name, to);
                 break;
             default:
@@ -184,6 +186,26 @@ internal sealed partial class ImapConnection
             Line("* OK [CLOSED] Mailbox closed.");
         }
         return Done(tag, null);
+    }
+
+    /// <summary>
+    /// RENAME INBOX (RFC 3501 section 6.3.5): its messages move to a new folder of that name; INBOX stays, empty,
+    /// with its children. A message delivered meanwhile stays in INBOX.
+    /// </summary>
+    private async Task<bool> RenameInboxAsync(string tag, string to)
+    {
+        var created = await mailboxes.Ask<MailboxReplies.FolderDone>(new MailboxCommands.CreateFolder(_account, to, null), AskTimeout).ConfigureAwait(false);
+        if (created.Error is { } error)
+            return No(tag, error);
+        var inbox = await mailboxes.Ask<MailboxReplies.Listing>(new MailboxCommands.List(_account, MailboxState.InboxName), AskTimeout).ConfigureAwait(false);
+        if (inbox.Messages.Count > 0)
+        {
+            var moved = await mailboxes.Ask<object>(new MailboxCommands.Copy(_account, MailboxState.InboxName, inbox.Messages.Select(m => m.Uid).ToArray(), to,
+                Move: true), AskTimeout).ConfigureAwait(false);
+            if (moved is not MailboxReplies.Copied)
+                return No(tag, (moved as MailboxReplies.FolderDone)?.Error ?? "[SERVERBUG] Rename failed.");
+        }
+        return Done(tag, null, allowExpunge: true);
     }
 
     /// <summary>
@@ -217,6 +239,7 @@ internal sealed partial class ImapConnection
                 .ConfigureAwait(false);
             if (reply is MailboxReplies.Appended appended)
             {
+                await HearOwnAsync(name, [appended.Uid]).ConfigureAwait(false);
                 AnnounceNow(allowExpunge: true);
                 Line(string.Create(CultureInfo.InvariantCulture, $"{tag} OK [APPENDUID {appended.UidValidity} {appended.Uid}] Append completed."));
                 return true;
@@ -229,6 +252,12 @@ internal sealed partial class ImapConnection
             blobs.Delete(blob.Ref);
         }
     }
+
+    /// <summary>Messages this session put in its selected folder are announced (EXISTS) in the reply to the command that put them there.</summary>
+    private Task HearOwnAsync(string folder, IReadOnlyList<long> uids) =>
+        _selected is { } selected && uids.Count > 0 && MailboxState.Normalize(folder) == _selectedName
+            ? selected.HearAsync(uids.Max(), TimeSpan.FromSeconds(2))
+            : Task.CompletedTask;
 
     /// <summary>COPY and MOVE (RFC 6851): COPYUID (RFC 4315); a MOVE's messages leave this session's view with EXPUNGE responses.</summary>
     private async Task<bool> CopyAsync(string tag, IReadOnlyList<ImapToken> args, bool uid, bool move)
@@ -250,6 +279,7 @@ internal sealed partial class ImapConnection
             : string.Create(CultureInfo.InvariantCulture, $"[COPYUID {copied.UidValidity} {string.Join(',', copied.From)} {string.Join(',', copied.To)}] ");
         if (!move)
         {
+            await HearOwnAsync(target, copied.To).ConfigureAwait(false);
             AnnounceNow(allowExpunge: uid);
             Line($"{tag} OK {code}Copy completed.");
             return true;

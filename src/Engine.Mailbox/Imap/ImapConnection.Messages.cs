@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Actor;
 using Engine.Messages.Mailbox;
 using Engine.Protocols.Imap;
+using Engine.Storage.Maildir;
 using MimeKit;
 
 namespace Engine.Mailbox.Imap;
@@ -61,13 +62,15 @@ internal sealed partial class ImapConnection
                 selected.Update(m);
         }
         var missing = false;
+        var needsOctets = wanted.Any(i => i is FetchItem.Section or FetchItem.BinarySize);
+        var needsStructure = wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure);
+        using var structures = new StructureFile.Reader(maildir.PathOf(_account, _selectedName));
         foreach (var (seq, messageUid) in targets)
         {
             var message = selected[messageUid];
             MessageStructure? structure = null;
-            var cached = structures.Find(_account, _selectedName, selected.UidValidity, messageUid);
-            var needsOctets = wanted.Any(i => i is FetchItem.Section or FetchItem.BinarySize);
-            if (needsOctets || (cached is null && wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure)))
+            var cached = needsStructure && message.Cache is { } offset ? structures.Read(offset, messageUid) : null;
+            if (needsOctets || (cached is null && needsStructure))
             {
                 if (ReadMessage(message) is not { } octets)
                 {
@@ -75,11 +78,8 @@ internal sealed partial class ImapConnection
                     continue;
                 }
                 structure = MessageStructure.Of(octets);
-                if (cached is null && wanted.Any(i => i is FetchItem.Envelope or FetchItem.Structure))
-                {
-                    cached = new StructureCache.Entry(structure.Envelope(), structure.BodyStructure(false), structure.BodyStructure(true));
-                    structures.Add(_account, _selectedName, selected.UidValidity, messageUid, cached);
-                }
+                if (cached is null && needsStructure)
+                    cached = Structures.Of(structure); // a message without a record (its file could not be parsed at delivery)
             }
             Text(string.Create(CultureInfo.InvariantCulture, $"* {seq} FETCH ("));
             var first = true;
@@ -110,8 +110,8 @@ internal sealed partial class ImapConnection
         return true;
     }
 
-    /// <summary>One FETCH item; ENVELOPE and BODYSTRUCTURE from the node's cache, sections from the parsed octets.</summary>
-    private void WriteItem(FetchItem item, MailMessage message, MessageStructure? structure, StructureCache.Entry? cached)
+    /// <summary>One FETCH item; ENVELOPE and BODYSTRUCTURE from the folder's structure file, sections from the parsed octets.</summary>
+    private void WriteItem(FetchItem item, MailMessage message, MessageStructure? structure, StructureFile.Entry? cached)
     {
         switch (item)
         {

@@ -24,7 +24,7 @@ namespace Engine.Mailbox.Imap;
 /// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
 /// </summary>
 internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
-    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, StructureCache structures, ILogger log)
+    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
@@ -48,7 +48,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private string _selectedName = MailboxState.InboxName;
     private bool _utf8;
     private IActorRef? _watcher;
-    private string? _idleTag;
+    private volatile string? _idleTag;
     private string? _saslTag;
     private bool _condstore;
     private bool _qresync;
@@ -511,15 +511,15 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
             {
                 if (change is not MailboxReplies.Changed changed)
                     continue;
+                if (_selected != selected)
+                    return;
+                selected.Hear(changed, MaxPending); // a deleted or renamed folder ends the session at its next command
+                if (_idleTag is null)
+                    continue;
                 await _gate.WaitAsync().ConfigureAwait(false);
                 try
                 {
-                    if (_selected != selected)
-                        return;
-                    if (changed.Deleted || selected.Pending.Count >= MaxPending)
-                        selected.Gone = true; // deleted or renamed (or too far behind): the session ends at its next command
-                    selected.Pending.Add(changed);
-                    if (_idleTag is not null)
+                    if (_selected == selected && _idleTag is not null)
                     {
                         AnnounceNow(allowExpunge: true);
                         await FlushAsync().ConfigureAwait(false);

@@ -14,13 +14,12 @@ namespace Engine.Mailbox.Imap;
 
 /// <summary>The IMAP service of a node (RFC 3501, RFC 9051): one <see cref="ImapConnection"/> per session.</summary>
 public sealed class ImapServer(IRequiredActor<MailboxRegionKey> mailboxes, ActorSystem system, IRecipientDirectory directory, MaildirStore maildir,
-    IBlobStore blobs, StructureCache structures,
-    ImapSettings imap, ILoggerFactory loggers) : AccessServer(mailboxes, imap.Access, loggers.CreateLogger("Engine.Imap"), "imap")
+    IBlobStore blobs, ImapSettings imap, ILoggerFactory loggers) : AccessServer(mailboxes, imap.Access, loggers.CreateLogger("Engine.Imap"), "imap")
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Imap");
 
     protected override Task RunSessionAsync(Socket socket, IPAddress remote, IActorRef mailboxes, CancellationToken stop) =>
-        new ImapConnection(socket, remote, imap, mailboxes, system, directory, maildir, blobs, structures, _log).RunAsync(stop);
+        new ImapConnection(socket, remote, imap, mailboxes, system, directory, maildir, blobs, _log).RunAsync(stop);
 
     protected override byte[] Refusal(string reason) => Encoding.ASCII.GetBytes($"* BYE [UNAVAILABLE] {reason}\r\n");
 }

@@ -6,7 +6,7 @@ namespace Engine.Mailbox.Imap;
 
 /// <summary>
 /// A session's view of its selected mailbox: the messages in sequence order as this client knows them. Changes
-/// made elsewhere (deliveries, other sessions) wait in <see cref="Pending"/> until they may be announced:
+/// made elsewhere (deliveries, other sessions) are heard (<see cref="Hear"/>) and wait until they may be announced:
 /// EXISTS and FETCH FLAGS at the end of any command, EXPUNGE only when no FETCH, STORE or SEARCH is answered
 /// (RFC 9051 section 7.5.1), so sequence numbers never shift under a command.
 /// </summary>
@@ -57,10 +57,63 @@ internal sealed class SelectedMailbox
 
     public long HighestModSeq { get; private set; }
 
-    public List<MailboxReplies.Changed> Pending { get; } = [];
+    /// <summary>The changes the mailbox told this view of, not yet announced; locked, as they come from another thread.</summary>
+    private readonly List<MailboxReplies.Changed> _pending = [];
 
-    /// <summary>The folder was deleted or renamed by another session.</summary>
-    public bool Gone { get; set; }
+    /// <summary>The highest UID of a message the mailbox told this view of.</summary>
+    private long _heardUpTo;
+
+    private TaskCompletionSource _heard = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The folder was deleted or renamed by another session (or the view fell too far behind).</summary>
+    public bool Gone { get; private set; }
+
+    /// <summary>A change the mailbox told (on the watcher's thread). Past <paramref name="maxPending"/> unannounced, the view is given up.</summary>
+    public void Hear(MailboxReplies.Changed changed, int maxPending)
+    {
+        TaskCompletionSource heard;
+        lock (_pending)
+        {
+            if (changed.Deleted || _pending.Count >= maxPending)
+                Gone = true;
+            _pending.Add(changed);
+            _heardUpTo = Math.Max(_heardUpTo, changed.Appended.Count > 0 ? changed.Appended.Max(m => m.Uid) : 0);
+            heard = _heard;
+            _heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        heard.TrySetResult();
+    }
+
+    /// <summary>
+    /// Waits, at most <paramref name="timeout"/>, until the mailbox has told this view of the message <paramref name="uid"/>:
+    /// what a command of this session put in the selected folder (APPEND, COPY) is announced in its own reply, as the
+    /// mailbox's notice may come a moment after its answer.
+    /// </summary>
+    public async Task HearAsync(long uid, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            Task next;
+            lock (_pending)
+            {
+                if (_heardUpTo >= uid || UidNext > uid)
+                    return;
+                next = _heard.Task;
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+                return;
+            try
+            {
+                await next.WaitAsync(left).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return;
+            }
+        }
+    }
 
     public IReadOnlyList<long> Uids { get; }
 
@@ -132,10 +185,16 @@ internal sealed class SelectedMailbox
     /// </summary>
     public List<string> Announce(bool allowExpunge, bool condstore, bool qresync = false)
     {
+        lock (_pending)
+            return AnnounceLocked(allowExpunge, condstore, qresync);
+    }
+
+    private List<string> AnnounceLocked(bool allowExpunge, bool condstore, bool qresync)
+    {
         var lines = new List<string>();
         var before = _messages.Count;
         var done = 0;
-        foreach (var change in Pending)
+        foreach (var change in _pending)
         {
             var expunged = change.Expunged.Where(Contains).ToArray();
             if (expunged.Length > 0 && !allowExpunge)
@@ -169,7 +228,7 @@ internal sealed class SelectedMailbox
             }
             HighestModSeq = Math.Max(HighestModSeq, change.HighestModSeq);
         }
-        Pending.RemoveRange(0, done);
+        _pending.RemoveRange(0, done);
         if (_messages.Count != before)
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"* {_messages.Count} EXISTS"));
         return lines;

@@ -144,9 +144,11 @@ public static class MailboxReplies
 /// <summary>
 /// A message in the mailbox index: its IMAP UID, its Maildir file name (as delivered, without flags), size,
 /// flags and keywords (system flags with their backslash), the modseq of its last change (RFC 7162), and
-/// whether its file has moved to cur/ (where the name carries the flags, ":2,FS").
+/// whether its file has moved to cur/ (where the name carries the flags, ":2,FS"), and where its ENVELOPE and
+/// BODYSTRUCTURE are in the folder's structure file (an offset in <c>engine.cache</c>; null when it has none).
 /// </summary>
-public sealed record MailMessage(long Uid, string FileName, long Size, IReadOnlyList<string>? Flags = null, long ModSeq = 0, bool Cur = false)
+public sealed record MailMessage(long Uid, string FileName, long Size, IReadOnlyList<string>? Flags = null, long ModSeq = 0, bool Cur = false,
+    long? Cache = null)
     : IEngineMessage
 {
     [System.Text.Json.Serialization.JsonIgnore]
@@ -163,10 +165,17 @@ public static class MailboxEvents
 
     /// <summary>
     /// The file is in the folder (INBOX when null) and has its IMAP UID: a delivery (in new/, its key kept so it is made
-    /// once), or an APPEND (empty key; in cur/ when it has flags).
+    /// once), or an APPEND (empty key; in cur/ when it has flags). <paramref name="Cache"/>: the offset of its parsed
+    /// structure in the folder's structure file.
     /// </summary>
-    public sealed record MessageAppended(string Key, long Uid, string FileName, string? Folder = null, IReadOnlyList<string>? Flags = null)
-        : IEngineMessage;
+    public sealed record MessageAppended(string Key, long Uid, string FileName, string? Folder = null, IReadOnlyList<string>? Flags = null,
+        long? Cache = null) : IEngineMessage;
+
+    /// <summary>
+    /// The folder's structure file was rewritten with only the records of its messages: these UIDs have their
+    /// records at these offsets now, the others none.
+    /// </summary>
+    public sealed record StructuresCompacted(string? Folder, IReadOnlyList<long> Uids, IReadOnlyList<long> Offsets) : IEngineMessage;
 
     /// <summary>These messages' files are deleted and they leave the index.</summary>
     public sealed record MessagesExpunged(IReadOnlyList<long> Uids, string? Folder = null) : IEngineMessage;
@@ -195,8 +204,8 @@ public static class MailboxEvents
     public sealed record MessagesCopied(string From, string To, IReadOnlyList<CopiedMessage> Messages, bool Move) : IEngineMessage;
 }
 
-/// <summary>One message of a COPY or MOVE: its UID in the source, and its UID and file name in the target.</summary>
-public sealed record CopiedMessage(long Uid, long NewUid, string FileName) : IEngineMessage;
+/// <summary>One message of a COPY or MOVE: its UID in the source, and its UID, file name and structure record in the target.</summary>
+public sealed record CopiedMessage(long Uid, long NewUid, string FileName, long? Cache = null) : IEngineMessage;
 
 /// <summary>One message's flags after a STORE.</summary>
 public sealed record FlagsOf(long Uid, IReadOnlyList<string> Flags) : IEngineMessage;
@@ -210,11 +219,12 @@ public sealed record PendingDelivery(string Key, string FileName) : IEngineMessa
 /// </summary>
 public sealed record MailboxSnapshot(long UidValidity, long NextUid, IReadOnlyDictionary<string, long> Delivered,
     IReadOnlyList<PendingDelivery> Started, IReadOnlyList<MailMessage>? Messages = null, long HighestModSeq = 0,
-    IReadOnlyList<FolderSnapshot>? Folders = null, bool InboxSubscribed = true, IReadOnlyList<ExpungedRange>? InboxExpunged = null) : IEngineMessage;
+    IReadOnlyList<FolderSnapshot>? Folders = null, bool InboxSubscribed = true, IReadOnlyList<ExpungedRange>? InboxExpunged = null,
+    long InboxCacheRecords = 0) : IEngineMessage;
 
-/// <summary>A folder other than INBOX in a snapshot.</summary>
+/// <summary>A folder other than INBOX in a snapshot; <paramref name="CacheRecords"/>: how many records its structure file holds, live or not.</summary>
 public sealed record FolderSnapshot(string Name, long UidValidity, long NextUid, long HighestModSeq, IReadOnlyList<MailMessage> Messages,
-    string? SpecialUse, bool Subscribed, IReadOnlyList<ExpungedRange>? Expunged = null) : IEngineMessage;
+    string? SpecialUse, bool Subscribed, IReadOnlyList<ExpungedRange>? Expunged = null, long CacheRecords = 0) : IEngineMessage;
 
 /// <summary>UIDs <paramref name="From"/> to <paramref name="To"/> were expunged at <paramref name="ModSeq"/> (kept for QRESYNC's VANISHED, RFC 7162).</summary>
 public sealed record ExpungedRange(long From, long To, long ModSeq) : IEngineMessage;

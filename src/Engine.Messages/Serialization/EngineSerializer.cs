@@ -94,6 +94,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxCommands.Pop3Lock), "mc.pop3-lock"),
         (typeof(MailboxReplies.Pop3Locked), "mr.pop3-locked"),
         (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
+        (typeof(MailboxEvents.StructuresCompacted), "me.structures-compacted"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -198,6 +199,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxCommands.Pop3Lock))]
 [JsonSerializable(typeof(MailboxReplies.Pop3Locked))]
 [JsonSerializable(typeof(MailboxEvents.FolderImported))]
+[JsonSerializable(typeof(MailboxEvents.StructuresCompacted))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -26,6 +26,31 @@ public sealed class MailboxStateSpecs
     }
 
     [Fact]
+    public void Structure_records_are_counted_until_a_compaction_gives_the_messages_left_their_new_offsets()
+    {
+        var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds()));
+        for (var uid = 1; uid <= 1200; uid++)
+            state = state.Apply(new MailboxEvents.MessageAppended($"q{uid}/jane", uid, $"1764320400.M{uid}P2.host,S=10", Cache: uid * 100));
+        state = state.Apply(new MailboxEvents.MessageAppended("q0/jane", 1201, "1764320400.M0P2.host,S=10")); // no record
+        Assert.Equal(1200, state.Inbox.CacheRecords);
+        Assert.False(state.Inbox.CacheWasteful);
+
+        state = state.Apply(new MailboxEvents.MessagesExpunged(Enumerable.Range(1, 1000).Select(u => (long)u).ToArray()));
+        Assert.Equal(1200, state.Inbox.CacheRecords); // the records of expunged messages are still in the file
+        Assert.True(state.Inbox.CacheWasteful);
+        var modseq = state.HighestModSeq;
+
+        state = state.Apply(new MailboxEvents.StructuresCompacted(null, [1001, 1002], [0, 400]));
+        Assert.Equal(2, state.Inbox.CacheRecords);
+        Assert.False(state.Inbox.CacheWasteful);
+        Assert.Equal(0, state.Messages[1001].Cache);
+        Assert.Equal(400, state.Messages[1002].Cache);
+        Assert.Null(state.Messages[1003].Cache); // its record could not be read: it is parsed again when asked
+        Assert.Equal(modseq, state.HighestModSeq); // nothing a client sees changed
+        Assert.Equal(2, MailboxState.FromSnapshot(state.ToSnapshot()).Inbox.CacheRecords);
+    }
+
+    [Fact]
     public void Every_change_takes_the_next_modseq_and_flags_move_the_file_to_cur()
     {
         var state = MailboxState.Empty.Apply(new MailboxEvents.MailboxCreated(Now.ToUnixTimeSeconds()))

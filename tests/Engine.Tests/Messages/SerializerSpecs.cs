@@ -60,7 +60,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxReplies.Delivered("bob@example.net", "01M8GNQTR71X5XT3/bob@example.net", 7),
         new MailboxReplies.NotDelivered("bob@example.net", "01M8GNQTR71X5XT3/bob@example.net", "disk full"),
         new MailboxEvents.DeliveryStarted("01M8GNQTR71X5XT3/bob@example.net", "1764320400.M1P2Q3.host,S=1234"),
-        new MailboxEvents.MessageAppended("01M8GNQTR71X5XT3/bob@example.net", 7, "1764320400.M1P2Q3.host,S=1234"),
+        new MailboxEvents.MessageAppended("01M8GNQTR71X5XT3/bob@example.net", 7, "1764320400.M1P2Q3.host,S=1234", Cache: 0),
         new PendingDelivery("k", "f"),
         new QueueEvents.RecipientBounced(Id, "x@err.example", "550 5.1.1 no such user", new DateTimeOffset(2026, 11, 28, 9, 0, 4, TimeSpan.Zero)),
         new QueueEvents.BounceQueued(Id, ["x@err.example"], QueueId.Parse("01M8GNQTR71X5XT5"), new DateTimeOffset(2026, 11, 28, 9, 0, 5, TimeSpan.Zero)),
@@ -110,13 +110,14 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxEvents.FolderRenamed("Work", "Job"),
         new MailboxEvents.FolderSubscribed("Work", false),
         new MailboxEvents.MessagesCopied("INBOX", "Work", [new CopiedMessage(1, 7, "1764320400.M1P2Q3.host,S=10")], false),
-        new CopiedMessage(1, 7, "n"),
+        new CopiedMessage(1, 7, "n", 4096),
         new MailboxCommands.Import("bob@example.net", "/srv/mail/example.net/bob"),
         new ExpungedRange(3, 5, 12),
         new MailboxEvents.FolderImported(new FolderSnapshot("INBOX", 1764320400, 10, 1, [new MailMessage(9, "n", 10, ["$Work"], 1, true)], null, true)),
         new MailboxCommands.Pop3Lock("bob@example.net", "session-1", false, 1200),
         new MailboxReplies.Pop3Locked("bob@example.net", true),
-        new FolderSnapshot("Work", 1764320401, 8, 3, [new MailMessage(7, "n", 10, ["\\Seen"], 3, true)], null, true),
+        new FolderSnapshot("Work", 1764320401, 8, 3, [new MailMessage(7, "n", 10, ["\\Seen"], 3, true, 812)], null, true, CacheRecords: 4),
+        new MailboxEvents.StructuresCompacted("Work", [7, 9], [0, 812]),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

@@ -142,6 +142,7 @@ start_engine() {
   local engine_args=(
     --set "engine.data-dir=\"$ENGINE_DATA\""
     --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
+    --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]"
     --set "engine.storage.fsync=on"
     "$@"
   )

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Authentication;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
@@ -17,6 +18,7 @@ using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
+using Engine.Network.Tls;
 using Engine.Queue;
 using Engine.Queue.Routing;
 using Engine.Smtp;
@@ -120,6 +122,7 @@ public static class EngineHost
                     }
                 });
         });
+        builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);
@@ -130,6 +133,34 @@ public static class EngineHost
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();
+    }
+
+    /// <summary>
+    /// The node's TLS (engine.tls): the certificates of <c>certificates</c> (a list of { chain, key } PEM files), or
+    /// a self-signed one made in data-dir/tls; the protocols allowed; the handshake's time limit.
+    /// </summary>
+    public static ServerTls OpenTls(Config config, string dataDir, string hostname, ILogger log)
+    {
+        var files = (config.GetValue("engine.tls.certificates")?.GetArray() ?? []).Select(v =>
+        {
+            var entry = v.GetObject();
+            return new CertificateFiles(
+                entry.GetKey("chain")?.GetString() ?? throw new ConfigurationException("engine.tls.certificates: an entry without chain"),
+                entry.GetKey("key")?.GetString() ?? throw new ConfigurationException("engine.tls.certificates: an entry without key"));
+        }).ToArray();
+        SslProtocols protocols;
+        try
+        {
+            protocols = ServerTls.ParseProtocols(config.GetStringList("engine.tls.protocols", ["TLSv1.2", "TLSv1.3"]));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationException("engine.tls.protocols: " + e.Message);
+        }
+        var store = CertificateStore.Open(files, Path.Combine(dataDir, "tls"), hostname, config.GetTimeSpan("engine.tls.reload-check", TimeSpan.FromSeconds(60)),
+            warning => log.LogWarning("{Warning}", warning));
+        log.LogInformation("TLS certificate: {Subject}, valid until {NotAfter:u}", store.Default.Subject, store.Default.NotAfter.ToUniversalTime());
+        return new ServerTls(store, protocols, config.GetTimeSpan("engine.tls.handshake-timeout", TimeSpan.FromSeconds(30)));
     }
 
     /// <summary>The journal and snapshots on SQLite, with the engine's serializer.</summary>

@@ -26,8 +26,16 @@ public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, A
     /// <summary>Where the listeners are bound (tests ask for port 0 and read the real one here).</summary>
     public IReadOnlyList<IPEndPoint> EndPoints => _listeners.Select(l => l.EndPoint).ToArray();
 
-    /// <summary>One session on an accepted socket, until it ends or <paramref name="stop"/>.</summary>
-    protected abstract Task RunSessionAsync(Socket socket, IPAddress remote, IActorRef mailboxes, CancellationToken stop);
+    private readonly List<ConnectionListener> _tlsListeners = [];
+
+    /// <summary>Where the listeners with TLS from the first byte are bound.</summary>
+    public IReadOnlyList<IPEndPoint> TlsEndPoints => _tlsListeners.Select(l => l.EndPoint).ToArray();
+
+    /// <summary>
+    /// One session on an accepted socket, until it ends or <paramref name="stop"/>; <paramref name="implicitTls"/>:
+    /// it came to a TLS listener, so the handshake comes before the greeting.
+    /// </summary>
+    protected abstract Task RunSessionAsync(Socket socket, IPAddress remote, IActorRef mailboxes, bool implicitTls, CancellationToken stop);
 
     /// <summary>What a client over a connection limit is told before the socket closes.</summary>
     protected abstract byte[] Refusal(string reason);
@@ -35,22 +43,24 @@ public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, A
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var region = await mailboxes.GetAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var endPoint in Settings.Listen)
-        {
-            _listeners.Add(new ConnectionListener(endPoint, _counter, new ConnectionLimits(Settings.MaxConnections, Settings.MaxConnectionsPerIp),
-                (socket, address, leave) => Run(socket, address, leave, region), (socket, _, reason) => socket.SendAsync(Refusal(reason)),
-                (e, address) => AccessLog.Disconnected(log, service, e.Message, address.ToString())));
-        }
-        foreach (var listener in _listeners)
+        ConnectionListener Listener(IPEndPoint endPoint, bool implicitTls) =>
+            new(endPoint, _counter, new ConnectionLimits(Settings.MaxConnections, Settings.MaxConnectionsPerIp),
+                (socket, address, leave) => Run(socket, address, leave, region, implicitTls),
+                // over TLS a refusal would need a handshake first: the connection just closes
+                (socket, _, reason) => implicitTls ? Task.CompletedTask : socket.SendAsync(Refusal(reason)),
+                (e, address) => AccessLog.Disconnected(log, service, e.Message, address.ToString()));
+        _listeners.AddRange(Settings.Listen.Select(e => Listener(e, false)));
+        _tlsListeners.AddRange((Settings.ListenTls ?? []).Select(e => Listener(e, true)));
+        foreach (var listener in _listeners.Concat(_tlsListeners))
         {
             AccessLog.Listening(log, service, listener.EndPoint.ToString());
             listener.Start();
         }
     }
 
-    private void Run(Socket socket, IPAddress address, Action leave, IActorRef region)
+    private void Run(Socket socket, IPAddress address, Action leave, IActorRef region, bool implicitTls)
     {
-        var task = Task.Run(() => RunSessionAsync(socket, address, region, _stop.Token));
+        var task = Task.Run(() => RunSessionAsync(socket, address, region, implicitTls, _stop.Token));
         _sessions[task] = true;
         task.ContinueWith(t =>
         {
@@ -61,7 +71,7 @@ public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, A
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        foreach (var listener in _listeners)
+        foreach (var listener in _listeners.Concat(_tlsListeners))
             await listener.StopAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_sessions.Keys).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);

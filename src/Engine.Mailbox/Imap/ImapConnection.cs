@@ -2,12 +2,15 @@ using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Threading.Channels;
 using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
+using Engine.Network.Tls;
 using Engine.Protocols.Imap;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
@@ -24,12 +27,18 @@ namespace Engine.Mailbox.Imap;
 /// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
 /// </summary>
 internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
-    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ILogger log)
+    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ServerTls tls, bool implicitTls, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
     private readonly AccessSettings _access = settings.Access;
-    private readonly bool _plaintextAllowed = IPAddress.IsLoopback(remote);
+    /// <summary>The session's TLS, once its handshake is done (port 993 at once, else after STARTTLS).</summary>
+    private SslStream? _tls;
+    /// <summary>STARTTLS was answered: the read loop does the handshake before it reads on.</summary>
+    private bool _startTls;
+
+    /// <summary>A password may be sent: over TLS, or on loopback (a local client; nothing crosses the network).</summary>
+    private bool _plaintextAllowed => _tls is not null || IPAddress.IsLoopback(remote);
     private readonly SemaphoreSlim _gate = new(1, 1);
     /// <summary>A client that reads nothing for this long while the server writes to it is gone.</summary>
     private static readonly TimeSpan SendTimeout = TimeSpan.FromMinutes(5);
@@ -42,7 +51,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private const long MaxLiteralBeforeLogin = 8 * 1024;
 
     private readonly ImapCommandReader _reader = new(settings.MaxLine, settings.MaxLiteral) { MaxLiteral = Math.Min(settings.MaxLiteral, MaxLiteralBeforeLogin) };
-    private NetworkStream _stream = null!;
+    private Stream _stream = null!;
     private string _account = "";
     private SelectedMailbox? _selected;
     private string _selectedName = MailboxState.InboxName;
@@ -63,13 +72,16 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private string Capabilities =>
         "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
         + "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
+        + (_tls is null && !Authenticated ? " STARTTLS" : "")
         + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
 
     public async Task RunAsync(CancellationToken stop)
     {
         using var owned = socket;
         _stream = new NetworkStream(socket, ownsSocket: false);
-        var input = PipeReader.Create(_stream);
+        if (implicitTls && !await StartTlsAsync(stop).ConfigureAwait(false))
+            return;
+        var input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
         var why = "Connection closed";
         try
         {
@@ -119,6 +131,24 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                             break;
                         }
                     }
+                    if (_startTls)
+                        break;
+                }
+                if (_startTls)
+                {
+                    // Whatever the client sent after STARTTLS, before the handshake, is dropped unread: plaintext
+                    // must not become commands of the protected session (the CVE-2011-0411 class of injection).
+                    _startTls = false;
+                    input.AdvanceTo(buffer.End);
+                    await input.CompleteAsync().ConfigureAwait(false);
+                    if (!await StartTlsAsync(stop).ConfigureAwait(false))
+                    {
+                        why = "TLS handshake failed";
+                        input = PipeReader.Create(Stream.Null);
+                        break;
+                    }
+                    input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+                    continue;
                 }
                 input.AdvanceTo(remaining.Start, buffer.End);
                 if (result.IsCompleted && open)
@@ -139,6 +169,32 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 AccessLog.Disconnected(log, "imap", why, remote.ToString());
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The TLS handshake over the connection; false (logged) when it fails.</summary>
+    private async Task<bool> StartTlsAsync(CancellationToken stop)
+    {
+        try
+        {
+            _tls = await tls.AuthenticateAsync(_stream, stop).ConfigureAwait(false);
+            _stream = _tls;
+            ImapLog.Tls(log, remote.ToString(), ServerTls.Describe(_tls));
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            AccessLog.Disconnected(log, "imap", "TLS handshaking failed: " + e.Message, remote.ToString());
+            return false;
+        }
+    }
+
+    private bool StartTls(string tag)
+    {
+        if (_tls is not null)
+            return Bad(tag, "TLS is already active.");
+        _startTls = true;
+        Line($"{tag} OK Begin TLS negotiation now.");
+        return true;
     }
 
     /// <summary>Reads up to one command; returns how far it read.</summary>
@@ -210,7 +266,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         var needs = name switch
         {
             "CAPABILITY" or "NOOP" or "LOGOUT" or "ID" => 0,
-            "LOGIN" or "AUTHENTICATE" => -1,
+            "LOGIN" or "AUTHENTICATE" or "STARTTLS" => -1,
             "ENABLE" or "SELECT" or "EXAMINE" or "LIST" or "LSUB" or "STATUS" or "NAMESPACE" or "SUBSCRIBE" or "UNSUBSCRIBE"
                 or "CREATE" or "DELETE" or "RENAME" or "APPEND" => 1,
             "FETCH" or "STORE" or "SEARCH" or "EXPUNGE" or "CLOSE" or "UNSELECT" or "CHECK" or "IDLE" or "COPY" or "MOVE" => 2,
@@ -227,6 +283,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 "CAPABILITY" => Done(c.Tag, $"* CAPABILITY {Capabilities}"),
                 "NOOP" or "CHECK" => Done(c.Tag, null, allowExpunge: true),
                 "LOGOUT" => Logout(c.Tag),
+                "STARTTLS" => args.Count == 0 ? StartTls(c.Tag) : Bad(c.Tag, "STARTTLS takes no arguments"),
                 "ID" => Done(c.Tag, "* ID (\"name\" \"Engine\")"),
                 "LOGIN" => await LoginAsync(c.Tag, args).ConfigureAwait(false),
                 "AUTHENTICATE" => await AuthenticateAsync(c.Tag, args).ConfigureAwait(false),

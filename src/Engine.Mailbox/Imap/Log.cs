@@ -17,6 +17,9 @@ internal static partial class ImapLog
     [LoggerMessage(1305, LogLevel.Warning, "imap: bad input from {Remote}: {Error}")]
     public static partial void BadInput(ILogger logger, string remote, string error);
 
+    [LoggerMessage(1307, LogLevel.Information, "imap-login: TLS: rip={Remote}, {Tls}")]
+    public static partial void Tls(ILogger logger, string remote, string tls);
+
     [LoggerMessage(1306, LogLevel.Error, "imap({User}): {What} failed: {Reason}")]
     public static partial void Failed(ILogger logger, string user, string what, string reason);
 }

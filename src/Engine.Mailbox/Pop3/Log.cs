@@ -17,6 +17,9 @@ internal static partial class Pop3Log
     [LoggerMessage(1205, LogLevel.Warning, "pop3: bad input from {Remote}: {Error}")]
     public static partial void BadInput(ILogger logger, string remote, string error);
 
+    [LoggerMessage(1207, LogLevel.Information, "pop3-login: TLS: rip={Remote}, {Tls}")]
+    public static partial void Tls(ILogger logger, string remote, string tls);
+
     [LoggerMessage(1206, LogLevel.Error, "pop3({User}): {What} failed: {Reason}")]
     public static partial void Failed(ILogger logger, string user, string what, string reason);
 }

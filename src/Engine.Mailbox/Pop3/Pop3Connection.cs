@@ -3,10 +3,12 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
+using Engine.Network.Tls;
 using Engine.Protocols.Pop3;
 using Engine.Protocols.Smtp;
 using Engine.Storage.Accounts;
@@ -24,12 +26,13 @@ namespace Engine.Mailbox.Pop3;
 /// <c>max-auth-failures</c>; bad lines get -ERR, and the session ends after <c>max-errors</c>.
 /// </summary>
 internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
-    MaildirStore maildir, ILogger log)
+    MaildirStore maildir, ServerTls tls, bool implicitTls, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
-    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname);
+    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true);
     private readonly Dictionary<long, string> _files = [];
-    private NetworkStream _stream = null!;
+    private Stream _stream = null!;
+    private bool _startTls; // STLS answered: the handshake comes before anything more is read
     private string _account = "";
     private readonly string _session = Guid.NewGuid().ToString("N");
     private string? _locked; // the account whose POP3 lock this session holds
@@ -42,7 +45,9 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     {
         using var owned = socket;
         _stream = new NetworkStream(socket, ownsSocket: false);
-        var input = PipeReader.Create(_stream);
+        if (implicitTls && !await StartTlsAsync(stop).ConfigureAwait(false))
+            return;
+        var input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
         var lines = new SmtpLineReader(Pop3Parser.MaxLine);
         var why = "Connection closed";
         try
@@ -63,8 +68,23 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 foreach (var line in framed)
                 {
                     open = line is null ? await BadAsync("line too long").ConfigureAwait(false) : await HandleAsync(line).ConfigureAwait(false);
-                    if (!open)
-                        break; // what was pipelined after QUIT (or a fatal error) is not answered
+                    if (!open || _startTls)
+                        break; // what was pipelined after QUIT (or a fatal error, or STLS) is not answered
+                }
+                if (_startTls)
+                {
+                    // Plaintext sent after STLS, before the handshake, is dropped (the CVE-2011-0411 class of injection).
+                    _startTls = false;
+                    await input.CompleteAsync().ConfigureAwait(false);
+                    input = PipeReader.Create(Stream.Null);
+                    if (!await StartTlsAsync(stop).ConfigureAwait(false))
+                    {
+                        why = "TLS handshake failed";
+                        break;
+                    }
+                    input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+                    lines = new SmtpLineReader(Pop3Parser.MaxLine);
+                    continue;
                 }
                 if (result.IsCompleted && open)
                 {
@@ -94,6 +114,24 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 AccessLog.Disconnected(log, "pop3", why, remote.ToString());
             }
             await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The TLS handshake over the connection; false (logged) when it fails.</summary>
+    private async Task<bool> StartTlsAsync(CancellationToken stop)
+    {
+        try
+        {
+            var secure = await tls.AuthenticateAsync(_stream, stop).ConfigureAwait(false);
+            _stream = secure;
+            _protocol.TlsStarted();
+            Pop3Log.Tls(log, remote.ToString(), ServerTls.Describe(secure));
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            AccessLog.Disconnected(log, "pop3", "TLS handshaking failed: " + e.Message, remote.ToString());
+            return false;
         }
     }
 
@@ -134,6 +172,10 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 return true;
             case Pop3Action.Continue next:
                 await WriteAsync("+ " + next.Challenge).ConfigureAwait(false);
+                return true;
+            case Pop3Action.StartTls start:
+                await WriteAsync(start.Text).ConfigureAwait(false);
+                _startTls = true;
                 return true;
             case Pop3Action.Close close:
                 await WriteAsync(close.Text).ConfigureAwait(false);

@@ -26,15 +26,21 @@ public abstract record Pop3Action
 
     /// <summary>"+ " and read the client's SASL response (AUTH without an initial response).</summary>
     public sealed record Continue(string Challenge) : Pop3Action;
+
+    /// <summary>Send the text, then the TLS handshake (RFC 2595 STLS); what the client sent after STLS is dropped.</summary>
+    public sealed record StartTls(string Text) : Pop3Action;
 }
 
 /// <summary>
-/// A POP3 server session without I/O (RFC 1939, RFC 2449 CAPA and RESP-CODES, RFC 5034 AUTH PLAIN): it
-/// takes parsed commands and says what to answer or do. Plaintext USER/PASS and AUTH PLAIN are offered
-/// only where <c>allowPlaintext</c> says so (a protected channel; the security issue brings TLS).
+/// A POP3 server session without I/O (RFC 1939, RFC 2449 CAPA and RESP-CODES, RFC 5034 AUTH PLAIN, RFC 2595
+/// STLS): it takes parsed commands and says what to answer or do. Plaintext USER/PASS and AUTH PLAIN are
+/// offered only over TLS (<see cref="TlsStarted"/>) or where <c>allowPlaintext</c> says so (loopback);
+/// STLS where <c>tlsAvailable</c>, until TLS is on.
 /// </summary>
-public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost)
+public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool tlsAvailable = false)
 {
+    private bool _tls;
+
     private string? _user;
     private bool _awaitingSasl;
     private Pop3Maildrop? _maildrop;
@@ -56,6 +62,8 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost)
         get
         {
             var lines = new List<string> { "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING" };
+            if (tlsAvailable && !_tls && State == Pop3State.Authorization)
+                lines.Add("STLS");
             if (allowPlaintext)
                 lines.AddRange(["USER", "SASL PLAIN"]);
             lines.Add("IMPLEMENTATION Engine");
@@ -74,6 +82,14 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost)
             Pop3State.Transaction => Transaction(command),
             _ => new Pop3Action.Reply("-ERR session is ending"),
         };
+    }
+
+    /// <summary>The TLS handshake is done (STLS or port 995): passwords may be sent now, a USER given before is forgotten.</summary>
+    public void TlsStarted()
+    {
+        _tls = true;
+        allowPlaintext = true;
+        _user = null;
     }
 
     /// <summary>A line that is not a command: a syntax error in any state.</summary>
@@ -113,7 +129,10 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost)
                 State = Pop3State.Update;
                 return new Pop3Action.Close($"+OK {greetingHost} POP3 server signing off");
             case Pop3Verb.Stls:
-                return new Pop3Action.Reply("-ERR STLS is not available");
+                return _tls ? new Pop3Action.Reply("-ERR Command not permitted when TLS active")
+                    : !tlsAvailable ? new Pop3Action.Reply("-ERR STLS is not available")
+                    : command.Args.Count > 0 ? new Pop3Action.Reply("-ERR STLS takes no arguments")
+                    : new Pop3Action.StartTls("+OK Begin TLS negotiation now.");
             default:
                 return new Pop3Action.Reply("-ERR Unknown command in AUTHORIZATION state");
         }

@@ -13,11 +13,15 @@ public static class Accounts
     /// An engine whose jane@campus.test has <see cref="Password"/> and the given messages in her INBOX, each
     /// sent over SMTP and delivered before this returns. Failed logins wait 200 ms (POP3 and IMAP).
     /// </summary>
-    public static async Task<EngineInstance> WithMailAsync(string name, params string[] bodies)
+    public static Task<EngineInstance> WithMailAsync(string name, params string[] bodies) => WithSettingsAsync(name, [], bodies);
+
+    /// <summary>As <see cref="WithMailAsync"/>, with more <paramref name="settings"/> for the engine.</summary>
+    public static async Task<EngineInstance> WithSettingsAsync(string name, IEnumerable<string> settings, params string[] bodies)
     {
         var dataDir = WithJane(name);
         DirectoryOf(dataDir).SetPassword("jane@campus.test", PasswordHasher.Hash(Password, iterations: 1000));
-        var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.auth-failure-delay = 200ms", "engine.imap.auth-failure-delay = 200ms");
+        var engine = await EngineInstance.StartInAsync(dataDir,
+            ["engine.pop3.auth-failure-delay = 200ms", "engine.imap.auth-failure-delay = 200ms", .. settings]);
         foreach (var body in bodies)
             await DeliverAsync(engine, body);
         return engine;

@@ -27,6 +27,8 @@ public sealed class EngineProcess : IAsyncDisposable
         $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
         "engine.pop3.listen = [\"127.0.0.1:0\"]",
         "engine.imap.listen = [\"127.0.0.1:0\"]",
+        "engine.imap.listen-tls = []",
+        "engine.pop3.listen-tls = []",
         "engine.smtp.mydestination = [\"mx.test\"]",
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];

@@ -95,6 +95,21 @@ public sealed class Pop3ProtocolSpecs
     }
 
     [Fact]
+    public void STLS_is_offered_until_TLS_is_on_and_then_plaintext_logins_are_taken()
+    {
+        var pop = new Pop3Protocol(allowPlaintext: false, "mx.test", tlsAvailable: true);
+        Assert.Contains("STLS", pop.Capabilities.Split("\r\n"));
+        Assert.Equal("-ERR STLS takes no arguments", Reply(pop, "STLS now"));
+        Assert.Equal(new Pop3Action.StartTls("+OK Begin TLS negotiation now."), pop.Handle(Parse("STLS")));
+        pop.TlsStarted();
+        Assert.DoesNotContain("STLS", pop.Capabilities.Split("\r\n"));
+        Assert.Contains("USER", pop.Capabilities.Split("\r\n"));
+        Assert.Equal("-ERR Command not permitted when TLS active", Reply(pop, "STLS"));
+        Assert.Equal("+OK", Reply(pop, "USER jane"));
+        Assert.Equal("-ERR STLS is not available", Reply(new Pop3Protocol(allowPlaintext: true, "mx.test"), "STLS"));
+    }
+
+    [Fact]
     public void Stat_list_and_uidl_count_live_messages_and_dele_hides_one_until_rset()
     {
         var pop = LoggedIn();

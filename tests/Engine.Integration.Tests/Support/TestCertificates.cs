@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Engine.Integration.Tests.Support;
+
+/// <summary>
+/// A test certificate authority and the server certificates it issues, written as the PEM files the engine
+/// reads (engine.tls.certificates), and the client-side check that trusts this CA only.
+/// </summary>
+public sealed class TestCertificates : IDisposable
+{
+    private readonly ECDsa _caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+    public TestCertificates(string directory)
+    {
+        Directory = directory;
+        System.IO.Directory.CreateDirectory(directory);
+        var request = new CertificateRequest("CN=Engine Test CA", _caKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        Authority = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        AuthorityFile = Path.Combine(directory, "ca.pem");
+        File.WriteAllText(AuthorityFile, Authority.ExportCertificatePem());
+    }
+
+    public string Directory { get; }
+
+    public X509Certificate2 Authority { get; }
+
+    /// <summary>The CA's certificate as a PEM file (for openssl -CAfile and Python's ssl).</summary>
+    public string AuthorityFile { get; }
+
+    /// <summary>Issues a server certificate for <paramref name="name"/> (and 127.0.0.1); its chain and key files, and the HOCON entry for them.</summary>
+    public (string Chain, string Key, string Setting) Issue(string name, string file)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName(name);
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        var serial = RandomNumberGenerator.GetBytes(12);
+        using var certificate = request.Create(Authority, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+        var chain = Path.Combine(Directory, file + ".pem");
+        var keyFile = Path.Combine(Directory, file + ".key");
+        File.WriteAllText(chain, certificate.ExportCertificatePem());
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        return (chain, keyFile, $"{{ chain = \"{chain}\", key = \"{keyFile}\" }}");
+    }
+
+    /// <summary>The engine setting for these certificates, the first the default.</summary>
+    public static string Setting(params string[] entries) => $"engine.tls.certificates = [{string.Join(", ", entries)}]";
+
+    /// <summary>A client's check: the chain ends at this CA (and no other), and the name matches.</summary>
+    public bool Validate(object? sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            return false;
+        using var verify = new X509Chain();
+        verify.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        verify.ChainPolicy.CustomTrustStore.Add(Authority);
+        verify.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return verify.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+
+    public void Dispose()
+    {
+        _caKey.Dispose();
+        Authority.Dispose();
+    }
+}

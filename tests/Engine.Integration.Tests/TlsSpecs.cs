@@ -1,0 +1,186 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Engine.Integration.Tests.Support;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Net.Pop3;
+using MailKit.Security;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>
+/// TLS on IMAP and POP3 (RFC 2595, RFC 8314): STARTTLS/STLS and TLS from the first byte, with a certificate
+/// from a test CA that the clients check (MailKit, Python's imaplib and poplib, openssl s_client).
+/// </summary>
+public sealed class TlsSpecs : IDisposable
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private readonly TestCertificates _ca = new(TempDir.Create("tls-ca"));
+
+    private async Task<EngineInstance> EngineAsync(string name, params string[] settings)
+    {
+        var (_, _, entry) = _ca.Issue("mx.test", "mx");
+        return await Accounts.WithSettingsAsync(name, [TestCertificates.Setting(entry), .. settings], "Subject: over tls\r\n\r\nsecret");
+    }
+
+    [Fact]
+    public async Task MailKit_reads_mail_over_STARTTLS_and_implicit_TLS_on_IMAP_and_POP3_checking_the_certificate()
+    {
+        await using var engine = await EngineAsync("tls-mailkit");
+        foreach (var (port, options) in new[] { (engine.ImapPort, SecureSocketOptions.StartTls), (engine.ImapTlsPort, SecureSocketOptions.SslOnConnect) })
+        {
+            using var imap = new ImapClient { ServerCertificateValidationCallback = _ca.Validate, CheckCertificateRevocation = false };
+            await imap.ConnectAsync("127.0.0.1", port, options, Ct);
+            Assert.True(imap.IsSecure);
+            Assert.True(imap.SslProtocol is SslProtocols.Tls12 or SslProtocols.Tls13, imap.SslProtocol.ToString());
+            Assert.DoesNotContain(imap.Capabilities.ToString(), "STARTTLS"); // gone once TLS is on
+            await imap.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+            Assert.Equal("over tls", (await imap.Inbox.GetMessageAsync(0, Ct)).Subject);
+            await imap.DisconnectAsync(true, Ct);
+        }
+        foreach (var (port, options) in new[] { (engine.Pop3Port, SecureSocketOptions.StartTls), (engine.Pop3TlsPort, SecureSocketOptions.SslOnConnect) })
+        {
+            using var pop3 = new Pop3Client { ServerCertificateValidationCallback = _ca.Validate, CheckCertificateRevocation = false };
+            await pop3.ConnectAsync("127.0.0.1", port, options, Ct);
+            Assert.True(pop3.IsSecure);
+            await pop3.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+            Assert.Equal("over tls", (await pop3.GetMessageAsync(0, Ct)).Subject);
+            await pop3.DisconnectAsync(true, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_certificate_from_another_CA_is_refused_by_a_checking_client()
+    {
+        await using var engine = await EngineAsync("tls-untrusted");
+        using var other = new TestCertificates(TempDir.Create("tls-other-ca"));
+        using var imap = new ImapClient { ServerCertificateValidationCallback = other.Validate, CheckCertificateRevocation = false };
+        await Assert.ThrowsAnyAsync<SslHandshakeException>(() => imap.ConnectAsync("127.0.0.1", engine.ImapTlsPort, SecureSocketOptions.SslOnConnect, Ct));
+    }
+
+    [Fact]
+    public async Task Python_imaplib_and_poplib_use_STARTTLS_STLS_and_implicit_TLS()
+    {
+        await using var engine = await EngineAsync("tls-python");
+        var script = Path.Combine(AppContext.BaseDirectory, "Clients", "tls_clients.py");
+        var run = await Processes.RunAsync("python3", [script, _ca.AuthorityFile, engine.ImapPort.ToString(), engine.ImapTlsPort.ToString(),
+            engine.Pop3Port.ToString(), engine.Pop3TlsPort.ToString(), "jane@campus.test", Accounts.Password]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        var lines = run.Output.Trim().Split('\n');
+        Assert.Equal(["imap-starttls", "imaps", "pop3-stls", "pop3s"], lines.Select(l => l.Split(' ')[0]));
+        Assert.All(lines, l => Assert.Matches(@"^\S+ TLSv1\.[23] ", l));
+        Assert.EndsWith("OK 1", lines[0]);
+        Assert.EndsWith(" 1", lines[3]);
+    }
+
+    [Theory]
+    [InlineData("imap")]
+    [InlineData("pop3")]
+    public async Task Openssl_s_client_verifies_the_chain_after_starttls(string protocol)
+    {
+        await using var engine = await EngineAsync("tls-openssl-" + protocol);
+        var port = protocol == "imap" ? engine.ImapPort : engine.Pop3Port;
+        var run = await Processes.RunAsync("openssl", ["s_client", "-starttls", protocol, "-connect", $"127.0.0.1:{port}", "-CAfile", _ca.AuthorityFile,
+            "-verify_return_error", "-brief"], stdin: protocol == "imap" ? "a LOGOUT\r\n" : "QUIT\r\n");
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("Verification: OK", run.Error);
+        Assert.Matches("Protocol version: TLSv1\\.[23]", run.Error);
+    }
+
+    [Fact]
+    public async Task Commands_pipelined_behind_STARTTLS_or_STLS_are_dropped_not_run_inside_TLS()
+    {
+        await using var engine = await EngineAsync("tls-injection");
+        // IMAP: "b LOGIN" sent in clear right behind STARTTLS must never be answered.
+        var imapLines = await AfterInjectionAsync(engine.ImapPort, "a STARTTLS\r\nb LOGIN jane@campus.test \"correct horse\"\r\n", "a OK",
+            "c NOOP\r\n", "c ");
+        Assert.Equal("c OK Completed.", imapLines.Single(l => !l.StartsWith("* ", StringComparison.Ordinal)));
+        // POP3: a QUIT behind STLS is dropped, so the session goes on inside TLS.
+        var popLines = await AfterInjectionAsync(engine.Pop3Port, "STLS\r\nQUIT\r\n", "+OK", "CAPA\r\n", "");
+        Assert.Equal("+OK Capability list follows", popLines.Single());
+    }
+
+    /// <summary>Sends <paramref name="injected"/> in one write, waits for <paramref name="ready"/>, does the handshake, sends <paramref name="after"/>, returns the lines up to one starting with <paramref name="until"/>.</summary>
+    private async Task<List<string>> AfterInjectionAsync(int port, string injected, string ready, string after, string until)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port, Ct);
+        var plain = client.GetStream();
+        await plain.WriteAsync(Encoding.ASCII.GetBytes(injected), Ct);
+        // read byte by byte so nothing of the TLS stream is taken into a reader's buffer
+        async Task<string> ReadLineAsync(Stream stream)
+        {
+            var line = new StringBuilder();
+            var one = new byte[1];
+            while (await stream.ReadAsync(one, Ct) == 1 && one[0] != '\n')
+                line.Append((char)one[0]);
+            return line.ToString().TrimEnd('\r');
+        }
+        await ReadLineAsync(plain); // the greeting
+        string reply;
+        do
+            reply = await ReadLineAsync(plain);
+        while (!reply.StartsWith(ready, StringComparison.Ordinal));
+        await using var tls = new SslStream(plain, false, _ca.Validate);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.test" }, Ct);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes(after), Ct);
+        var lines = new List<string>();
+        while (true)
+        {
+            var line = await ReadLineAsync(tls);
+            lines.Add(line);
+            if (line.StartsWith(until, StringComparison.Ordinal) && (until.Length > 0 || !line.StartsWith("* ", StringComparison.Ordinal)))
+                return lines;
+        }
+    }
+
+    [Fact]
+    public async Task The_certificate_is_chosen_by_SNI_and_reloaded_when_its_files_change()
+    {
+        var (_, _, first) = _ca.Issue("mx.test", "mx");
+        var (otherChain, otherKey, second) = _ca.Issue("imap.other.test", "other");
+        await using var engine = await Accounts.WithSettingsAsync("tls-sni", [TestCertificates.Setting(first, second), "engine.tls.reload-check = 0s"]);
+        Assert.Equal("CN=mx.test", await SubjectAsync(engine.ImapTlsPort, "unknown.test"));
+        Assert.Equal("CN=imap.other.test", await SubjectAsync(engine.ImapTlsPort, "imap.other.test"));
+
+        // The second certificate is renewed (new files, as certbot writes them): new connections get it, no restart.
+        var (renewedChain, renewedKey, _) = _ca.Issue("imap.other.test", "renewed");
+        var before = X509CertificateLoader.LoadCertificateFromFile(otherChain).Thumbprint;
+        File.Copy(renewedChain, otherChain, overwrite: true);
+        File.Copy(renewedKey, otherKey, overwrite: true);
+        File.SetLastWriteTimeUtc(otherChain, DateTime.UtcNow.AddSeconds(5));
+        var after = await ThumbprintAsync(engine.ImapTlsPort, "imap.other.test");
+        Assert.NotEqual(before, after);
+        Assert.Equal(X509CertificateLoader.LoadCertificateFromFile(renewedChain).Thumbprint, after);
+    }
+
+    [Fact]
+    public async Task Without_a_configured_certificate_a_self_signed_one_for_the_host_name_is_made_and_kept()
+    {
+        await using var engine = await Accounts.WithMailAsync("tls-self-signed");
+        Assert.Equal("CN=mx.test", await SubjectAsync(engine.ImapTlsPort, "mx.test"));
+        Assert.True(File.Exists(Path.Combine(engine.DataDir, "tls", "self-signed.pem")));
+        Assert.Contains(engine.Logs.Lines, l => l.Contains("no TLS certificate configured", StringComparison.Ordinal));
+    }
+
+    private static async Task<string> SubjectAsync(int port, string serverName) => (await CertificateAsync(port, serverName)).Subject;
+
+    private static async Task<string> ThumbprintAsync(int port, string serverName) => (await CertificateAsync(port, serverName)).Thumbprint;
+
+    /// <summary>The certificate the server shows a client asking for <paramref name="serverName"/> (taken, not checked).</summary>
+    private static async Task<X509Certificate2> CertificateAsync(int port, string serverName)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port, Ct);
+        await using var tls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = serverName }, Ct);
+        return X509CertificateLoader.LoadCertificate(tls.RemoteCertificate!.GetRawCertData());
+    }
+
+    public void Dispose() => _ca.Dispose();
+}

@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(1010, LogLevel.Information, "stopping: {Sessions} sessions open, waiting up to {Grace}")]
     public static partial void Draining(ILogger logger, int sessions, TimeSpan grace);
 
+    [LoggerMessage(1012, LogLevel.Information, "Anonymous TLS connection established from {Client}: {Tls}")]
+    public static partial void Tls(ILogger logger, string client, string tls);
+
     [LoggerMessage(1011, LogLevel.Error, "session error from {Client}")]
     public static partial void SessionError(ILogger logger, Exception exception, string client);
 }

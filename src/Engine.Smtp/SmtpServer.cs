@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Engine.Messages.Queue;
 using Engine.Network;
+using Engine.Network.Tls;
 using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
@@ -17,7 +18,7 @@ namespace Engine.Smtp;
 /// with 421; the actor system leaves the cluster after it.
 /// </summary>
 public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, IRecipientDirectory directory,
-    SmtpSettings settings, ILoggerFactory loggers) : IHostedService
+    SmtpSettings settings, ServerTls tls, ILoggerFactory loggers) : IHostedService
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
     private readonly List<SmtpListener> _listeners = [];
@@ -32,7 +33,7 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
         var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
         _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, _log), "smtp-sessions");
         foreach (var endPoint in settings.Listen)
-            _listeners.Add(new SmtpListener(endPoint, settings, _sessions, _counter, _log));
+            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log));
         foreach (var listener in _listeners)
             listener.Start();
     }

@@ -29,7 +29,8 @@ public sealed record SmtpSettings(
     SmtpReply VrfyReply,
     IReadOnlySet<string> DiscardEhloKeywords,
     int QueuePartitions,
-    int HopCountLimit = 50)
+    int HopCountLimit = 50,
+    TlsSecurityLevel TlsLevel = TlsSecurityLevel.May)
 {
     public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline, HopCountLimit);
 
@@ -72,7 +73,14 @@ public sealed record SmtpSettings(
             SmtpReply.Parse(c.GetString("vrfy-reply")),
             c.GetStringList("discard-ehlo-keywords").ToHashSet(StringComparer.OrdinalIgnoreCase),
             config.GetInt("engine.queue.partitions", 16),
-            c.GetInt("hop-count-limit", 50));
+            c.GetInt("hop-count-limit", 50),
+            c.GetString("tls-security-level", "may").ToLowerInvariant() switch
+            {
+                "none" => TlsSecurityLevel.None,
+                "may" => TlsSecurityLevel.May,
+                "encrypt" => TlsSecurityLevel.Encrypt,
+                var other => throw new ConfigurationException($"engine.smtp.tls-security-level: '{other}' is not none, may or encrypt"),
+            });
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)
@@ -96,4 +104,12 @@ public sealed record SmtpSettings(
     public bool IsLocalDomain(string domain) => MyDestination.Contains(domain);
 
     public bool IsMyNetwork(IPAddress address) => MyNetworks.Any(n => n.Contains(address));
+}
+
+/// <summary>Postfix's smtpd_tls_security_level: no STARTTLS, STARTTLS offered, or STARTTLS required before MAIL.</summary>
+public enum TlsSecurityLevel
+{
+    None,
+    May,
+    Encrypt,
 }

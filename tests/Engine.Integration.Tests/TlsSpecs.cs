@@ -97,46 +97,12 @@ public sealed class TlsSpecs : IDisposable
     {
         await using var engine = await EngineAsync("tls-injection");
         // IMAP: "b LOGIN" sent in clear right behind STARTTLS must never be answered.
-        var imapLines = await AfterInjectionAsync(engine.ImapPort, "a STARTTLS\r\nb LOGIN jane@campus.test \"correct horse\"\r\n", "a OK",
+        var imapLines = await _ca.AfterInjectionAsync(engine.ImapPort, "a STARTTLS\r\nb LOGIN jane@campus.test \"correct horse\"\r\n", "a OK",
             "c NOOP\r\n", "c ");
         Assert.Equal("c OK Completed.", imapLines.Single(l => !l.StartsWith("* ", StringComparison.Ordinal)));
         // POP3: a QUIT behind STLS is dropped, so the session goes on inside TLS.
-        var popLines = await AfterInjectionAsync(engine.Pop3Port, "STLS\r\nQUIT\r\n", "+OK", "CAPA\r\n", "");
+        var popLines = await _ca.AfterInjectionAsync(engine.Pop3Port, "STLS\r\nQUIT\r\n", "+OK", "CAPA\r\n", "");
         Assert.Equal("+OK Capability list follows", popLines.Single());
-    }
-
-    /// <summary>Sends <paramref name="injected"/> in one write, waits for <paramref name="ready"/>, does the handshake, sends <paramref name="after"/>, returns the lines up to one starting with <paramref name="until"/>.</summary>
-    private async Task<List<string>> AfterInjectionAsync(int port, string injected, string ready, string after, string until)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port, Ct);
-        var plain = client.GetStream();
-        await plain.WriteAsync(Encoding.ASCII.GetBytes(injected), Ct);
-        // read byte by byte so nothing of the TLS stream is taken into a reader's buffer
-        async Task<string> ReadLineAsync(Stream stream)
-        {
-            var line = new StringBuilder();
-            var one = new byte[1];
-            while (await stream.ReadAsync(one, Ct) == 1 && one[0] != '\n')
-                line.Append((char)one[0]);
-            return line.ToString().TrimEnd('\r');
-        }
-        await ReadLineAsync(plain); // the greeting
-        string reply;
-        do
-            reply = await ReadLineAsync(plain);
-        while (!reply.StartsWith(ready, StringComparison.Ordinal));
-        await using var tls = new SslStream(plain, false, _ca.Validate);
-        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.test" }, Ct);
-        await tls.WriteAsync(Encoding.ASCII.GetBytes(after), Ct);
-        var lines = new List<string>();
-        while (true)
-        {
-            var line = await ReadLineAsync(tls);
-            lines.Add(line);
-            if (line.StartsWith(until, StringComparison.Ordinal) && (until.Length > 0 || !line.StartsWith("* ", StringComparison.Ordinal)))
-                return lines;
-        }
     }
 
     [Fact]

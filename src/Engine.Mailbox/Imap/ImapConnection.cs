@@ -167,7 +167,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 ImapLog.LoggedOut(log, _account, why, _in, _outBytes);
             else
                 AccessLog.Disconnected(log, "imap", why, remote.ToString());
-            await _stream.DisposeAsync().ConfigureAwait(false);
+            await ServerTls.CloseAsync(_stream).ConfigureAwait(false);
         }
     }
 

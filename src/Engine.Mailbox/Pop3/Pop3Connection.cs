@@ -113,7 +113,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
             {
                 AccessLog.Disconnected(log, "pop3", why, remote.ToString());
             }
-            await _stream.DisposeAsync().ConfigureAwait(false);
+            await ServerTls.CloseAsync(_stream).ConfigureAwait(false);
         }
     }
 

@@ -61,6 +61,27 @@ public sealed class ServerTls(CertificateStore certificates, SslProtocols protoc
         }
     }
 
+    /// <summary>
+    /// Ends a session's stream: over TLS with a close_notify first (clients such as OpenSSL 3 report an
+    /// "unexpected eof" without it), bounded, as a client that does not read must not hold the session.
+    /// </summary>
+    public static async Task CloseAsync(Stream stream)
+    {
+        if (stream is SslStream tls)
+        {
+            try
+            {
+                await tls.ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException or InvalidOperationException
+                                          or System.Net.Sockets.SocketException or AuthenticationException)
+            {
+                // the peer is gone already
+            }
+        }
+        await stream.DisposeAsync().ConfigureAwait(false);
+    }
+
     /// <summary>What a log line or a Received: header says of a session's TLS: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384".</summary>
     public static string Describe(SslStream tls) =>
         $"{Name(tls.SslProtocol)} with cipher {tls.NegotiatedCipherSuite}";

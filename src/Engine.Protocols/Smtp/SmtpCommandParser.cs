@@ -51,6 +51,7 @@ public sealed class SmtpCommandParser(int commandLineLimit = 512, int extensionA
             "RSET" => NoArguments(rest, RsetCommand.Instance),
             "NOOP" => SmtpParseResult.Ok(NoopCommand.Instance), // RFC 5321 4.1.1.9: a string argument is ignored
             "QUIT" => NoArguments(rest, QuitCommand.Instance),
+            "STARTTLS" => NoArguments(rest, StartTlsCommand.Instance),
             "HELP" => SmtpParseResult.Ok(new HelpCommand(rest.Trim())),
             "VRFY" => rest.Trim().Length == 0
                 ? SmtpParseResult.Fail(SmtpSyntaxError.BadSyntax, "Syntax: VRFY address")

@@ -22,6 +22,9 @@ internal static class SessionInput
 
     /// <summary>No complete line arrived in time.</summary>
     public sealed record TimedOut;
+
+    /// <summary>The TLS handshake after STARTTLS is done: "TLSv1.3 with cipher ...".</summary>
+    public sealed record TlsStarted(string Description);
 }
 
 /// <summary>

@@ -1,10 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Threading.Channels;
 using Akka.Actor;
+using Engine.Network.Tls;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
 
@@ -31,10 +34,13 @@ internal sealed class SmtpConnection
     private const int DrainSize = 64 * 1024;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    // After STARTTLS these three are the TLS stream's: the write loop is idle then (every reply flushed).
+    private Stream _stream;
+    private PipeReader _input;
+    private PipeWriter _output;
     private readonly SmtpSettings _settings;
+    private readonly ServerTls _tls;
+    private TaskCompletionSource<bool>? _tlsDecision;
     private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     // Set when the session has stopped or the writer has ended: the reader stops at its next step.
@@ -49,10 +55,11 @@ internal sealed class SmtpConnection
     private bool _sessionStopped;
     private IActorRef _session = ActorRefs.Nobody;
 
-    public SmtpConnection(Socket socket, SmtpSettings settings)
+    public SmtpConnection(Socket socket, SmtpSettings settings, ServerTls tls)
     {
         _socket = socket;
         _settings = settings;
+        _tls = tls;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
@@ -72,8 +79,10 @@ internal sealed class SmtpConnection
         // a flush does not finish in time (a client that stops reading).
         await writer.ConfigureAwait(false);
         // Nothing more can be answered: the reader stops too. Shutting the socket down ends a pending
-        // read with end-of-stream (no cancellation, no exception).
+        // read with end-of-stream (no cancellation, no exception). Over TLS a close_notify goes first.
         _stop.TrySetResult();
+        if (_stream is SslStream tls)
+            await ServerTls.CloseAsync(tls).ConfigureAwait(false);
         Shutdown();
         await reader.ConfigureAwait(false);
         _target?.Writer.Abort(); // a body cut off in the middle; a committed one is not touched
@@ -101,6 +110,9 @@ internal sealed class SmtpConnection
 
     /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
     public void Proceed(BodyTarget? target) => Volatile.Read(ref _bodyDecision)?.TrySetResult(target);
+
+    /// <summary>The session's answer to STARTTLS: true once its 220 is queued (the handshake follows), false when refused.</summary>
+    public void StartTls(bool start) => Volatile.Read(ref _tlsDecision)?.TrySetResult(start);
 
     private void Shutdown()
     {
@@ -229,6 +241,14 @@ internal sealed class SmtpConnection
             }
             switch (stop)
             {
+                case SmtpInput.Command when Volatile.Read(ref _tlsDecision) is { } tls:
+                    if (await Task.WhenAny(tls.Task, _stop.Task).ConfigureAwait(false) != tls.Task)
+                        return true;
+                    Volatile.Write(ref _tlsDecision, null);
+                    if (tls.Task.Result && !await UpgradeAsync().ConfigureAwait(false))
+                        return true;
+                    deadline = DateTime.UtcNow + _settings.CommandTimeout;
+                    break;
                 case SmtpInput.Command:
                     // DATA or BDAT: wait for the session to say where the octets go (or to be gone).
                     var decision = _bodyDecision!.Task;
@@ -247,6 +267,35 @@ internal sealed class SmtpConnection
                     return true;
             }
         }
+        return true;
+    }
+
+    /// <summary>
+    /// STARTTLS accepted: once every reply (the 220 last) is flushed, whatever the client sent in clear after
+    /// STARTTLS is dropped with the old reader (RFC 3207 section 4.2; the CVE-2011-0411 class of injection),
+    /// the handshake runs, and reading and writing go on over TLS. False when the handshake fails (logged by the session).
+    /// </summary>
+    private async Task<bool> UpgradeAsync()
+    {
+        while (Volatile.Read(ref _unanswered) > 0 && !_stop.Task.IsCompleted)
+            await Task.Delay(1).ConfigureAwait(false);
+        if (_stop.Task.IsCompleted)
+            return false;
+        await _input.CompleteAsync().ConfigureAwait(false);
+        SslStream tls;
+        try
+        {
+            tls = await _tls.AuthenticateAsync(_stream, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            _input = PipeReader.Create(Stream.Null);
+            throw new IOException("TLS handshake failed: " + e.Message, e);
+        }
+        _stream = tls;
+        _input = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        _output = PipeWriter.Create(tls, new StreamPipeWriterOptions(leaveOpen: true));
+        _session.Tell(new SessionInput.TlsStarted(ServerTls.Describe(tls)));
         return true;
     }
 
@@ -279,6 +328,13 @@ internal sealed class SmtpConnection
                     case SmtpInput.Command:
                         linesRead = true;
                         Interlocked.Increment(ref _unanswered);
+                        if (parsed.Command is StartTlsCommand)
+                        {
+                            // Nothing more is read in clear: the session decides, then the handshake comes first.
+                            Volatile.Write(ref _tlsDecision, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+                            _session.Tell(new SessionInput.Command(parsed.Command));
+                            return SmtpInput.Command;
+                        }
                         if (parsed.Command is DataCommand or BdatCommand)
                         {
                             // The decision slot must exist before the session can answer.

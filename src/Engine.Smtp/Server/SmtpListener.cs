@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Akka.Actor;
 using Engine.Network;
+using Engine.Network.Tls;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Smtp.Server;
@@ -17,12 +18,12 @@ internal sealed class SmtpListener : IDisposable
     private readonly SmtpSettings _settings;
     private readonly ILogger _log;
 
-    public SmtpListener(IPEndPoint endPoint, SmtpSettings settings, IActorRef sessions, ConnectionCounter counter, ILogger log)
+    public SmtpListener(IPEndPoint endPoint, SmtpSettings settings, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log)
     {
         _settings = settings;
         _log = log;
         _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp),
-            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, settings), leave)),
+            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, settings, tls), leave)),
             RefuseAsync, (e, address) => Log.SessionError(_log, e, $"unknown[{address}]"));
     }
 

@@ -76,7 +76,7 @@ internal sealed partial class SmtpSession
     {
         var recipients = _recipients.Select(r => r.Address).ToArray();
         var header = ReceivedHeader.Format(_helo, "unknown", _connection.RemoteAddress.ToString(), _settings.Hostname,
-            Protocol, _queueId, recipients, DateTimeOffset.Now);
+            Protocol, _queueId, recipients, DateTimeOffset.Now, _tls);
         try
         {
             return new BodyTarget(_blobs.Create(_queueId), Encoding.UTF8.GetBytes(header), decoder);

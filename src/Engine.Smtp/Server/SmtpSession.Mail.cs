@@ -18,6 +18,12 @@ internal sealed partial class SmtpSession
     /// <summary>MAIL FROM (RFC 5321 section 4.1.1.2) with SIZE, BODY, SMTPUTF8, RET and ENVID.</summary>
     private void Mail(MailCommand mail)
     {
+        if (_settings.TlsLevel == TlsSecurityLevel.Encrypt && _tls is null)
+        {
+            // Postfix's smtpd_tls_security_level = encrypt
+            RefuseMail(mail, new SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first"));
+            return;
+        }
         if (mail.Parameters.Size > _settings.MessageSizeLimit)
         {
             // RFC 1870 section 6.1: a declared size over the fixed limit gets 552.

@@ -50,6 +50,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     private bool _draining;
     private bool _closed;
     private string _lastVerb = "CONNECT";
+    /// <summary>The session's TLS once STARTTLS is done ("TLSv1.3 with cipher ..."), for the log and the Received: header.</summary>
+    private string? _tls;
 
     public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
         ILogger log)
@@ -84,8 +86,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         }
     }
 
-    /// <summary>The "with" of the Received: header (RFC 3848, RFC 6531 section 3.7.3).</summary>
-    private string Protocol => !_esmtp ? "SMTP" : _mail?.Parameters.SmtpUtf8 == true ? "UTF8SMTP" : "ESMTP";
+    /// <summary>The "with" of the Received: header (RFC 3848, RFC 6531 section 3.7.3): ESMTPS over TLS.</summary>
+    private string Protocol => (!_esmtp ? "SMTP" : _mail?.Parameters.SmtpUtf8 == true ? "UTF8SMTP" : "ESMTP") + (_tls is null ? "" : "S");
 
     protected override void PreStart()
     {
@@ -113,6 +115,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 // Pipelined behind a 421: nothing more is done, and no body is taken.
                 if (command is DataCommand or BdatCommand)
                     _connection.Proceed(null);
+                if (command is StartTlsCommand)
+                    _connection.StartTls(false);
                 break;
             case SessionInput.Refused when _closed:
                 break;
@@ -144,6 +148,15 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 if (!_closed)
                     Log.SessionEnded(_log, closed.Error is null ? "lost connection" : $"lost connection ({closed.Error.Message})", _lastVerb, _client);
                 Context.Stop(Self);
+                break;
+            case SessionInput.TlsStarted started:
+                // RFC 3207 section 4.2: the client knows nothing from before the handshake, and must say EHLO again.
+                _tls = started.Description;
+                ResetTransaction();
+                _helo = "";
+                _esmtp = false;
+                _phase = SmtpPhase.Connected;
+                Log.Tls(_log, _client, started.Description);
                 break;
             case SessionInput.TimedOut:
                 Log.SessionEnded(_log, "timeout", _lastVerb, _client);
@@ -182,6 +195,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 RefuseBody(command, outOfOrder);
             else
                 Error(outOfOrder);
+            if (command is StartTlsCommand)
+                _connection.StartTls(false);
             return;
         }
         switch (command)
@@ -221,6 +236,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             case VrfyCommand:
                 Junk("VRFY", _settings.VrfyReply);
                 break;
+            case StartTlsCommand:
+                StartTls();
+                break;
             case QuitCommand:
                 Count("QUIT", ok: true);
                 CloseWith(new SmtpReply(221, "2.0.0", "Bye"));
@@ -242,8 +260,30 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             return;
         }
         // RFC 2034 section 3: no enhanced status codes in the EHLO reply.
-        string[] keywords = ["PIPELINING", $"SIZE {_settings.MessageSizeLimit}", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN", "HELP"];
+        string[] keywords = ["PIPELINING", $"SIZE {_settings.MessageSizeLimit}", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN", "HELP",
+            .. _settings.TlsLevel != TlsSecurityLevel.None && _tls is null ? ["STARTTLS"] : Array.Empty<string>()];
         Send(new SmtpReply(250, null, [_settings.Hostname, .. keywords.Where(k => !_settings.IsDiscarded(k.Split(' ')[0]))]));
+    }
+
+    /// <summary>
+    /// STARTTLS (RFC 3207), answered as Postfix answers: 220 and the handshake, or 502 when TLS is off, 554 when it
+    /// is on already, 503 inside a transaction. The connection waits for this decision before it reads on.
+    /// </summary>
+    private void StartTls()
+    {
+        var refusal = _settings.TlsLevel == TlsSecurityLevel.None ? SmtpSyntax.Reply(SmtpSyntaxError.UnknownCommand)
+            : _tls is not null ? new SmtpReply(554, "5.5.1", "Error: TLS already active")
+            : _phase is not (SmtpPhase.Connected or SmtpPhase.Greeted) ? new SmtpReply(503, "5.5.1", "Error: MAIL transaction in progress")
+            : null;
+        Count("STARTTLS", ok: refusal is null);
+        if (refusal is not null)
+        {
+            Error(refusal);
+            _connection.StartTls(false);
+            return;
+        }
+        Send(new SmtpReply(220, "2.0.0", "Ready to start TLS"));
+        _connection.StartTls(true);
     }
 
     private void Ok(string verb, SmtpReply reply)

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 
 namespace Engine.Integration.Tests.Support;
 
@@ -64,6 +66,40 @@ public sealed class TestCertificates : IDisposable
         verify.ChainPolicy.CustomTrustStore.Add(Authority);
         verify.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         return verify.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+
+    /// <summary>Sends <paramref name="injected"/> in one write, waits for <paramref name="ready"/>, does the handshake, sends <paramref name="after"/>, returns the lines up to one starting with <paramref name="until"/>.</summary>
+    public async Task<List<string>> AfterInjectionAsync(int port, string injected, string ready, string after, string until)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port, TestContext.Current.CancellationToken);
+        var plain = client.GetStream();
+        await plain.WriteAsync(Encoding.ASCII.GetBytes(injected), TestContext.Current.CancellationToken);
+        // read byte by byte so nothing of the TLS stream is taken into a reader's buffer
+        async Task<string> ReadLineAsync(Stream stream)
+        {
+            var line = new StringBuilder();
+            var one = new byte[1];
+            while (await stream.ReadAsync(one, TestContext.Current.CancellationToken) == 1 && one[0] != '\n')
+                line.Append((char)one[0]);
+            return line.ToString().TrimEnd('\r');
+        }
+        await ReadLineAsync(plain); // the greeting
+        string reply;
+        do
+            reply = await ReadLineAsync(plain);
+        while (!reply.StartsWith(ready, StringComparison.Ordinal));
+        await using var tls = new SslStream(plain, false, Validate);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.test" }, TestContext.Current.CancellationToken);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes(after), TestContext.Current.CancellationToken);
+        var lines = new List<string>();
+        while (true)
+        {
+            var line = await ReadLineAsync(tls);
+            lines.Add(line);
+            if (line.StartsWith(until, StringComparison.Ordinal) && (until.Length > 0 || !line.StartsWith("* ", StringComparison.Ordinal)))
+                return lines;
+        }
     }
 
     public void Dispose()

@@ -1,0 +1,57 @@
+namespace Engine.Protocols.Sasl;
+
+/// <summary>What a SASL exchange (RFC 4422) needs next, as the server sees it.</summary>
+public abstract record SaslStep
+{
+    /// <summary>Send this challenge ("+ base64" in IMAP and POP3, "334 base64" in SMTP) and read the client's response.</summary>
+    public sealed record Challenge(byte[] Data) : SaslStep;
+
+    /// <summary>PLAIN and LOGIN: the client sent a password; the caller checks it (and that the user may act as the authorization id).</summary>
+    public sealed record Verify(string User, string Password, string? AuthorizationId) : SaslStep;
+
+    /// <summary>
+    /// The mechanism proved the client knows the password (SCRAM). <paramref name="Final"/>, when set, goes to the
+    /// client as a last challenge whose (empty) response completes the exchange (RFC 4954 section 4, RFC 3501 section 6.2.2).
+    /// </summary>
+    public sealed record Success(string User, byte[]? Final) : SaslStep;
+
+    /// <summary>The exchange failed: a malformed message, or a proof that does not match. The reason is for the log, never the client.</summary>
+    public sealed record Failure(string Reason) : SaslStep;
+}
+
+/// <summary>The server side of one SASL mechanism for one exchange; a new one per AUTHENTICATE.</summary>
+public interface ISaslServer
+{
+    /// <summary>The mechanism's name as offered ("PLAIN", "SCRAM-SHA-256").</summary>
+    string Name { get; }
+
+    /// <summary>The first step: with the client's initial response (SASL-IR, RFC 4959; "=" is an empty one), or null without.</summary>
+    SaslStep Start(byte[]? initialResponse);
+
+    /// <summary>The client's response to the last challenge.</summary>
+    SaslStep Next(byte[] response);
+}
+
+/// <summary>The mechanisms a server offers, by name, and the exchanges they start.</summary>
+public sealed class SaslMechanisms(IReadOnlyList<string> names, Func<string, ScramCredentials?> scramSha1, Func<string, ScramCredentials?> scramSha256)
+{
+    /// <summary>Every mechanism this code knows, strongest first.</summary>
+    public static readonly IReadOnlyList<string> Known = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"];
+
+    /// <summary>The offered names, in the order given.</summary>
+    public IReadOnlyList<string> Names { get; } = names;
+
+    /// <summary>A new exchange for <paramref name="name"/> (any case), or null when it is not offered.</summary>
+    public ISaslServer? Start(string name)
+    {
+        var offered = Names.FirstOrDefault(n => n.Equals(name, StringComparison.OrdinalIgnoreCase));
+        return offered switch
+        {
+            "PLAIN" => new PlainServer(),
+            "LOGIN" => new LoginServer(),
+            "SCRAM-SHA-1" => new ScramServer(ScramHash.Sha1, scramSha1),
+            "SCRAM-SHA-256" => new ScramServer(ScramHash.Sha256, scramSha256),
+            _ => null,
+        };
+    }
+}

@@ -1,0 +1,106 @@
+using System.Text;
+using Engine.Protocols.Sasl;
+
+namespace Engine.Tests.Protocols;
+
+/// <summary>The server side of SASL: PLAIN, LOGIN, and SCRAM against the examples of RFC 5802 and RFC 7677.</summary>
+public sealed class SaslSpecs
+{
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string Text(SaslStep step) => Encoding.UTF8.GetString(Assert.IsType<SaslStep.Challenge>(step).Data);
+
+    [Fact]
+    public void Plain_takes_authzid_user_and_password_with_or_without_an_initial_response()
+    {
+        Assert.Equal(new SaslStep.Verify("tim", "tanstaaftanstaaf", null), new PlainServer().Start(Bytes("\0tim\0tanstaaftanstaaf")));
+        var plain = new PlainServer();
+        Assert.Empty(Assert.IsType<SaslStep.Challenge>(plain.Start(null)).Data);
+        Assert.Equal(new SaslStep.Verify("tim", "pass", "Ursel"), plain.Next(Bytes("Ursel\0tim\0pass")));
+        Assert.IsType<SaslStep.Failure>(new PlainServer().Start(Bytes("tim\0pass")));
+        Assert.IsType<SaslStep.Failure>(new PlainServer().Start(Bytes("\0tim\0pass\0more")));
+        Assert.IsType<SaslStep.Failure>(new PlainServer().Start(Bytes("\0\0pass")));
+        Assert.IsType<SaslStep.Failure>(new PlainServer().Start([0, 0x74, 0, 0xC3, 0x28])); // not UTF-8
+    }
+
+    [Fact]
+    public void Login_asks_for_the_user_then_the_password()
+    {
+        var login = new LoginServer();
+        Assert.Equal("Username:", Text(login.Start(null)));
+        Assert.Equal("Password:", Text(login.Next(Bytes("jane@campus.test"))));
+        Assert.Equal(new SaslStep.Verify("jane@campus.test", "secret", null), login.Next(Bytes("secret")));
+        var withInitial = new LoginServer();
+        Assert.Equal("Password:", Text(withInitial.Start(Bytes("jane"))));
+    }
+
+    /// <summary>RFC 5802 section 5: user "user", password "pencil".</summary>
+    [Fact]
+    public void Scram_sha1_follows_the_example_of_RFC_5802()
+    {
+        var stored = ScramCredentials.Derive("pencil", ScramHash.Sha1, 4096, Convert.FromBase64String("QSXCR+Q6sek8bf92"));
+        var scram = new ScramServer(ScramHash.Sha1, user => user == "user" ? stored : null, () => "3rfcNHYJY1ZVvWVs7j");
+        Assert.Equal("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+            Text(scram.Start(Bytes("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"))));
+        var success = Assert.IsType<SaslStep.Success>(scram.Next(Bytes("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")));
+        Assert.Equal("user", success.User);
+        Assert.Equal("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=", Encoding.UTF8.GetString(success.Final!));
+        Assert.Equal(new SaslStep.Success("user", null), scram.Next([]));
+    }
+
+    /// <summary>RFC 7677 section 3: user "user", password "pencil".</summary>
+    [Fact]
+    public void Scram_sha256_follows_the_example_of_RFC_7677_and_its_credentials_round_trip_as_dovecot_writes_them()
+    {
+        var stored = ScramCredentials.Derive("pencil", ScramHash.Sha256, 4096, Convert.FromBase64String("W22ZaJ0SNY7soEsUEjb6gQ=="));
+        stored = ScramCredentials.Parse(stored.Format(ScramHash.Sha256), ScramHash.Sha256)!;
+        Assert.Null(ScramCredentials.Parse(stored.Format(ScramHash.Sha256), ScramHash.Sha1));
+        var scram = new ScramServer(ScramHash.Sha256, _ => stored, () => "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        Assert.Equal("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            Text(scram.Start(Bytes("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"))));
+        var success = Assert.IsType<SaslStep.Success>(scram.Next(Bytes(
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")));
+        Assert.Equal("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", Encoding.UTF8.GetString(success.Final!));
+    }
+
+    [Theory]
+    [InlineData("p=tls-unique,,n=user,r=abc")] // channel binding asked for
+    [InlineData("n,,n=user")] // no nonce
+    [InlineData("n,,n=us=2Xer,r=abc")] // a bad escape in the name
+    [InlineData("n,,m=ext,n=user,r=abc")] // mandatory extension first
+    [InlineData("x,,n=user,r=abc")]
+    public void Scram_refuses_a_malformed_first_message(string first) =>
+        Assert.IsType<SaslStep.Failure>(new ScramServer(ScramHash.Sha256, _ => null).Start(Bytes(first)));
+
+    [Fact]
+    public void Scram_fails_a_wrong_password_a_changed_nonce_and_an_unknown_user_without_telling_which_users_exist()
+    {
+        var stored = ScramCredentials.Derive("pencil", ScramHash.Sha256, 4096, Convert.FromBase64String("W22ZaJ0SNY7soEsUEjb6gQ=="));
+        ScramServer Server() => new(ScramHash.Sha256, user => user == "user" ? stored : null, () => "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        const string good = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+
+        var wrong = Server();
+        wrong.Start(Bytes("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"));
+        Assert.IsType<SaslStep.Failure>(wrong.Next(Bytes(good.Replace("dHzb", "dHzc", StringComparison.Ordinal))));
+
+        var replayed = Server();
+        replayed.Start(Bytes("n,,n=user,r=other"));
+        Assert.IsType<SaslStep.Failure>(replayed.Next(Bytes(good)));
+
+        var unknown = Server();
+        var first = Text(unknown.Start(Bytes("n,,n=nobody,r=rOprNGfwEbeRWgbNEkqO")));
+        Assert.Matches("^r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj\\)hNlF\\$k0,s=[A-Za-z0-9+/=]{24},i=4096$", first);
+        Assert.Equal(first, Text(Server().Start(Bytes("n,,n=nobody,r=rOprNGfwEbeRWgbNEkqO")))); // the same salt each time
+        Assert.IsType<SaslStep.Failure>(unknown.Next(Bytes(good)));
+    }
+
+    [Fact]
+    public void The_offered_mechanisms_start_by_name_in_any_case_and_others_do_not()
+    {
+        var mechanisms = new SaslMechanisms(["PLAIN", "SCRAM-SHA-256"], _ => null, _ => null);
+        Assert.IsType<ScramServer>(mechanisms.Start("scram-sha-256"));
+        Assert.IsType<PlainServer>(mechanisms.Start("Plain"));
+        Assert.Null(mechanisms.Start("LOGIN"));
+        Assert.Null(mechanisms.Start("CRAM-MD5"));
+    }
+}

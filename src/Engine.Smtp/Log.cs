@@ -44,6 +44,12 @@ internal static partial class Log
     [LoggerMessage(1012, LogLevel.Information, "Anonymous TLS connection established from {Client}: {Tls}")]
     public static partial void Tls(ILogger logger, string client, string tls);
 
+    [LoggerMessage(1013, LogLevel.Information, "{Client}: sasl_method={Method}, sasl_username={User}")]
+    public static partial void Authenticated(ILogger logger, string client, string method, string user);
+
+    [LoggerMessage(1014, LogLevel.Warning, "{Client}: SASL authentication failed: {Reason}")]
+    public static partial void AuthFailed(ILogger logger, string client, string reason);
+
     [LoggerMessage(1011, LogLevel.Error, "session error from {Client}")]
     public static partial void SessionError(ILogger logger, Exception exception, string client);
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Configuration;
 using Engine.Primitives;
+using Engine.Protocols.Sasl;
 using Engine.Protocols.Smtp;
 
 namespace Engine.Smtp;
@@ -30,8 +31,14 @@ public sealed record SmtpSettings(
     IReadOnlySet<string> DiscardEhloKeywords,
     int QueuePartitions,
     int HopCountLimit = 50,
-    TlsSecurityLevel TlsLevel = TlsSecurityLevel.May)
+    TlsSecurityLevel TlsLevel = TlsSecurityLevel.May,
+    IReadOnlyList<string>? AuthMechanisms = null,
+    bool TlsAuthOnly = true,
+    TimeSpan AuthFailureDelay = default)
 {
+    /// <summary>The SASL mechanisms AUTH offers (engine.auth.mechanisms); none without the setting.</summary>
+    public IReadOnlyList<string> Mechanisms => AuthMechanisms ?? [];
+
     public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline, HopCountLimit);
 
     public static SmtpSettings Create(Config config)
@@ -80,7 +87,10 @@ public sealed record SmtpSettings(
                 "may" => TlsSecurityLevel.May,
                 "encrypt" => TlsSecurityLevel.Encrypt,
                 var other => throw new ConfigurationException($"engine.smtp.tls-security-level: '{other}' is not none, may or encrypt"),
-            });
+            },
+            AuthMechanismsOf(config),
+            c.GetBoolean("tls-auth-only", true),
+            c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(1)));
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)
@@ -91,6 +101,18 @@ public sealed record SmtpSettings(
             || settings.MaxConnections < 1 || settings.MaxConnectionsPerIp < 1 || settings.JunkCommandLimit < 1)
             throw new ConfigurationException("engine.smtp: limits must be positive");
         return settings;
+    }
+
+    private static IReadOnlyList<string> AuthMechanismsOf(Config config)
+    {
+        try
+        {
+            return SaslMechanisms.Validate(config.GetStringList("engine.auth.mechanisms", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationException("engine.auth.mechanisms: " + e.Message);
+        }
     }
 
     private static IPEndPoint ParseEndPoint(string text) =>

@@ -54,6 +54,39 @@ public sealed class TlsSpecs : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("SCRAM-SHA-256")]
+    [InlineData("SCRAM-SHA-1")]
+    [InlineData("PLAIN")]
+    [InlineData("LOGIN")]
+    public async Task Imap_and_pop3_log_in_over_TLS_with_each_SASL_mechanism(string mechanism)
+    {
+        await using var engine = await EngineAsync("tls-sasl-" + mechanism.ToLowerInvariant());
+        using (var imap = new ImapClient { ServerCertificateValidationCallback = _ca.Validate, CheckCertificateRevocation = false })
+        {
+            await imap.ConnectAsync("127.0.0.1", engine.ImapTlsPort, SecureSocketOptions.SslOnConnect, Ct);
+            Assert.Equal(["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"], imap.AuthenticationMechanisms.ToArray());
+            foreach (var other in imap.AuthenticationMechanisms.Where(m => m != mechanism).ToArray())
+                imap.AuthenticationMechanisms.Remove(other);
+            await imap.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, Ct);
+            Assert.Equal(1, imap.Inbox.Count);
+            await imap.DisconnectAsync(true, Ct);
+        }
+        using (var pop3 = new Pop3Client { ServerCertificateValidationCallback = _ca.Validate, CheckCertificateRevocation = false })
+        {
+            await pop3.ConnectAsync("127.0.0.1", engine.Pop3TlsPort, SecureSocketOptions.SslOnConnect, Ct);
+            Assert.Contains(mechanism, pop3.AuthenticationMechanisms);
+            foreach (var other in pop3.AuthenticationMechanisms.Where(m => m != mechanism).ToArray())
+                pop3.AuthenticationMechanisms.Remove(other);
+            await pop3.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+            Assert.Equal(1, pop3.Count);
+            await pop3.DisconnectAsync(true, Ct);
+        }
+        Assert.Contains(engine.Logs.Lines, l => l.StartsWith($"imap-login: Login: user=<jane@campus.test>, method={mechanism}", StringComparison.Ordinal));
+        Assert.Contains(engine.Logs.Lines, l => l.StartsWith($"pop3-login: Login: user=<jane@campus.test>, method={mechanism}", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_certificate_from_another_CA_is_refused_by_a_checking_client()
     {

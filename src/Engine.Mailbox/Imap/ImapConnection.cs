@@ -11,7 +11,9 @@ using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Network.Tls;
+using Engine.Primitives;
 using Engine.Protocols.Imap;
+using Engine.Protocols.Sasl;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
@@ -59,6 +61,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private IActorRef? _watcher;
     private volatile string? _idleTag;
     private string? _saslTag;
+    private ISaslServer? _sasl; // the exchange an AUTHENTICATE is in, between its challenges
     private bool _condstore;
     private bool _qresync;
     private bool _rev2; // ENABLE IMAP4rev2: RFC 9051's responses instead of RFC 3501's
@@ -73,7 +76,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
         + "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
         + (_tls is null && !Authenticated ? " STARTTLS" : "")
-        + (_plaintextAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
+        + (_plaintextAllowed ? string.Concat(_access.Mechanisms.Select(m => " AUTH=" + m)) : " LOGINDISABLED");
 
     public async Task RunAsync(CancellationToken stop)
     {
@@ -385,56 +388,95 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         return await CheckLoginAsync(tag, user, password, "PLAIN").ConfigureAwait(false);
     }
 
+    /// <summary>AUTHENTICATE mechanism [initial-response] (RFC 3501 section 6.2.2, SASL-IR RFC 4959): any mechanism of <see cref="Mechanisms"/>.</summary>
     private async Task<bool> AuthenticateAsync(string tag, IReadOnlyList<ImapToken> args)
     {
-        if (args.Count is < 1 or > 2 || !string.Equals(args[0].Text, "PLAIN", StringComparison.OrdinalIgnoreCase))
-            return No(tag, "Unsupported authentication mechanism.");
+        if (args.Count is < 1 or > 2 || args[0].Text is not { } name)
+            return Bad(tag, "AUTHENTICATE takes a mechanism and an optional initial response");
         if (!_plaintextAllowed)
-            return No(tag, "[PRIVACYREQUIRED] Plaintext authentication is not allowed without TLS.");
-        if (args.Count == 2)
-            return await SaslResponseAsync(tag, args[1].Text ?? "").ConfigureAwait(false);
-        _saslTag = tag;
-        _reader.ExpectLine = true;
-        Line("+ ");
-        return true;
+            return No(tag, "[PRIVACYREQUIRED] Authentication is not allowed without TLS.");
+        if (Mechanisms.Start(name) is not { } sasl)
+            return No(tag, "Unsupported authentication mechanism.");
+        byte[]? initial = null;
+        if (args.Count == 2 && !SaslMechanisms.TryDecode(args[1].Text ?? "", out initial))
+            return Bad(tag, "Invalid base64 in SASL response");
+        return await SaslStepAsync(tag, sasl, sasl.Start(initial)).ConfigureAwait(false);
     }
 
-    /// <summary>RFC 4616 PLAIN: authzid NUL authcid NUL password, in base64 ("=" for empty; "*" cancels).</summary>
+    /// <summary>The offered mechanisms, with the SCRAM keys of the directory.</summary>
+    private SaslMechanisms Mechanisms => new(_access.Mechanisms, user => directory.Current.ScramOf(user, ScramHash.Sha1),
+        user => directory.Current.ScramOf(user, ScramHash.Sha256));
+
+
+    /// <summary>The client's answer to a challenge: base64, or "*" to cancel.</summary>
     private async Task<bool> SaslResponseAsync(string tag, string response)
     {
+        var sasl = _sasl!;
+        _sasl = null;
         if (response == "*")
             return Bad(tag, "Authentication aborted");
-        byte[] decoded;
-        try
-        {
-            decoded = response == "=" ? [] : Convert.FromBase64String(response);
-        }
-        catch (FormatException)
-        {
+        if (!SaslMechanisms.TryDecode(response, out var decoded))
             return Bad(tag, "Invalid base64 in SASL response");
+        return await SaslStepAsync(tag, sasl, sasl.Next(decoded)).ConfigureAwait(false);
+    }
+
+    private async Task<bool> SaslStepAsync(string tag, ISaslServer sasl, SaslStep step)
+    {
+        switch (step)
+        {
+            case SaslStep.Challenge challenge:
+                return Challenge(tag, sasl, challenge.Data);
+            case SaslStep.Verify verify when verify.AuthorizationId is { } actAs && !actAs.Equals(verify.User, StringComparison.OrdinalIgnoreCase):
+                return await LoginFailedAsync(tag, verify.User, "may not log in as " + actAs).ConfigureAwait(false); // no master users
+            case SaslStep.Verify verify:
+                return await CheckLoginAsync(tag, verify.User, verify.Password, sasl.Name).ConfigureAwait(false);
+            case SaslStep.Success { Final: { } final }:
+                return Challenge(tag, sasl, final); // the server's proof; the client's empty answer ends the exchange
+            case SaslStep.Success success when directory.Current.FindUser(success.User) is { Enabled: true } user:
+                return LoggedIn(tag, user, sasl.Name);
+            case SaslStep.Failure failure:
+                return await LoginFailedAsync(tag, "", failure.Reason).ConfigureAwait(false);
+            default:
+                return await LoginFailedAsync(tag, "", "no such user").ConfigureAwait(false);
         }
-        var fields = Encoding.UTF8.GetString(decoded).Split('\0');
-        if (fields.Length != 3 || (fields[0].Length > 0 && !fields[0].Equals(fields[1], StringComparison.OrdinalIgnoreCase)))
-            return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
-        return await CheckLoginAsync(tag, fields[1], fields[2], "PLAIN").ConfigureAwait(false);
+    }
+
+    private bool Challenge(string tag, ISaslServer sasl, byte[] data)
+    {
+        _sasl = sasl;
+        _saslTag = tag;
+        _reader.ExpectLine = true;
+        Line("+ " + Convert.ToBase64String(data));
+        return true;
     }
 
     private async Task<bool> CheckLoginAsync(string tag, string name, string password, string method)
     {
         var user = directory.Current.FindUser(name);
         if (user is not { Enabled: true } || !PasswordHasher.Verify(password, user.PasswordHash))
+            return await LoginFailedAsync(tag, name, "password mismatch or unknown user").ConfigureAwait(false);
+        return LoggedIn(tag, user, method);
+    }
+
+    /// <summary>
+    /// A failed login: logged (the reason, never a password), then a delay that grows with each failure
+    /// (Dovecot's auth_failure_delay), and BYE after max-auth-failures.
+    /// </summary>
+    private async Task<bool> LoginFailedAsync(string tag, string name, string reason)
+    {
+        _failures++;
+        ImapLog.LoginFailed(log, name, _failures, remote.ToString(), reason);
+        await Task.Delay(_access.AuthFailureDelay * _failures).ConfigureAwait(false);
+        if (_failures >= _access.MaxAuthFailures)
         {
-            _failures++;
-            ImapLog.LoginFailed(log, name, _failures, remote.ToString());
-            // Each failure waits longer (Dovecot's auth_failure_delay), so guessing is slow.
-            await Task.Delay(_access.AuthFailureDelay * _failures).ConfigureAwait(false);
-            if (_failures >= _access.MaxAuthFailures)
-            {
-                Line("* BYE Too many failed logins.");
-                return false;
-            }
-            return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+            Line("* BYE Too many failed logins.");
+            return false;
         }
+        return No(tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+    }
+
+    private bool LoggedIn(string tag, UserEntry user, string method)
+    {
         _account = user.Address;
         _reader.MaxLiteral = settings.MaxLiteral;
         ImapLog.Login(log, user.Address, method, remote.ToString());

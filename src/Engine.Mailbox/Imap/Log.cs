@@ -8,8 +8,8 @@ internal static partial class ImapLog
     [LoggerMessage(1301, LogLevel.Information, "imap-login: Login: user=<{User}>, method={Method}, rip={Remote}")]
     public static partial void Login(ILogger logger, string user, string method, string remote);
 
-    [LoggerMessage(1302, LogLevel.Warning, "imap-login: Aborted login (auth failed, {Failures} attempts): user=<{User}>, rip={Remote}")]
-    public static partial void LoginFailed(ILogger logger, string user, int failures, string remote);
+    [LoggerMessage(1302, LogLevel.Warning, "imap-login: Aborted login (auth failed, {Failures} attempts): user=<{User}>, rip={Remote}: {Reason}")]
+    public static partial void LoginFailed(ILogger logger, string user, int failures, string remote, string reason);
 
     [LoggerMessage(1303, LogLevel.Information, "imap({User}): Disconnected: {Why} in={In} out={Out}")]
     public static partial void LoggedOut(ILogger logger, string user, string why, long @in, long @out);

@@ -8,8 +8,8 @@ internal static partial class Pop3Log
     [LoggerMessage(1201, LogLevel.Information, "pop3-login: Login: user=<{User}>, method={Method}, rip={Remote}")]
     public static partial void Login(ILogger logger, string user, string method, string remote);
 
-    [LoggerMessage(1202, LogLevel.Warning, "pop3-login: Aborted login (auth failed, {Failures} attempts): user=<{User}>, rip={Remote}")]
-    public static partial void LoginFailed(ILogger logger, string user, int failures, string remote);
+    [LoggerMessage(1202, LogLevel.Warning, "pop3-login: Aborted login (auth failed, {Failures} attempts): user=<{User}>, rip={Remote}: {Reason}")]
+    public static partial void LoginFailed(ILogger logger, string user, int failures, string remote, string reason);
 
     [LoggerMessage(1203, LogLevel.Information, "pop3({User}): Disconnected: {Why} retr={Retrieved}/{Bytes}, del={Deleted}/{Count}")]
     public static partial void LoggedOut(ILogger logger, string user, string why, int retrieved, long bytes, int deleted, int count);

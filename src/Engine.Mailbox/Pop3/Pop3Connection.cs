@@ -9,7 +9,9 @@ using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Network.Tls;
+using Engine.Primitives;
 using Engine.Protocols.Pop3;
+using Engine.Protocols.Sasl;
 using Engine.Protocols.Smtp;
 using Engine.Storage.Accounts;
 using Engine.Storage.Maildir;
@@ -26,10 +28,11 @@ namespace Engine.Mailbox.Pop3;
 /// <c>max-auth-failures</c>; bad lines get -ERR, and the session ends after <c>max-errors</c>.
 /// </summary>
 internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
-    MaildirStore maildir, ServerTls tls, bool implicitTls, ILogger log)
+    MaildirStore maildir, ServerTls tls, bool implicitTls, IReadOnlyList<string> mechanisms, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
-    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true);
+    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
+        new SaslMechanisms(mechanisms, user => directory.Current.ScramOf(user, ScramHash.Sha1), user => directory.Current.ScramOf(user, ScramHash.Sha256)));
     private readonly Dictionary<long, string> _files = [];
     private Stream _stream = null!;
     private bool _startTls; // STLS answered: the handshake comes before anything more is read
@@ -182,6 +185,12 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 return false;
             case Pop3Action.Authenticate login:
                 return await AuthenticateAsync(login).ConfigureAwait(false);
+            case Pop3Action.Authenticated proved when directory.Current.FindUser(proved.User) is { Enabled: true } user:
+                return await OpenAsync(user, proved.Method).ConfigureAwait(false);
+            case Pop3Action.Authenticated proved:
+                return await LoginFailedAsync(proved.User, "no enabled user").ConfigureAwait(false);
+            case Pop3Action.AuthFailed failed:
+                return await LoginFailedAsync(failed.User, failed.Reason).ConfigureAwait(false);
             case Pop3Action.SendMessage send:
                 await SendAsync(send).ConfigureAwait(false);
                 return true;
@@ -209,19 +218,28 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     {
         var user = directory.Current.FindUser(login.User);
         if (user is not { Enabled: true } || !PasswordHasher.Verify(login.Password, user.PasswordHash))
+            return await LoginFailedAsync(login.User, "password mismatch or unknown user").ConfigureAwait(false);
+        return await OpenAsync(user, login.Method).ConfigureAwait(false);
+    }
+
+    /// <summary>A failed login: logged with its reason (never a password), and a delay that grows with each (Dovecot's auth_failure_delay).</summary>
+    private async Task<bool> LoginFailedAsync(string name, string reason)
+    {
+        _failures++;
+        Pop3Log.LoginFailed(log, name, _failures, remote.ToString(), reason);
+        await Task.Delay(settings.AuthFailureDelay * _failures).ConfigureAwait(false);
+        if (_failures >= settings.MaxAuthFailures)
         {
-            _failures++;
-            Pop3Log.LoginFailed(log, login.User, _failures, remote.ToString());
-            // Each failure waits longer (Dovecot's auth_failure_delay), so guessing is slow.
-            await Task.Delay(settings.AuthFailureDelay * _failures).ConfigureAwait(false);
-            if (_failures >= settings.MaxAuthFailures)
-            {
-                await WriteAsync("-ERR [AUTH] Too many failed logins, disconnecting.").ConfigureAwait(false);
-                return false;
-            }
-            await WriteAsync(Pop3Protocol.LoginFailed.Text).ConfigureAwait(false);
-            return true;
+            await WriteAsync("-ERR [AUTH] Too many failed logins, disconnecting.").ConfigureAwait(false);
+            return false;
         }
+        await WriteAsync(Pop3Protocol.LoginFailed.Text).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>The user is who they said: the maildrop is opened (and locked, with lock-session).</summary>
+    private async Task<bool> OpenAsync(UserEntry user, string method)
+    {
         MailboxReplies.Listing listing;
         try
         {
@@ -245,7 +263,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
         var messages = listing.Messages.Select((m, i) => new Pop3Message(i + 1, UniqueId(m.Uid, listing.UidValidity), m.Size, m.Uid)).ToArray();
         foreach (var m in listing.Messages)
             _files[m.Uid] = m.FileName;
-        Pop3Log.Login(log, user.Address, "PLAIN", remote.ToString());
+        Pop3Log.Login(log, user.Address, method, remote.ToString());
         await WriteAsync(_protocol.LoggedIn(user.Address, new Pop3Maildrop(messages)).Text).ConfigureAwait(false);
         return true;
     }

@@ -22,7 +22,7 @@ public sealed class Pop3Server(IRequiredActor<MailboxRegionKey> mailboxes, IReci
     private readonly ILogger _log = loggers.CreateLogger("Engine.Pop3");
 
     protected override Task RunSessionAsync(Socket socket, IPAddress remote, IActorRef mailboxes, bool implicitTls, CancellationToken stop) =>
-        new Pop3Connection(socket, remote, Settings, mailboxes, directory, maildir, tls, implicitTls, _log).RunAsync(stop);
+        new Pop3Connection(socket, remote, Settings, mailboxes, directory, maildir, tls, implicitTls, Settings.Mechanisms, _log).RunAsync(stop);
 
     protected override byte[] Refusal(string reason) => Encoding.ASCII.GetBytes($"-ERR [SYS/TEMP] {reason}\r\n");
 }

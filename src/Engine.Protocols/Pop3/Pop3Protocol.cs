@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Engine.Protocols.Sasl;
 
 namespace Engine.Protocols.Pop3;
 
@@ -13,7 +14,7 @@ public abstract record Pop3Action
     public sealed record Reply(string Text) : Pop3Action;
 
     /// <summary>Check the password; then call <see cref="Pop3Protocol.LoggedIn"/> or <see cref="Pop3Protocol.LoginFailed"/>.</summary>
-    public sealed record Authenticate(string User, string Password) : Pop3Action;
+    public sealed record Authenticate(string User, string Password, string Method = "PLAIN") : Pop3Action;
 
     /// <summary>"+OK" and the message, dot-stuffed, whole or (TOP) its header and the first lines of its body.</summary>
     public sealed record SendMessage(Pop3Message Message, int? TopLines) : Pop3Action;
@@ -27,6 +28,12 @@ public abstract record Pop3Action
     /// <summary>"+ " and read the client's SASL response (AUTH without an initial response).</summary>
     public sealed record Continue(string Challenge) : Pop3Action;
 
+    /// <summary>A SASL mechanism proved the user knows the password (SCRAM): open the maildrop.</summary>
+    public sealed record Authenticated(string User, string Method) : Pop3Action;
+
+    /// <summary>A SASL exchange failed (the reason is for the log): count it, wait, answer -ERR [AUTH].</summary>
+    public sealed record AuthFailed(string User, string Reason) : Pop3Action;
+
     /// <summary>Send the text, then the TLS handshake (RFC 2595 STLS); what the client sent after STLS is dropped.</summary>
     public sealed record StartTls(string Text) : Pop3Action;
 }
@@ -37,9 +44,11 @@ public abstract record Pop3Action
 /// offered only over TLS (<see cref="TlsStarted"/>) or where <c>allowPlaintext</c> says so (loopback);
 /// STLS where <c>tlsAvailable</c>, until TLS is on.
 /// </summary>
-public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool tlsAvailable = false)
+public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool tlsAvailable = false, SaslMechanisms? mechanisms = null)
 {
+    private readonly SaslMechanisms _mechanisms = mechanisms ?? new SaslMechanisms(["PLAIN"], _ => null, _ => null);
     private bool _tls;
+    private ISaslServer? _sasl;
 
     private string? _user;
     private bool _awaitingSasl;
@@ -65,7 +74,7 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool 
             if (tlsAvailable && !_tls && State == Pop3State.Authorization)
                 lines.Add("STLS");
             if (allowPlaintext)
-                lines.AddRange(["USER", "SASL PLAIN"]);
+                lines.AddRange(["USER", "SASL " + string.Join(' ', _mechanisms.Names)]);
             lines.Add("IMPLEMENTATION Engine");
             lines.Add(".");
             return string.Join("\r\n", lines);
@@ -116,15 +125,14 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool 
                 return new Pop3Action.Authenticate(name, password);
             case Pop3Verb.Auth:
                 if (command.Args.Count == 0)
-                    return new Pop3Action.Reply(allowPlaintext ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
-                if (!command.Args[0].Equals("PLAIN", StringComparison.OrdinalIgnoreCase) || !allowPlaintext)
+                    return new Pop3Action.Reply(allowPlaintext ? string.Join("\r\n", ["+OK", .. _mechanisms.Names, "."]) : "+OK\r\n.");
+                if (!allowPlaintext || _mechanisms.Start(command.Args[0]) is not { } sasl)
                     return new Pop3Action.Reply("-ERR [AUTH] Unsupported authentication mechanism");
-                if (command.Args.Count == 1)
-                {
-                    _awaitingSasl = true;
-                    return new Pop3Action.Continue("");
-                }
-                return Plain(command.Args[1]);
+                byte[]? initial = null;
+                if (command.Args.Count > 1 && !SaslMechanisms.TryDecode(command.Args[1], out initial))
+                    return new Pop3Action.Reply("-ERR [AUTH] Invalid base64 data");
+                _sasl = sasl;
+                return Step(sasl.Start(initial));
             case Pop3Verb.Quit:
                 State = Pop3State.Update;
                 return new Pop3Action.Close($"+OK {greetingHost} POP3 server signing off");
@@ -138,29 +146,46 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool 
         }
     }
 
-    /// <summary>The client's answer to "+ " after AUTH PLAIN: "*" cancels (RFC 5034 section 4).</summary>
+    /// <summary>The client's answer to a "+ " challenge: base64, or "*" to cancel (RFC 5034 section 4).</summary>
     public Pop3Action SaslResponse(string line)
     {
         _awaitingSasl = false;
-        return line == "*" ? new Pop3Action.Reply("-ERR AUTH cancelled") : Plain(line);
-    }
-
-    /// <summary>RFC 4616: base64 of authzid NUL authcid NUL password; an authzid other than the user is refused.</summary>
-    private static Pop3Action Plain(string base64)
-    {
-        byte[] bytes;
-        try
+        if (line == "*")
         {
-            bytes = Convert.FromBase64String(base64);
+            _sasl = null;
+            return new Pop3Action.Reply("-ERR AUTH cancelled");
         }
-        catch (FormatException)
+        if (!SaslMechanisms.TryDecode(line, out var response))
         {
+            _sasl = null;
             return new Pop3Action.Reply("-ERR [AUTH] Invalid base64 data");
         }
-        var parts = Encoding.UTF8.GetString(bytes).Split('\0');
-        if (parts.Length != 3 || parts[1].Length == 0 || (parts[0].Length > 0 && parts[0] != parts[1]))
-            return new Pop3Action.Reply("-ERR [AUTH] Invalid PLAIN response");
-        return new Pop3Action.Authenticate(parts[1], parts[2]);
+        return Step(_sasl!.Next(response));
+    }
+
+
+    private Pop3Action Step(SaslStep step)
+    {
+        var method = _sasl!.Name;
+        switch (step)
+        {
+            case SaslStep.Challenge challenge:
+                _awaitingSasl = true;
+                return new Pop3Action.Continue(Convert.ToBase64String(challenge.Data));
+            case SaslStep.Success { Final: { } final }:
+                _awaitingSasl = true; // the server's proof; the client's empty answer ends the exchange
+                return new Pop3Action.Continue(Convert.ToBase64String(final));
+        }
+        _sasl = null;
+        return step switch
+        {
+            SaslStep.Verify { AuthorizationId: { } actAs } verify when !actAs.Equals(verify.User, StringComparison.OrdinalIgnoreCase) =>
+                new Pop3Action.AuthFailed(verify.User, $"may not act as {actAs}"),
+            SaslStep.Verify verify => new Pop3Action.Authenticate(verify.User, verify.Password, method),
+            SaslStep.Success success => new Pop3Action.Authenticated(success.User, method),
+            SaslStep.Failure failure => new Pop3Action.AuthFailed("", failure.Reason),
+            _ => new Pop3Action.AuthFailed("", "unexpected SASL step"),
+        };
     }
 
     public Pop3Action.Reply LoggedIn(string user, Pop3Maildrop maildrop)

@@ -1,3 +1,5 @@
+using Engine.Primitives;
+
 namespace Engine.Protocols.Sasl;
 
 /// <summary>What a SASL exchange (RFC 4422) needs next, as the server sees it.</summary>
@@ -37,6 +39,25 @@ public sealed class SaslMechanisms(IReadOnlyList<string> names, Func<string, Scr
 {
     /// <summary>Every mechanism this code knows, strongest first.</summary>
     public static readonly IReadOnlyList<string> Known = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"];
+
+    /// <summary>The names configured (engine.auth.mechanisms), upper-cased; an unknown one is an error.</summary>
+    public static IReadOnlyList<string> Validate(IEnumerable<string> names) => names.Select(n => n.ToUpperInvariant()).Select(n =>
+        Known.Contains(n) ? n : throw new ArgumentException($"unknown SASL mechanism '{n}' (known: {string.Join(", ", Known)})")).Distinct().ToArray();
+
+    /// <summary>A SASL response as the protocols carry it: base64, with "=" for an empty one (RFC 4959, RFC 4954).</summary>
+    public static bool TryDecode(string text, out byte[] bytes)
+    {
+        try
+        {
+            bytes = text == "=" ? [] : Convert.FromBase64String(text);
+            return true;
+        }
+        catch (FormatException)
+        {
+            bytes = [];
+            return false;
+        }
+    }
 
     /// <summary>The offered names, in the order given.</summary>
     public IReadOnlyList<string> Names { get; } = names;

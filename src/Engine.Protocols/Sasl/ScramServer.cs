@@ -1,55 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
+using Engine.Primitives;
 
 namespace Engine.Protocols.Sasl;
-
-public enum ScramHash
-{
-    Sha1,
-    Sha256,
-}
-
-/// <summary>
-/// What a server keeps to check SCRAM (RFC 5802 section 3) without the password: the salt and iteration count of
-/// SaltedPassword = PBKDF2(password, salt, i), StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
-/// ServerKey = HMAC(SaltedPassword, "Server Key"). Written as Dovecot writes them:
-/// "{SCRAM-SHA-256}iterations,salt,storedkey,serverkey" with base64 values.
-/// </summary>
-public sealed record ScramCredentials(int Iterations, byte[] Salt, byte[] StoredKey, byte[] ServerKey)
-{
-    public static ScramCredentials Derive(string password, ScramHash hash, int iterations = 4096, byte[]? salt = null)
-    {
-        salt ??= RandomNumberGenerator.GetBytes(16);
-        var algorithm = hash == ScramHash.Sha1 ? HashAlgorithmName.SHA1 : HashAlgorithmName.SHA256;
-        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, algorithm, ScramServer.Size(hash));
-        var clientKey = ScramServer.Hmac(hash, salted, "Client Key"u8.ToArray());
-        return new ScramCredentials(iterations, salt, ScramServer.Hash(hash, clientKey), ScramServer.Hmac(hash, salted, "Server Key"u8.ToArray()));
-    }
-
-    public static string SchemeOf(ScramHash hash) => hash == ScramHash.Sha1 ? "{SCRAM-SHA-1}" : "{SCRAM-SHA-256}";
-
-    public string Format(ScramHash hash) =>
-        $"{SchemeOf(hash)}{Iterations},{Convert.ToBase64String(Salt)},{Convert.ToBase64String(StoredKey)},{Convert.ToBase64String(ServerKey)}";
-
-    /// <summary>Reads <see cref="Format"/>'s text for <paramref name="hash"/>; null when it is not that.</summary>
-    public static ScramCredentials? Parse(string? text, ScramHash hash)
-    {
-        var scheme = SchemeOf(hash);
-        if (text is null || !text.StartsWith(scheme, StringComparison.Ordinal))
-            return null;
-        var parts = text[scheme.Length..].Split(',');
-        try
-        {
-            return parts.Length == 4 && int.TryParse(parts[0], out var iterations) && iterations > 0
-                ? new ScramCredentials(iterations, Convert.FromBase64String(parts[1]), Convert.FromBase64String(parts[2]), Convert.FromBase64String(parts[3]))
-                : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
-}
 
 /// <summary>
 /// SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677) without channel binding ("n" or "y" GS2 flags; "p" is
@@ -106,7 +59,7 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
             return new SaslStep.Failure($"{Name}: malformed user name");
         _user = user;
         _credentials = credentials(user);
-        var salt = _credentials?.Salt ?? Hmac(ScramHash.Sha256, UnknownUserKey, Encoding.UTF8.GetBytes(user))[..16];
+        var salt = _credentials?.Salt ?? ScramCredentials.Hmac(ScramHash.Sha256, UnknownUserKey, Encoding.UTF8.GetBytes(user))[..16];
         var iterations = _credentials?.Iterations ?? 4096;
         _nonce = attributes[1][2..] + (serverNonce?.Invoke() ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)));
         _serverFirst = $"r={_nonce},s={Convert.ToBase64String(salt)},i={iterations}";
@@ -137,15 +90,15 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
         if (_credentials is null)
             return new SaslStep.Failure($"{Name}: unknown user {_user}");
         var authMessage = Encoding.UTF8.GetBytes($"{_clientFirstBare},{_serverFirst},{withoutProof}");
-        var clientSignature = Hmac(hash, _credentials.StoredKey, authMessage);
+        var clientSignature = ScramCredentials.Hmac(hash, _credentials.StoredKey, authMessage);
         if (proof.Length != clientSignature.Length)
-            return new SaslStep.Failure($"{Name}: wrong proof length");
+            return new SaslStep.Failure($"{Name}: a proof of another length");
         var clientKey = new byte[proof.Length];
         for (var i = 0; i < proof.Length; i++)
             clientKey[i] = (byte)(proof[i] ^ clientSignature[i]);
-        if (!CryptographicOperations.FixedTimeEquals(Hash(hash, clientKey), _credentials.StoredKey))
-            return new SaslStep.Failure($"{Name}: wrong password for {_user}");
-        _serverSignature = Hmac(hash, _credentials.ServerKey, authMessage);
+        if (!CryptographicOperations.FixedTimeEquals(ScramCredentials.Hash(hash, clientKey), _credentials.StoredKey))
+            return new SaslStep.Failure($"{Name}: proof mismatch for {_user}");
+        _serverSignature = ScramCredentials.Hmac(hash, _credentials.ServerKey, authMessage);
         return new SaslStep.Success(_user!, Encoding.UTF8.GetBytes("v=" + Convert.ToBase64String(_serverSignature)));
     }
 
@@ -173,11 +126,4 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
         }
         return result.ToString();
     }
-
-    internal static int Size(ScramHash hash) => hash == ScramHash.Sha1 ? 20 : 32;
-
-    internal static byte[] Hmac(ScramHash hash, byte[] key, byte[] data) =>
-        hash == ScramHash.Sha1 ? HMACSHA1.HashData(key, data) : HMACSHA256.HashData(key, data);
-
-    internal static byte[] Hash(ScramHash hash, byte[] data) => hash == ScramHash.Sha1 ? SHA1.HashData(data) : SHA256.HashData(data);
 }

@@ -23,6 +23,9 @@ public sealed record QuitCommand : SmtpCommand { public static readonly QuitComm
 public sealed record HelpCommand(string Topic) : SmtpCommand { public override string Verb => "HELP"; }
 public sealed record VrfyCommand(string Argument) : SmtpCommand { public override string Verb => "VRFY"; }
 
+/// <summary>RFC 4954: <c>AUTH mechanism [initial-response]</c>; the response is base64, "=" for an empty one.</summary>
+public sealed record AuthCommand(string Mechanism, string? InitialResponse) : SmtpCommand { public override string Verb => "AUTH"; }
+
 /// <summary>RFC 3207: the client asks for TLS; what it sent after this line, before the handshake, is dropped.</summary>
 public sealed record StartTlsCommand : SmtpCommand { public static readonly StartTlsCommand Instance = new(); public override string Verb => "STARTTLS"; }
 

@@ -52,12 +52,22 @@ public sealed class SmtpCommandParser(int commandLineLimit = 512, int extensionA
             "NOOP" => SmtpParseResult.Ok(NoopCommand.Instance), // RFC 5321 4.1.1.9: a string argument is ignored
             "QUIT" => NoArguments(rest, QuitCommand.Instance),
             "STARTTLS" => NoArguments(rest, StartTlsCommand.Instance),
+            "AUTH" => ParseAuth(rest),
             "HELP" => SmtpParseResult.Ok(new HelpCommand(rest.Trim())),
             "VRFY" => rest.Trim().Length == 0
                 ? SmtpParseResult.Fail(SmtpSyntaxError.BadSyntax, "Syntax: VRFY address")
                 : SmtpParseResult.Ok(new VrfyCommand(rest.Trim())),
             _ => SmtpParseResult.Fail(SmtpSyntaxError.UnknownCommand),
         };
+    }
+
+    /// <summary><c>AUTH mechanism [initial-response]</c> (RFC 4954 section 4).</summary>
+    private static SmtpParseResult ParseAuth(string rest)
+    {
+        var parts = rest.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length is 1 or 2 && parts[0].All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            ? SmtpParseResult.Ok(new AuthCommand(parts[0].ToUpperInvariant(), parts.Length == 2 ? parts[1] : null))
+            : SmtpParseResult.Fail(SmtpSyntaxError.BadSyntax, "Syntax: AUTH mechanism");
     }
 
     private static SmtpParseResult NoArguments(string rest, SmtpCommand command) =>

@@ -15,6 +15,8 @@ public enum SmtpInput
     DataEnd,
     /// <summary>A BDAT chunk has been read whole.</summary>
     ChunkEnd,
+    /// <summary>A line answering a SASL challenge (<see cref="SmtpInputReader.ExpectSaslResponse"/>), in <see cref="SmtpInputReader.SaslResponse"/>.</summary>
+    SaslResponse,
 }
 
 /// <summary>
@@ -24,15 +26,25 @@ public enum SmtpInput
 /// </summary>
 public sealed class SmtpInputReader(SmtpCommandParser parser)
 {
-    private enum Mode { Commands, AwaitingDecision, Data, Chunk }
+    private enum Mode { Commands, AwaitingDecision, Data, Chunk, Sasl }
+
+    /// <summary>RFC 4954 section 4: a server must take SASL response lines of 12,288 octets.</summary>
+    private const int MaxSaslLine = 12288;
 
     private readonly SmtpLineReader _lines = new(parser.MaxLineLength);
+    private readonly SmtpLineReader _saslLines = new(MaxSaslLine);
     private Mode _mode = Mode.Commands;
     private DataDecoder? _data;
     private BdatDecoder? _chunkDecoder;
     private long _chunkRemaining;
 
     public bool InBody => _mode is Mode.Data or Mode.Chunk;
+
+    /// <summary>The last line read as a SASL response.</summary>
+    public string SaslResponse { get; private set; } = "";
+
+    /// <summary>The session sent a 334 challenge: the next line is its answer, not a command.</summary>
+    public void ExpectSaslResponse() => _mode = Mode.Sasl;
 
     /// <summary>Reads the next item; message text goes to <paramref name="body"/>.</summary>
     public SmtpInput Read(ref SequenceReader<byte> reader, IBufferWriter<byte> body, out SmtpParseResult command)
@@ -62,6 +74,21 @@ public sealed class SmtpInputReader(SmtpCommandParser parser)
                     return SmtpInput.NeedMore;
                 _mode = Mode.Commands;
                 return SmtpInput.ChunkEnd;
+        }
+        if (_mode == Mode.Sasl)
+        {
+            switch (_saslLines.TryRead(ref reader, out var response))
+            {
+                case LineStatus.NeedMore:
+                    return SmtpInput.NeedMore;
+                case LineStatus.TooLong:
+                    _mode = Mode.Commands;
+                    command = SmtpParseResult.Fail(SmtpSyntaxError.LineTooLong);
+                    return SmtpInput.Refused;
+            }
+            _mode = Mode.Commands;
+            SaslResponse = System.Text.Encoding.ASCII.GetString(response.ToArray());
+            return SmtpInput.SaslResponse;
         }
         switch (_lines.TryRead(ref reader, out var line))
         {

@@ -23,6 +23,9 @@ internal static class SessionInput
     /// <summary>No complete line arrived in time.</summary>
     public sealed record TimedOut;
 
+    /// <summary>The line a client sent in answer to a 334 challenge (base64, or "*" to cancel).</summary>
+    public sealed record SaslResponse(string Line);
+
     /// <summary>The TLS handshake after STARTTLS is done: "TLSv1.3 with cipher ...".</summary>
     public sealed record TlsStarted(string Description);
 }

@@ -40,7 +40,7 @@ internal sealed class SmtpConnection
     private PipeWriter _output;
     private readonly SmtpSettings _settings;
     private readonly ServerTls _tls;
-    private TaskCompletionSource<bool>? _tlsDecision;
+    private TaskCompletionSource<NextInput>? _lineDecision; // STARTTLS, AUTH or a SASL response waits for the session
     private readonly SmtpInputReader _wire;
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     // Set when the session has stopped or the writer has ended: the reader stops at its next step.
@@ -111,8 +111,11 @@ internal sealed class SmtpConnection
     /// <summary>The session's answer to DATA or BDAT: where the octets go, or null to discard them.</summary>
     public void Proceed(BodyTarget? target) => Volatile.Read(ref _bodyDecision)?.TrySetResult(target);
 
-    /// <summary>The session's answer to STARTTLS: true once its 220 is queued (the handshake follows), false when refused.</summary>
-    public void StartTls(bool start) => Volatile.Read(ref _tlsDecision)?.TrySetResult(start);
+    /// <summary>
+    /// The session's answer to STARTTLS, AUTH or a SASL response: what the next input is (TLS once its 220 is
+    /// queued, a SASL response once its 334 is, else commands).
+    /// </summary>
+    public void Continue(NextInput next) => Volatile.Read(ref _lineDecision)?.TrySetResult(next);
 
     private void Shutdown()
     {
@@ -241,11 +244,13 @@ internal sealed class SmtpConnection
             }
             switch (stop)
             {
-                case SmtpInput.Command when Volatile.Read(ref _tlsDecision) is { } tls:
-                    if (await Task.WhenAny(tls.Task, _stop.Task).ConfigureAwait(false) != tls.Task)
+                case SmtpInput.Command or SmtpInput.SaslResponse when Volatile.Read(ref _lineDecision) is { } pending:
+                    if (await Task.WhenAny(pending.Task, _stop.Task).ConfigureAwait(false) != pending.Task)
                         return true;
-                    Volatile.Write(ref _tlsDecision, null);
-                    if (tls.Task.Result && !await UpgradeAsync().ConfigureAwait(false))
+                    Volatile.Write(ref _lineDecision, null);
+                    if (pending.Task.Result == NextInput.SaslResponse)
+                        _wire.ExpectSaslResponse();
+                    if (pending.Task.Result == NextInput.StartTls && !await UpgradeAsync().ConfigureAwait(false))
                         return true;
                     deadline = DateTime.UtcNow + _settings.CommandTimeout;
                     break;
@@ -320,6 +325,12 @@ internal sealed class SmtpConnection
                 var input = _wire.Read(ref reader, _body, out var parsed);
                 switch (input)
                 {
+                    case SmtpInput.SaslResponse:
+                        linesRead = true;
+                        Interlocked.Increment(ref _unanswered);
+                        Volatile.Write(ref _lineDecision, new TaskCompletionSource<NextInput>(TaskCreationOptions.RunContinuationsAsynchronously));
+                        _session.Tell(new SessionInput.SaslResponse(_wire.SaslResponse));
+                        return SmtpInput.SaslResponse;
                     case SmtpInput.Refused:
                         linesRead = true;
                         Interlocked.Increment(ref _unanswered);
@@ -328,10 +339,11 @@ internal sealed class SmtpConnection
                     case SmtpInput.Command:
                         linesRead = true;
                         Interlocked.Increment(ref _unanswered);
-                        if (parsed.Command is StartTlsCommand)
+                        if (parsed.Command is StartTlsCommand or AuthCommand)
                         {
-                            // Nothing more is read in clear: the session decides, then the handshake comes first.
-                            Volatile.Write(ref _tlsDecision, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+                            // Nothing more is read until the session says how: after STARTTLS the handshake comes
+                            // first, after a 334 the next line is a SASL response (RFC 4954 section 4).
+                            Volatile.Write(ref _lineDecision, new TaskCompletionSource<NextInput>(TaskCreationOptions.RunContinuationsAsynchronously));
                             _session.Tell(new SessionInput.Command(parsed.Command));
                             return SmtpInput.Command;
                         }
@@ -443,4 +455,12 @@ internal sealed class SmtpConnection
             return null;
         }
     }
+}
+
+/// <summary>What the connection reads after a STARTTLS, an AUTH or a SASL response, as the session decides.</summary>
+internal enum NextInput
+{
+    Commands,
+    SaslResponse,
+    StartTls,
 }

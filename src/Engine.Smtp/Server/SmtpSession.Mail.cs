@@ -98,8 +98,8 @@ internal sealed partial class SmtpSession
             case RecipientKind.Disabled:
                 return new SmtpReply(550, "5.2.1", $"<{to}>: Recipient address rejected: Mailbox disabled");
         }
-        if (_settings.IsLocalDomain(to.Domain) || _settings.IsMyNetwork(_connection.RemoteAddress))
-            return null;
+        if (_settings.IsLocalDomain(to.Domain) || _settings.IsMyNetwork(_connection.RemoteAddress) || _authenticated is not null)
+            return null; // permit_mynetworks, permit_sasl_authenticated
         return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
     }
 

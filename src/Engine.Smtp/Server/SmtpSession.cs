@@ -30,7 +30,7 @@ internal static class SessionControl
 /// streamed by the connection, and the queue's "written" comes back as a message. The verbs live in the
 /// partial files SmtpSession.Mail.cs (MAIL, RCPT) and SmtpSession.Data.cs (DATA, BDAT, queueing).
 /// </summary>
-internal sealed partial class SmtpSession : UntypedActor, IWithStash
+internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimers
 {
     private readonly SmtpConnection _connection;
     private readonly SmtpSettings _settings;
@@ -67,6 +67,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
 
     public IStash Stash { get; set; } = null!;
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     /// <summary>
     /// Props made by a plain delegate: one session per connection, so no expression trees are compiled
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
@@ -86,8 +88,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         }
     }
 
-    /// <summary>The "with" of the Received: header (RFC 3848, RFC 6531 section 3.7.3): ESMTPS over TLS.</summary>
-    private string Protocol => (!_esmtp ? "SMTP" : _mail?.Parameters.SmtpUtf8 == true ? "UTF8SMTP" : "ESMTP") + (_tls is null ? "" : "S");
+    /// <summary>The "with" of the Received: header (RFC 3848, RFC 6531 section 3.7.3): ESMTPS over TLS, ESMTPSA authenticated.</summary>
+    private string Protocol => (!_esmtp ? "SMTP" : _mail?.Parameters.SmtpUtf8 == true ? "UTF8SMTP" : "ESMTP") + (_tls is null ? "" : "S")
+        + (_authenticated is null ? "" : "A");
 
     protected override void PreStart()
     {
@@ -115,8 +118,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 // Pipelined behind a 421: nothing more is done, and no body is taken.
                 if (command is DataCommand or BdatCommand)
                     _connection.Proceed(null);
-                if (command is StartTlsCommand)
-                    _connection.StartTls(false);
+                if (command is StartTlsCommand or AuthCommand)
+                    _connection.Continue(NextInput.Commands);
                 break;
             case SessionInput.Refused when _closed:
                 break;
@@ -124,6 +127,11 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 _lastVerb = command.Verb;
                 Handle(command);
                 CloseIfDrainingAndIdle();
+                break;
+            case SessionInput.Refused when _sasl is not null:
+                _sasl = null; // a response line over 12,288 octets (RFC 4954 section 4)
+                Count("AUTH", ok: false);
+                Error(new SmtpReply(500, "5.5.6", "Authentication Exchange line is too long"));
                 break;
             case SessionInput.Refused refused:
                 Count(refused.Error == SmtpSyntaxError.UnknownCommand ? "UNKNOWN" : _lastVerb, ok: false);
@@ -142,6 +150,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
     /// <summary>Messages every behaviour handles the same way.</summary>
     private void Common(object message)
     {
+        if (OnAuthMessage(message))
+            return;
         switch (message)
         {
             case SessionInput.Closed closed:
@@ -152,6 +162,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             case SessionInput.TlsStarted started:
                 // RFC 3207 section 4.2: the client knows nothing from before the handshake, and must say EHLO again.
                 _tls = started.Description;
+                _authenticated = null;
                 ResetTransaction();
                 _helo = "";
                 _esmtp = false;
@@ -195,8 +206,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
                 RefuseBody(command, outOfOrder);
             else
                 Error(outOfOrder);
-            if (command is StartTlsCommand)
-                _connection.StartTls(false);
+            if (command is StartTlsCommand or AuthCommand)
+                _connection.Continue(NextInput.Commands);
             return;
         }
         switch (command)
@@ -239,6 +250,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
             case StartTlsCommand:
                 StartTls();
                 break;
+            case AuthCommand auth:
+                Auth(auth);
+                break;
             case QuitCommand:
                 Count("QUIT", ok: true);
                 CloseWith(new SmtpReply(221, "2.0.0", "Bye"));
@@ -261,7 +275,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         }
         // RFC 2034 section 3: no enhanced status codes in the EHLO reply.
         string[] keywords = ["PIPELINING", $"SIZE {_settings.MessageSizeLimit}", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN", "HELP",
-            .. _settings.TlsLevel != TlsSecurityLevel.None && _tls is null ? ["STARTTLS"] : Array.Empty<string>()];
+            .. _settings.TlsLevel != TlsSecurityLevel.None && _tls is null ? ["STARTTLS"] : Array.Empty<string>(),
+            .. AuthOffered ? ["AUTH " + string.Join(' ', _settings.Mechanisms)] : Array.Empty<string>()];
         Send(new SmtpReply(250, null, [_settings.Hostname, .. keywords.Where(k => !_settings.IsDiscarded(k.Split(' ')[0]))]));
     }
 
@@ -279,11 +294,11 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash
         if (refusal is not null)
         {
             Error(refusal);
-            _connection.StartTls(false);
+            _connection.Continue(NextInput.Commands);
             return;
         }
         Send(new SmtpReply(220, "2.0.0", "Ready to start TLS"));
-        _connection.StartTls(true);
+        _connection.Continue(NextInput.StartTls);
     }
 
     private void Ok(string verb, SmtpReply reply)

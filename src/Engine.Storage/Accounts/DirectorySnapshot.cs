@@ -91,6 +91,10 @@ public sealed class DirectorySnapshot
 
     public UserEntry? FindUser(string address) => _users.GetValueOrDefault(address);
 
+    /// <summary>The SCRAM keys of an enabled user, for a SCRAM exchange; null for anyone else.</summary>
+    public ScramCredentials? ScramOf(string address, ScramHash hash) =>
+        FindUser(address) is { Enabled: true } user ? PasswordHasher.Scram(user.PasswordHash, hash) : null;
+
     /// <summary>How deep aliases may nest (Postfix's virtual_alias_recursion_limit).</summary>
     public const int AliasRecursionLimit = 1000;
 

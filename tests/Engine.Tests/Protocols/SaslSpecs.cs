@@ -1,4 +1,5 @@
 using System.Text;
+using Engine.Primitives;
 using Engine.Protocols.Sasl;
 
 namespace Engine.Tests.Protocols;

@@ -25,15 +25,23 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     private readonly ConnectionCounter _counter = new();
     private IActorRef _sessions = ActorRefs.Nobody;
 
-    /// <summary>Where the listeners are bound (tests ask for port 0 and read the real one here).</summary>
-    public IReadOnlyList<IPEndPoint> EndPoints => _listeners.Select(l => l.EndPoint).ToArray();
+    /// <summary>Where the MX listeners are bound (tests ask for port 0 and read the real one here).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints => _listeners.Where(l => l.Service == SmtpService.Mx).Select(l => l.EndPoint).ToArray();
+
+    /// <summary>Where the submission listeners are bound: with STARTTLS (587's role), and with TLS from the first byte (465's).</summary>
+    public IReadOnlyList<IPEndPoint> SubmissionEndPoints(bool implicitTls) =>
+        _listeners.Where(l => l.Service == new SmtpService(true, implicitTls)).Select(l => l.EndPoint).ToArray();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
         _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, _log), "smtp-sessions");
         foreach (var endPoint in settings.Listen)
-            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log));
+            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, SmtpService.Mx));
+        foreach (var endPoint in settings.SubmissionListen ?? [])
+            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, new SmtpService(true, false)));
+        foreach (var endPoint in settings.SubmissionListenTls ?? [])
+            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, new SmtpService(true, true)));
         foreach (var listener in _listeners)
             listener.Start();
     }

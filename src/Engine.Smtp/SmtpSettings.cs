@@ -34,7 +34,9 @@ public sealed record SmtpSettings(
     TlsSecurityLevel TlsLevel = TlsSecurityLevel.May,
     IReadOnlyList<string>? AuthMechanisms = null,
     bool TlsAuthOnly = true,
-    TimeSpan AuthFailureDelay = default)
+    TimeSpan AuthFailureDelay = default,
+    IReadOnlyList<IPEndPoint>? SubmissionListen = null,
+    IReadOnlyList<IPEndPoint>? SubmissionListenTls = null)
 {
     /// <summary>The SASL mechanisms AUTH offers (engine.auth.mechanisms); none without the setting.</summary>
     public IReadOnlyList<string> Mechanisms => AuthMechanisms ?? [];
@@ -90,7 +92,9 @@ public sealed record SmtpSettings(
             },
             AuthMechanismsOf(config),
             c.GetBoolean("tls-auth-only", true),
-            c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(1)));
+            c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(1)),
+            config.GetStringList("engine.submission.listen").Select(ParseEndPoint).ToArray(),
+            config.GetStringList("engine.submission.listen-tls").Select(ParseEndPoint).ToArray());
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)

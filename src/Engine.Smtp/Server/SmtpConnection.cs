@@ -55,11 +55,12 @@ internal sealed class SmtpConnection
     private bool _sessionStopped;
     private IActorRef _session = ActorRefs.Nobody;
 
-    public SmtpConnection(Socket socket, SmtpSettings settings, ServerTls tls)
+    public SmtpConnection(Socket socket, SmtpSettings settings, ServerTls tls, SmtpService service)
     {
         _socket = socket;
         _settings = settings;
         _tls = tls;
+        Service = service;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
@@ -69,10 +70,15 @@ internal sealed class SmtpConnection
 
     public IPAddress RemoteAddress { get; }
 
+    /// <summary>MX or submission, and whether TLS came first.</summary>
+    public SmtpService Service { get; }
+
     /// <summary>Runs both loops until the connection ends. The session must be set first.</summary>
     public async Task RunAsync(IActorRef session)
     {
         _session = session;
+        if (Service.ImplicitTls && !await HandshakeFirstAsync().ConfigureAwait(false))
+            return;
         var writer = WriteLoopAsync();
         var reader = ReadLoopAsync();
         // The writer ends when the session closes or stops, when the peer breaks the connection, or when
@@ -276,6 +282,26 @@ internal sealed class SmtpConnection
     }
 
     /// <summary>
+    /// A listener with TLS from the first byte (465): the handshake before anything is read or written (the
+    /// session's 220 waits in the reply queue). False when it fails: the session is told, the socket closed.
+    /// </summary>
+    private async Task<bool> HandshakeFirstAsync()
+    {
+        try
+        {
+            UseTls(await _tls.AuthenticateAsync(_stream, CancellationToken.None).ConfigureAwait(false));
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            _session.Tell(new SessionInput.Closed(new IOException("TLS handshake failed: " + e.Message, e)));
+            Shutdown();
+            await _stream.DisposeAsync().ConfigureAwait(false);
+            return false;
+        }
+    }
+
+    /// <summary>
     /// STARTTLS accepted: once every reply (the 220 last) is flushed, whatever the client sent in clear after
     /// STARTTLS is dropped with the old reader (RFC 3207 section 4.2; the CVE-2011-0411 class of injection),
     /// the handshake runs, and reading and writing go on over TLS. False when the handshake fails (logged by the session).
@@ -297,11 +323,17 @@ internal sealed class SmtpConnection
             _input = PipeReader.Create(Stream.Null);
             throw new IOException("TLS handshake failed: " + e.Message, e);
         }
+        UseTls(tls);
+        return true;
+    }
+
+    /// <summary>Reading and writing go on over TLS; the session hears how.</summary>
+    private void UseTls(SslStream tls)
+    {
         _stream = tls;
         _input = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(tls, new StreamPipeWriterOptions(leaveOpen: true));
         _session.Tell(new SessionInput.TlsStarted(ServerTls.Describe(tls)));
-        return true;
     }
 
     /// <summary>

@@ -12,20 +12,32 @@ namespace Engine.Smtp.Server;
 /// The SMTP side of a <see cref="ConnectionListener"/>: each accepted connection becomes a session; a client
 /// over a connection limit gets 421 4.7.0 and the socket closes.
 /// </summary>
+/// <summary>What a listener serves: the MX (port 25), or submission (587 with STARTTLS, 465 with TLS from the first byte; RFC 6409, RFC 8314).</summary>
+internal sealed record SmtpService(bool Submission, bool ImplicitTls)
+{
+    public static readonly SmtpService Mx = new(false, false);
+}
+
 internal sealed class SmtpListener : IDisposable
 {
     private readonly ConnectionListener _listener;
     private readonly SmtpSettings _settings;
     private readonly ILogger _log;
 
-    public SmtpListener(IPEndPoint endPoint, SmtpSettings settings, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log)
+    private readonly SmtpService _service;
+
+    public SmtpListener(IPEndPoint endPoint, SmtpSettings settings, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log,
+        SmtpService service)
     {
         _settings = settings;
         _log = log;
+        _service = service;
         _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp),
-            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, settings, tls), leave)),
+            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, settings, tls, service), leave)),
             RefuseAsync, (e, address) => Log.SessionError(_log, e, $"unknown[{address}]"));
     }
+
+    public SmtpService Service => _service;
 
     /// <summary>The bound endpoint (with the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint => _listener.EndPoint;
@@ -40,6 +52,8 @@ internal sealed class SmtpListener : IDisposable
     {
         var reply = $"421 4.7.0 {_settings.Hostname} Error: {reason}\r\n";
         Log.ConnectionRefused(_log, $"unknown[{address}]", reply.TrimEnd());
+        if (_service.ImplicitTls)
+            return; // a refusal would need a handshake first: the connection just closes
         await client.SendAsync(Encoding.ASCII.GetBytes(reply)).ConfigureAwait(false);
     }
 

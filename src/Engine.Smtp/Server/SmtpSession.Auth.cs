@@ -24,7 +24,10 @@ internal sealed partial class SmtpSession
 
     private sealed record AuthFailed(string Reason);
 
-    private bool AuthOffered => _settings.Mechanisms.Count > 0 && (_tls is not null || !_settings.TlsAuthOnly);
+    private bool AuthOffered => _settings.Mechanisms.Count > 0 && (_tls is not null || (!_settings.TlsAuthOnly && !Submission));
+
+    /// <summary>A submission listener (587, 465): TLS and AUTH before MAIL, the sender owned by the user.</summary>
+    private bool Submission => _connection.Service.Submission;
 
     private void Auth(AuthCommand auth)
     {

@@ -18,10 +18,21 @@ internal sealed partial class SmtpSession
     /// <summary>MAIL FROM (RFC 5321 section 4.1.1.2) with SIZE, BODY, SMTPUTF8, RET and ENVID.</summary>
     private void Mail(MailCommand mail)
     {
-        if (_settings.TlsLevel == TlsSecurityLevel.Encrypt && _tls is null)
+        if ((_settings.TlsLevel == TlsSecurityLevel.Encrypt || Submission) && _tls is null)
         {
-            // Postfix's smtpd_tls_security_level = encrypt
+            // Postfix's smtpd_tls_security_level = encrypt (always on submission)
             RefuseMail(mail, new SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first"));
+            return;
+        }
+        if (Submission && _authenticated is null)
+        {
+            RefuseMail(mail, new SmtpReply(530, "5.7.0", "Authentication required"));
+            return;
+        }
+        if (_authenticated is { } user && !mail.From.IsNull && !_directory.Current.Owns(user, mail.From))
+        {
+            // Postfix's reject_sender_login_mismatch: an authenticated user sends as itself or an alias of itself
+            RefuseMail(mail, new SmtpReply(553, "5.7.1", $"<{mail.From}>: Sender address rejected: not owned by user {user}"));
             return;
         }
         if (mail.Parameters.Size > _settings.MessageSizeLimit)
@@ -82,6 +93,9 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
         if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
+        var permitted = _settings.IsMyNetwork(_connection.RemoteAddress) || _authenticated is not null; // permit_mynetworks, permit_sasl_authenticated
+        if (!permitted && IsRouted(to))
+            return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
         var directory = _directory.Current;
         if (directory.IsRelayDomain(to.Domain))
         {
@@ -98,10 +112,17 @@ internal sealed partial class SmtpSession
             case RecipientKind.Disabled:
                 return new SmtpReply(550, "5.2.1", $"<{to}>: Recipient address rejected: Mailbox disabled");
         }
-        if (_settings.IsLocalDomain(to.Domain) || _settings.IsMyNetwork(_connection.RemoteAddress) || _authenticated is not null)
-            return null; // permit_mynetworks, permit_sasl_authenticated
+        if (_settings.IsLocalDomain(to.Domain) || permitted)
+            return null;
         return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
     }
+
+    /// <summary>
+    /// A local part that names another host: "user%other", "other!user", or a quoted "user@other". Some mailers
+    /// route these onward (Postfix's percent hack and bang paths), which made classic open relays; the engine
+    /// never routes them, and refuses them as relaying from a client that may not relay, as Postfix does.
+    /// </summary>
+    private static bool IsRouted(EmailAddress to) => to.LocalPart.IndexOfAny(['%', '!', '@']) >= 0;
 
     /// <summary>Ends the transaction (RSET, EHLO, after queueing or a refused message).</summary>
     private void ResetTransaction()

@@ -275,7 +275,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         }
         // RFC 2034 section 3: no enhanced status codes in the EHLO reply.
         string[] keywords = ["PIPELINING", $"SIZE {_settings.MessageSizeLimit}", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN", "HELP",
-            .. _settings.TlsLevel != TlsSecurityLevel.None && _tls is null ? ["STARTTLS"] : Array.Empty<string>(),
+            .. (_settings.TlsLevel != TlsSecurityLevel.None || Submission) && _tls is null ? ["STARTTLS"] : Array.Empty<string>(),
             .. AuthOffered ? ["AUTH " + string.Join(' ', _settings.Mechanisms)] : Array.Empty<string>()];
         Send(new SmtpReply(250, null, [_settings.Hostname, .. keywords.Where(k => !_settings.IsDiscarded(k.Split(' ')[0]))]));
     }
@@ -286,7 +286,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// </summary>
     private void StartTls()
     {
-        var refusal = _settings.TlsLevel == TlsSecurityLevel.None ? SmtpSyntax.Reply(SmtpSyntaxError.UnknownCommand)
+        var refusal = _settings.TlsLevel == TlsSecurityLevel.None && !Submission ? SmtpSyntax.Reply(SmtpSyntaxError.UnknownCommand)
             : _tls is not null ? new SmtpReply(554, "5.5.1", "Error: TLS already active")
             : _phase is not (SmtpPhase.Connected or SmtpPhase.Greeted) ? new SmtpReply(503, "5.5.1", "Error: MAIL transaction in progress")
             : null;

@@ -91,6 +91,20 @@ public sealed class DirectorySnapshot
 
     public UserEntry? FindUser(string address) => _users.GetValueOrDefault(address);
 
+    /// <summary>
+    /// Whether <paramref name="user"/> may send as <paramref name="sender"/> (Postfix's reject_sender_login_mismatch
+    /// with the users and aliases as smtpd_sender_login_maps): the user's own address, with or without a
+    /// subaddress, or an alias whose targets include the user.
+    /// </summary>
+    public bool Owns(string user, EmailAddress sender)
+    {
+        var address = $"{sender.LocalPart}@{sender.Domain}";
+        if (_separator is { } sep && sender.LocalPart.IndexOf(sep) is > 0 and var at)
+            address = $"{sender.LocalPart[..at]}@{sender.Domain}";
+        return address.Equals(user, StringComparison.OrdinalIgnoreCase)
+               || (_aliases.TryGetValue(address, out var alias) && alias.Targets.Contains(user, StringComparer.OrdinalIgnoreCase));
+    }
+
     /// <summary>The SCRAM keys of an enabled user, for a SCRAM exchange; null for anyone else.</summary>
     public ScramCredentials? ScramOf(string address, ScramHash hash) =>
         FindUser(address) is { Enabled: true } user ? PasswordHasher.Scram(user.PasswordHash, hash) : null;

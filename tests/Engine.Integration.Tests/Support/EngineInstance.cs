@@ -28,6 +28,8 @@ public sealed class EngineInstance : IAsyncDisposable
         Port = host.Services.GetRequiredService<SmtpServer>().EndPoints[0].Port;
         Pop3Port = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().EndPoints[0].Port;
         ImapPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().EndPoints[0].Port;
+        SubmissionPort = host.Services.GetRequiredService<Engine.Smtp.SmtpServer>().SubmissionEndPoints(false).FirstOrDefault()?.Port ?? 0;
+        SubmissionTlsPort = host.Services.GetRequiredService<Engine.Smtp.SmtpServer>().SubmissionEndPoints(true).FirstOrDefault()?.Port ?? 0;
         ImapTlsPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().TlsEndPoints.FirstOrDefault()?.Port ?? 0;
         Pop3TlsPort = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().TlsEndPoints.FirstOrDefault()?.Port ?? 0;
     }
@@ -36,6 +38,9 @@ public sealed class EngineInstance : IAsyncDisposable
     public int Port { get; }
     public int Pop3Port { get; }
     public int ImapPort { get; }
+    /// <summary>The submission listeners: with STARTTLS (587's role) and with TLS from the first byte (465's).</summary>
+    public int SubmissionPort { get; }
+    public int SubmissionTlsPort { get; }
     /// <summary>The IMAP listener with TLS from the first byte (993's role).</summary>
     public int ImapTlsPort { get; }
     /// <summary>The POP3 listener with TLS from the first byte (995's role).</summary>
@@ -58,6 +63,8 @@ public sealed class EngineInstance : IAsyncDisposable
             "engine.imap.listen = [\"127.0.0.1:0\"]",
             "engine.imap.listen-tls = [\"127.0.0.1:0\"]",
             "engine.pop3.listen-tls = [\"127.0.0.1:0\"]",
+            "engine.submission.listen = [\"127.0.0.1:0\"]",
+            "engine.submission.listen-tls = [\"127.0.0.1:0\"]",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
             // Tests never ask the system resolver: a closed loopback port answers at once.
             "engine.delivery.dns-servers = [\"127.0.0.1:9\"]", "engine.delivery.dns-timeout = 1s",

@@ -29,6 +29,8 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.imap.listen = [\"127.0.0.1:0\"]",
         "engine.imap.listen-tls = []",
         "engine.pop3.listen-tls = []",
+        "engine.submission.listen = []",
+        "engine.submission.listen-tls = []",
         "engine.smtp.mydestination = [\"mx.test\"]",
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];

@@ -78,7 +78,10 @@ public static class EngineHost
         var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
         var directory = OpenDirectory(config);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
-            new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5))));
+            new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5)))
+            {
+                Rehash = config.GetBoolean("engine.auth.rehash", true),
+            });
 
         var roles = config.GetStringList("engine.cluster.roles").ToArray();
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();

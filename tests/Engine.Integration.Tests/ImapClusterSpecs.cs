@@ -29,7 +29,7 @@ public sealed class ImapClusterSpecs
     public async Task A_session_on_a_node_without_the_mailbox_gets_new_mail_in_IDLE_and_other_sessions_flags_and_expunges()
     {
         var dataDir = Accounts.WithJane("imap-two-nodes");
-        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, iterations: 1000));
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost));
         var port = Loopback.FreePort();
         await using var first = await EngineInstance.StartInAsync(dataDir, $"engine.cluster.port = {port}");
         await Accounts.DeliverAsync(first, "Subject: before\r\n\r\nfirst");

@@ -45,7 +45,7 @@ public sealed class MailboxImportSpecs
         }
 
         var dataDir = Accounts.WithJane("import");
-        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, iterations: 1000));
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost));
         var config = EngineConfig.Load(null, [$"engine.data-dir = \"{dataDir}\""]);
         var output = new StringWriter();
         var errors = new StringWriter();

@@ -167,7 +167,7 @@ public sealed class Pop3Specs
     public async Task With_lock_session_a_second_session_gets_IN_USE_until_the_first_ends()
     {
         var dataDir = Accounts.WithJane("pop3-lock");
-        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, iterations: 1000));
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Password, Accounts.TestCost));
         await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.pop3.lock-session = on");
         using var first = await Pop3Line.ConnectAsync(engine.Pop3Port);
         await first.ReadLineAsync();

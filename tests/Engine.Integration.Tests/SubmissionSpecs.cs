@@ -19,7 +19,7 @@ public sealed class SubmissionSpecs : IDisposable
     {
         var dataDir = Accounts.WithJane(name);
         var directory = Accounts.DirectoryOf(dataDir);
-        directory.SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, iterations: 1000));
+        directory.SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost));
         directory.AddUser("bob@campus.test", "Bob", "{LOCKED}", 0);
         directory.AddAlias("info@campus.test", ["jane@campus.test"]);
         return await EngineInstance.StartInAsync(dataDir, TestCertificates.Setting(_ca.Issue("mx.test", "mx").Setting), "engine.smtp.mynetworks = []",

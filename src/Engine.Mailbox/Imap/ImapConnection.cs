@@ -455,6 +455,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         var user = directory.Current.FindUser(name);
         if (user is not { Enabled: true } || !PasswordHasher.Verify(password, user.PasswordHash))
             return await LoginFailedAsync(tag, name, "password mismatch or unknown user").ConfigureAwait(false);
+        directory.PasswordVerified(user, password);
         return LoggedIn(tag, user, method);
     }
 

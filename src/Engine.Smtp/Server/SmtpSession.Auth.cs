@@ -101,8 +101,14 @@ internal sealed partial class SmtpSession
                 var method = sasl.Name;
                 var password = verify.Password;
                 // PBKDF2 of hundreds of thousands of rounds is not done on the actor's thread.
-                Task.Run(() => user is { Enabled: true } && PasswordHasher.Verify(password, user.PasswordHash))
-                    .PipeTo(Self, success: ok => new PasswordChecked(user?.Address ?? name, ok, method));
+                var directory = _directory;
+                Task.Run(() =>
+                {
+                    var ok = user is { Enabled: true } && PasswordHasher.Verify(password, user.PasswordHash);
+                    if (ok)
+                        directory.PasswordVerified(user!, password);
+                    return ok;
+                }).PipeTo(Self, success: ok => new PasswordChecked(user?.Address ?? name, ok, method));
                 break;
             case SaslStep.Failure failure:
                 Failed(failure.Reason);

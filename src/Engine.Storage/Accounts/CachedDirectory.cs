@@ -4,6 +4,12 @@ namespace Engine.Storage.Accounts;
 public interface IRecipientDirectory
 {
     DirectorySnapshot Current { get; }
+
+    /// <summary>
+    /// A login just succeeded with this password: when the user's credentials are of an older scheme or lack
+    /// SCRAM keys (<see cref="PasswordHasher.NeedsRehash"/>), they are made again in the background.
+    /// </summary>
+    void PasswordVerified(UserEntry user, string password);
 }
 
 /// <summary>
@@ -25,6 +31,27 @@ public sealed class CachedDirectory : IRecipientDirectory, IDisposable
     }
 
     public DirectorySnapshot Current => Volatile.Read(ref _current);
+
+    /// <summary>Whether logins with imported hashes make new credentials (engine.auth.rehash).</summary>
+    public bool Rehash { get; init; } = true;
+
+    public void PasswordVerified(UserEntry user, string password)
+    {
+        if (!Rehash || !PasswordHasher.NeedsRehash(user.PasswordHash))
+            return;
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                _store.SetPassword(user.Address, PasswordHasher.Hash(password));
+                Refresh();
+            }
+            catch (Exception e) when (e is DirectoryException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                // the old credentials stay; the next login tries again
+            }
+        });
+    }
 
     /// <summary>Reloads when the directory changed; a failed read keeps the snapshot in force.</summary>
     public void Refresh()

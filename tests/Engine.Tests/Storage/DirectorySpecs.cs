@@ -121,7 +121,7 @@ public sealed class DirectorySpecs : IDisposable
     {
         var v0 = _store.Version();
         _store.AddDomain("Campus.Test");
-        _store.AddUser("Jane@Campus.Test", "Jane Doe", PasswordHasher.Hash("secret", iterations: 1000), 1_000_000);
+        _store.AddUser("Jane@Campus.Test", "Jane Doe", PasswordHasher.Hash("secret", new Argon2Cost(1024, 1, 1)), 1_000_000);
         _store.AddAlias("staff@campus.test", ["jane@campus.test", "x@elsewhere.example"]);
         Assert.Equal(v0 + 3, _store.Version());
 

@@ -18,6 +18,7 @@ using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
+using Engine.Network;
 using Engine.Network.Tls;
 using Engine.Queue;
 using Engine.Queue.Routing;
@@ -125,6 +126,7 @@ public static class EngineHost
                     }
                 });
         });
+        builder.Services.AddSingleton(new LoginGuard(GuardSettings(config)));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
@@ -136,6 +138,19 @@ public static class EngineHost
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();
+    }
+
+    /// <summary>engine.auth.guard: when failed logins slow a client down and block it.</summary>
+    private static LoginGuardSettings GuardSettings(Config config)
+    {
+        var d = LoginGuardSettings.Default;
+        var settings = new LoginGuardSettings(config.GetTimeSpan("engine.auth.guard.window", d.Window),
+            config.GetTimeSpan("engine.auth.guard.delay-step", d.DelayStep), config.GetTimeSpan("engine.auth.guard.max-delay", d.MaxDelay),
+            config.GetInt("engine.auth.guard.address-limit", d.AddressLimit), config.GetInt("engine.auth.guard.account-limit", d.AccountLimit),
+            config.GetTimeSpan("engine.auth.guard.block-time", d.BlockTime));
+        if (settings.AddressLimit < 1 || settings.AccountLimit < 1)
+            throw new ConfigurationException("engine.auth.guard: the limits must be positive");
+        return settings;
     }
 
     /// <summary>

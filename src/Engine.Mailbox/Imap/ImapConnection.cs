@@ -10,6 +10,7 @@ using System.Threading.Channels;
 using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
+using Engine.Network;
 using Engine.Network.Tls;
 using Engine.Primitives;
 using Engine.Protocols.Imap;
@@ -29,7 +30,7 @@ namespace Engine.Mailbox.Imap;
 /// index live in the <c>Mailbox</c> entity; message octets are read from Maildir.
 /// </summary>
 internal sealed partial class ImapConnection(Socket socket, IPAddress remote, ImapSettings settings, IActorRef mailboxes, ActorSystem system,
-    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ServerTls tls, bool implicitTls, ILogger log)
+    IRecipientDirectory directory, MaildirStore maildir, IBlobStore blobs, ServerTls tls, bool implicitTls, LoginGuard guard, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private static readonly string[] SystemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
@@ -397,6 +398,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
             return No(tag, "[PRIVACYREQUIRED] Authentication is not allowed without TLS.");
         if (Mechanisms.Start(name) is not { } sasl)
             return No(tag, "Unsupported authentication mechanism.");
+        if (await GuardAsync(null).ConfigureAwait(false) is { } blocked)
+            return No(tag, blocked);
         byte[]? initial = null;
         if (args.Count == 2 && !SaslMechanisms.TryDecode(args[1].Text ?? "", out initial))
             return Bad(tag, "Invalid base64 in SASL response");
@@ -450,8 +453,27 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         return true;
     }
 
+    /// <summary>
+    /// The brute-force guard, before a password is looked at: waits as long as the failures from this address
+    /// (and for this account) say, or returns the refusal when they are blocked.
+    /// </summary>
+    private async Task<string?> GuardAsync(string? account)
+    {
+        var verdict = guard.Check(remote, account);
+        if (verdict.Blocked)
+        {
+            ImapLog.LoginFailed(log, account ?? "", _failures, remote.ToString(), $"blocked until {verdict.BlockedUntil:u} after too many failed logins");
+            return "[UNAVAILABLE] Too many failed logins; try again later.";
+        }
+        if (verdict.Delay > TimeSpan.Zero)
+            await Task.Delay(verdict.Delay).ConfigureAwait(false);
+        return null;
+    }
+
     private async Task<bool> CheckLoginAsync(string tag, string name, string password, string method)
     {
+        if (await GuardAsync(name).ConfigureAwait(false) is { } blocked)
+            return No(tag, blocked);
         var user = directory.Current.FindUser(name);
         if (user is not { Enabled: true } || !PasswordHasher.Verify(password, user.PasswordHash))
             return await LoginFailedAsync(tag, name, "password mismatch or unknown user").ConfigureAwait(false);
@@ -466,6 +488,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private async Task<bool> LoginFailedAsync(string tag, string name, string reason)
     {
         _failures++;
+        guard.Failed(remote, name.Length > 0 ? name : null);
         ImapLog.LoginFailed(log, name, _failures, remote.ToString(), reason);
         await Task.Delay(_access.AuthFailureDelay * _failures).ConfigureAwait(false);
         if (_failures >= _access.MaxAuthFailures)
@@ -478,6 +501,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
 
     private bool LoggedIn(string tag, UserEntry user, string method)
     {
+        guard.Succeeded(user.Address);
         _account = user.Address;
         _reader.MaxLiteral = settings.MaxLiteral;
         ImapLog.Login(log, user.Address, method, remote.ToString());

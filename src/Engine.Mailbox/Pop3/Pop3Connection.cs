@@ -8,6 +8,7 @@ using System.Text;
 using Akka.Actor;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
+using Engine.Network;
 using Engine.Network.Tls;
 using Engine.Primitives;
 using Engine.Protocols.Pop3;
@@ -28,7 +29,7 @@ namespace Engine.Mailbox.Pop3;
 /// <c>max-auth-failures</c>; bad lines get -ERR, and the session ends after <c>max-errors</c>.
 /// </summary>
 internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSettings settings, IActorRef mailboxes, IRecipientDirectory directory,
-    MaildirStore maildir, ServerTls tls, bool implicitTls, IReadOnlyList<string> mechanisms, ILogger log)
+    MaildirStore maildir, ServerTls tls, bool implicitTls, IReadOnlyList<string> mechanisms, LoginGuard guard, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
@@ -185,6 +186,9 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 return false;
             case Pop3Action.Authenticate login:
                 return await AuthenticateAsync(login).ConfigureAwait(false);
+            case Pop3Action.Authenticated proved when await GuardAsync(proved.User).ConfigureAwait(false) is { } blocked:
+                await WriteAsync(blocked).ConfigureAwait(false);
+                return true;
             case Pop3Action.Authenticated proved when directory.Current.FindUser(proved.User) is { Enabled: true } user:
                 return await OpenAsync(user, proved.Method).ConfigureAwait(false);
             case Pop3Action.Authenticated proved:
@@ -214,8 +218,27 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
         return true;
     }
 
+    /// <summary>The brute-force guard before a password is looked at: a wait, or the refusal when blocked.</summary>
+    private async Task<string?> GuardAsync(string account)
+    {
+        var verdict = guard.Check(remote, account);
+        if (verdict.Blocked)
+        {
+            Pop3Log.LoginFailed(log, account, _failures, remote.ToString(), $"blocked until {verdict.BlockedUntil:u} after too many failed logins");
+            return "-ERR [SYS/TEMP] Too many failed logins; try again later.";
+        }
+        if (verdict.Delay > TimeSpan.Zero)
+            await Task.Delay(verdict.Delay).ConfigureAwait(false);
+        return null;
+    }
+
     private async Task<bool> AuthenticateAsync(Pop3Action.Authenticate login)
     {
+        if (await GuardAsync(login.User).ConfigureAwait(false) is { } blocked)
+        {
+            await WriteAsync(blocked).ConfigureAwait(false);
+            return true;
+        }
         var user = directory.Current.FindUser(login.User);
         if (user is not { Enabled: true } || !PasswordHasher.Verify(login.Password, user.PasswordHash))
             return await LoginFailedAsync(login.User, "password mismatch or unknown user").ConfigureAwait(false);
@@ -227,6 +250,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     private async Task<bool> LoginFailedAsync(string name, string reason)
     {
         _failures++;
+        guard.Failed(remote, name.Length > 0 ? name : null);
         Pop3Log.LoginFailed(log, name, _failures, remote.ToString(), reason);
         await Task.Delay(settings.AuthFailureDelay * _failures).ConfigureAwait(false);
         if (_failures >= settings.MaxAuthFailures)
@@ -241,6 +265,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     /// <summary>The user is who they said: the maildrop is opened (and locked, with lock-session).</summary>
     private async Task<bool> OpenAsync(UserEntry user, string method)
     {
+        guard.Succeeded(user.Address);
         MailboxReplies.Listing listing;
         try
         {

@@ -48,6 +48,14 @@ internal sealed partial class SmtpSession
             _connection.Continue(NextInput.Commands);
             return;
         }
+        if (_guard.Check(_connection.RemoteAddress, null) is { Blocked: true } verdict)
+        {
+            Count("AUTH", ok: false);
+            Log.AuthFailed(_log, _client, $"blocked until {verdict.BlockedUntil:u} after too many failed logins");
+            _connection.Continue(NextInput.Commands);
+            CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} Error: too many failed logins, try again later"));
+            return;
+        }
         byte[]? initial = null;
         if (auth.InitialResponse is { } text && !SaslMechanisms.TryDecode(text, out initial))
         {
@@ -123,18 +131,29 @@ internal sealed partial class SmtpSession
             Failed($"no enabled user {user}");
             return;
         }
+        if (_guard.Check(_connection.RemoteAddress, entry.Address).Blocked)
+        {
+            Failed($"{entry.Address} is blocked after too many failed logins");
+            return;
+        }
+        _guard.Succeeded(entry.Address);
         _authenticated = entry.Address;
         _saslMethod = method;
         Log.Authenticated(_log, _client, method, entry.Address);
         EndAuth(new SmtpReply(235, "2.7.0", "Authentication successful"), ok: true);
     }
 
-    /// <summary>A failed exchange: logged with its reason (never a password), answered after the failure delay.</summary>
-    private void Failed(string reason)
+    /// <summary>
+    /// A failed exchange: counted by the brute-force guard, logged with its reason (never a password), and
+    /// answered after the failure delay, or the guard's when the address has failed more.
+    /// </summary>
+    private void Failed(string reason, string? account = null)
     {
         _sasl = null;
+        _guard.Failed(_connection.RemoteAddress, account);
         Log.AuthFailed(_log, _client, reason);
-        Timers.StartSingleTimer("auth-failure", new AuthFailed(reason), _settings.AuthFailureDelay);
+        var delay = _guard.Check(_connection.RemoteAddress, account).Delay;
+        Timers.StartSingleTimer("auth-failure", new AuthFailed(reason), delay > _settings.AuthFailureDelay ? delay : _settings.AuthFailureDelay);
     }
 
     private void EndAuth(SmtpReply reply, bool ok = false)
@@ -160,7 +179,7 @@ internal sealed partial class SmtpSession
                 Authenticated(checkedOk.User, checkedOk.Method);
                 return true;
             case PasswordChecked failed:
-                Failed($"password mismatch or unknown user {failed.User}");
+                Failed($"password mismatch or unknown user {failed.User}", failed.User);
                 return true;
             case AuthFailed:
                 EndAuth(new SmtpReply(535, "5.7.8", "Error: authentication failed: authentication failure"));

@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Engine.Network;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
 using Engine.Storage.Accounts;
@@ -37,6 +38,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly IActorRef _queue;
     private readonly IBlobStore _blobs;
     private readonly IRecipientDirectory _directory;
+    private readonly LoginGuard _guard;
     private readonly ILogger _log;
     private readonly string _client;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
@@ -54,8 +56,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private string? _tls;
 
     public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
-        ILogger log)
+        LoginGuard guard, ILogger log)
     {
+        _guard = guard;
         _directory = directory;
         _connection = connection;
         _settings = settings;
@@ -74,8 +77,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
     /// </summary>
     public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs,
-        IRecipientDirectory directory, ILogger log) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, log)));
+        IRecipientDirectory directory, LoginGuard guard, ILogger log) =>
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, log)));
 
     private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
     {

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Engine.Network;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Microsoft.Extensions.Logging;
@@ -9,7 +10,7 @@ namespace Engine.Smtp.Server;
 /// The parent of every <see cref="SmtpSession"/> on this node. A session that fails is stopped (its
 /// connection closes), never restarted with a half-known state. On shutdown it drains them.
 /// </summary>
-internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, ILogger log)
+internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard, ILogger log)
     : UntypedActor
 {
     public sealed record Start(SmtpConnection Connection, Action Done);
@@ -34,8 +35,8 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     private long _next;
     private bool _draining;
 
-    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, log));
+    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
@@ -48,7 +49,7 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);

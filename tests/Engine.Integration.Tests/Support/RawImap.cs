@@ -18,9 +18,9 @@ public sealed class RawImap : IDisposable
     }
 
     /// <summary>Connects and reads the greeting.</summary>
-    public static async Task<RawImap> GreetedAsync(int port)
+    public static async Task<RawImap> GreetedAsync(int port, string from = "127.0.0.1")
     {
-        var client = new TcpClient();
+        var client = new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(from), 0));
         await client.ConnectAsync("127.0.0.1", port);
         var imap = new RawImap(client);
         Assert.StartsWith("* OK [CAPABILITY", await imap._reader.ReadLineAsync());

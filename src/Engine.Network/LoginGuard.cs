@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using System.Net;
+
+namespace Engine.Network;
+
+/// <summary>When failed logins slow a client down and when they lock it out (engine.auth.guard).</summary>
+/// <param name="Window">How long a failure is remembered.</param>
+/// <param name="DelayStep">The wait added per failure remembered for the client's address (or the account), up to <paramref name="MaxDelay"/>.</param>
+/// <param name="AddressLimit">Failures from one address in the window after which it is blocked for <paramref name="BlockTime"/>.</param>
+/// <param name="AccountLimit">Failures for one account in the window after which logins to it are blocked (from every address).</param>
+public sealed record LoginGuardSettings(TimeSpan Window, TimeSpan DelayStep, TimeSpan MaxDelay, int AddressLimit, int AccountLimit, TimeSpan BlockTime)
+{
+    public static readonly LoginGuardSettings Default = new(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 10, 30,
+        TimeSpan.FromMinutes(15));
+}
+
+/// <summary>What a login attempt must do first: wait this long, or give up (blocked until the time given).</summary>
+public readonly record struct LoginVerdict(TimeSpan Delay, DateTime? BlockedUntil)
+{
+    public bool Blocked => BlockedUntil is not null;
+}
+
+/// <summary>
+/// Brute-force defence shared by SMTP AUTH, IMAP and POP3 on a node: failed logins are counted per client
+/// address and per account across protocols and sessions; each failure remembered makes the next attempt
+/// wait longer, and past a limit the address (or the account) is refused for a while, whatever the password
+/// (Dovecot's auth_failure_delay and auth policy, fail2ban's ban). A success forgets the account's failures
+/// (not the address's: a guesser may own one account).
+/// </summary>
+public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? clock = null)
+{
+    private sealed class Record
+    {
+        public readonly Queue<DateTime> Failures = new();
+        public DateTime? BlockedUntil;
+    }
+
+    private readonly ConcurrentDictionary<string, Record> _records = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Func<DateTime> _now = clock ?? (() => DateTime.UtcNow);
+
+    public LoginGuardSettings Settings => settings;
+
+    /// <summary>Before checking a password (the account may be unknown yet: null).</summary>
+    public LoginVerdict Check(IPAddress address, string? account)
+    {
+        var now = _now();
+        var (addressFailures, addressBlock) = Look("ip:" + address, now);
+        var (accountFailures, accountBlock) = account is null ? (0, null) : Look("user:" + account, now);
+        var blocked = Max(addressBlock, accountBlock);
+        var step = settings.DelayStep * Math.Max(addressFailures, accountFailures);
+        return new LoginVerdict(step < settings.MaxDelay ? step : settings.MaxDelay, blocked);
+    }
+
+    public void Failed(IPAddress address, string? account)
+    {
+        var now = _now();
+        Add("ip:" + address, now, settings.AddressLimit);
+        if (!string.IsNullOrEmpty(account))
+            Add("user:" + account, now, settings.AccountLimit);
+    }
+
+    public void Succeeded(string account) => _records.TryRemove("user:" + account, out _);
+
+    private (int Failures, DateTime? BlockedUntil) Look(string key, DateTime now)
+    {
+        if (!_records.TryGetValue(key, out var record))
+            return (0, null);
+        lock (record)
+        {
+            Expire(record, now);
+            if (record.BlockedUntil <= now)
+                record.BlockedUntil = null;
+            return (record.Failures.Count, record.BlockedUntil);
+        }
+    }
+
+    private void Add(string key, DateTime now, int limit)
+    {
+        var record = _records.GetOrAdd(key, _ => new Record());
+        lock (record)
+        {
+            Expire(record, now);
+            record.Failures.Enqueue(now);
+            if (record.Failures.Count >= limit)
+                record.BlockedUntil = now + settings.BlockTime;
+        }
+        if (_records.Count > 100_000)
+            Sweep(now); // a scan from many addresses must not grow the table for ever
+    }
+
+    private void Expire(Record record, DateTime now)
+    {
+        while (record.Failures.Count > 0 && record.Failures.Peek() < now - settings.Window)
+            record.Failures.Dequeue();
+    }
+
+    private void Sweep(DateTime now)
+    {
+        foreach (var (key, record) in _records)
+        {
+            lock (record)
+            {
+                Expire(record, now);
+                if (record.Failures.Count == 0 && (record.BlockedUntil is null || record.BlockedUntil <= now))
+                    _records.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private static DateTime? Max(DateTime? a, DateTime? b) => a is null ? b : b is null ? a : a > b ? a : b;
+}

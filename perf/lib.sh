@@ -144,7 +144,7 @@ start_engine() {
     --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
     --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]"
     --set "engine.submission.listen=[]" --set "engine.submission.listen-tls=[]"
-    --set "engine.auth.rehash=off"
+    --set "engine.auth.rehash=off" --set "engine.auth.plaintext-on-loopback=on"
     --set "engine.storage.fsync=on"
     "$@"
   )

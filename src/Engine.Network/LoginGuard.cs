@@ -29,13 +29,8 @@ public readonly record struct LoginVerdict(TimeSpan Delay, DateTime? BlockedUnti
 /// </summary>
 public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? clock = null)
 {
-    private sealed class Record
-    {
-        public readonly Queue<DateTime> Failures = new();
-        public DateTime? BlockedUntil;
-    }
-
-    private readonly ConcurrentDictionary<string, Record> _records = new(StringComparer.OrdinalIgnoreCase);
+    private readonly SlidingCounts _failures = new(settings.Window);
+    private readonly ConcurrentDictionary<string, DateTime> _blocked = new(StringComparer.OrdinalIgnoreCase);
     private readonly Func<DateTime> _now = clock ?? (() => DateTime.UtcNow);
 
     public LoginGuardSettings Settings => settings;
@@ -44,11 +39,10 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
     public LoginVerdict Check(IPAddress address, string? account)
     {
         var now = _now();
-        var (addressFailures, addressBlock) = Look("ip:" + address, now);
-        var (accountFailures, accountBlock) = account is null ? (0, null) : Look("user:" + account, now);
-        var blocked = Max(addressBlock, accountBlock);
-        var step = settings.DelayStep * Math.Max(addressFailures, accountFailures);
-        return new LoginVerdict(step < settings.MaxDelay ? step : settings.MaxDelay, blocked);
+        var failures = Math.Max(_failures.Count("ip:" + address, now), account is null ? 0 : _failures.Count("user:" + account, now));
+        var blocked = Max(BlockedUntil("ip:" + address, now), account is null ? null : BlockedUntil("user:" + account, now));
+        var delay = settings.DelayStep * failures;
+        return new LoginVerdict(delay < settings.MaxDelay ? delay : settings.MaxDelay, blocked);
     }
 
     public void Failed(IPAddress address, string? account)
@@ -59,52 +53,22 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
             Add("user:" + account, now, settings.AccountLimit);
     }
 
-    public void Succeeded(string account) => _records.TryRemove("user:" + account, out _);
-
-    private (int Failures, DateTime? BlockedUntil) Look(string key, DateTime now)
-    {
-        if (!_records.TryGetValue(key, out var record))
-            return (0, null);
-        lock (record)
-        {
-            Expire(record, now);
-            if (record.BlockedUntil <= now)
-                record.BlockedUntil = null;
-            return (record.Failures.Count, record.BlockedUntil);
-        }
-    }
+    public void Succeeded(string account) => _failures.Forget("user:" + account);
 
     private void Add(string key, DateTime now, int limit)
     {
-        var record = _records.GetOrAdd(key, _ => new Record());
-        lock (record)
-        {
-            Expire(record, now);
-            record.Failures.Enqueue(now);
-            if (record.Failures.Count >= limit)
-                record.BlockedUntil = now + settings.BlockTime;
-        }
-        if (_records.Count > 100_000)
-            Sweep(now); // a scan from many addresses must not grow the table for ever
+        if (_failures.Add(key, now) >= limit)
+            _blocked[key] = now + settings.BlockTime;
     }
 
-    private void Expire(Record record, DateTime now)
+    private DateTime? BlockedUntil(string key, DateTime now)
     {
-        while (record.Failures.Count > 0 && record.Failures.Peek() < now - settings.Window)
-            record.Failures.Dequeue();
-    }
-
-    private void Sweep(DateTime now)
-    {
-        foreach (var (key, record) in _records)
-        {
-            lock (record)
-            {
-                Expire(record, now);
-                if (record.Failures.Count == 0 && (record.BlockedUntil is null || record.BlockedUntil <= now))
-                    _records.TryRemove(key, out _);
-            }
-        }
+        if (!_blocked.TryGetValue(key, out var until))
+            return null;
+        if (until > now)
+            return until;
+        _blocked.TryRemove(key, out _);
+        return null;
     }
 
     private static DateTime? Max(DateTime? a, DateTime? b) => a is null ? b : b is null ? a : a > b ? a : b;

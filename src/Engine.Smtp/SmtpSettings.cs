@@ -36,7 +36,10 @@ public sealed record SmtpSettings(
     bool TlsAuthOnly = true,
     TimeSpan AuthFailureDelay = default,
     IReadOnlyList<IPEndPoint>? SubmissionListen = null,
-    IReadOnlyList<IPEndPoint>? SubmissionListenTls = null)
+    IReadOnlyList<IPEndPoint>? SubmissionListenTls = null,
+    TimeSpan RateWindow = default,
+    int MessageRateLimit = 200,
+    int RecipientRateLimit = 1000)
 {
     /// <summary>The SASL mechanisms AUTH offers (engine.auth.mechanisms); none without the setting.</summary>
     public IReadOnlyList<string> Mechanisms => AuthMechanisms ?? [];
@@ -94,7 +97,10 @@ public sealed record SmtpSettings(
             c.GetBoolean("tls-auth-only", true),
             c.GetTimeSpan("auth-failure-delay", TimeSpan.FromSeconds(1)),
             config.GetStringList("engine.submission.listen").Select(ParseEndPoint).ToArray(),
-            config.GetStringList("engine.submission.listen-tls").Select(ParseEndPoint).ToArray());
+            config.GetStringList("engine.submission.listen-tls").Select(ParseEndPoint).ToArray(),
+            config.GetTimeSpan("engine.submission.rate-window", TimeSpan.FromHours(1)),
+            config.GetInt("engine.submission.message-rate-limit", 200),
+            config.GetInt("engine.submission.recipient-rate-limit", 1000));
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)

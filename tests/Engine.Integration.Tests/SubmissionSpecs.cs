@@ -104,4 +104,32 @@ public sealed class SubmissionSpecs : IDisposable
     }
 
     public void Dispose() => _ca.Dispose();
+
+    [Fact]
+    public async Task An_authenticated_user_is_held_to_its_message_and_recipient_rates()
+    {
+        await using var engine = await Accounts.WithSettingsAsync("submission-rates", ["engine.smtp.tls-auth-only = off",
+            "engine.submission.message-rate-limit = 2", "engine.submission.recipient-rate-limit = 3"]);
+        await using var smtp = await RawSmtp.GreetedAsync(engine.Port);
+        await smtp.CommandAsync("EHLO laptop.test");
+        var plain = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"\0jane@campus.test\0{Accounts.Password}"));
+        Assert.Equal(235, (await smtp.CommandAsync("AUTH PLAIN " + plain)).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<a@elsewhere.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<b@elsewhere.test>")).Code);
+        await smtp.CommandAsync("RSET");
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<c@elsewhere.test>")).Code);
+        Assert.Equal("450 4.7.1 Error: too many recipients from user jane@campus.test; try again later",
+            (await smtp.CommandAsync("RCPT TO:<d@elsewhere.test>")).Last);
+        await smtp.CommandAsync("RSET");
+        Assert.Equal("450 4.7.1 Error: too much mail from user jane@campus.test; try again later",
+            (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Last);
+
+        // Mail from the Internet to the user is not counted against anyone.
+        await using var mx = await RawSmtp.GreetedAsync(engine.Port);
+        await mx.CommandAsync("EHLO client.test");
+        Assert.Equal(250, (await mx.CommandAsync("MAIL FROM:<someone@client.test>")).Code);
+        Assert.Equal(250, (await mx.CommandAsync("RCPT TO:<jane@campus.test>")).Code);
+    }
 }

@@ -88,6 +88,41 @@ public sealed class TlsSpecs : IDisposable
     }
 
     [Fact]
+    public async Task By_default_no_password_is_taken_without_TLS_not_even_from_loopback()
+    {
+        await using var engine = await EngineAsync("tls-plaintext-off", "engine.auth.plaintext-on-loopback = off");
+        using (var imap = await RawImap.GreetedAsync(engine.ImapPort))
+        {
+            var capability = await imap.ExchangeAsync("a CAPABILITY\r\n", "a");
+            Assert.Contains(" STARTTLS", capability);
+            Assert.Contains(" LOGINDISABLED", capability);
+            Assert.DoesNotContain("AUTH=", capability);
+            Assert.Contains("b NO [PRIVACYREQUIRED]", await imap.ExchangeAsync($"b LOGIN jane@campus.test \"{Accounts.Password}\"\r\n", "b"));
+            Assert.Contains("c NO [PRIVACYREQUIRED]", await imap.ExchangeAsync("c AUTHENTICATE PLAIN AGphbmVAY2FtcHVzLnRlc3QAY29ycmVjdCBob3JzZQ==\r\n", "c"));
+        }
+        using (var pop3 = new Pop3Client())
+        {
+            await pop3.ConnectAsync("127.0.0.1", engine.Pop3Port, SecureSocketOptions.None, Ct);
+            Assert.Empty(pop3.AuthenticationMechanisms);
+            Assert.True(pop3.Capabilities.HasFlag(Pop3Capabilities.StartTLS));
+            await Assert.ThrowsAnyAsync<Exception>(() => pop3.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct));
+        }
+        using (var raw = new System.Net.Sockets.TcpClient())
+        {
+            await raw.ConnectAsync("127.0.0.1", engine.Pop3Port, Ct);
+            var reader = new StreamReader(raw.GetStream());
+            await reader.ReadLineAsync(Ct);
+            await raw.GetStream().WriteAsync("USER jane@campus.test\r\n"u8.ToArray(), Ct);
+            Assert.StartsWith("-ERR [AUTH] Plaintext authentication disallowed", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        }
+        // Over TLS the same client logs in.
+        using var secure = new ImapClient { ServerCertificateValidationCallback = _ca.Validate, CheckCertificateRevocation = false };
+        await secure.ConnectAsync("127.0.0.1", engine.ImapPort, SecureSocketOptions.StartTls, Ct);
+        await secure.AuthenticateAsync("jane@campus.test", Accounts.Password, Ct);
+        await secure.DisconnectAsync(true, Ct);
+    }
+
+    [Fact]
     public async Task A_certificate_from_another_CA_is_refused_by_a_checking_client()
     {
         await using var engine = await EngineAsync("tls-untrusted");

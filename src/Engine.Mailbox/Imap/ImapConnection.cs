@@ -40,8 +40,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     /// <summary>STARTTLS was answered: the read loop does the handshake before it reads on.</summary>
     private bool _startTls;
 
-    /// <summary>A password may be sent: over TLS, or on loopback (a local client; nothing crosses the network).</summary>
-    private bool _plaintextAllowed => _tls is not null || IPAddress.IsLoopback(remote);
+    /// <summary>A password may be sent: over TLS, or on loopback when engine.auth.plaintext-on-loopback allows it.</summary>
+    private bool _plaintextAllowed => _tls is not null || (_access.PlaintextOnLoopback && IPAddress.IsLoopback(remote));
     private readonly SemaphoreSlim _gate = new(1, 1);
     /// <summary>A client that reads nothing for this long while the server writes to it is gone.</summary>
     private static readonly TimeSpan SendTimeout = TimeSpan.FromMinutes(5);

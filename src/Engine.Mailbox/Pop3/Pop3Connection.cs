@@ -32,7 +32,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     MaildirStore maildir, ServerTls tls, bool implicitTls, IReadOnlyList<string> mechanisms, LoginGuard guard, ILogger log)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
-    private readonly Pop3Protocol _protocol = new(IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
+    private readonly Pop3Protocol _protocol = new(settings.PlaintextOnLoopback && IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
         new SaslMechanisms(mechanisms, user => directory.Current.ScramOf(user, ScramHash.Sha1), user => directory.Current.ScramOf(user, ScramHash.Sha256)));
     private readonly Dictionary<long, string> _files = [];
     private Stream _stream = null!;

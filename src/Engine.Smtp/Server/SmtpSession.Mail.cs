@@ -47,6 +47,11 @@ internal sealed partial class SmtpSession
             CloseWith(ShuttingDown);
             return;
         }
+        if (_authenticated is { } sender && _rates.Message(sender) is { } tooMuch)
+        {
+            RefuseMail(mail, new SmtpReply(450, "4.7.1", tooMuch));
+            return;
+        }
         _mail = mail;
         _rcptRefused = false;
         _queueId = QueueId.New();
@@ -93,6 +98,8 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
         if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
+        if (_authenticated is { } sender && _rates.Recipient(sender) is { } tooMany)
+            return new SmtpReply(450, "4.7.1", tooMany);
         var permitted = _settings.IsMyNetwork(_connection.RemoteAddress) || _authenticated is not null; // permit_mynetworks, permit_sasl_authenticated
         if (!permitted && IsRouted(to))
             return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");

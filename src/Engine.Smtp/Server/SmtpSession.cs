@@ -39,6 +39,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly IBlobStore _blobs;
     private readonly IRecipientDirectory _directory;
     private readonly LoginGuard _guard;
+    private readonly SendRates _rates;
     private readonly ILogger _log;
     private readonly string _client;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
@@ -56,9 +57,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private string? _tls;
 
     public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
-        LoginGuard guard, ILogger log)
+        LoginGuard guard, SendRates rates, ILogger log)
     {
         _guard = guard;
+        _rates = rates;
         _directory = directory;
         _connection = connection;
         _settings = settings;
@@ -77,8 +79,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
     /// </summary>
     public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs,
-        IRecipientDirectory directory, LoginGuard guard, ILogger log) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, log)));
+        IRecipientDirectory directory, LoginGuard guard, SendRates rates, ILogger log) =>
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, rates, log)));
 
     private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
     {

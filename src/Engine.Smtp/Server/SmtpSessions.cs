@@ -13,6 +13,8 @@ namespace Engine.Smtp.Server;
 internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard, ILogger log)
     : UntypedActor
 {
+    private readonly SendRates _rates = new(settings.RateWindow, settings.MessageRateLimit, settings.RecipientRateLimit);
+
     public sealed record Start(SmtpConnection Connection, Action Done);
 
     /// <summary>Drain every session; answer <see cref="Drained"/> when none is left.</summary>
@@ -49,7 +51,7 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, _rates, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);

@@ -65,6 +65,8 @@ public sealed class EngineInstance : IAsyncDisposable
             "engine.pop3.listen-tls = [\"127.0.0.1:0\"]",
             "engine.submission.listen = [\"127.0.0.1:0\"]",
             "engine.submission.listen-tls = [\"127.0.0.1:0\"]",
+            // Most tests log in over plain loopback; TlsSpecs checks the default (off).
+            "engine.auth.plaintext-on-loopback = on",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
             // Tests never ask the system resolver: a closed loopback port answers at once.
             "engine.delivery.dns-servers = [\"127.0.0.1:9\"]", "engine.delivery.dns-timeout = 1s",

@@ -31,6 +31,7 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.pop3.listen-tls = []",
         "engine.submission.listen = []",
         "engine.submission.listen-tls = []",
+        "engine.auth.plaintext-on-loopback = on",
         "engine.smtp.mydestination = [\"mx.test\"]",
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];

@@ -335,7 +335,8 @@ public sealed partial class Mailbox
                     _maildir.Import(m.Path, _account, folder.Name, m.BaseName, m.Flags);
                 if (folder.Name != MailboxState.InboxName)
                     CreateMaildir(folder.Name);
-                File.Delete(StructureFile.PathIn(_maildir.PathOf(_account, folder.Name))); // of an import that failed before
+                if (File.Exists(StructureFile.PathIn(_maildir.PathOf(_account, folder.Name))))
+                    File.Delete(StructureFile.PathIn(_maildir.PathOf(_account, folder.Name))); // of an import that failed before
                 var use = _state.FolderOf(folder.Name)?.SpecialUse;
                 // Modseqs start above any Dovecot could have given (its index is not read), so a CONDSTORE or QRESYNC client
                 // that kept Dovecot's HIGHESTMODSEQ sees every message as changed and fetches all flags again.

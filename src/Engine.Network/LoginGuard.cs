@@ -31,6 +31,7 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
 {
     private readonly SlidingCounts _failures = new(settings.Window);
     private readonly ConcurrentDictionary<string, DateTime> _blocked = new(StringComparer.OrdinalIgnoreCase);
+    private DateTime _nextSweep;
     private readonly Func<DateTime> _now = clock ?? (() => DateTime.UtcNow);
 
     public LoginGuardSettings Settings => settings;
@@ -39,8 +40,8 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
     public LoginVerdict Check(IPAddress address, string? account)
     {
         var now = _now();
-        var failures = Math.Max(_failures.Count("ip:" + address, now), account is null ? 0 : _failures.Count("user:" + account, now));
-        var blocked = Max(BlockedUntil("ip:" + address, now), account is null ? null : BlockedUntil("user:" + account, now));
+        var failures = Math.Max(_failures.Count("ip:" + address, now), account is null ? 0 : _failures.Count(UserKey(account), now));
+        var blocked = Max(BlockedUntil("ip:" + address, now), account is null ? null : BlockedUntil(UserKey(account), now));
         var delay = settings.DelayStep * failures;
         return new LoginVerdict(delay < settings.MaxDelay ? delay : settings.MaxDelay, blocked);
     }
@@ -50,15 +51,27 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
         var now = _now();
         Add("ip:" + address, now, settings.AddressLimit);
         if (!string.IsNullOrEmpty(account))
-            Add("user:" + account, now, settings.AccountLimit);
+            Add(UserKey(account), now, settings.AccountLimit);
     }
 
-    public void Succeeded(string account) => _failures.Forget("user:" + account);
+    public void Succeeded(string account) => _failures.Forget(UserKey(account));
+
+    /// <summary>An account as a key: whatever a client typed, at most as long as an address may be (RFC 5321: 254).</summary>
+    private static string UserKey(string account) => "user:" + (account.Length > 254 ? account[..254] : account);
 
     private void Add(string key, DateTime now, int limit)
     {
         if (_failures.Add(key, now) >= limit)
             _blocked[key] = now + settings.BlockTime;
+        if (_blocked.Count > 10_000 && now >= _nextSweep)
+        {
+            _nextSweep = now + TimeSpan.FromMinutes(1);
+            foreach (var (blockedKey, until) in _blocked)
+            {
+                if (until <= now)
+                    _blocked.TryRemove(blockedKey, out _);
+            }
+        }
     }
 
     private DateTime? BlockedUntil(string key, DateTime now)

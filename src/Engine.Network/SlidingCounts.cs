@@ -5,11 +5,12 @@ namespace Engine.Network;
 /// <summary>
 /// Events counted per key over a sliding window (failed logins per address, messages per user): each key keeps
 /// the times of its events within the window. Thread-safe; keys whose events have all expired are swept out
-/// once the table grows past <paramref name="sweepAbove"/> keys.
+/// when the table has grown past <paramref name="sweepAbove"/> keys, at most once a minute (a sweep walks them all).
 /// </summary>
 public sealed class SlidingCounts(TimeSpan window, int sweepAbove = 100_000)
 {
     private readonly ConcurrentDictionary<string, Queue<DateTime>> _events = new(StringComparer.OrdinalIgnoreCase);
+    private DateTime _nextSweep;
 
     /// <summary>The events of <paramref name="key"/> within the window before <paramref name="now"/>.</summary>
     public int Count(string key, DateTime now)
@@ -35,8 +36,11 @@ public sealed class SlidingCounts(TimeSpan window, int sweepAbove = 100_000)
                 times.Enqueue(now);
             total = times.Count;
         }
-        if (_events.Count > sweepAbove)
+        if (_events.Count > sweepAbove && now >= _nextSweep)
+        {
+            _nextSweep = now + TimeSpan.FromMinutes(1);
             Sweep(now);
+        }
         return total;
     }
 

@@ -435,10 +435,12 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 return await CheckLoginAsync(tag, verify.User, verify.Password, sasl.Name).ConfigureAwait(false);
             case SaslStep.Success { Final: { } final }:
                 return Challenge(tag, sasl, final); // the server's proof; the client's empty answer ends the exchange
+            case SaslStep.Success success when await GuardAsync(success.User).ConfigureAwait(false) is { } blocked:
+                return No(tag, blocked); // the proof was right, but the account is blocked
             case SaslStep.Success success when directory.Current.FindUser(success.User) is { Enabled: true } user:
                 return LoggedIn(tag, user, sasl.Name);
             case SaslStep.Failure failure:
-                return await LoginFailedAsync(tag, "", failure.Reason).ConfigureAwait(false);
+                return await LoginFailedAsync(tag, failure.User ?? "", failure.Reason).ConfigureAwait(false);
             default:
                 return await LoginFailedAsync(tag, "", "no such user").ConfigureAwait(false);
         }

@@ -183,7 +183,7 @@ public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool 
                 new Pop3Action.AuthFailed(verify.User, $"may not act as {actAs}"),
             SaslStep.Verify verify => new Pop3Action.Authenticate(verify.User, verify.Password, method),
             SaslStep.Success success => new Pop3Action.Authenticated(success.User, method),
-            SaslStep.Failure failure => new Pop3Action.AuthFailed("", failure.Reason),
+            SaslStep.Failure failure => new Pop3Action.AuthFailed(failure.User ?? "", failure.Reason),
             _ => new Pop3Action.AuthFailed("", "unexpected SASL step"),
         };
     }

@@ -17,8 +17,11 @@ public abstract record SaslStep
     /// </summary>
     public sealed record Success(string User, byte[]? Final) : SaslStep;
 
-    /// <summary>The exchange failed: a malformed message, or a proof that does not match. The reason is for the log, never the client.</summary>
-    public sealed record Failure(string Reason) : SaslStep;
+    /// <summary>
+    /// The exchange failed: a malformed message, or a proof that does not match. The reason is for the log, never
+    /// the client; <paramref name="User"/> is the account tried, when the exchange got as far as naming it.
+    /// </summary>
+    public sealed record Failure(string Reason, string? User = null) : SaslStep;
 }
 
 /// <summary>The server side of one SASL mechanism for one exchange; a new one per AUTHENTICATE.</summary>

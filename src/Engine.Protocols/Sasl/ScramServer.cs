@@ -36,7 +36,7 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
             return new SaslStep.Failure($"{Name}: not UTF-8");
         }
         if (_serverSignature is not null)
-            return text.Length == 0 ? new SaslStep.Success(_user!, null) : new SaslStep.Failure($"{Name}: data after the server's final message");
+            return text.Length == 0 ? new SaslStep.Success(_user!, null) : new SaslStep.Failure($"{Name}: data after the server's final message", _user);
         return _serverFirst is null ? ClientFirst(text) : ClientFinal(text);
     }
 
@@ -71,13 +71,13 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
     {
         var proofAt = text.LastIndexOf(",p=", StringComparison.Ordinal);
         if (proofAt < 0)
-            return new SaslStep.Failure($"{Name}: no proof");
+            return new SaslStep.Failure($"{Name}: no proof", _user);
         var withoutProof = text[..proofAt];
         var attributes = withoutProof.Split(',');
         if (attributes.Length < 2 || attributes[0] != "c=" + Convert.ToBase64String(Encoding.UTF8.GetBytes(_gs2Header!)))
-            return new SaslStep.Failure($"{Name}: channel binding data does not match the GS2 header");
+            return new SaslStep.Failure($"{Name}: channel binding data does not match the GS2 header", _user);
         if (attributes[1] != "r=" + _nonce)
-            return new SaslStep.Failure($"{Name}: the nonce does not match");
+            return new SaslStep.Failure($"{Name}: the nonce does not match", _user);
         byte[] proof;
         try
         {
@@ -85,19 +85,19 @@ public sealed class ScramServer(ScramHash hash, Func<string, ScramCredentials?> 
         }
         catch (FormatException)
         {
-            return new SaslStep.Failure($"{Name}: the proof is not base64");
+            return new SaslStep.Failure($"{Name}: the proof is not base64", _user);
         }
         if (_credentials is null)
-            return new SaslStep.Failure($"{Name}: unknown user {_user}");
+            return new SaslStep.Failure($"{Name}: unknown user {_user}", _user);
         var authMessage = Encoding.UTF8.GetBytes($"{_clientFirstBare},{_serverFirst},{withoutProof}");
         var clientSignature = ScramCredentials.Hmac(hash, _credentials.StoredKey, authMessage);
         if (proof.Length != clientSignature.Length)
-            return new SaslStep.Failure($"{Name}: a proof of another length");
+            return new SaslStep.Failure($"{Name}: a proof of another length", _user);
         var clientKey = new byte[proof.Length];
         for (var i = 0; i < proof.Length; i++)
             clientKey[i] = (byte)(proof[i] ^ clientSignature[i]);
         if (!CryptographicOperations.FixedTimeEquals(ScramCredentials.Hash(hash, clientKey), _credentials.StoredKey))
-            return new SaslStep.Failure($"{Name}: proof mismatch for {_user}");
+            return new SaslStep.Failure($"{Name}: proof mismatch for {_user}", _user);
         _serverSignature = ScramCredentials.Hmac(hash, _credentials.ServerKey, authMessage);
         return new SaslStep.Success(_user!, Encoding.UTF8.GetBytes("v=" + Convert.ToBase64String(_serverSignature)));
     }

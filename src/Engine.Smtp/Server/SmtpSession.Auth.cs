@@ -116,10 +116,11 @@ internal sealed partial class SmtpSession
                     if (ok)
                         directory.PasswordVerified(user!, password);
                     return ok;
-                }).PipeTo(Self, success: ok => new PasswordChecked(user?.Address ?? name, ok, method));
+                }).PipeTo(Self, success: ok => new PasswordChecked(user?.Address ?? name, ok, method),
+                    failure: _ => new PasswordChecked(user?.Address ?? name, false, method)); // never leave the connection waiting
                 break;
             case SaslStep.Failure failure:
-                Failed(failure.Reason);
+                Failed(failure.Reason, failure.User);
                 break;
         }
     }

@@ -43,8 +43,8 @@ public sealed class CachedDirectory : IRecipientDirectory, IDisposable
         {
             try
             {
-                _store.SetPassword(user.Address, PasswordHasher.Hash(password));
-                Refresh();
+                if (_store.ReplacePassword(user.Address, user.PasswordHash, PasswordHasher.Hash(password)))
+                    Refresh();
             }
             catch (Exception e) when (e is DirectoryException or Microsoft.Data.Sqlite.SqliteException)
             {

@@ -12,9 +12,17 @@ internal static class ShaCrypt
     private const string Alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     private const int DefaultRounds = 5000;
 
+    /// <summary>
+    /// The longest password tried: the algorithm hashes the password repeated as many times as it is long, so a
+    /// client-sized password would cost its square in memory and time.
+    /// </summary>
+    private const int MaxPassword = 256;
+
     /// <summary>Whether <paramref name="password"/> gives the hash of <paramref name="stored"/> ("$6$[rounds=N$]salt$hash").</summary>
     public static bool Verify(string password, string stored)
     {
+        if (password.Length > MaxPassword)
+            return false;
         var parts = stored.Split('$');
         if (parts.Length is < 4 or > 5 || parts[0].Length != 0 || parts[1] is not ("5" or "6"))
             return false;

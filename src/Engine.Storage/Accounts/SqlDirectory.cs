@@ -110,6 +110,15 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
     public void SetPassword(string address, string passwordHash) =>
         ChangeOne("UPDATE directory_users SET password_hash = $b WHERE address = $a", $"no user {address}", Key(address), passwordHash);
 
+    /// <summary>Replaces the credentials only if they are still <paramref name="expected"/> (no change in between is undone); false when not.</summary>
+    public bool ReplacePassword(string address, string expected, string passwordHash)
+    {
+        var replaced = false;
+        Change((connection, tx) => replaced = Execute(connection, tx, "UPDATE directory_users SET password_hash = $c WHERE address = $a AND password_hash = $b",
+            Key(address), expected, passwordHash) == 1);
+        return replaced;
+    }
+
     public void SetEnabled(string address, bool enabled) =>
         ChangeOne("UPDATE directory_users SET enabled = $b WHERE address = $a", $"no user {address}", Key(address), enabled ? 1L : 0L);
 

@@ -136,6 +136,17 @@ public sealed class DirectorySpecs : IDisposable
     }
 
     [Fact]
+    public void A_rehash_replaces_the_credentials_only_if_nobody_changed_them_meanwhile()
+    {
+        _store.AddDomain("campus.test");
+        _store.AddUser("jane@campus.test", "Jane", "{SSHA512}old", 0);
+        Assert.False(_store.ReplacePassword("jane@campus.test", "{SSHA512}something-else", "{ARGON2ID}new"));
+        Assert.Equal("{SSHA512}old", _store.Load().FindUser("jane@campus.test")!.PasswordHash);
+        Assert.True(_store.ReplacePassword("jane@campus.test", "{SSHA512}old", "{ARGON2ID}new"));
+        Assert.Equal("{ARGON2ID}new", _store.Load().FindUser("jane@campus.test")!.PasswordHash);
+    }
+
+    [Fact]
     public void Store_should_refuse_duplicates_unknown_domains_and_deleting_a_domain_with_users()
     {
         _store.AddDomain("campus.test");

@@ -37,6 +37,15 @@ public sealed class PasswordHasherSpecs
     }
 
     [Fact]
+    public void A_password_too_long_for_sha_crypt_is_refused_before_its_quadratic_work()
+    {
+        const string stored = "{SHA512-CRYPT}$6$E0iuDLMDXcu4.YTd$/oOxVFzv7UKE/GZkQ5teudn1Qa1zWC2A1p63X5woMhoFUsk.EQNOfqkpfF6ZY7xQGJhP5sYhwCaznrfEiTzZa0";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(PasswordHasher.Verify(new string('x', 100_000), stored));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1)); // 100,000 squared octets would take minutes
+    }
+
+    [Fact]
     public void New_credentials_are_argon2id_with_scram_keys_that_verify()
     {
         var stored = PasswordHasher.Hash("pencil", new Argon2Cost(1024, 1, 1));

@@ -477,7 +477,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         if (await GuardAsync(name).ConfigureAwait(false) is { } blocked)
             return No(tag, blocked);
         var user = directory.Current.FindUser(name);
-        if (user is not { Enabled: true } || !PasswordHasher.Verify(password, user.PasswordHash))
+        if (!PasswordHasher.VerifyUser(user, password) || user is null)
             return await LoginFailedAsync(tag, name, "password mismatch or unknown user").ConfigureAwait(false);
         directory.PasswordVerified(user, password);
         return LoggedIn(tag, user, method);

@@ -240,7 +240,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
             return true;
         }
         var user = directory.Current.FindUser(login.User);
-        if (user is not { Enabled: true } || !PasswordHasher.Verify(login.Password, user.PasswordHash))
+        if (!PasswordHasher.VerifyUser(user, login.Password) || user is null)
             return await LoginFailedAsync(login.User, "password mismatch or unknown user").ConfigureAwait(false);
         directory.PasswordVerified(user, login.Password);
         return await OpenAsync(user, login.Method).ConfigureAwait(false);

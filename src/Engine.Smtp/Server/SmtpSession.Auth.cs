@@ -112,7 +112,7 @@ internal sealed partial class SmtpSession
                 var directory = _directory;
                 Task.Run(() =>
                 {
-                    var ok = user is { Enabled: true } && PasswordHasher.Verify(password, user.PasswordHash);
+                    var ok = PasswordHasher.VerifyUser(user, password);
                     if (ok)
                         directory.PasswordVerified(user!, password);
                     return ok;

@@ -44,6 +44,21 @@ public static class PasswordHasher
     public static bool NeedsRehash(string stored) =>
         Argon2Parameters(stored.Split(' ', 2)[0]) is null || Scram(stored, ScramHash.Sha256) is null || Scram(stored, ScramHash.Sha1) is null;
 
+    /// <summary>A hash of no one's password, of the default cost: checked for unknown and disabled users.</summary>
+    private static readonly Lazy<string> Decoy = new(() => Hash(Convert.ToBase64String(RandomNumberGenerator.GetBytes(24))).Split(' ')[0]);
+
+    /// <summary>
+    /// Whether <paramref name="password"/> is the user's, for an enabled user; an unknown or disabled user costs
+    /// the same hash work (against a decoy), so the time of an answer does not tell which users exist.
+    /// </summary>
+    public static bool VerifyUser(UserEntry? user, string password)
+    {
+        if (user is { Enabled: true })
+            return Verify(password, user.PasswordHash);
+        Verify(password, Decoy.Value);
+        return false;
+    }
+
     /// <summary>True when the password matches the first credential; false for a scheme this code does not know (or "{LOCKED}").</summary>
     public static bool Verify(string password, string stored)
     {

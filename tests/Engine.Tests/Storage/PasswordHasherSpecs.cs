@@ -59,6 +59,15 @@ public sealed class PasswordHasherSpecs
         Assert.True(PasswordHasher.NeedsRehash(stored.Split(' ')[0])); // the hash alone: no SCRAM keys
     }
 
+    [Fact]
+    public void Unknown_and_disabled_users_are_refused_after_the_same_hash_work()
+    {
+        var stored = PasswordHasher.Hash("pencil", new Argon2Cost(1024, 1, 1));
+        Assert.True(PasswordHasher.VerifyUser(new UserEntry("jane@campus.test", "", stored, 0, true), "pencil"));
+        Assert.False(PasswordHasher.VerifyUser(new UserEntry("jane@campus.test", "", stored, 0, false), "pencil"));
+        Assert.False(PasswordHasher.VerifyUser(null, "pencil"));
+    }
+
     [Theory]
     [InlineData("{LOCKED}")]
     [InlineData("{PLAIN}secret")] // plain text is never taken

@@ -135,6 +135,15 @@ start_postfix() {
   wait_port "$POSTFIX_PORT" 30 || die "postfix does not listen on 127.0.0.1:$POSTFIX_PORT"
 }
 
+# What every benchmark engine is started with: only the listeners the benchmark names (no TLS ones, no
+# submission), imported hashes kept as they are (a rehash to Argon2id would make LOGIN the benchmark), and
+# passwords over plain loopback as the load generators send them.
+BENCH_ENGINE_ARGS=(
+  --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]"
+  --set "engine.submission.listen=[]" --set "engine.submission.listen-tls=[]"
+  --set "engine.auth.rehash=off" --set "engine.auth.plaintext-on-loopback=on"
+)
+
 # start_engine [ARG...]: starts the engine in its own cgroup (sets EN_CG and ENGINE_PID) with its data
 # dir ENGINE_DATA, listening on ENGINE_PORT, fsync on, plus ARGs; waits for ENGINE_PORT.
 start_engine() {
@@ -142,9 +151,7 @@ start_engine() {
   local engine_args=(
     --set "engine.data-dir=\"$ENGINE_DATA\""
     --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
-    --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]"
-    --set "engine.submission.listen=[]" --set "engine.submission.listen-tls=[]"
-    --set "engine.auth.rehash=off" --set "engine.auth.plaintext-on-loopback=on"
+    "${BENCH_ENGINE_ARGS[@]}"
     --set "engine.storage.fsync=on"
     "$@"
   )

@@ -120,7 +120,7 @@ engine_users "$USERS"
 cg_create engine-perf-imap-engine; EN_CG=$CG
 ( cd "$REPO" && in_cgroup "$EN_CG" dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" \
     --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]" --set "engine.imap.listen=[\"127.0.0.1:$ENGINE_IMAP\"]" \
-    --set "engine.pop3.listen=[]" --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]" --set "engine.submission.listen=[]" --set "engine.submission.listen-tls=[]" --set "engine.auth.rehash=off" --set "engine.auth.plaintext-on-loopback=on" --set "engine.storage.fsync=on" --set "engine.smtp.max-connections-per-ip=1000" \
+    --set "engine.pop3.listen=[]" "${BENCH_ENGINE_ARGS[@]}" --set "engine.storage.fsync=on" --set "engine.smtp.max-connections-per-ip=1000" \
     --set "engine.imap.max-connections=20000" --set "engine.imap.max-connections-per-ip=20000" ) > "$WORK/engine.log" 2>&1 &
 ENGINE_PID=$!
 wait_port "$ENGINE_IMAP" 60 "$ENGINE_PID" || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen"; }

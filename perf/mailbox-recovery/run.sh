@@ -45,7 +45,7 @@ trap 'exit 130' INT TERM
 start_engine_imap() {
   ( cd "$REPO" && exec dotnet "$ENGINE_DLL" --set "engine.data-dir=\"$ENGINE_DATA\"" \
       --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]" --set "engine.imap.listen=[\"127.0.0.1:$ENGINE_IMAP\"]" \
-      --set "engine.pop3.listen=[]" --set "engine.imap.listen-tls=[]" --set "engine.pop3.listen-tls=[]" --set "engine.submission.listen=[]" --set "engine.submission.listen-tls=[]" --set "engine.auth.rehash=off" --set "engine.auth.plaintext-on-loopback=on" --set "engine.smtp.max-connections-per-ip=1000" "$@" ) >> "$WORK/engine.log" 2>&1 &
+      --set "engine.pop3.listen=[]" "${BENCH_ENGINE_ARGS[@]}" --set "engine.smtp.max-connections-per-ip=1000" "$@" ) >> "$WORK/engine.log" 2>&1 &
   ENGINE_PID=$!
   wait_port "$ENGINE_IMAP" 120 "$ENGINE_PID" || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen"; }
 }

@@ -1,8 +1,10 @@
 using System.Net;
 using System.Security.Authentication;
+using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
@@ -23,6 +25,7 @@ using Engine.Network.Tls;
 using Engine.Queue;
 using Engine.Queue.Routing;
 using Engine.Smtp;
+using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
@@ -84,6 +87,7 @@ public static class EngineHost
                 Rehash = config.GetBoolean("engine.auth.rehash", true),
             });
 
+        var counts = new CountExchange();
         var roles = config.GetStringList("engine.cluster.roles").ToArray();
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
         builder.Services.AddAkka("engine", (akka, _) =>
@@ -92,6 +96,7 @@ public static class EngineHost
                 .ConfigureLoggers(l => l.AddLoggerFactory())
                 .WithRemoting(config.GetString("engine.cluster.hostname", "127.0.0.1"), config.GetInt("engine.cluster.port", 0))
                 .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = seeds.Length > 0 ? seeds : null })
+                .WithDistributedPubSub("")
                 .WithJournal(connectionString)
                 .WithShardRegion<MailboxRegionKey>(
                     MailboxExtractor.TypeName,
@@ -119,6 +124,8 @@ public static class EngineHost
                     })
                 .AddStartup((system, _) =>
                 {
+                    var gossip = system.ActorOf(CountGossip.Props(DistributedPubSub.Get(system).Mediator, counts), "count-gossip");
+                    counts.Outbound = change => gossip.Tell(change);
                     if (seeds.Length == 0)
                     {
                         var cluster = Cluster.Get(system);
@@ -126,7 +133,8 @@ public static class EngineHost
                     }
                 });
         });
-        builder.Services.AddSingleton(new LoginGuard(GuardSettings(config)));
+        builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
+        builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());

@@ -25,16 +25,29 @@ public readonly record struct LoginVerdict(TimeSpan Delay, DateTime? BlockedUnti
 /// address and per account across protocols and sessions; each failure remembered makes the next attempt
 /// wait longer, and past a limit the address (or the account) is refused for a while, whatever the password
 /// (Dovecot's auth_failure_delay and auth policy, fail2ban's ban). A success forgets the account's failures
-/// (not the address's: a guesser may own one account).
+/// (not the address's: a guesser may own one account). With an <see cref="CountExchange"/>, failures and
+/// successes are shared with the other nodes, so a guesser gains nothing by spreading over the farm.
 /// </summary>
-public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? clock = null)
+public sealed class LoginGuard
 {
-    private readonly SlidingCounts _failures = new(settings.Window);
+    private const string Table = "login";
+    private readonly LoginGuardSettings _settings;
+    private readonly CountExchange? _exchange;
+    private readonly SlidingCounts _failures;
     private readonly ConcurrentDictionary<string, DateTime> _blocked = new(StringComparer.OrdinalIgnoreCase);
     private DateTime _nextSweep;
-    private readonly Func<DateTime> _now = clock ?? (() => DateTime.UtcNow);
+    private readonly Func<DateTime> _now;
 
-    public LoginGuardSettings Settings => settings;
+    public LoginGuard(LoginGuardSettings settings, CountExchange? exchange = null, Func<DateTime>? clock = null)
+    {
+        _settings = settings;
+        _exchange = exchange;
+        _failures = new SlidingCounts(settings.Window);
+        _now = clock ?? (() => DateTime.UtcNow);
+        exchange?.Register(Table, Apply);
+    }
+
+    public LoginGuardSettings Settings => _settings;
 
     /// <summary>Before checking a password (the account may be unknown yet: null).</summary>
     public LoginVerdict Check(IPAddress address, string? account)
@@ -42,27 +55,47 @@ public sealed class LoginGuard(LoginGuardSettings settings, Func<DateTime>? cloc
         var now = _now();
         var failures = Math.Max(_failures.Count("ip:" + address, now), account is null ? 0 : _failures.Count(UserKey(account), now));
         var blocked = Max(BlockedUntil("ip:" + address, now), account is null ? null : BlockedUntil(UserKey(account), now));
-        var delay = settings.DelayStep * failures;
-        return new LoginVerdict(delay < settings.MaxDelay ? delay : settings.MaxDelay, blocked);
+        var delay = _settings.DelayStep * failures;
+        return new LoginVerdict(delay < _settings.MaxDelay ? delay : _settings.MaxDelay, blocked);
     }
 
     public void Failed(IPAddress address, string? account)
     {
         var now = _now();
-        Add("ip:" + address, now, settings.AddressLimit);
+        Count("ip:" + address, now, 1);
         if (!string.IsNullOrEmpty(account))
-            Add(UserKey(account), now, settings.AccountLimit);
+            Count(UserKey(account), now, 1);
     }
 
-    public void Succeeded(string account) => _failures.Forget(UserKey(account));
+    public void Succeeded(string account)
+    {
+        _failures.Forget(UserKey(account));
+        _exchange?.Publish(Table, UserKey(account), 0);
+    }
+
+    private void Count(string key, DateTime now, int count)
+    {
+        Add(key, now, count);
+        _exchange?.Publish(Table, key, count);
+    }
+
+    /// <summary>Another node's failures (or, with 0, its success) for a key.</summary>
+    private void Apply(string key, int count)
+    {
+        if (count == 0)
+            _failures.Forget(key);
+        else if (key.StartsWith("ip:", StringComparison.Ordinal) || key.StartsWith("user:", StringComparison.Ordinal))
+            Add(key, _now(), Math.Min(count, 1000));
+    }
 
     /// <summary>An account as a key: whatever a client typed, at most as long as an address may be (RFC 5321: 254).</summary>
     private static string UserKey(string account) => "user:" + (account.Length > 254 ? account[..254] : account);
 
-    private void Add(string key, DateTime now, int limit)
+    private void Add(string key, DateTime now, int count)
     {
-        if (_failures.Add(key, now) >= limit)
-            _blocked[key] = now + settings.BlockTime;
+        var limit = key.StartsWith("ip:", StringComparison.Ordinal) ? _settings.AddressLimit : _settings.AccountLimit;
+        if (_failures.Add(key, now, count) >= limit)
+            _blocked[key] = now + _settings.BlockTime;
         if (_blocked.Count > 10_000 && now >= _nextSweep)
         {
             _nextSweep = now + TimeSpan.FromMinutes(1);

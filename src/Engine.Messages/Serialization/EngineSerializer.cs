@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Akka.Actor;
 using Akka.Serialization;
+using Engine.Messages.Cluster;
 using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
@@ -95,6 +96,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxReplies.Pop3Locked), "mr.pop3-locked"),
         (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
         (typeof(MailboxEvents.StructuresCompacted), "me.structures-compacted"),
+        (typeof(CountChanged), "cc.count"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -199,6 +201,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxCommands.Pop3Lock))]
 [JsonSerializable(typeof(MailboxReplies.Pop3Locked))]
 [JsonSerializable(typeof(MailboxEvents.FolderImported))]
+[JsonSerializable(typeof(CountChanged))]
 [JsonSerializable(typeof(MailboxEvents.StructuresCompacted))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;
 

@@ -10,10 +10,9 @@ namespace Engine.Smtp.Server;
 /// The parent of every <see cref="SmtpSession"/> on this node. A session that fails is stopped (its
 /// connection closes), never restarted with a half-known state. On shutdown it drains them.
 /// </summary>
-internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard, ILogger log)
-    : UntypedActor
+internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
+    SendRates rates, ILogger log) : UntypedActor
 {
-    private readonly SendRates _rates = new(settings.RateWindow, settings.MessageRateLimit, settings.RecipientRateLimit);
 
     public sealed record Start(SmtpConnection Connection, Action Done);
 
@@ -37,8 +36,9 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     private long _next;
     private bool _draining;
 
-    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, log));
+    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
+        SendRates rates, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, rates, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
@@ -51,7 +51,7 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, _rates, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, rates, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);

@@ -51,6 +51,30 @@ public sealed class EngineInstance : IAsyncDisposable
     public static async Task<EngineInstance> StartAsync(params string[] settings) =>
         await StartInAsync(TempDir.Create("engine"), settings);
 
+    /// <summary>
+    /// Two nodes over Akka remoting on loopback, sharing one data folder (as a farm shares its storage): the
+    /// second, with <paramref name="secondSettings"/>, joins the first; returned when both are Up.
+    /// </summary>
+    public static async Task<(EngineInstance First, EngineInstance Second)> StartTwoAsync(string dataDir, string[] settings, params string[] secondSettings)
+    {
+        var port = Loopback.FreePort();
+        var first = await StartInAsync(dataDir, [.. settings, $"engine.cluster.port = {port}"]);
+        var second = await StartInAsync(dataDir, [.. settings, .. secondSettings, $"engine.cluster.seed-nodes = [\"akka.tcp://engine@127.0.0.1:{port}\"]"]);
+        var cluster = Akka.Cluster.Cluster.Get(second.Services.GetRequiredService<Akka.Actor.ActorSystem>());
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < 2)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                await second.DisposeAsync();
+                await first.DisposeAsync();
+                throw new TimeoutException("the second node did not join the first");
+            }
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        return (first, second);
+    }
+
     /// <summary>Starts on an existing data folder (a restart).</summary>
     public static async Task<EngineInstance> StartInAsync(string dataDir, params string[] settings)
     {

@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
 using Engine.Messages;
+using Engine.Messages.Cluster;
 using Engine.Messages.Delivery;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
@@ -118,6 +119,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxReplies.Pop3Locked("bob@example.net", true),
         new FolderSnapshot("Work", 1764320401, 8, 3, [new MailMessage(7, "n", 10, ["\\Seen"], 3, true, 812)], null, true, CacheRecords: 4),
         new MailboxEvents.StructuresCompacted("Work", [7, 9], [0, 812]),
+        new CountChanged("login", "ip:192.0.2.7", 1),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

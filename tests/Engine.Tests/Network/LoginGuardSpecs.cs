@@ -12,7 +12,7 @@ public sealed class LoginGuardSpecs
 
     private LoginGuard Guard(int addressLimit = 10, int accountLimit = 30) =>
         new(new LoginGuardSettings(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), addressLimit, accountLimit,
-            TimeSpan.FromMinutes(15)), () => _now);
+            TimeSpan.FromMinutes(15)), clock: () => _now);
 
     [Fact]
     public void Each_failure_adds_a_delay_up_to_the_cap_and_the_limit_blocks_the_address_for_the_block_time()
@@ -55,5 +55,33 @@ public sealed class LoginGuardSpecs
         guard.Succeeded("jane@campus.test");
         Assert.Equal(TimeSpan.Zero, guard.Check(Other, "jane@campus.test").Delay);
         Assert.Equal(TimeSpan.FromMilliseconds(800), guard.Check(Guesser, null).Delay);
+    }
+
+    [Fact]
+    public void Nodes_linked_by_their_exchanges_count_each_others_failures_and_successes()
+    {
+        var settings = new LoginGuardSettings(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), 10, 30, TimeSpan.FromMinutes(15));
+        CountExchange one = new(), two = new();
+        var published = new List<CountChange>();
+        one.Outbound = change =>
+        {
+            published.Add(change);
+            two.Receive(change);
+        };
+        two.Outbound = change => one.Receive(change);
+        var first = new LoginGuard(settings, one, () => _now);
+        var second = new LoginGuard(settings, two, () => _now);
+
+        for (var i = 0; i < 10; i++)
+            first.Failed(Guesser, "jane@campus.test");
+        Assert.Equal(new CountChange("login", "ip:192.0.2.7", 1), published[0]);
+        Assert.True(second.Check(Guesser, null).Blocked); // the address's limit, reached on the first node
+        Assert.Equal(TimeSpan.FromSeconds(1), second.Check(Other, "jane@campus.test").Delay);
+
+        second.Succeeded("jane@campus.test"); // forgets the account's failures on both nodes
+        Assert.Equal(TimeSpan.Zero, first.Check(Other, "jane@campus.test").Delay);
+        Assert.True(first.Check(Guesser, null).Blocked);
+        Assert.False(two.Receive(new CountChange("other", "k", 1)));
+        Assert.Throws<InvalidOperationException>(() => new LoginGuard(settings, one));
     }
 }

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Text;
+using Engine.Integration.Tests.Support;
+using Engine.Network;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>
+/// The brute-force guard and the submission rates hold across the cluster: what one node counts, the other
+/// counts too, so a guesser or a sender gains nothing by moving to another node of the farm.
+/// </summary>
+public sealed class SharedLimitsSpecs
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Failed_logins_and_mail_sent_on_one_node_count_on_the_other()
+    {
+        var dataDir = Accounts.WithJane("shared-limits");
+        Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost));
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, ["engine.auth.guard.delay-step = 10ms", "engine.imap.auth-failure-delay = 0s",
+            "engine.imap.max-auth-failures = 100", "engine.smtp.tls-auth-only = off", "engine.submission.message-rate-limit = 2"]);
+        await using var firstNode = first;
+        await using var secondNode = second;
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0jane@campus.test\0{Accounts.Password}"));
+
+        // Jane sends her two messages' worth through the first node.
+        await using (var smtp = await RawSmtp.GreetedAsync(first.Port))
+        {
+            await smtp.CommandAsync("EHLO laptop.test");
+            Assert.Equal(235, (await smtp.CommandAsync("AUTH PLAIN " + plain)).Code);
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Code);
+                await smtp.CommandAsync("RSET");
+            }
+        }
+
+        // A guesser uses up its ten tries on the first node.
+        using (var attacker = await RawImap.GreetedAsync(first.ImapPort, from: "127.0.0.2"))
+        {
+            for (var i = 0; i < 10; i++)
+                Assert.Contains("NO [AUTHENTICATIONFAILED]", await attacker.ExchangeAsync($"a{i} LOGIN jane@campus.test \"guess {i}\"\r\n", $"a{i}"));
+        }
+
+        // The second node learns of it (the changes travel after the fact) and refuses the address, even with the right password.
+        var guard = second.Services.GetRequiredService<LoginGuard>();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!guard.Check(IPAddress.Parse("127.0.0.2"), null).Blocked)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the second node never heard of the failures on the first");
+            await Task.Delay(50, Ct);
+        }
+        using (var attacker = await RawImap.GreetedAsync(second.ImapPort, from: "127.0.0.2"))
+            Assert.Contains("NO [UNAVAILABLE]", await attacker.ExchangeAsync($"b LOGIN jane@campus.test \"{Accounts.Password}\"\r\n", "b"));
+        await using (var smtp = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.2"))
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            var refused = await smtp.CommandAsync("AUTH PLAIN " + plain);
+            Assert.Equal((421, "4.7.0"), (refused.Code, refused.Enhanced));
+        }
+
+        // Another address logs in on the second node as usual, and Jane's third message there is one too many.
+        using (var user = await RawImap.GreetedAsync(second.ImapPort, from: "127.0.0.3"))
+            Assert.Contains("c OK", await user.ExchangeAsync($"c LOGIN jane@campus.test \"{Accounts.Password}\"\r\n", "c"));
+        await using (var smtp = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.3"))
+        {
+            await smtp.CommandAsync("EHLO laptop.test");
+            Assert.Equal(235, (await smtp.CommandAsync("AUTH PLAIN " + plain)).Code);
+            Assert.Equal("450 4.7.1 Error: too much mail from user jane@campus.test; try again later",
+                (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Last);
+        }
+    }
+}

@@ -22,6 +22,7 @@ using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Network;
 using Engine.Network.Tls;
+using Engine.Protocols.Sasl;
 using Engine.Queue;
 using Engine.Queue.Routing;
 using Engine.Smtp;
@@ -85,6 +86,7 @@ public static class EngineHost
             new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5)))
             {
                 Rehash = config.GetBoolean("engine.auth.rehash", true),
+                KeepCramMd5 = KeepsCramMd5(config),
             });
 
         var counts = new CountExchange();
@@ -147,6 +149,10 @@ public static class EngineHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();
     }
+
+    /// <summary>Whether CRAM-MD5 is among engine.auth.mechanisms, so new credentials include its key.</summary>
+    public static bool KeepsCramMd5(Config config) =>
+        config.GetStringList("engine.auth.mechanisms", [.. SaslMechanisms.Defaults]).Contains("CRAM-MD5", StringComparer.OrdinalIgnoreCase);
 
     /// <summary>engine.auth.guard: when failed logins slow a client down and block it.</summary>
     private static LoginGuardSettings GuardSettings(Config config)

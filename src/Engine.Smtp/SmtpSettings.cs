@@ -117,7 +117,7 @@ public sealed record SmtpSettings(
     {
         try
         {
-            return SaslMechanisms.Validate(config.GetStringList("engine.auth.mechanisms", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]));
+            return SaslMechanisms.Validate(config.GetStringList("engine.auth.mechanisms", [.. SaslMechanisms.Defaults]));
         }
         catch (ArgumentException e)
         {

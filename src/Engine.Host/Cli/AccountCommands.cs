@@ -32,7 +32,7 @@ public static class AccountCommands
         try
         {
             var directory = EngineHost.OpenDirectory(config);
-            return Run(directory, args, stdin, stdout, stderr);
+            return Run(directory, EngineHost.KeepsCramMd5(config), args, stdin, stdout, stderr);
         }
         catch (DirectoryException e)
         {
@@ -46,7 +46,7 @@ public static class AccountCommands
         }
     }
 
-    private static int Run(SqlDirectory directory, IReadOnlyList<string> args, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    private static int Run(SqlDirectory directory, bool cramMd5, IReadOnlyList<string> args, TextReader stdin, TextWriter stdout, TextWriter stderr)
     {
         try
         {
@@ -82,14 +82,14 @@ public static class AccountCommands
                         stdout.WriteLine(d.CatchAll is null ? d.Name : $"{d.Name}\tcatch-all={d.CatchAll}");
                     break;
                 case ("user", "add"):
-                    var hash = options.ContainsKey("--password-stdin") ? PasswordHasher.Hash(ReadPassword(stdin)) : "{LOCKED}";
+                    var hash = options.ContainsKey("--password-stdin") ? PasswordHasher.Hash(ReadPassword(stdin), cramMd5: cramMd5) : "{LOCKED}";
                     directory.AddUser(Arg(2), Option("--name") ?? "", hash, long.Parse(Option("--quota") ?? "0"));
                     break;
                 case ("user", "del"):
                     directory.DeleteUser(Arg(2));
                     break;
                 case ("user", "passwd"):
-                    directory.SetPassword(Arg(2), PasswordHasher.Hash(ReadPassword(stdin)));
+                    directory.SetPassword(Arg(2), PasswordHasher.Hash(ReadPassword(stdin), cramMd5: cramMd5));
                     break;
                 case ("user", "disable" or "enable"):
                     directory.SetEnabled(Arg(2), Arg(1) == "enable");

@@ -36,7 +36,7 @@ public sealed record AccessSettings(string Hostname, IReadOnlyList<IPEndPoint> L
     {
         try
         {
-            return SaslMechanisms.Validate(config.GetStringList("engine.auth.mechanisms", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]));
+            return SaslMechanisms.Validate(config.GetStringList("engine.auth.mechanisms", [.. SaslMechanisms.Defaults]));
         }
         catch (ArgumentException e)
         {

@@ -406,9 +406,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         return await SaslStepAsync(tag, sasl, sasl.Start(initial)).ConfigureAwait(false);
     }
 
-    /// <summary>The offered mechanisms, with the SCRAM keys of the directory.</summary>
-    private SaslMechanisms Mechanisms => new(_access.Mechanisms, user => directory.Current.ScramOf(user, ScramHash.Sha1),
-        user => directory.Current.ScramOf(user, ScramHash.Sha256));
+    /// <summary>The offered mechanisms, with the SCRAM and CRAM-MD5 keys of the directory.</summary>
+    private SaslMechanisms Mechanisms => new(_access.Mechanisms, directory, _access.Hostname);
 
 
     /// <summary>The client's answer to a challenge: base64, or "*" to cancel.</summary>

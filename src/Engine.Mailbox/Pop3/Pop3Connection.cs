@@ -33,7 +33,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private readonly Pop3Protocol _protocol = new(settings.PlaintextOnLoopback && IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
-        new SaslMechanisms(mechanisms, user => directory.Current.ScramOf(user, ScramHash.Sha1), user => directory.Current.ScramOf(user, ScramHash.Sha256)));
+        new SaslMechanisms(mechanisms, directory, settings.Hostname));
     private readonly Dictionary<long, string> _files = [];
     private Stream _stream = null!;
     private bool _startTls; // STLS answered: the handshake comes before anything more is read

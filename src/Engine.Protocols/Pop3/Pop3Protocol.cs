@@ -46,7 +46,7 @@ public abstract record Pop3Action
 /// </summary>
 public sealed class Pop3Protocol(bool allowPlaintext, string greetingHost, bool tlsAvailable = false, SaslMechanisms? mechanisms = null)
 {
-    private readonly SaslMechanisms _mechanisms = mechanisms ?? new SaslMechanisms(["PLAIN"], _ => null, _ => null);
+    private readonly SaslMechanisms _mechanisms = mechanisms ?? new SaslMechanisms(["PLAIN"], NoSaslKeys.Instance, greetingHost);
     private bool _tls;
     private ISaslServer? _sasl;
 

@@ -38,10 +38,13 @@ public interface ISaslServer
 }
 
 /// <summary>The mechanisms a server offers, by name, and the exchanges they start.</summary>
-public sealed class SaslMechanisms(IReadOnlyList<string> names, Func<string, ScramCredentials?> scramSha1, Func<string, ScramCredentials?> scramSha256)
+public sealed class SaslMechanisms(IReadOnlyList<string> names, ISaslKeys keys, string hostname)
 {
     /// <summary>Every mechanism this code knows, strongest first.</summary>
-    public static readonly IReadOnlyList<string> Known = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"];
+    public static readonly IReadOnlyList<string> Known = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN", "CRAM-MD5"];
+
+    /// <summary>What engine.auth.mechanisms offers unless set: all but CRAM-MD5.</summary>
+    public static readonly IReadOnlyList<string> Defaults = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"];
 
     /// <summary>The names configured (engine.auth.mechanisms), upper-cased; an unknown one is an error.</summary>
     public static IReadOnlyList<string> Validate(IEnumerable<string> names) => names.Select(n => n.ToUpperInvariant()).Select(n =>
@@ -73,9 +76,20 @@ public sealed class SaslMechanisms(IReadOnlyList<string> names, Func<string, Scr
         {
             "PLAIN" => new PlainServer(),
             "LOGIN" => new LoginServer(),
-            "SCRAM-SHA-1" => new ScramServer(ScramHash.Sha1, scramSha1),
-            "SCRAM-SHA-256" => new ScramServer(ScramHash.Sha256, scramSha256),
+            "SCRAM-SHA-1" => new ScramServer(ScramHash.Sha1, user => keys.Scram(user, ScramHash.Sha1)),
+            "SCRAM-SHA-256" => new ScramServer(ScramHash.Sha256, user => keys.Scram(user, ScramHash.Sha256)),
+            "CRAM-MD5" => new CramMd5Server(keys.CramMd5, hostname),
             _ => null,
         };
     }
+}
+
+/// <summary>No keys for anyone: only the password mechanisms (PLAIN, LOGIN) can succeed.</summary>
+public sealed class NoSaslKeys : ISaslKeys
+{
+    public static readonly NoSaslKeys Instance = new();
+
+    public ScramCredentials? Scram(string user, ScramHash hash) => null;
+
+    public CramMd5Key? CramMd5(string user) => null;
 }

@@ -124,7 +124,11 @@ public sealed class SmtpCommandParser(int commandLineLimit = 512, int extensionA
                 case "ENVID" when value is not null && Xtext.TryDecode(value, out var id) && id.Length <= 100:
                     envId = id;
                     break;
-                case "SIZE" or "BODY" or "SMTPUTF8" or "RET" or "ENVID":
+                case "AUTH" when value is not null && Xtext.TryDecode(value, out _):
+                    // RFC 4954 section 5: who submitted the message, as a relaying MTA says; the engine trusts no
+                    // client's word for it and takes it as AUTH=<> (Postfix does the same without smtpd_sasl_authenticated_header).
+                    break;
+                case "SIZE" or "BODY" or "SMTPUTF8" or "RET" or "ENVID" or "AUTH":
                     return SmtpParseResult.Fail(SmtpSyntaxError.BadParameter, $"Bad {key} parameter");
                 default:
                     return SmtpParseResult.Fail(SmtpSyntaxError.UnknownParameter, $"Unsupported option: {key}");

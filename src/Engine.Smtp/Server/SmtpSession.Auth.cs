@@ -36,8 +36,7 @@ internal sealed partial class SmtpSession
             : _phase is not SmtpPhase.Greeted || !_esmtp ? new SmtpReply(503, "5.5.1", _phase == SmtpPhase.Connected || !_esmtp
                 ? "Error: send EHLO first" : "Error: MAIL transaction in progress")
             : null;
-        var mechanisms = new SaslMechanisms(_settings.Mechanisms, user => _directory.Current.ScramOf(user, ScramHash.Sha1),
-            user => _directory.Current.ScramOf(user, ScramHash.Sha256));
+        var mechanisms = new SaslMechanisms(_settings.Mechanisms, _directory, _settings.Hostname);
         var sasl = refusal is null ? mechanisms.Start(auth.Mechanism) : null;
         if (refusal is null && sasl is null)
             refusal = new SmtpReply(535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism");

@@ -1,9 +1,15 @@
+using Engine.Primitives;
+
 namespace Engine.Storage.Accounts;
 
 /// <summary>What the SMTP server asks of the directory: the snapshot in force, read without I/O.</summary>
-public interface IRecipientDirectory
+public interface IRecipientDirectory : ISaslKeys
 {
     DirectorySnapshot Current { get; }
+
+    ScramCredentials? ISaslKeys.Scram(string user, ScramHash hash) => Current.ScramOf(user, hash);
+
+    CramMd5Key? ISaslKeys.CramMd5(string user) => Current.CramMd5Of(user);
 
     /// <summary>
     /// A login just succeeded with this password: when the user's credentials are of an older scheme or lack
@@ -35,15 +41,18 @@ public sealed class CachedDirectory : IRecipientDirectory, IDisposable
     /// <summary>Whether logins with imported hashes make new credentials (engine.auth.rehash).</summary>
     public bool Rehash { get; init; } = true;
 
+    /// <summary>Whether credentials made again include a CRAM-MD5 key (the mechanism is on in engine.auth.mechanisms).</summary>
+    public bool KeepCramMd5 { get; init; }
+
     public void PasswordVerified(UserEntry user, string password)
     {
-        if (!Rehash || !PasswordHasher.NeedsRehash(user.PasswordHash))
+        if (!Rehash || !PasswordHasher.NeedsRehash(user.PasswordHash, KeepCramMd5))
             return;
         _ = Task.Run(() =>
         {
             try
             {
-                if (_store.ReplacePassword(user.Address, user.PasswordHash, PasswordHasher.Hash(password)))
+                if (_store.ReplacePassword(user.Address, user.PasswordHash, PasswordHasher.Hash(password, cramMd5: KeepCramMd5)))
                     Refresh();
             }
             catch (Exception e) when (e is DirectoryException or Microsoft.Data.Sqlite.SqliteException)

@@ -109,6 +109,10 @@ public sealed class DirectorySnapshot
     public ScramCredentials? ScramOf(string address, ScramHash hash) =>
         FindUser(address) is { Enabled: true } user ? PasswordHasher.Scram(user.PasswordHash, hash) : null;
 
+    /// <summary>The CRAM-MD5 key of an enabled user, when one is kept; null for anyone else.</summary>
+    public CramMd5Key? CramMd5Of(string address) =>
+        FindUser(address) is { Enabled: true } user ? PasswordHasher.CramMd5(user.PasswordHash) : null;
+
     /// <summary>How deep aliases may nest (Postfix's virtual_alias_recursion_limit).</summary>
     public const int AliasRecursionLimit = 1000;
 

@@ -23,15 +23,21 @@ public sealed record Argon2Cost(int MemoryKiB, int Iterations, int Parallelism)
 /// </summary>
 public static class PasswordHasher
 {
-    public static string Hash(string password, Argon2Cost? cost = null)
+    /// <summary>New credentials: an Argon2id hash and SCRAM keys, and a CRAM-MD5 key when <paramref name="cramMd5"/> (the mechanism is on).</summary>
+    public static string Hash(string password, Argon2Cost? cost = null, bool cramMd5 = false)
     {
         cost ??= Argon2Cost.Default;
         var salt = RandomNumberGenerator.GetBytes(16);
         var hash = Argon2(password, salt, cost, 32);
         return $"{{ARGON2ID}}$argon2id$v=19$m={cost.MemoryKiB},t={cost.Iterations},p={cost.Parallelism}${Phc(salt)}${Phc(hash)}"
             + " " + ScramCredentials.Derive(password, ScramHash.Sha256).Format(ScramHash.Sha256)
-            + " " + ScramCredentials.Derive(password, ScramHash.Sha1).Format(ScramHash.Sha1);
+            + " " + ScramCredentials.Derive(password, ScramHash.Sha1).Format(ScramHash.Sha1)
+            + (cramMd5 ? " " + CramMd5Key.Derive(password).Format() : "");
     }
+
+    /// <summary>The CRAM-MD5 key kept with the credentials (or imported as them), or null.</summary>
+    public static CramMd5Key? CramMd5(string stored) =>
+        stored.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(CramMd5Key.Parse).FirstOrDefault(k => k is not null);
 
     /// <summary>The SCRAM keys kept with the credentials, or null (the user cannot use that SCRAM mechanism).</summary>
     public static ScramCredentials? Scram(string stored, ScramHash hash) =>
@@ -39,10 +45,12 @@ public static class PasswordHasher
 
     /// <summary>
     /// Whether credentials should be made again at the next login with the password: a scheme other than
-    /// {ARGON2ID} (an import), or no SCRAM keys. An Argon2id hash of another cost is kept as it is.
+    /// {ARGON2ID} (an import), no SCRAM keys, or no CRAM-MD5 key where <paramref name="cramMd5"/> wants one. An
+    /// Argon2id hash of another cost is kept as it is.
     /// </summary>
-    public static bool NeedsRehash(string stored) =>
-        Argon2Parameters(stored.Split(' ', 2)[0]) is null || Scram(stored, ScramHash.Sha256) is null || Scram(stored, ScramHash.Sha1) is null;
+    public static bool NeedsRehash(string stored, bool cramMd5 = false) =>
+        Argon2Parameters(stored.Split(' ', 2)[0]) is null || Scram(stored, ScramHash.Sha256) is null || Scram(stored, ScramHash.Sha1) is null
+        || (cramMd5 && CramMd5(stored) is null);
 
     /// <summary>A hash of no one's password, of the default cost: checked for unknown and disabled users.</summary>
     private static readonly Lazy<string> Decoy = new(() => Hash(Convert.ToBase64String(RandomNumberGenerator.GetBytes(24))).Split(' ')[0]);
@@ -77,6 +85,8 @@ public static class PasswordHasher
                 "{BLF-CRYPT}" => BCrypt.Net.BCrypt.Verify(password, value),
                 "{PBKDF2}" => VerifyDovecotPbkdf2(password, value),
                 "{SSHA512}" => VerifySsha512(password, value),
+                CramMd5Key.Scheme => CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(CramMd5Key.Derive(password).Format()),
+                    Encoding.ASCII.GetBytes(CramMd5Key.Scheme + value.ToLowerInvariant())),
                 _ => false,
             };
         }

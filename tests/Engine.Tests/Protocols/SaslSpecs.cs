@@ -98,10 +98,59 @@ public sealed class SaslSpecs
     [Fact]
     public void The_offered_mechanisms_start_by_name_in_any_case_and_others_do_not()
     {
-        var mechanisms = new SaslMechanisms(["PLAIN", "SCRAM-SHA-256"], _ => null, _ => null);
+        var mechanisms = new SaslMechanisms(["PLAIN", "SCRAM-SHA-256"], NoSaslKeys.Instance, "mx.test");
         Assert.IsType<ScramServer>(mechanisms.Start("scram-sha-256"));
         Assert.IsType<PlainServer>(mechanisms.Start("Plain"));
         Assert.Null(mechanisms.Start("LOGIN"));
         Assert.Null(mechanisms.Start("CRAM-MD5"));
+    }
+
+    private const string RfcChallenge = "<1896.697170952@postoffice.reston.mci.net>";
+
+    [Fact]
+    public void Md5_finished_from_the_initial_state_is_md5_for_every_length_around_the_block_edges()
+    {
+        foreach (var length in new[] { 0, 1, 55, 56, 63, 64, 65, 119, 120, 200 })
+        {
+            var data = Enumerable.Range(0, length).Select(i => (byte)(i * 7)).ToArray();
+            Assert.Equal(System.Security.Cryptography.MD5.HashData(data), CramMd5Key.Md5.Finish(CramMd5Key.Md5.Initial, data, 0));
+        }
+    }
+
+    [Fact]
+    public void Cram_md5_keys_are_written_as_dovecot_writes_them_and_answer_the_example_of_RFC_2195()
+    {
+        // doveadm pw -s CRAM-MD5 -p tanstaaftanstaaf
+        const string dovecot = "{CRAM-MD5}d06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116b";
+        var key = CramMd5Key.Derive("tanstaaftanstaaf");
+        Assert.Equal(dovecot, key.Format());
+        Assert.Equal(dovecot, CramMd5Key.Parse(dovecot)!.Format());
+        Assert.Equal("b913a602c7eda7a495b4e6e7334d3890", Convert.ToHexStringLower(key.Digest(Bytes(RfcChallenge))));
+        var longPassword = new string('x', 100); // a key longer than a block is hashed first (RFC 2104)
+        Assert.Equal(System.Security.Cryptography.HMACMD5.HashData(Bytes(longPassword), Bytes(RfcChallenge)),
+            CramMd5Key.Derive(longPassword).Digest(Bytes(RfcChallenge)));
+        Assert.Null(CramMd5Key.Parse("{CRAM-MD5}d06d"));
+        Assert.Null(CramMd5Key.Parse("{CRAM-MD5}" + new string('g', 64)));
+    }
+
+    [Fact]
+    public void Cram_md5_checks_the_digest_of_its_challenge_and_fails_anything_else()
+    {
+        var key = CramMd5Key.Derive("tanstaaftanstaaf");
+        CramMd5Server Server() => new(user => user == "tim" ? key : null, "postoffice.reston.mci.net", () => RfcChallenge);
+        var server = Server();
+        Assert.Equal(RfcChallenge, Text(server.Start(null)));
+        var success = Assert.IsType<SaslStep.Success>(server.Next(Bytes("tim b913a602c7eda7a495b4e6e7334d3890")));
+        Assert.Equal("tim", success.User);
+
+        foreach (var wrong in new[] { "tim b913a602c7eda7a495b4e6e7334d3891", "tom b913a602c7eda7a495b4e6e7334d3890", "tim", "tim b913", "tim zz13a602c7eda7a495b4e6e7334d3890" })
+        {
+            var other = Server();
+            other.Start(null);
+            Assert.IsType<SaslStep.Failure>(other.Next(Bytes(wrong)));
+        }
+        Assert.IsType<SaslStep.Failure>(Server().Start(Bytes("tim"))); // the server speaks first
+        var fresh = new CramMd5Server(_ => key, "mx.test");
+        Assert.Matches("^<[0-9a-f]{16}\\.[0-9]+@mx\\.test>$", Text(fresh.Start(null)));
     }
 }

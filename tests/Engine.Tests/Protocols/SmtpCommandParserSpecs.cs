@@ -32,6 +32,7 @@ public sealed class SmtpCommandParserSpecs
     [InlineData("MAIL", SmtpSyntaxError.BadSyntax, 501, "5.5.4")]
     [InlineData("MAIL FROM:<a@b.example> BODY=BINARYMIME", SmtpSyntaxError.BadParameter, 501, "5.5.4")]
     [InlineData("MAIL FROM:<a@b.example> XFOO", SmtpSyntaxError.UnknownParameter, 555, "5.5.4")]
+    [InlineData("MAIL FROM:<a@b.example> AUTH=a+4", SmtpSyntaxError.BadParameter, 501, "5.5.4")]
     [InlineData("RCPT TO:<a@b.example> NOTIFY=NEVER,DELAY", SmtpSyntaxError.BadParameter, 501, "5.5.4")]
     [InlineData("RCPT TO:<a@b..example>", SmtpSyntaxError.BadAddress, 501, "5.1.3")]
     [InlineData("RCPT TO:<a@b.example", SmtpSyntaxError.BadSyntax, 501, "5.5.4")]
@@ -62,7 +63,7 @@ public sealed class SmtpCommandParserSpecs
     [Fact]
     public void Parser_should_read_mail_parameters()
     {
-        var mail = (MailCommand)Parse("MAIL FROM:<jane@Example.ORG> SIZE=1000 BODY=8bitmime RET=FULL ENVID=abc+2Bdef").Command!;
+        var mail = (MailCommand)Parse("MAIL FROM:<jane@Example.ORG> SIZE=1000 BODY=8bitmime RET=FULL ENVID=abc+2Bdef AUTH=jane+40example.org").Command!;
         Assert.Equal("jane", mail.From.LocalPart);
         Assert.Equal("example.org", mail.From.Domain);
         Assert.Equal(1000, mail.Parameters.Size);

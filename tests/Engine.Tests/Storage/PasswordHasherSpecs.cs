@@ -17,6 +17,7 @@ public sealed class PasswordHasherSpecs
     [InlineData("{BLF-CRYPT}$2y$05$o969jpeLUV/I6owWP8jbuusRr/VCW0qGaXoYu9ntFBmhEfu5KNmke")]
     [InlineData("{PBKDF2}$1$qx7vh.A5F1mC1Kmi$5000$2b081349a5da2fda8f1fcf4fa1cd77c323e09455")]
     [InlineData("{SSHA512}SjTs6ArDNg1N8l6/E/SJvVu+h0UN7jlIh4EFagUJBLCj3dj8a0s56miw4CZAR85GfxNUbk1g3HqBSkuS3n8xwbcJBLI=")]
+    [InlineData("{CRAM-MD5}cd3ba7deaad6e5ca23448ba42e379747a9e0f7f1fbc00c8a81bbaac395731b56")]
     public void Dovecot_hashes_verify_the_right_password_only_and_ask_to_be_rehashed(string stored)
     {
         Assert.True(PasswordHasher.Verify("secret", stored));
@@ -57,6 +58,13 @@ public sealed class PasswordHasherSpecs
         Assert.Equal(ScramCredentials.Derive("pencil", ScramHash.Sha256, scram.Iterations, scram.Salt).StoredKey, scram.StoredKey);
         Assert.NotNull(PasswordHasher.Scram(stored, ScramHash.Sha1));
         Assert.True(PasswordHasher.NeedsRehash(stored.Split(' ')[0])); // the hash alone: no SCRAM keys
+        Assert.Null(PasswordHasher.CramMd5(stored)); // kept only where the mechanism is on
+        Assert.True(PasswordHasher.NeedsRehash(stored, cramMd5: true));
+
+        var withCram = PasswordHasher.Hash("pencil", new Argon2Cost(1024, 1, 1), cramMd5: true);
+        Assert.Equal(CramMd5Key.Derive("pencil").Format(), PasswordHasher.CramMd5(withCram)!.Format());
+        Assert.False(PasswordHasher.NeedsRehash(withCram, cramMd5: true));
+        Assert.True(PasswordHasher.Verify("pencil", withCram));
     }
 
     [Fact]

@@ -138,6 +138,7 @@ public static class EngineHost
         builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
         builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
+        builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>()));
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);

@@ -52,4 +52,12 @@ internal static partial class Log
 
     [LoggerMessage(1011, LogLevel.Error, "session error from {Client}")]
     public static partial void SessionError(ILogger logger, Exception exception, string client);
+
+    [LoggerMessage(1015, LogLevel.Information, "{QueueId}: reject_warning: {Stage} from {Client}: {Reply}; from=<{From}> to=<{To}> proto={Protocol} helo=<{Helo}>")]
+    public static partial void RejectWarning(ILogger logger, string queueId, string stage, string client, string reply, string from, string to, string protocol,
+        string helo);
+
+    [LoggerMessage(1016, LogLevel.Information, "{QueueId}: {Action}: {Stage} from {Client}: {Text}; from=<{From}> to=<{To}> proto={Protocol} helo=<{Helo}>")]
+    public static partial void Effect(ILogger logger, string queueId, string action, string stage, string client, string text, string from, string to,
+        string protocol, string helo);
 }

@@ -191,6 +191,17 @@ internal sealed partial class SmtpSession
                 break;
             case QueueReplies.Queued or QueueReplies.NotQueued or QueueTimedOut:
                 break; // a late answer about an earlier message
+            default:
+                WhileWaiting(message);
+                break;
+        }
+    }
+
+    /// <summary>What a behaviour waiting for an answer does with everything else: commands wait in the stash, in order.</summary>
+    private void WhileWaiting(object message)
+    {
+        switch (message)
+        {
             case SessionControl.Drain:
                 _draining = true;
                 break;

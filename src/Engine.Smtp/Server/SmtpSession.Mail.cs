@@ -1,7 +1,8 @@
+using Akka.Actor;
+using Engine.Filtering.Restrictions;
 using Engine.Messages;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
-using Engine.Storage.Accounts;
 
 namespace Engine.Smtp.Server;
 
@@ -12,8 +13,8 @@ internal sealed partial class SmtpSession
     private QueueId _queueId;
     private readonly List<EnvelopeRecipient> _recipients = [];
 
-    /// <summary>The queue id in log lines: the transaction's, or NOQUEUE before one exists (as Postfix).</summary>
-    private string LogId => _mail is null ? "NOQUEUE" : _queueId.Value;
+    /// <summary>The queue id in log lines: the transaction's once a recipient is accepted, NOQUEUE before (as Postfix, which opens the queue file then).</summary>
+    private string LogId => _recipients.Count == 0 ? "NOQUEUE" : _queueId.Value;
 
     /// <summary>MAIL FROM (RFC 5321 section 4.1.1.2) with SIZE, BODY, SMTPUTF8, RET and ENVID.</summary>
     private void Mail(MailCommand mail)
@@ -56,7 +57,6 @@ internal sealed partial class SmtpSession
         _rcptRefused = false;
         _queueId = QueueId.New();
         _phase = SmtpPhase.Mail;
-        Log.Client(_log, _queueId.Value, _client);
         Ok("MAIL", new SmtpReply(250, "2.1.0", "Ok"));
     }
 
@@ -68,31 +68,92 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>
-    /// RCPT TO (RFC 5321 section 4.1.1.3). A virtual domain of the directory takes only its users, aliases
-    /// and catch-all (550 5.1.1 otherwise, so nothing is accepted that would bounce later); a relay domain
-    /// only its listed relay recipients, from any client; a domain in mydestination takes any local part;
-    /// other domains only from mynetworks.
+    /// RCPT TO (RFC 5321 section 4.1.1.3): the fixed limits first, then the restriction lists
+    /// (engine.smtp.restrictions: client, helo, sender and recipient, all here as with Postfix's
+    /// smtpd_delay_reject), then reject_unlisted_recipient, so nothing is accepted that would bounce later.
+    /// Lists that need a lookup answer later; the session waits for them with later commands stashed.
     /// </summary>
     private void Rcpt(RcptCommand rcpt)
     {
         var to = rcpt.To;
         if (to.Domain.Length == 0)
             to = new EmailAddress("postmaster", _settings.Hostname); // RFC 5321 section 4.5.1: <Postmaster>
-        var reply = RcptPolicy(to);
-        if (reply is not null)
+        if (FixedRcptLimits(to) is { } refusal)
         {
-            _rcptRefused = true;
-            Count("RCPT", ok: false);
-            Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
-            Error(reply);
+            RefuseRcpt(to, refusal);
             return;
         }
+        var pending = _restrictions.RecipientAsync(Facts(to));
+        if (pending.IsCompletedSuccessfully)
+        {
+            Decided(rcpt, to, pending.Result);
+            return;
+        }
+        pending.AsTask().PipeTo(Self, success: outcome => new RcptDecided(rcpt, to, outcome),
+            failure: e => new RcptDecided(rcpt, to, new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], [])));
+        Become(AwaitingRestrictions);
+    }
+
+    private sealed record RcptDecided(RcptCommand Rcpt, EmailAddress To, Outcome Outcome);
+
+    /// <summary>While a restriction list looks something up: later commands wait, in order.</summary>
+    private void AwaitingRestrictions(object message)
+    {
+        switch (message)
+        {
+            case RcptDecided decided:
+                Decided(decided.Rcpt, decided.To, decided.Outcome);
+                Resume();
+                break;
+            default:
+                WhileWaiting(message);
+                break;
+        }
+    }
+
+    private void Decided(RcptCommand rcpt, EmailAddress to, Outcome outcome)
+    {
+        var from = _mail!.From.ToString();
+        foreach (var warning in outcome.Warnings)
+            Log.RejectWarning(_log, LogId, "RCPT", _client, warning.ToString(), from, to.ToString(), Protocol, _helo);
+        foreach (var effect in outcome.Effects)
+        {
+            // WARN and INFO only log; the message-changing actions come with the hold queue and header work.
+            var action = effect is TransactionEffect.Warn ? "warn" : effect.GetType().Name.ToLowerInvariant() + " (not carried out yet)";
+            Log.Effect(_log, LogId, action, "RCPT", _client, effect.Text, from, to.ToString(), Protocol, _helo);
+        }
+        if (outcome.Refusal is { } refusal)
+        {
+            RefuseRcpt(to, refusal);
+            return;
+        }
+        if (_recipients.Count == 0)
+            Log.Client(_log, _queueId.Value, _client);
         _recipients.Add(new EnvelopeRecipient(to.ToString(), rcpt.Parameters.Notify, rcpt.Parameters.OrcptType, rcpt.Parameters.Orcpt));
         _phase = SmtpPhase.Rcpt;
         Ok("RCPT", new SmtpReply(250, "2.1.5", "Ok"));
     }
 
-    private SmtpReply? RcptPolicy(EmailAddress to)
+    private void RefuseRcpt(EmailAddress to, SmtpReply reply)
+    {
+        _rcptRefused = true;
+        Count("RCPT", ok: false);
+        Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
+        Error(reply);
+    }
+
+    /// <summary>What the restriction lists are told of this client and transaction.</summary>
+    private SmtpFacts Facts(EmailAddress? to) => new(_connection.RemoteAddress)
+    {
+        Helo = _helo.Length == 0 ? null : _helo,
+        Sender = _mail?.From,
+        Recipient = to,
+        SaslUser = _authenticated,
+        Protocol = Protocol,
+    };
+
+    /// <summary>The limits no restriction list changes: recipients per message, SMTPUTF8, the user's sending rate.</summary>
+    private SmtpReply? FixedRcptLimits(EmailAddress to)
     {
         if (_recipients.Count >= _settings.RecipientLimit)
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
@@ -100,36 +161,8 @@ internal sealed partial class SmtpSession
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
         if (_authenticated is { } sender && _rates.Recipient(sender) is { } tooMany)
             return new SmtpReply(450, "4.7.1", tooMany);
-        var permitted = _settings.IsMyNetwork(_connection.RemoteAddress) || _authenticated is not null; // permit_mynetworks, permit_sasl_authenticated
-        if (!permitted && IsRouted(to))
-            return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
-        var directory = _directory.Current;
-        if (directory.IsRelayDomain(to.Domain))
-        {
-            return directory.IsRelayRecipient(to)
-                ? null
-                : new SmtpReply(550, "5.1.1", $"<{to}>: Recipient address rejected: User unknown in relay recipient table");
-        }
-        switch (directory.Resolve(to).Kind)
-        {
-            case RecipientKind.Accepted:
-                return null;
-            case RecipientKind.Unknown:
-                return new SmtpReply(550, "5.1.1", $"<{to}>: Recipient address rejected: User unknown in virtual mailbox table");
-            case RecipientKind.Disabled:
-                return new SmtpReply(550, "5.2.1", $"<{to}>: Recipient address rejected: Mailbox disabled");
-        }
-        if (_settings.IsLocalDomain(to.Domain) || permitted)
-            return null;
-        return new SmtpReply(554, "5.7.1", $"<{to}>: Relay access denied");
+        return null;
     }
-
-    /// <summary>
-    /// A local part that names another host: "user%other", "other!user", or a quoted "user@other". Some mailers
-    /// route these onward (Postfix's percent hack and bang paths), which made classic open relays; the engine
-    /// never routes them, and refuses them as relaying from a client that may not relay, as Postfix does.
-    /// </summary>
-    private static bool IsRouted(EmailAddress to) => to.LocalPart.IndexOfAny(['%', '!', '@']) >= 0;
 
     /// <summary>Ends the transaction (RSET, EHLO, after queueing or a refused message).</summary>
     private void ResetTransaction()

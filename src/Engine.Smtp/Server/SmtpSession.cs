@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Engine.Filtering.Restrictions;
 using Engine.Network;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
@@ -40,6 +41,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly IRecipientDirectory _directory;
     private readonly LoginGuard _guard;
     private readonly SendRates _rates;
+    private readonly Restrictions _restrictions;
     private readonly ILogger _log;
     private readonly string _client;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
@@ -57,8 +59,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private string? _tls;
 
     public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
-        LoginGuard guard, SendRates rates, ILogger log)
+        LoginGuard guard, SendRates rates, Restrictions restrictions, ILogger log)
     {
+        _restrictions = restrictions;
         _guard = guard;
         _rates = rates;
         _directory = directory;
@@ -79,8 +82,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
     /// </summary>
     public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs,
-        IRecipientDirectory directory, LoginGuard guard, SendRates rates, ILogger log) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, rates, log)));
+        IRecipientDirectory directory, LoginGuard guard, SendRates rates, Restrictions restrictions, ILogger log) =>
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, rates, restrictions, log)));
 
     private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
     {

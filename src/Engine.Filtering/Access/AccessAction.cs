@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using Engine.Filtering.Restrictions;
+using Engine.Primitives;
+
+namespace Engine.Filtering.Access;
+
+/// <summary>
+/// What an access table's value does (access(5)): OK (or a number) permits; REJECT and DEFER refuse with
+/// 554 5.7.1 and 450 4.7.1 (and the text given, or "Access denied"); "4NN/5NN [x.y.z] text" refuses with
+/// that code; DUNNO passes on; DEFER_IF_REJECT and DEFER_IF_PERMIT act as the restrictions of that name;
+/// DISCARD permits and drops the message; HOLD, PREPEND, REDIRECT, FILTER, WARN and INFO pass on and ask
+/// for their effect; anything else is a list of restrictions (a restriction class, "permit_mynetworks reject").
+/// </summary>
+public sealed class AccessAction(Func<string, IRestriction> parseList)
+{
+    private readonly ConcurrentDictionary<string, IRestriction> _lists = new(StringComparer.Ordinal);
+
+    /// <param name="key">The subject as the reply names it ("unknown[192.0.2.1]", "a@b.example").</param>
+    /// <param name="what">"Client host", "Sender address", ...: the reply's "... rejected".</param>
+    public ValueTask<Verdict> ApplyAsync(string value, RestrictionCall call, string key, string what)
+    {
+        var space = value.IndexOfAny([' ', '\t']);
+        var word = space < 0 ? value : value[..space];
+        var text = space < 0 ? null : value[(space + 1)..].Trim();
+        switch (word.ToUpperInvariant())
+        {
+            case "OK":
+                return new(Verdict.Permit);
+            case var number when number.All(char.IsAsciiDigit) && !IsReplyCode(number):
+                return new(Verdict.Permit);
+            case "REJECT":
+                return new(Verdict.Reject(Replies.Rejected(554, "5.7.1", key, what, text ?? "Access denied")));
+            case "DEFER":
+                return new(Verdict.Reject(Replies.Rejected(450, "4.7.1", key, what, text ?? "Access denied")));
+            case "DEFER_IF_REJECT":
+                call.State.DeferIfReject = true;
+                return new(Verdict.Dunno);
+            case "DEFER_IF_PERMIT":
+                call.State.DeferIfPermit ??= Replies.Rejected(450, "4.7.1", key, what, text ?? "Service unavailable");
+                return new(Verdict.Dunno);
+            case "DUNNO":
+                return new(Verdict.Dunno);
+            case "DISCARD":
+                return new(new Verdict(Decision.Permit, null, new TransactionEffect.Discard(text ?? $"{what} triggers DISCARD action")));
+            case "HOLD":
+                return new(new Verdict(Decision.Dunno, null, new TransactionEffect.Hold(text ?? $"{what} triggers HOLD action")));
+            case "PREPEND" when text is not null && text.IndexOf(':') > 0:
+                return new(new Verdict(Decision.Dunno, null, new TransactionEffect.Prepend(text)));
+            case "REDIRECT" when text is not null && text.Contains('@'):
+                return new(new Verdict(Decision.Dunno, null, new TransactionEffect.Redirect(text)));
+            case "FILTER" when text is not null && text.Contains(':'):
+                return new(new Verdict(Decision.Dunno, null, new TransactionEffect.Filter(text)));
+            case "WARN" or "INFO":
+                return new(new Verdict(Decision.Dunno, null, new TransactionEffect.Warn(text ?? "")));
+            case var code when IsReplyCode(code):
+                return new(Verdict.Reject(Coded(int.Parse(code), text, key, what)));
+        }
+        IRestriction list;
+        try
+        {
+            list = _lists.GetOrAdd(value, parseList);
+        }
+        catch (FormatException e)
+        {
+            // A table value that is no action and no restriction: the table is wrong, not the client (451 4.3.5, as Postfix).
+            return new(Verdict.Reject(new SmtpReply(451, "4.3.5", $"Server configuration error: {e.Message}")));
+        }
+        return list.CheckAsync(call);
+    }
+
+    private static bool IsReplyCode(string word) => word.Length == 3 && word[0] is '4' or '5' && word.All(char.IsAsciiDigit);
+
+    /// <summary>"550 5.7.0 text" or "550 text": the enhanced code when given (and of the same class), else x.7.1.</summary>
+    private static SmtpReply Coded(int code, string? text, string key, string what)
+    {
+        var enhanced = $"{code / 100}.7.1";
+        if (text is not null && text.Split(' ', 2) is [var first, ..] && first.Length >= 5 && first[0] == (char)('0' + code / 100) && first[1] == '.'
+            && first.Split('.').Length == 3 && first.Split('.').All(p => p.Length > 0 && p.All(char.IsAsciiDigit)))
+        {
+            enhanced = first;
+            text = text.Length > first.Length ? text[(first.Length + 1)..] : null;
+        }
+        return Replies.Rejected(code, enhanced, key, what, text ?? "Access denied");
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using Engine.Primitives;
+using Engine.Storage.Accounts;
+
+namespace Engine.Filtering.Restrictions;
+
+/// <summary>What the node knows of itself that restrictions ask: its networks, its domains, its directory.</summary>
+public sealed record Site(string Hostname, Func<IPAddress, bool> IsMyNetwork, Func<string, bool> IsMyDestination, IRecipientDirectory Directory)
+{
+    /// <summary>Whether mail to <paramref name="domain"/> ends here or is relayed by this node for the domain (a destination it may accept from anyone).</summary>
+    public bool IsAuthorizedDestination(string domain)
+    {
+        var directory = Directory.Current;
+        return IsMyDestination(domain) || directory.IsLocalDomain(domain) || directory.IsRelayDomain(domain);
+    }
+}
+
+/// <summary>One evaluation of a restriction: the facts, the stage whose list is running, the site.</summary>
+public sealed record RestrictionCall(SmtpFacts Facts, SmtpStage Stage, Site Site, Evaluation State, CancellationToken Cancel = default)
+{
+    /// <summary>The reply a plain reject of the running stage gives: "&lt;key&gt;: Class rejected: text" (Postfix's reply_name and reply_class).</summary>
+    public SmtpReply Rejected(int code, string enhanced, string text) => Stage switch
+    {
+        SmtpStage.Client => Replies.Rejected(code, enhanced, Facts.Client, "Client host", text),
+        SmtpStage.Helo => Replies.Rejected(code, enhanced, Facts.Helo ?? "", "Helo command", text),
+        SmtpStage.Sender => Replies.Rejected(code, enhanced, Facts.Sender?.ToString() ?? "", "Sender address", text),
+        SmtpStage.Recipient => Replies.Rejected(code, enhanced, Facts.Recipient?.ToString() ?? "", "Recipient address", text),
+        SmtpStage.Data => Replies.Rejected(code, enhanced, "DATA", "Data command", text),
+        _ => Replies.Rejected(code, enhanced, "END-OF-MESSAGE", "End-of-data", text),
+    };
+}
+
+/// <summary>
+/// One check of a restriction list (Postfix's smtpd_*_restrictions): it answers DUNNO, PERMIT or a
+/// rejection (see <see cref="Verdict"/>). One small class per check; the asynchronous ones (DNS, greylist,
+/// policy servers) complete later, the rest at once.
+/// </summary>
+public interface IRestriction
+{
+    /// <summary>As configured ("check_client_access cidr:/etc/engine/clients"), for the log.</summary>
+    string Name { get; }
+
+    ValueTask<Verdict> CheckAsync(RestrictionCall call);
+}
+
+public static class Replies
+{
+    public static SmtpReply Rejected(int code, string enhanced, string key, string what, string text) =>
+        new(code, enhanced, $"<{key}>: {what} rejected: {text}");
+}
+
+/// <summary>
+/// What one evaluation (all the lists of one command) carries from restriction to restriction: the modifiers
+/// warn_if_reject, defer_if_reject and defer_if_permit, the effects asked for, the warnings to log.
+/// </summary>
+public sealed class Evaluation
+{
+    /// <summary>warn_if_reject came just before: the next rejection is only logged.</summary>
+    public bool WarnNext { get; set; }
+
+    /// <summary>defer_if_reject came before: a later 5xx becomes a 450.</summary>
+    public bool DeferIfReject { get; set; }
+
+    /// <summary>defer_if_permit came before: unless something rejects, the command gets this reply.</summary>
+    public SmtpReply? DeferIfPermit { get; set; }
+
+    public List<TransactionEffect> Effects { get; } = [];
+
+    /// <summary>Rejections turned into warnings by warn_if_reject, as "reject_warning" log lines say them.</summary>
+    public List<SmtpReply> Warnings { get; } = [];
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using Engine.Primitives;
+
+namespace Engine.Filtering.Restrictions;
+
+/// <summary>The restriction lists, by the SMTP stage they belong to (Postfix's smtpd_*_restrictions).</summary>
+public enum SmtpStage
+{
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+    Data,
+    EndOfData,
+}
+
+/// <summary>
+/// What the server knows of a client and its transaction when a restriction list is evaluated: the facts
+/// Postfix's smtpd_check reads. Fields not known yet (no HELO, no MAIL) are null.
+/// </summary>
+public sealed record SmtpFacts(IPAddress ClientAddress)
+{
+    /// <summary>The client's name: its reverse name when that name resolves back to the address, or "unknown".</summary>
+    public string ClientName { get; init; } = "unknown";
+
+    public string? Helo { get; init; }
+    public EmailAddress? Sender { get; init; }
+    public EmailAddress? Recipient { get; init; }
+
+    /// <summary>The SASL login name of an authenticated client.</summary>
+    public string? SaslUser { get; init; }
+
+    /// <summary>"SMTP", "ESMTP", ...: for the maillog and policy servers.</summary>
+    public string Protocol { get; init; } = "ESMTP";
+
+    /// <summary>The client as the maillog and access replies name it: "name[address]".</summary>
+    public string Client => $"{ClientName}[{ClientAddress}]";
+}

@@ -1,0 +1,60 @@
+using Engine.Integration.Tests.Support;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>
+/// engine.smtp.restrictions on a running engine: clients from several loopback addresses, refused at RCPT with
+/// Postfix's replies and maillog lines; a table edited while the engine runs; a typo stops the start.
+/// </summary>
+public sealed class RestrictionListSpecs
+{
+    [Fact]
+    public async Task Client_and_sender_lists_refuse_at_RCPT_with_postfix_replies_and_log_lines_and_tables_are_read_again()
+    {
+        var dir = TempDir.Create("restrictions");
+        var clients = Path.Combine(dir, "clients.cidr");
+        await File.WriteAllTextAsync(clients, "127.0.0.2 REJECT listed here\n127.0.0.3 WARN watch it\n", TestContext.Current.CancellationToken);
+        await using var engine = await Accounts.WithSettingsAsync("restrictions", [
+            $"engine.smtp.restrictions.client = [\"check_client_access cidr:{clients}\"]",
+            "engine.smtp.restrictions.helo = [warn_if_reject, reject_non_fqdn_helo_hostname]",
+            "engine.smtp.restrictions.sender = [reject_non_fqdn_sender]"]);
+
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port, from: "127.0.0.2"))
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code); // delayed: refused at RCPT
+            Assert.Equal("554 5.7.1 <unknown[127.0.0.2]>: Client host rejected: listed here", (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Last);
+        }
+        await engine.Logs.WaitForAsync(l => l == "NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 <unknown[127.0.0.2]>: Client host rejected: "
+            + "listed here; from=<a@client.test> to=<jane@campus.test> proto=ESMTP helo=<client.test>");
+
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port, from: "127.0.0.3"))
+        {
+            await smtp.CommandAsync("EHLO laptop");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client>")).Code);
+            Assert.Equal("504 5.5.2 <a@client>: Sender address rejected: need fully-qualified address", (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Last);
+            await smtp.CommandAsync("RSET");
+            await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Code); // the helo check only warns
+        }
+        await engine.Logs.WaitForAsync(l => l.EndsWith(": warn: RCPT from unknown[127.0.0.3]: watch it; from=<a@client.test> to=<jane@campus.test> proto=ESMTP helo=<laptop>",
+            StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l.EndsWith(": reject_warning: RCPT from unknown[127.0.0.3]: 504 5.5.2 <laptop>: Helo command rejected: need fully-qualified "
+            + "hostname; from=<a@client.test> to=<jane@campus.test> proto=ESMTP helo=<laptop>", StringComparison.Ordinal));
+
+        // The table is edited while the engine runs: 127.0.0.2 may send now, with swaks.
+        await File.WriteAllTextAsync(clients, "127.0.0.2 OK\n", TestContext.Current.CancellationToken);
+        File.SetLastWriteTimeUtc(clients, DateTime.UtcNow.AddSeconds(5));
+        await Task.Delay(1100, TestContext.Current.CancellationToken); // the tables' reload check
+        var run = await Processes.RunAsync("swaks", ["--server", $"127.0.0.1:{engine.Port}", "--local-interface", "127.0.0.2", "--helo", "client.test",
+            "--from", "a@client.test", "--to", "jane@campus.test", "--timeout", "30"]);
+        Assert.True(run.ExitCode == 0, run.Output + run.Error);
+    }
+
+    [Fact]
+    public async Task An_unknown_restriction_stops_the_start_with_its_name()
+    {
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => EngineInstance.StartAsync("engine.smtp.restrictions.client = [reject_unknwon_client]"));
+        Assert.Contains("engine.smtp.restrictions.client: unknown restriction 'reject_unknwon_client'", failure.ToString());
+    }
+}

@@ -75,11 +75,11 @@ public static class EngineHost
         builder.Services.AddSingleton<IBlobStore>(blobs);
         var router = Router.Create(config);
         var delivery = DeliverySettings.Create(config, smtp.Hostname, smtp.Listen);
-        var mx = MxResolver.Create(
-            config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
-                ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e
-                : throw new ConfigurationException($"engine.delivery.dns-servers: '{s}' is not address[:port]")).ToArray(),
-            config.GetTimeSpan("engine.delivery.dns-timeout", TimeSpan.FromSeconds(5)));
+        var dnsServers = config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
+            ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e
+            : throw new ConfigurationException($"engine.delivery.dns-servers: '{s}' is not address[:port]")).ToArray();
+        var resolver = Resolver(dnsServers, config.GetTimeSpan("engine.delivery.dns-timeout", TimeSpan.FromSeconds(5)));
+        var mx = new MxResolver(resolver);
         var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
         var directory = OpenDirectory(config);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
@@ -138,7 +138,8 @@ public static class EngineHost
         builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
         builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
-        builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>()));
+        builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(),
+            new Engine.Filtering.Dns.DnsLookup(resolver)));
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);
@@ -149,6 +150,21 @@ public static class EngineHost
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         return builder.Build();
+    }
+
+    /// <summary>
+    /// The node's one DNS client (engine.delivery.dns-servers, or the system's resolvers), shared by delivery and
+    /// the restrictions, with one cache that keeps each answer for its TTL. Errors come back as answers.
+    /// </summary>
+    private static DnsClient.LookupClient Resolver(IPEndPoint[] servers, TimeSpan timeout)
+    {
+        var options = servers.Length == 0 ? new DnsClient.LookupClientOptions() : new DnsClient.LookupClientOptions(servers);
+        options.UseCache = true;
+        options.Timeout = timeout;
+        options.Retries = 1;
+        options.ThrowDnsErrors = false;
+        options.ContinueOnDnsError = false;
+        return new DnsClient.LookupClient(options);
     }
 
     /// <summary>Whether CRAM-MD5 is among engine.auth.mechanisms, so new credentials include its key.</summary>

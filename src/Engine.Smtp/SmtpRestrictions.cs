@@ -1,5 +1,7 @@
 using Akka.Configuration;
+using Engine.Filtering.Dns;
 using Engine.Filtering.Restrictions;
+using Engine.Filtering.Restrictions.Client;
 using Engine.Storage.Accounts;
 
 namespace Engine.Smtp;
@@ -10,7 +12,7 @@ public static class SmtpRestrictions
     private static readonly (SmtpStage Stage, string Key)[] Stages =
         [(SmtpStage.Client, "client"), (SmtpStage.Helo, "helo"), (SmtpStage.Sender, "sender"), (SmtpStage.Recipient, "recipient")];
 
-    public static Restrictions Create(Config config, SmtpSettings settings, IRecipientDirectory directory)
+    public static Restrictions Create(Config config, SmtpSettings settings, IRecipientDirectory directory, DnsLookup? dns)
     {
         var classes = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase);
         if (config.GetValue("engine.smtp.restriction-classes") is { IsEmpty: false } value)
@@ -18,7 +20,16 @@ public static class SmtpRestrictions
             foreach (var (name, entries) in value.GetObject().Items)
                 classes[name] = entries.GetArray().Select(e => e.GetString()).ToArray();
         }
-        var factory = new RestrictionFactory(classes);
+        IReadOnlyList<ScoredList> scored;
+        try
+        {
+            scored = config.GetStringList("engine.smtp.dnsbl.sites", []).Select(ScoredList.Parse).ToArray();
+        }
+        catch (FormatException e)
+        {
+            throw new ConfigurationException($"engine.smtp.dnsbl.sites: {e.Message}");
+        }
+        var factory = new RestrictionFactory(classes, scored, config.GetInt("engine.smtp.dnsbl.threshold", 1));
         var lists = new Dictionary<SmtpStage, RestrictionList>();
         foreach (var (stage, key) in Stages)
         {
@@ -33,8 +44,8 @@ public static class SmtpRestrictions
                 throw new ConfigurationException($"{path}: {e.Message}");
             }
         }
-        var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory);
-        return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true));
+        var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
+        return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName);
     }
 
     /// <summary>No relaying but for mynetworks and SMTP AUTH (Postfix's smtpd_relay_restrictions, with reject for defer).</summary>

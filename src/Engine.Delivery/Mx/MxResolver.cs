@@ -31,17 +31,6 @@ public abstract record MxResult
 /// </summary>
 public sealed class MxResolver(ILookupClient dns)
 {
-    public static MxResolver Create(IReadOnlyList<IPEndPoint> servers, TimeSpan timeout)
-    {
-        var options = servers.Count == 0 ? new LookupClientOptions() : new LookupClientOptions(servers.ToArray());
-        options.UseCache = true;
-        options.Timeout = timeout;
-        options.Retries = 1;
-        options.ThrowDnsErrors = false;
-        options.ContinueOnDnsError = false;
-        return new MxResolver(new LookupClient(options));
-    }
-
     public async Task<MxResult> ResolveAsync(string domain, CancellationToken ct = default)
     {
         IDnsQueryResponse mx;

@@ -15,12 +15,28 @@ public sealed class CheckAccess(SmtpStage subject, AccessTable table, AccessActi
 {
     public string Name => $"check_{subject.ToString().ToLowerInvariant()}_access {table.Spec}";
 
+    /// <summary>Whether lookups need the client's name (an exact or regexp table of check_client_access).</summary>
+    public bool NeedsClientName => subject == SmtpStage.Client && table is not CidrTable;
+
     public ValueTask<Verdict> CheckAsync(RestrictionCall call)
+    {
+        if (NeedsClientName && call.Facts.Lookups is { } lookups && lookups.NameAsync() is { IsCompleted: false } naming)
+            return AfterNameAsync(naming, call);
+        return Check(call, call.Facts.ClientName);
+    }
+
+    private async ValueTask<Verdict> AfterNameAsync(Task<Engine.Filtering.Dns.ClientName> naming, RestrictionCall call)
+    {
+        await naming.ConfigureAwait(false);
+        return await Check(call, call.Facts.ClientName).ConfigureAwait(false);
+    }
+
+    private ValueTask<Verdict> Check(RestrictionCall call, string clientName)
     {
         var facts = call.Facts;
         var (reply, what, keys) = subject switch
         {
-            SmtpStage.Client => (facts.Client, "Client host", ClientKeys(facts.ClientName, facts.ClientAddress)),
+            SmtpStage.Client => ($"{clientName}[{facts.ClientAddress}]", "Client host", ClientKeys(clientName, facts.ClientAddress)),
             SmtpStage.Helo => (facts.Helo ?? "", "Helo command", facts.Helo is { } helo ? DomainKeys(helo) : []),
             SmtpStage.Sender => (facts.Sender?.ToString() ?? "", "Sender address",
                 facts.Sender is { } sender ? sender.IsNull ? ["<>"] : AddressKeys(sender.LocalPart, sender.Domain) : []),

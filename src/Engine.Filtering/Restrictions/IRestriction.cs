@@ -1,12 +1,17 @@
 using System.Net;
+using Engine.Filtering.Dns;
 using Engine.Primitives;
 using Engine.Storage.Accounts;
 
 namespace Engine.Filtering.Restrictions;
 
 /// <summary>What the node knows of itself that restrictions ask: its networks, its domains, its directory.</summary>
-public sealed record Site(string Hostname, Func<IPAddress, bool> IsMyNetwork, Func<string, bool> IsMyDestination, IRecipientDirectory Directory)
+public sealed record Site(string Hostname, Func<IPAddress, bool> IsMyNetwork, Func<string, bool> IsMyDestination, IRecipientDirectory Directory,
+    DnsLookup? Dns = null)
 {
+    /// <summary>The resolver, for checks that cannot work without one (the factory refuses them when there is none).</summary>
+    public DnsLookup Resolver => Dns ?? throw new InvalidOperationException("no DNS resolver configured");
+
     /// <summary>Whether mail to <paramref name="domain"/> ends here or is relayed by this node for the domain (a destination it may accept from anyone).</summary>
     public bool IsAuthorizedDestination(string domain)
     {
@@ -18,6 +23,10 @@ public sealed record Site(string Hostname, Func<IPAddress, bool> IsMyNetwork, Fu
 /// <summary>One evaluation of a restriction: the facts, the stage whose list is running, the site.</summary>
 public sealed record RestrictionCall(SmtpFacts Facts, SmtpStage Stage, Site Site, Evaluation State, CancellationToken Cancel = default)
 {
+    /// <summary>The client's names, from the connection's lookups (or asked now when there are none).</summary>
+    public Task<ClientName> ClientNameAsync() =>
+        (Facts.Lookups ?? new ClientLookups(Facts.ClientAddress, Site.Resolver, [], name: false)).NameAsync();
+
     /// <summary>The reply a plain reject of the running stage gives: "&lt;key&gt;: Class rejected: text" (Postfix's reply_name and reply_class).</summary>
     public SmtpReply Rejected(int code, string enhanced, string text) => Stage switch
     {

@@ -1,5 +1,6 @@
 using Engine.Filtering.Access;
 using Engine.Filtering.Restrictions.Any;
+using Engine.Filtering.Restrictions.Client;
 using Engine.Filtering.Restrictions.Helo;
 using Engine.Filtering.Restrictions.Recipient;
 using Engine.Filtering.Restrictions.Sender;
@@ -21,9 +22,18 @@ public sealed class RestrictionFactory
     private readonly AccessAction _actions;
     private readonly Lock _lock = new();
 
-    public RestrictionFactory(IReadOnlyDictionary<string, IReadOnlyList<string>>? classes = null)
+    private readonly IReadOnlyList<ScoredList> _scoredLists;
+    private readonly int _threshold;
+    private readonly HashSet<string> _zones = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <param name="scoredLists">engine.smtp.dnsbl.sites, for reject_dnsbl_score.</param>
+    /// <param name="threshold">engine.smtp.dnsbl.threshold.</param>
+    public RestrictionFactory(IReadOnlyDictionary<string, IReadOnlyList<string>>? classes = null, IReadOnlyList<ScoredList>? scoredLists = null,
+        int threshold = 1)
     {
         _classes = classes ?? new Dictionary<string, IReadOnlyList<string>>();
+        _scoredLists = scoredLists ?? [];
+        _threshold = threshold;
         _actions = new AccessAction(value => Parse("access table result", [value]));
     }
 
@@ -36,6 +46,19 @@ public sealed class RestrictionFactory
                 return _tables.Values.ToArray();
         }
     }
+
+    /// <summary>The DNS lists of the client's address that restrictions made so far ask: looked up as soon as a client connects.</summary>
+    public IReadOnlyCollection<string> ClientZones
+    {
+        get
+        {
+            lock (_lock)
+                return _zones.ToArray();
+        }
+    }
+
+    /// <summary>Whether a restriction made so far needs the client's name (so it is looked up at connect).</summary>
+    public bool NeedsClientName { get; private set; }
 
     /// <summary>A list of restrictions from configured entries, each one or more words.</summary>
     public RestrictionList Parse(string name, IEnumerable<string> entries)
@@ -83,7 +106,36 @@ public sealed class RestrictionFactory
             case "reject_invalid_helo_hostname" or "reject_invalid_hostname":
                 return new RejectInvalidHeloHostname();
             case "check_client_access":
-                return new CheckAccess(SmtpStage.Client, Table(Argument()), _actions);
+                var clientAccess = new CheckAccess(SmtpStage.Client, Table(Argument()), _actions);
+                NeedsClientName |= clientAccess.NeedsClientName;
+                return clientAccess;
+            case "reject_rbl_client" or "permit_dnswl_client":
+                var rbl = new RejectRblClient(Argument(), permit: name == "permit_dnswl_client");
+                _zones.Add(rbl.Zone);
+                return rbl;
+            case "reject_dnsbl_score":
+                if (_scoredLists.Count == 0)
+                    throw new FormatException("reject_dnsbl_score needs the lists of engine.smtp.dnsbl.sites");
+                _zones.UnionWith(_scoredLists.Select(l => l.Zone));
+                return new RejectDnsblScore(_scoredLists, _threshold);
+            case "reject_rhsbl_client" or "reject_rhsbl_reverse_client":
+                NeedsClientName = true;
+                return new RejectRhsbl(name == "reject_rhsbl_client" ? RhsblSubject.Client : RhsblSubject.ReverseClient, Argument());
+            case "reject_rhsbl_helo":
+                return new RejectRhsbl(RhsblSubject.Helo, Argument());
+            case "reject_rhsbl_sender":
+                return new RejectRhsbl(RhsblSubject.Sender, Argument());
+            case "reject_rhsbl_recipient":
+                return new RejectRhsbl(RhsblSubject.Recipient, Argument());
+            case "reject_unknown_client_hostname" or "reject_unknown_client" or "reject_unknown_reverse_client_hostname":
+                NeedsClientName = true;
+                return new RejectUnknownClientHostname(reverseOnly: name == "reject_unknown_reverse_client_hostname");
+            case "reject_unknown_helo_hostname" or "reject_unknown_hostname":
+                return new RejectUnknownHeloHostname();
+            case "reject_unknown_sender_domain":
+                return new RejectUnknownDomain(sender: true);
+            case "reject_unknown_recipient_domain":
+                return new RejectUnknownDomain(sender: false);
             case "check_helo_access":
                 return new CheckAccess(SmtpStage.Helo, Table(Argument()), _actions);
             case "check_sender_access":

@@ -1,3 +1,5 @@
+using System.Net;
+using Engine.Filtering.Dns;
 using Engine.Filtering.Restrictions.Recipient;
 using Engine.Primitives;
 
@@ -13,8 +15,19 @@ public sealed record Outcome(SmtpReply? Refusal, IReadOnlyList<TransactionEffect
 /// first permit or reject wins; a permit ends its own list only, a reject ends all. Then defer_if_permit, and
 /// then, unless turned off, reject_unlisted_recipient (Postfix's smtpd_reject_unlisted_recipient).
 /// </summary>
-public sealed class Restrictions(Site site, IReadOnlyDictionary<SmtpStage, RestrictionList> lists, bool rejectUnlistedRecipient = true)
+public sealed class Restrictions(Site site, IReadOnlyDictionary<SmtpStage, RestrictionList> lists, bool rejectUnlistedRecipient = true,
+    IReadOnlyCollection<string>? clientZones = null, bool needsClientName = false)
 {
+    /// <summary>
+    /// A client connects: the DNS questions its restrictions will ask about it (the lists of its address, its
+    /// name) start now, in parallel; null when none will be asked (no DNS traffic at all then).
+    /// </summary>
+    /// <summary>Whether a restriction needs the client's name (so sessions look it up at connect and log it).</summary>
+    public bool LooksUpClientName => needsClientName && site.Dns is not null;
+
+    public ClientLookups? Connect(IPAddress client) =>
+        site.Dns is { } dns && (needsClientName || clientZones is { Count: > 0 }) ? new ClientLookups(client, dns, clientZones ?? [], needsClientName) : null;
+
     private static readonly RestrictionList Empty = new("empty", []);
     private static readonly RejectUnlistedRecipient Unlisted = new();
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Engine.Filtering.Dns;
 using Engine.Primitives;
 
 namespace Engine.Filtering.Restrictions;
@@ -20,8 +21,11 @@ public enum SmtpStage
 /// </summary>
 public sealed record SmtpFacts(IPAddress ClientAddress)
 {
-    /// <summary>The client's name: its reverse name when that name resolves back to the address, or "unknown".</summary>
-    public string ClientName { get; init; } = "unknown";
+    /// <summary>The DNS questions about this client, started at connect; null when no restriction needs DNS.</summary>
+    public ClientLookups? Lookups { get; init; }
+
+    /// <summary>The client's name as far as known: its reverse name when that resolves back to the address, or "unknown".</summary>
+    public string ClientName => Lookups?.NameSoFar ?? "unknown";
 
     public string? Helo { get; init; }
     public EmailAddress? Sender { get; init; }

@@ -75,7 +75,7 @@ internal sealed partial class SmtpSession
     private BodyTarget? NewBody(BodyDecoder decoder)
     {
         var recipients = _recipients.Select(r => r.Address).ToArray();
-        var header = ReceivedHeader.Format(_helo, "unknown", _connection.RemoteAddress.ToString(), _settings.Hostname,
+        var header = ReceivedHeader.Format(_helo, _clientName, _connection.RemoteAddress.ToString(), _settings.Hostname,
             Protocol, _queueId, recipients, DateTimeOffset.Now, _tls);
         try
         {
@@ -153,7 +153,7 @@ internal sealed partial class SmtpSession
             mail.Parameters.SmtpUtf8,
             mail.Parameters.Ret,
             mail.Parameters.EnvId,
-            new ClientInfo(_connection.RemoteAddress.ToString(), "unknown", _helo, Protocol),
+            new ClientInfo(_connection.RemoteAddress.ToString(), _clientName, _helo, Protocol),
             DateTimeOffset.UtcNow,
             _body!.Decoder.Size);
         _queue.Tell(new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref));

@@ -145,6 +145,7 @@ internal sealed partial class SmtpSession
     /// <summary>What the restriction lists are told of this client and transaction.</summary>
     private SmtpFacts Facts(EmailAddress? to) => new(_connection.RemoteAddress)
     {
+        Lookups = _lookups,
         Helo = _helo.Length == 0 ? null : _helo,
         Sender = _mail?.From,
         Recipient = to,

@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Engine.Filtering.Dns;
 using Engine.Filtering.Restrictions;
 using Engine.Network;
 using Engine.Primitives;
@@ -43,7 +44,11 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly SendRates _rates;
     private readonly Restrictions _restrictions;
     private readonly ILogger _log;
-    private readonly string _client;
+    /// <summary>"name[address]" in log lines: "unknown" until the client's name is known (looked up only when a restriction needs it).</summary>
+    private string _client;
+    private string _clientName = "unknown";
+    /// <summary>The DNS questions about the client, started at connect; null when no restriction asks any.</summary>
+    private ClientLookups? _lookups;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
 
     private SmtpPhase _phase = SmtpPhase.Connected;
@@ -103,6 +108,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     protected override void PreStart()
     {
         Log.Connect(_log, _client);
+        _lookups = _restrictions.Connect(_connection.RemoteAddress);
+        if (_lookups is not null && _restrictions.LooksUpClientName)
+            _lookups.NameAsync().PipeTo(Self, success: name => new ClientNamed(name.Verified));
         Send(new SmtpReply(220, null, $"{_settings.Hostname} {_settings.Banner}"));
     }
 
@@ -155,6 +163,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         }
     }
 
+    private sealed record ClientNamed(string Name);
+
     /// <summary>Messages every behaviour handles the same way.</summary>
     private void Common(object message)
     {
@@ -162,6 +172,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
             return;
         switch (message)
         {
+            case ClientNamed named:
+                _clientName = named.Name;
+                _client = $"{named.Name}[{_connection.RemoteAddress}]";
+                break;
             case SessionInput.Closed closed:
                 if (!_closed)
                     Log.SessionEnded(_log, closed.Error is null ? "lost connection" : $"lost connection ({closed.Error.Message})", _lastVerb, _client);

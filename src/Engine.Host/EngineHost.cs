@@ -17,6 +17,7 @@ using Engine.Mailbox.Imap;
 using Engine.Mailbox.Pop3;
 using Engine.Messages;
 using Engine.Messages.Delivery;
+using Engine.Messages.Greylist;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
@@ -90,6 +91,7 @@ public static class EngineHost
             });
 
         var counts = new CountExchange();
+        var greylist = SmtpRestrictions.GreylistSettings(config);
         var roles = config.GetStringList("engine.cluster.roles").ToArray();
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
         builder.Services.AddAkka("engine", (akka, _) =>
@@ -105,6 +107,11 @@ public static class EngineHost
                     account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
                     new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
+                .WithShardRegion<GreylistRegionKey>(
+                    GreylistExtractor.TypeName,
+                    (_, registry, _) => bucket => Engine.Filtering.Greylist.Greylist.Props(bucket, greylist, registry.Get<GreylistRegionKey>()),
+                    new GreylistExtractor(greylist.Buckets),
+                    new ShardOptions { Role = "smtp", StateStoreMode = StateStoreMode.DData })
                 .WithShardRegion<DestinationRegionKey>(
                     DestinationExtractor.TypeName,
                     nextHop => Destination.Props(nextHop, blobs, delivery, mx),
@@ -138,8 +145,12 @@ public static class EngineHost
         builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
         builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
-        builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(),
-            new Engine.Filtering.Dns.DnsLookup(resolver)));
+        builder.Services.AddSingleton(sp =>
+        {
+            var region = sp.GetRequiredService<IRequiredActor<GreylistRegionKey>>();
+            return SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(), new Engine.Filtering.Dns.DnsLookup(resolver),
+                new Engine.Filtering.Greylist.ShardedGreylist(() => region.ActorRef, greylist.Buckets, TimeSpan.FromSeconds(10)));
+        });
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);

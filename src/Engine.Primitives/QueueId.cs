@@ -65,16 +65,7 @@ public readonly record struct QueueId
         TryParse(text, out var id) ? id : throw new FormatException($"Not a queue id: '{text}'");
 
     /// <summary>The partition that owns this id: a stable FNV-1a hash, the same on every node and run.</summary>
-    public int Partition(int partitions)
-    {
-        var hash = 2166136261u;
-        foreach (var c in Value)
-        {
-            hash ^= c;
-            hash *= 16777619u;
-        }
-        return (int)(hash % (uint)partitions);
-    }
+    public int Partition(int partitions) => StableHash.Bucket(Value, partitions);
 
     public override string ToString() => Value;
 }

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using Engine.Filtering.Dns;
+using Engine.Filtering.Greylist;
 using Engine.Filtering.Restrictions;
 using Engine.Filtering.Restrictions.Client;
 using Engine.Storage.Accounts;
@@ -12,7 +13,8 @@ public static class SmtpRestrictions
     private static readonly (SmtpStage Stage, string Key)[] Stages =
         [(SmtpStage.Client, "client"), (SmtpStage.Helo, "helo"), (SmtpStage.Sender, "sender"), (SmtpStage.Recipient, "recipient")];
 
-    public static Restrictions Create(Config config, SmtpSettings settings, IRecipientDirectory directory, DnsLookup? dns)
+    /// <param name="greylist">The cluster's greylist, for check_greylist.</param>
+    public static Restrictions Create(Config config, SmtpSettings settings, IRecipientDirectory directory, DnsLookup? dns, IGreylist? greylist = null)
     {
         var classes = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase);
         if (config.GetValue("engine.smtp.restriction-classes") is { IsEmpty: false } value)
@@ -29,7 +31,8 @@ public static class SmtpRestrictions
         {
             throw new ConfigurationException($"engine.smtp.dnsbl.sites: {e.Message}");
         }
-        var factory = new RestrictionFactory(classes, scored, config.GetInt("engine.smtp.dnsbl.threshold", 1));
+        var factory = new RestrictionFactory(classes, scored, config.GetInt("engine.smtp.dnsbl.threshold", 1),
+            greylist is null ? null : () => new CheckGreylist(greylist, AllowList(config, "allow-clients"), AllowList(config, "allow-recipients")));
         var lists = new Dictionary<SmtpStage, RestrictionList>();
         foreach (var (stage, key) in Stages)
         {
@@ -46,6 +49,37 @@ public static class SmtpRestrictions
         }
         var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
         return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName);
+    }
+
+    /// <summary>engine.greylist.allow-clients or allow-recipients: a file in Postgrey's format, or (empty) the list shipped in hocon/.</summary>
+    private static GreylistAllowList AllowList(Config config, string key)
+    {
+        var path = config.GetString($"engine.greylist.{key}", "");
+        try
+        {
+            if (path.Length > 0)
+                return GreylistAllowList.Parse(File.ReadAllLines(path), path);
+            using var shipped = typeof(SmtpRestrictions).Assembly.GetManifestResourceStream($"greylist-{key}")
+                ?? throw new InvalidOperationException($"the shipped greylist-{key} is missing");
+            using var reader = new StreamReader(shipped);
+            return GreylistAllowList.Parse(reader.ReadToEnd().Split('\n'), $"greylist-{key}");
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationException($"engine.greylist.{key}: {e.Message}");
+        }
+    }
+
+    /// <summary>engine.greylist: Postgrey's delays and ages, and the number of buckets.</summary>
+    public static GreylistSettings GreylistSettings(Config config)
+    {
+        var d = Engine.Filtering.Greylist.GreylistSettings.Default;
+        var settings = new GreylistSettings(config.GetTimeSpan("engine.greylist.delay", d.Delay), config.GetTimeSpan("engine.greylist.retry-window", d.RetryWindow),
+            config.GetTimeSpan("engine.greylist.max-age", d.MaxAge), config.GetInt("engine.greylist.auto-allow-after", d.AutoAllowAfter),
+            config.GetInt("engine.greylist.buckets", d.Buckets));
+        if (settings.Buckets < 1)
+            throw new ConfigurationException("engine.greylist.buckets must be positive");
+        return settings;
     }
 
     /// <summary>No relaying but for mynetworks and SMTP AUTH (Postfix's smtpd_relay_restrictions, with reject for defer).</summary>

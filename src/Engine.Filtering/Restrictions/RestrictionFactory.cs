@@ -1,4 +1,5 @@
 using Engine.Filtering.Access;
+using Engine.Filtering.Greylist;
 using Engine.Filtering.Restrictions.Any;
 using Engine.Filtering.Restrictions.Client;
 using Engine.Filtering.Restrictions.Helo;
@@ -28,9 +29,13 @@ public sealed class RestrictionFactory
 
     /// <param name="scoredLists">engine.smtp.dnsbl.sites, for reject_dnsbl_score.</param>
     /// <param name="threshold">engine.smtp.dnsbl.threshold.</param>
+    private readonly Func<CheckGreylist>? _greylist;
+
+    /// <param name="greylist">Makes check_greylist (the cluster's greylist and its allow-lists); null where there is none.</param>
     public RestrictionFactory(IReadOnlyDictionary<string, IReadOnlyList<string>>? classes = null, IReadOnlyList<ScoredList>? scoredLists = null,
-        int threshold = 1)
+        int threshold = 1, Func<CheckGreylist>? greylist = null)
     {
+        _greylist = greylist;
         _classes = classes ?? new Dictionary<string, IReadOnlyList<string>>();
         _scoredLists = scoredLists ?? [];
         _threshold = threshold;
@@ -132,6 +137,10 @@ public sealed class RestrictionFactory
                 return new RejectUnknownClientHostname(reverseOnly: name == "reject_unknown_reverse_client_hostname");
             case "reject_unknown_helo_hostname" or "reject_unknown_hostname":
                 return new RejectUnknownHeloHostname();
+            case "check_greylist":
+                var greylisting = _greylist?.Invoke() ?? throw new FormatException("check_greylist needs the greylist (engine.greylist)");
+                NeedsClientName |= greylisting.NeedsClientName;
+                return greylisting;
             case "reject_unknown_sender_domain":
                 return new RejectUnknownDomain(sender: true);
             case "reject_unknown_recipient_domain":

@@ -7,6 +7,7 @@ using Akka.Actor;
 using Akka.Serialization;
 using Engine.Messages.Cluster;
 using Engine.Messages.Delivery;
+using Engine.Messages.Greylist;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Primitives;
@@ -97,6 +98,17 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
         (typeof(MailboxEvents.StructuresCompacted), "me.structures-compacted"),
         (typeof(CountChanged), "cc.count"),
+        (typeof(GreylistCommands.Check), "gc.check"),
+        (typeof(GreylistCommands.CheckClient), "gc.check-client"),
+        (typeof(GreylistCommands.ClientPassed), "gc.client-passed"),
+        (typeof(GreylistReplies.Answer), "gr.answer"),
+        (typeof(GreylistEvents.TripletSeen), "ge.seen"),
+        (typeof(GreylistEvents.TripletPassed), "ge.passed"),
+        (typeof(GreylistEvents.ClientCounted), "ge.client-counted"),
+        (typeof(GreylistEvents.Expired), "ge.expired"),
+        (typeof(GreylistTriplet), "g.triplet"),
+        (typeof(GreylistClient), "g.client"),
+        (typeof(GreylistSnapshot), "gs.snapshot"),
     ];
 
     private static readonly FrozenDictionary<Type, (string Manifest, JsonTypeInfo Info)> ByType =
@@ -201,6 +213,17 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxCommands.Pop3Lock))]
 [JsonSerializable(typeof(MailboxReplies.Pop3Locked))]
 [JsonSerializable(typeof(MailboxEvents.FolderImported))]
+[JsonSerializable(typeof(GreylistCommands.Check))]
+[JsonSerializable(typeof(GreylistCommands.CheckClient))]
+[JsonSerializable(typeof(GreylistCommands.ClientPassed))]
+[JsonSerializable(typeof(GreylistReplies.Answer), TypeInfoPropertyName = "GreylistAnswer")]
+[JsonSerializable(typeof(GreylistEvents.TripletSeen))]
+[JsonSerializable(typeof(GreylistEvents.TripletPassed))]
+[JsonSerializable(typeof(GreylistEvents.ClientCounted))]
+[JsonSerializable(typeof(GreylistEvents.Expired))]
+[JsonSerializable(typeof(GreylistTriplet))]
+[JsonSerializable(typeof(GreylistClient))]
+[JsonSerializable(typeof(GreylistSnapshot))]
 [JsonSerializable(typeof(CountChanged))]
 [JsonSerializable(typeof(MailboxEvents.StructuresCompacted))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;

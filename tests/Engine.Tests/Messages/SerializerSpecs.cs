@@ -4,6 +4,7 @@ using Akka.Configuration;
 using Engine.Messages;
 using Engine.Messages.Cluster;
 using Engine.Messages.Delivery;
+using Engine.Messages.Greylist;
 using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
@@ -120,6 +121,19 @@ public sealed class SerializerSpecs : IDisposable
         new FolderSnapshot("Work", 1764320401, 8, 3, [new MailMessage(7, "n", 10, ["\\Seen"], 3, true, 812)], null, true, CacheRecords: 4),
         new MailboxEvents.StructuresCompacted("Work", [7, 9], [0, 812]),
         new CountChanged("login", "ip:192.0.2.7", 1),
+        new GreylistCommands.Check(7, "192.0.2", "a@client.example", "jane@campus.example"),
+        new GreylistCommands.CheckClient(3, "2001:db8:1:2"),
+        new GreylistCommands.ClientPassed(3, "192.0.2"),
+        new GreylistReplies.Answer(false, 299, "new"),
+        new GreylistEvents.TripletSeen("192.0.2/a@client.example/jane@campus.example", new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero)),
+        new GreylistEvents.TripletPassed("192.0.2/a@client.example/jane@campus.example", new DateTimeOffset(2026, 11, 28, 9, 5, 0, TimeSpan.Zero)),
+        new GreylistEvents.ClientCounted("192.0.2", new DateTimeOffset(2026, 11, 28, 9, 5, 0, TimeSpan.Zero)),
+        new GreylistEvents.Expired(["192.0.2/<>/jane@campus.example"], ["198.51.100"]),
+        new GreylistTriplet("k", new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero), null, new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero)),
+        new GreylistClient("192.0.2", 5, new DateTimeOffset(2026, 11, 28, 9, 5, 0, TimeSpan.Zero)),
+        new GreylistSnapshot([new GreylistTriplet("k", new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 28, 9, 5, 0,
+            TimeSpan.Zero), new DateTimeOffset(2026, 11, 28, 9, 5, 0, TimeSpan.Zero))], [new GreylistClient("192.0.2", 5, new DateTimeOffset(2026, 11, 28, 9, 5,
+            0, TimeSpan.Zero))]),
     }.ToDictionary(o => o.GetType().FullName!);
 
     [Theory]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the engine. Installs from Debian's packages what the tests need when it is missing
 # (swaks; python3 for smtplib and poplib; dnsmasq as the DNS server for MX tests; Postfix for smtp-sink, installed
-# unconfigured so that it does not start; fetchmail as a POP3 client; Dovecot as a second reader of the
-# Maildirs, run by the tests from their own config), then builds in Release and runs both test projects.
+# unconfigured so that it does not start, and run by the policy tests as an instance of their own; fetchmail
+# as a POP3 client; Dovecot as a second reader of the Maildirs, run by the tests from their own config; Postgrey
+# as an external policy server), then builds in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
 command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+[ -x /usr/sbin/postgrey ] || need+=(postgrey)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -145,12 +145,19 @@ public static class EngineHost
         builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
         builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
-        builder.Services.AddSingleton(sp =>
+        builder.Services.AddSingleton<Engine.Filtering.Greylist.IGreylist>(sp =>
         {
             var region = sp.GetRequiredService<IRequiredActor<GreylistRegionKey>>();
-            return SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(), new Engine.Filtering.Dns.DnsLookup(resolver),
-                new Engine.Filtering.Greylist.ShardedGreylist(() => region.ActorRef, greylist.Buckets, TimeSpan.FromSeconds(10)));
+            return new Engine.Filtering.Greylist.ShardedGreylist(() => region.ActorRef, greylist.Buckets, TimeSpan.FromSeconds(10));
         });
+        builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(),
+            new Engine.Filtering.Dns.DnsLookup(resolver), sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>()));
+        var policyListen = config.GetStringList("engine.policy.listen", []).Select(e => IPEndPoint.TryParse(e, out var p) && p.Port > 0 ? p
+            : throw new ConfigurationException($"engine.policy.listen: '{e}' is not address:port")).ToArray();
+        builder.Services.AddSingleton(sp => new Engine.Smtp.Policy.PolicyServer(policyListen,
+            SmtpRestrictions.Greylisting(config, sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>()),
+            sp.GetRequiredService<Engine.Filtering.Restrictions.Restrictions>().Site, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Engine.Smtp.Policy.PolicyServer>());
         builder.Services.AddSingleton<SmtpServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);

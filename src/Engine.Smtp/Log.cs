@@ -60,4 +60,7 @@ internal static partial class Log
     [LoggerMessage(1016, LogLevel.Information, "{QueueId}: {Action}: {Stage} from {Client}: {Text}; from=<{From}> to=<{To}> proto={Protocol} helo=<{Helo}>")]
     public static partial void Effect(ILogger logger, string queueId, string action, string stage, string client, string text, string from, string to,
         string protocol, string helo);
+
+    [LoggerMessage(1017, LogLevel.Information, "policy: client={Client}, sender=<{Sender}>, recipient=<{Recipient}>: greylist {Why}")]
+    public static partial void Policy(ILogger logger, string client, string sender, string recipient, string why);
 }

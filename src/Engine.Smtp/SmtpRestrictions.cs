@@ -32,7 +32,7 @@ public static class SmtpRestrictions
             throw new ConfigurationException($"engine.smtp.dnsbl.sites: {e.Message}");
         }
         var factory = new RestrictionFactory(classes, scored, config.GetInt("engine.smtp.dnsbl.threshold", 1),
-            greylist is null ? null : () => new CheckGreylist(greylist, AllowList(config, "allow-clients"), AllowList(config, "allow-recipients")));
+            greylist is null ? null : () => Greylisting(config, greylist));
         var lists = new Dictionary<SmtpStage, RestrictionList>();
         foreach (var (stage, key) in Stages)
         {
@@ -50,6 +50,10 @@ public static class SmtpRestrictions
         var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
         return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName);
     }
+
+    /// <summary>check_greylist: the cluster's greylist with the allow-lists of engine.greylist.</summary>
+    public static CheckGreylist Greylisting(Config config, IGreylist greylist) =>
+        new(greylist, AllowList(config, "allow-clients"), AllowList(config, "allow-recipients"));
 
     /// <summary>engine.greylist.allow-clients or allow-recipients: a file in Postgrey's format, or (empty) the list shipped in hocon/.</summary>
     private static GreylistAllowList AllowList(Config config, string key)

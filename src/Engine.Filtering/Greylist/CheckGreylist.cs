@@ -53,16 +53,25 @@ public sealed class CheckGreylist(IGreylist greylist, GreylistAllowList clients,
 
     public async ValueTask<Verdict> CheckAsync(RestrictionCall call)
     {
+        var answer = await DecideAsync(call).ConfigureAwait(false);
+        return answer is null or { Pass: true } ? Verdict.Dunno
+            : Verdict.Reject(Replies.Rejected(450, "4.2.0", call.Facts.Recipient!.ToString(), "Recipient address", Deferral(answer)));
+    }
+
+    /// <summary>"Greylisted, try again in N seconds".</summary>
+    public static string Deferral(GreylistReplies.Answer answer) => $"Greylisted, try again in {answer.RetryIn} seconds";
+
+    /// <summary>The greylist's answer for the call's triplet; null when the client or recipient is allow-listed (or there is no recipient).</summary>
+    public async ValueTask<GreylistReplies.Answer?> DecideAsync(RestrictionCall call)
+    {
         var facts = call.Facts;
         if (facts.Recipient is not { } recipient || recipients.AllowsRecipient(recipient))
-            return Verdict.Dunno;
-        var name = clients.HasNames && facts.Lookups is not null ? (await call.ClientNameAsync().ConfigureAwait(false)).Verified : "unknown";
+            return null;
+        var name = clients.HasNames && facts.Lookups is not null ? (await call.ClientNameAsync().ConfigureAwait(false)).Verified : facts.ClientName;
         if (clients.AllowsClient(facts.ClientAddress, name))
-            return Verdict.Dunno;
+            return null;
         var sender = facts.Sender is { IsNull: false } from ? from.ToString() : "<>";
-        var answer = await greylist.CheckAsync(NetworkOf(facts.ClientAddress), sender, recipient.ToString(), call.Cancel).ConfigureAwait(false);
-        return answer.Pass ? Verdict.Dunno
-            : Verdict.Reject(Replies.Rejected(450, "4.2.0", recipient.ToString(), "Recipient address", $"Greylisted, try again in {answer.RetryIn} seconds"));
+        return await greylist.CheckAsync(NetworkOf(facts.ClientAddress), sender, recipient.ToString(), call.Cancel).ConfigureAwait(false);
     }
 
     /// <summary>The client's network as Postgrey groups it: a /24 for IPv4 ("192.0.2"), a /64 for IPv6 (four groups).</summary>

@@ -27,16 +27,19 @@ public sealed record RestrictionCall(SmtpFacts Facts, SmtpStage Stage, Site Site
     public Task<ClientName> ClientNameAsync() =>
         (Facts.Lookups ?? new ClientLookups(Facts.ClientAddress, Site.Resolver, [], name: false)).NameAsync();
 
-    /// <summary>The reply a plain reject of the running stage gives: "&lt;key&gt;: Class rejected: text" (Postfix's reply_name and reply_class).</summary>
-    public SmtpReply Rejected(int code, string enhanced, string text) => Stage switch
+    /// <summary>Who a reply of the running stage names, and how: ("unknown[192.0.2.7]", "Client host"), (recipient, "Recipient address"), ...</summary>
+    public (string Key, string What) Subject => Stage switch
     {
-        SmtpStage.Client => Replies.Rejected(code, enhanced, Facts.Client, "Client host", text),
-        SmtpStage.Helo => Replies.Rejected(code, enhanced, Facts.Helo ?? "", "Helo command", text),
-        SmtpStage.Sender => Replies.Rejected(code, enhanced, Facts.Sender?.ToString() ?? "", "Sender address", text),
-        SmtpStage.Recipient => Replies.Rejected(code, enhanced, Facts.Recipient?.ToString() ?? "", "Recipient address", text),
-        SmtpStage.Data => Replies.Rejected(code, enhanced, "DATA", "Data command", text),
-        _ => Replies.Rejected(code, enhanced, "END-OF-MESSAGE", "End-of-data", text),
+        SmtpStage.Client => (Facts.Client, "Client host"),
+        SmtpStage.Helo => (Facts.Helo ?? "", "Helo command"),
+        SmtpStage.Sender => (Facts.Sender?.ToString() ?? "", "Sender address"),
+        SmtpStage.Recipient => (Facts.Recipient?.ToString() ?? "", "Recipient address"),
+        SmtpStage.Data => ("DATA", "Data command"),
+        _ => ("END-OF-MESSAGE", "End-of-data"),
     };
+
+    /// <summary>The reply a plain reject of the running stage gives: "&lt;key&gt;: Class rejected: text" (Postfix's reply_name and reply_class).</summary>
+    public SmtpReply Rejected(int code, string enhanced, string text) => Replies.Rejected(code, enhanced, Subject.Key, Subject.What, text);
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using Engine.Filtering.Access;
 using Engine.Filtering.Greylist;
+using Engine.Filtering.Policy;
 using Engine.Filtering.Restrictions.Any;
 using Engine.Filtering.Restrictions.Client;
 using Engine.Filtering.Restrictions.Helo;
@@ -30,6 +31,10 @@ public sealed class RestrictionFactory
     /// <param name="scoredLists">engine.smtp.dnsbl.sites, for reject_dnsbl_score.</param>
     /// <param name="threshold">engine.smtp.dnsbl.threshold.</param>
     private readonly Func<CheckGreylist>? _greylist;
+    private readonly Dictionary<string, PolicyClient> _policies = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How long a policy server may take to answer (Postfix's smtpd_policy_service_timeout is 100s; a client waits less).</summary>
+    public TimeSpan PolicyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <param name="greylist">Makes check_greylist (the cluster's greylist and its allow-lists); null where there is none.</param>
     public RestrictionFactory(IReadOnlyDictionary<string, IReadOnlyList<string>>? classes = null, IReadOnlyList<ScoredList>? scoredLists = null,
@@ -137,6 +142,11 @@ public sealed class RestrictionFactory
                 return new RejectUnknownClientHostname(reverseOnly: name == "reject_unknown_reverse_client_hostname");
             case "reject_unknown_helo_hostname" or "reject_unknown_hostname":
                 return new RejectUnknownHeloHostname();
+            case "check_policy_service":
+                var spec = Argument();
+                if (!_policies.TryGetValue(spec, out var policy))
+                    _policies[spec] = policy = PolicyClient.Open(spec, PolicyTimeout);
+                return new CheckPolicyService(policy, _actions);
             case "check_greylist":
                 var greylisting = _greylist?.Invoke() ?? throw new FormatException("check_greylist needs the greylist (engine.greylist)");
                 NeedsClientName |= greylisting.NeedsClientName;

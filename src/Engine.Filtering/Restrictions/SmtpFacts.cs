@@ -25,7 +25,10 @@ public sealed record SmtpFacts(IPAddress ClientAddress)
     public ClientLookups? Lookups { get; init; }
 
     /// <summary>The client's name as far as known: its reverse name when that resolves back to the address, or "unknown".</summary>
-    public string ClientName => Lookups?.NameSoFar ?? "unknown";
+    public string ClientName => KnownName ?? Lookups?.NameSoFar ?? "unknown";
+
+    /// <summary>The client's name when another server looked it up (a policy request's client_name).</summary>
+    public string? KnownName { get; init; }
 
     public string? Helo { get; init; }
     public EmailAddress? Sender { get; init; }
@@ -33,6 +36,12 @@ public sealed record SmtpFacts(IPAddress ClientAddress)
 
     /// <summary>The SASL login name of an authenticated client.</summary>
     public string? SaslUser { get; init; }
+
+    /// <summary>What names the transaction to policy servers (Postfix's "instance"): the same for every recipient of a message.</summary>
+    public string Instance { get; init; } = "";
+
+    /// <summary>The size MAIL FROM declared, or 0.</summary>
+    public long Size { get; init; }
 
     /// <summary>"SMTP", "ESMTP", ...: for the maillog and policy servers.</summary>
     public string Protocol { get; init; } = "ESMTP";

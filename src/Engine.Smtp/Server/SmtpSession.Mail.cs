@@ -146,6 +146,8 @@ internal sealed partial class SmtpSession
     private SmtpFacts Facts(EmailAddress? to) => new(_connection.RemoteAddress)
     {
         Lookups = _lookups,
+        Instance = _queueId.Value ?? "",
+        Size = _mail?.Parameters.Size ?? 0,
         Helo = _helo.Length == 0 ? null : _helo,
         Sender = _mail?.From,
         Recipient = to,

@@ -144,6 +144,9 @@ public static class EngineHost
         });
         builder.Services.AddSingleton(new LoginGuard(GuardSettings(config), counts));
         builder.Services.AddSingleton(new SendRates(smtp.RateWindow, smtp.MessageRateLimit, smtp.RecipientRateLimit, counts));
+        builder.Services.AddSingleton(new ClientRates(new ClientRateLimits(config.GetTimeSpan("engine.smtp.anvil-rate-time-unit", TimeSpan.FromMinutes(1)),
+            config.GetInt("engine.smtp.client-connection-rate-limit", 0), config.GetInt("engine.smtp.client-message-rate-limit", 0),
+            config.GetInt("engine.smtp.client-recipient-rate-limit", 0)), counts));
         builder.Services.AddSingleton(sp => OpenTls(config, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls")));
         builder.Services.AddSingleton<Engine.Filtering.Greylist.IGreylist>(sp =>
         {

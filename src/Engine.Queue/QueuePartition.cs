@@ -131,7 +131,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     Sender.Tell(new QueueReplies.Queued(enqueue.Id));
                     return;
                 }
-                _waiting.Add((new QueueEvents.MessageQueued(enqueue.Id, enqueue.Envelope, enqueue.BlobRef, DateTimeOffset.UtcNow), Sender));
+                _waiting.Add((new QueueEvents.MessageQueued(enqueue.Id, enqueue.Envelope, enqueue.BlobRef, DateTimeOffset.UtcNow, enqueue.Hold), Sender));
                 if (_writing.Count == 0)
                     WriteBatch();
                 break;
@@ -227,6 +227,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
             replyTo[e.Id].Tell(new QueueReplies.Queued(e.Id));
+            if (e.Hold is not null)
+                QueueLog.Held(_maillog, e.Id.Value, e.Hold); // a HOLD action at SMTP time: into the hold queue, as Postfix
             Dispatch(_state.Messages[e.Id]);
         });
         DeferAsync(BatchWritten.Instance, _ => OnBatchWritten());

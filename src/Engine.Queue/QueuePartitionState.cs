@@ -18,7 +18,8 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
     public QueuePartitionState Apply(object e) => e switch
     {
         QueueEvents.MessageQueued q when !Messages.ContainsKey(q.Id) =>
-            new(Messages.Add(q.Id, new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Incoming))),
+            new(Messages.Add(q.Id, q.Hold is null ? new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Incoming)
+                : new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Hold) { Reason = q.Hold })),
         QueueEvents.RecipientDelivered d when Messages.TryGetValue(d.Id, out var m) && !m.DeliveredTo.Contains(d.Account) =>
             new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account], Deferrals = Without(m, d.Account) })),
         QueueEvents.RecipientBounced b when Messages.TryGetValue(b.Id, out var m) && !m.BouncedTo.Contains(b.Target) =>

@@ -11,7 +11,8 @@ namespace Engine.Smtp;
 public static class SmtpRestrictions
 {
     private static readonly (SmtpStage Stage, string Key)[] Stages =
-        [(SmtpStage.Client, "client"), (SmtpStage.Helo, "helo"), (SmtpStage.Sender, "sender"), (SmtpStage.Recipient, "recipient")];
+        [(SmtpStage.Client, "client"), (SmtpStage.Helo, "helo"), (SmtpStage.Sender, "sender"), (SmtpStage.Recipient, "recipient"),
+            (SmtpStage.Data, "data"), (SmtpStage.EndOfData, "end-of-data")];
 
     /// <param name="greylist">The cluster's greylist, for check_greylist.</param>
     public static Restrictions Create(Config config, SmtpSettings settings, IRecipientDirectory directory, DnsLookup? dns, IGreylist? greylist = null)

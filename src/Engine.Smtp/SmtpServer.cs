@@ -19,7 +19,7 @@ namespace Engine.Smtp;
 /// with 421; the actor system leaves the cluster after it.
 /// </summary>
 public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, IRecipientDirectory directory,
-    SmtpSettings settings, ServerTls tls, LoginGuard guard, SendRates rates, Restrictions restrictions,
+    SmtpSettings settings, ServerTls tls, LoginGuard guard, SendRates rates, ClientRates clientRates, Restrictions restrictions,
     ILoggerFactory loggers) : IHostedService
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
@@ -37,7 +37,7 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
-        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, guard, rates, restrictions, _log), "smtp-sessions");
+        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, guard, rates, clientRates, restrictions, _log), "smtp-sessions");
         foreach (var endPoint in settings.Listen)
             _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, SmtpService.Mx));
         foreach (var endPoint in settings.SubmissionListen ?? [])

@@ -1,4 +1,5 @@
 using Engine.Integration.Tests.Support;
+using Engine.Messages.Queue;
 
 namespace Engine.Integration.Tests;
 
@@ -56,5 +57,56 @@ public sealed class RestrictionListSpecs
     {
         var failure = await Assert.ThrowsAnyAsync<Exception>(() => EngineInstance.StartAsync("engine.smtp.restrictions.client = [reject_unknwon_client]"));
         Assert.Contains("engine.smtp.restrictions.client: unknown restriction 'reject_unknwon_client'", failure.ToString());
+    }
+
+    private static async Task<(string Id, RawSmtp.Reply Reply)> SendAsync(EngineInstance engine, string from, string sender, string recipient)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(engine.Port, from);
+        await smtp.CommandAsync("EHLO client.test");
+        await smtp.CommandAsync($"MAIL FROM:<{sender}>");
+        Assert.Equal(250, (await smtp.CommandAsync($"RCPT TO:<{recipient}>")).Code);
+        var data = await smtp.CommandAsync("DATA");
+        if (data.Code != 354)
+            return ("", data);
+        var reply = await smtp.CommandAsync("Subject: effects\r\n\r\nbody\r\n.");
+        return (reply.Last.Split(' ')[^1], reply);
+    }
+
+    [Fact]
+    public async Task Access_actions_hold_discard_prepend_and_redirect_and_the_data_and_end_of_data_lists_refuse()
+    {
+        var dir = TempDir.Create("restriction-effects");
+        var senders = Path.Combine(dir, "senders");
+        await File.WriteAllTextAsync(senders, "hold.test HOLD look at this\ndiscard.test DISCARD trap\nprepend.test PREPEND X-Tag: yes\n"
+            + "redirect.test REDIRECT sink@elsewhere.test\nlate.test REJECT no thanks\n", TestContext.Current.CancellationToken);
+        var clients = Path.Combine(dir, "clients");
+        await File.WriteAllTextAsync(clients, "127.0.0.5 REJECT not your data\n", TestContext.Current.CancellationToken);
+        await using var engine = await Accounts.WithSettingsAsync("restriction-effects", [
+            $"engine.smtp.restrictions.sender = [\"check_sender_access exact:{senders}\"]",
+            $"engine.smtp.restrictions.data = [\"check_client_access cidr:{clients}\"]",
+            "engine.smtp.restrictions.end-of-data = [\"reject_unlisted_sender\"]"]);
+
+        var held = await SendAsync(engine, "127.0.0.1", "a@hold.test", "bob@elsewhere.test");
+        Assert.Equal(QueueState.Hold, (await engine.QueuedAsync(held.Id)).State);
+        await engine.Logs.WaitForAsync(l => l == $"{held.Id}: held: look at this");
+        await engine.Logs.WaitForAsync(l => l == "NOQUEUE: hold: RCPT from unknown[127.0.0.1]: look at this; from=<a@hold.test> to=<bob@elsewhere.test> proto=ESMTP helo=<client.test>");
+
+        var prepended = await SendAsync(engine, "127.0.0.1", "a@prepend.test", "bob@elsewhere.test");
+        Assert.StartsWith("X-Tag: yes\r\nReceived: from client.test", System.Text.Encoding.UTF8.GetString(engine.Body(await engine.QueuedAsync(prepended.Id))),
+            StringComparison.Ordinal);
+
+        var redirected = await SendAsync(engine, "127.0.0.1", "a@redirect.test", "bob@elsewhere.test");
+        Assert.Equal(["sink@elsewhere.test"], (await engine.QueuedAsync(redirected.Id)).Envelope.Recipients.Select(r => r.Address));
+
+        var discarded = await SendAsync(engine, "127.0.0.1", "a@discard.test", "bob@elsewhere.test");
+        Assert.Equal(250, discarded.Reply.Code); // claimed, as Postfix claims it
+        Assert.DoesNotContain(await engine.QueueAsync(), m => m.Id.Value == discarded.Id);
+
+        var atData = await SendAsync(engine, "127.0.0.5", "a@client.test", "jane@campus.test");
+        Assert.Equal("554 5.7.1 <unknown[127.0.0.5]>: Client host rejected: not your data", atData.Reply.Last);
+
+        var forged = await SendAsync(engine, "127.0.0.1", "forged@campus.test", "bob@elsewhere.test");
+        Assert.Equal("550 5.1.0 <forged@campus.test>: Sender address rejected: User unknown in virtual mailbox table", forged.Reply.Last);
+        Assert.Equal(3, (await engine.QueueAsync()).Count); // held, prepended, redirected, and none of the refused or discarded
     }
 }

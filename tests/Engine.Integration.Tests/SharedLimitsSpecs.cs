@@ -24,6 +24,7 @@ public sealed class SharedLimitsSpecs
         await using var firstNode = first;
         await using var secondNode = second;
         var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0jane@campus.test\0{Accounts.Password}"));
+        await BarrierAsync(first, second, "127.0.0.250"); // the nodes' pub-sub has met
 
         // Jane sends her two messages' worth through the first node.
         await using (var smtp = await RawSmtp.GreetedAsync(first.Port))
@@ -70,6 +71,69 @@ public sealed class SharedLimitsSpecs
             Assert.Equal(235, (await smtp.CommandAsync("AUTH PLAIN " + plain)).Code);
             Assert.Equal("450 4.7.1 Error: too much mail from user jane@campus.test; try again later",
                 (await smtp.CommandAsync("MAIL FROM:<jane@campus.test>")).Last);
+        }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="other"/> has every count change <paramref name="node"/> published so far: a failed
+    /// login published after them (one node's changes travel in order) shows in the other's guard. Until the
+    /// nodes' pub-sub registries have met (gossip, about a second after joining) changes are lost, so the
+    /// marker is sent again until one arrives.
+    /// </summary>
+    private static async Task BarrierAsync(EngineInstance node, EngineInstance other, string marker)
+    {
+        var guard = other.Services.GetRequiredService<LoginGuard>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (guard.Check(IPAddress.Parse(marker), null).Delay == TimeSpan.Zero)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the count changes did not reach the other node");
+            using (var imap = await RawImap.GreetedAsync(node.ImapPort, from: marker))
+                Assert.Contains("NO", await imap.ExchangeAsync("m LOGIN nobody@campus.test wrong\r\n", "m"));
+            for (var i = 0; i < 10 && guard.Check(IPAddress.Parse(marker), null).Delay == TimeSpan.Zero; i++)
+                await Task.Delay(50, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task Client_connection_and_message_rates_are_counted_across_the_nodes()
+    {
+        var dataDir = Accounts.WithJane("shared-client-rates");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, ["engine.smtp.mynetworks = []", "engine.smtp.client-connection-rate-limit = 2",
+            "engine.smtp.client-message-rate-limit = 2", "engine.auth.guard.delay-step = 10ms", "engine.imap.auth-failure-delay = 0s"]);
+        await using var firstNode = first;
+        await using var secondNode = second;
+        await BarrierAsync(first, second, "127.0.0.250");
+
+        for (var i = 0; i < 2; i++)
+        {
+            await using var smtp = await RawSmtp.GreetedAsync(first.Port, from: "127.0.0.2"); // two connections: the limit
+        }
+        await using (var smtp = await RawSmtp.GreetedAsync(first.Port, from: "127.0.0.3"))
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code);
+                await smtp.CommandAsync("RSET");
+            }
+        }
+        await BarrierAsync(first, second, "127.0.0.9");
+
+        using (var refused = new System.Net.Sockets.TcpClient(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0)))
+        {
+            await refused.ConnectAsync("127.0.0.1", second.Port, Ct);
+            var greeting = await new StreamReader(refused.GetStream()).ReadLineAsync(Ct);
+            Assert.Equal("421 4.7.0 mx.test Error: too many connections from 127.0.0.2", greeting);
+        }
+        await using (var smtp = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.3")) // its third connection: within the limit
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            Assert.Equal("450 4.7.1 Error: too much mail from 127.0.0.3", (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Last);
+        }
+        await using (var smtp = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.4")) // another client is not held back
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code);
         }
     }
 }

@@ -55,7 +55,7 @@ public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef
 public static class QueueCommands
 {
     /// <summary>Put a message whose body is already on stable storage into the incoming queue.</summary>
-    public sealed record Enqueue(int Partition, QueueId Id, Envelope Envelope, string BlobRef) : IQueuePartitionMessage;
+    public sealed record Enqueue(int Partition, QueueId Id, Envelope Envelope, string BlobRef, string? Hold = null) : IQueuePartitionMessage;
 
     /// <summary>List what a partition holds (the operators' mailq, and tests).</summary>
     public sealed record GetMessages(int Partition) : IQueuePartitionMessage;
@@ -87,7 +87,7 @@ public static class QueueReplies
 public static class QueueEvents
 {
     /// <summary>A message entered the incoming queue (the first record of Postfix's queue file).</summary>
-    public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At) : IEngineMessage;
+    public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At, string? Hold = null) : IEngineMessage;
 
     /// <summary>The message reached <paramref name="Account"/>: a local mailbox (with its UID) or a remote address (UID 0).</summary>
     public sealed record RecipientDelivered(QueueId Id, string Account, long Uid, DateTimeOffset At) : IEngineMessage;

@@ -8,48 +8,39 @@ namespace Engine.Smtp.Server;
 /// unauthenticated clients is not counted here. With a <see cref="CountExchange"/> the counts are the
 /// cluster's, so a user who spreads connections over the farm's submission nodes gets no more.
 /// </summary>
-public sealed class SendRates
+public sealed class SendRates(TimeSpan window, int messageLimit, int recipientLimit, CountExchange? exchange = null, Func<DateTime>? clock = null)
 {
-    private const string Table = "send";
-    private readonly SlidingCounts _messages;
-    private readonly SlidingCounts _recipients;
-    private readonly int _messageLimit;
-    private readonly int _recipientLimit;
-    private readonly CountExchange? _exchange;
-    private readonly Func<DateTime> _now;
-
-    public SendRates(TimeSpan window, int messageLimit, int recipientLimit, CountExchange? exchange = null, Func<DateTime>? clock = null)
-    {
-        _messages = new SlidingCounts(window);
-        _recipients = new SlidingCounts(window);
-        (_messageLimit, _recipientLimit, _exchange) = (messageLimit, recipientLimit, exchange);
-        _now = clock ?? (() => DateTime.UtcNow);
-        exchange?.Register(Table, Apply);
-    }
+    private readonly RateCounter _messages = new("send-messages", window, messageLimit, exchange, clock);
+    private readonly RateCounter _recipients = new("send-recipients", window, recipientLimit, exchange, clock);
 
     /// <summary>The refusal of one more message from <paramref name="user"/>, or null (and the message is counted).</summary>
-    public string? Message(string user) => Take(_messages, "m:", user, _messageLimit, $"Error: too much mail from user {user}; try again later");
+    public string? Message(string user) => _messages.Take(user) ? null : $"Error: too much mail from user {user}; try again later";
 
     /// <summary>The refusal of one more recipient, or null (and it is counted).</summary>
-    public string? Recipient(string user) =>
-        Take(_recipients, "r:", user, _recipientLimit, $"Error: too many recipients from user {user}; try again later");
-
-    private string? Take(SlidingCounts counts, string kind, string user, int limit, string refusal)
-    {
-        var now = _now();
-        if (counts.Count(user, now) >= limit)
-            return refusal;
-        counts.Add(user, now);
-        _exchange?.Publish(Table, kind + user, 1);
-        return null;
-    }
-
-    /// <summary>Another node's count: "m:" messages or "r:" recipients of a user.</summary>
-    private void Apply(string key, int count)
-    {
-        var counts = key.StartsWith("m:", StringComparison.Ordinal) ? _messages : key.StartsWith("r:", StringComparison.Ordinal) ? _recipients : null;
-        if (counts is not null && count > 0)
-            counts.Add(key[2..], _now(), Math.Min(count, 1000));
-    }
+    public string? Recipient(string user) => _recipients.Take(user) ? null : $"Error: too many recipients from user {user}; try again later";
 }
 
+/// <summary>engine.smtp.client-*-rate-limit: Postfix's anvil limits per client address, per anvil-rate-time-unit.</summary>
+public sealed record ClientRateLimits(TimeSpan Unit, int Connections, int Messages, int Recipients)
+{
+    public static readonly ClientRateLimits None = new(TimeSpan.FromMinutes(1), 0, 0, 0);
+}
+
+/// <summary>
+/// Postfix's anvil rates per client address, across the cluster: new connections (421 4.7.0 Error: too many
+/// connections from address), messages (450 4.7.1 Error: too much mail from address) and recipients (450 4.7.1
+/// Error: too many recipients from address) per time unit. Clients in mynetworks are not limited (Postfix's
+/// smtpd_client_event_limit_exceptions). 0 turns a limit off, as in Postfix.
+/// </summary>
+public sealed class ClientRates(ClientRateLimits limits, CountExchange? exchange = null, Func<DateTime>? clock = null)
+{
+    private readonly RateCounter _connections = new("client-connections", limits.Unit, limits.Connections, exchange, clock);
+    private readonly RateCounter _messages = new("client-messages", limits.Unit, limits.Messages, exchange, clock);
+    private readonly RateCounter _recipients = new("client-recipients", limits.Unit, limits.Recipients, exchange, clock);
+
+    public string? Connection(string address) => _connections.Take(address) ? null : $"Error: too many connections from {address}";
+
+    public string? Message(string address) => _messages.Take(address) ? null : $"Error: too much mail from {address}";
+
+    public string? Recipient(string address) => _recipients.Take(address) ? null : $"Error: too many recipients from {address}";
+}

@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Engine.Filtering.Restrictions;
 using Engine.Messages;
 using Engine.Messages.Queue;
 using Engine.Primitives;
@@ -15,9 +16,36 @@ internal sealed partial class SmtpSession
     private BodyTarget? _body;
     private SmtpReply? _chunkRefusal;
     private ICancelable? _queueTimer;
+    /// <summary>Between Enqueue and the queue's answer (a restriction decision must not resume the stash then).</summary>
+    private bool _queueing;
 
-    /// <summary>DATA (RFC 5321 section 4.1.1.4): the connection streams the text into the spool.</summary>
-    private void Data()
+    /// <summary>DATA (RFC 5321 section 4.1.1.4): the data restrictions, then the connection streams the text into the spool.</summary>
+    private void Data() => Decide(_restrictions.DataAsync(Facts(null)), outcome =>
+    {
+        if (DataRefused(outcome) is { } refusal)
+        {
+            Count("DATA", ok: false);
+            RefuseBody(DataCommand.Instance, refusal);
+            return;
+        }
+        StartData();
+    });
+
+    /// <summary>The refusal of the data restrictions (logged), or null with their effects kept.</summary>
+    private SmtpReply? DataRefused(Outcome outcome)
+    {
+        var to = string.Join(",", _recipients.Select(r => r.Address));
+        LogOutcome(outcome, "DATA", to);
+        if (outcome.Refusal is { } refusal)
+        {
+            Log.Reject(_log, LogId, "DATA", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
+            return refusal;
+        }
+        _effects.AddRange(outcome.Effects.Where(e => e is not TransactionEffect.Warn));
+        return null;
+    }
+
+    private void StartData()
     {
         _body = NewBody(new DataDecoder(_settings.BodyLimits));
         if (_body is null)
@@ -32,8 +60,24 @@ internal sealed partial class SmtpSession
         ReadBody();
     }
 
-    /// <summary>BDAT (RFC 3030): each chunk is read whole; the LAST one ends the message.</summary>
+    /// <summary>BDAT (RFC 3030): each chunk is read whole; the LAST one ends the message. The data restrictions run at the first.</summary>
     private void Bdat(BdatCommand bdat)
+    {
+        if (_phase == SmtpPhase.Bdat)
+        {
+            StartChunk(bdat);
+            return;
+        }
+        Decide(_restrictions.DataAsync(Facts(null)), outcome =>
+        {
+            if (DataRefused(outcome) is { } refusal)
+                RefuseBody(bdat, refusal);
+            else
+                StartChunk(bdat);
+        });
+    }
+
+    private void StartChunk(BdatCommand bdat)
     {
         if (_phase != SmtpPhase.Bdat)
         {
@@ -75,7 +119,9 @@ internal sealed partial class SmtpSession
     private BodyTarget? NewBody(BodyDecoder decoder)
     {
         var recipients = _recipients.Select(r => r.Address).ToArray();
-        var header = ReceivedHeader.Format(_helo, _clientName, _connection.RemoteAddress.ToString(), _settings.Hostname,
+        // PREPEND actions go above the Received: header, in the order they were asked for, as Postfix puts them.
+        var header = string.Concat(_effects.OfType<TransactionEffect.Prepend>().Select(p => p.Header + "\r\n"))
+            + ReceivedHeader.Format(_helo, _clientName, _connection.RemoteAddress.ToString(), _settings.Hostname,
             Protocol, _queueId, recipients, DateTimeOffset.Now, _tls);
         try
         {
@@ -139,16 +185,46 @@ internal sealed partial class SmtpSession
             return;
         }
         if (last)
-            Enqueue();
+            Decide(_restrictions.EndOfDataAsync(Facts(null) with { Size = _body!.Decoder.Size }), EndOfData);
+    }
+
+    /// <summary>After the body: the end-of-data restrictions, then DISCARD (answered as accepted, dropped) or the queue.</summary>
+    private void EndOfData(Outcome outcome)
+    {
+        var to = string.Join(",", _recipients.Select(r => r.Address));
+        LogOutcome(outcome, "END-OF-MESSAGE", to);
+        _effects.AddRange(outcome.Effects.Where(e => e is not TransactionEffect.Warn));
+        if (outcome.Refusal is not null || _effects.OfType<TransactionEffect.Discard>().Any())
+        {
+            var reference = _body!.Writer.Ref;
+            var id = _queueId;
+            _body = null;
+            _blobs.Delete(reference);
+            if (outcome.Refusal is { } refusal)
+            {
+                Log.Reject(_log, id.Value, "END-OF-MESSAGE", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
+                ResetTransaction();
+                Error(refusal);
+                return;
+            }
+            ResetTransaction();
+            Send(new SmtpReply(250, "2.0.0", $"Ok: queued as {id}"));
+            return;
+        }
+        Enqueue();
     }
 
     /// <summary>The body is durable; now the queue entry. "250" only after the partition has written it.</summary>
     private void Enqueue()
     {
         var mail = _mail!;
+        // REDIRECT: every recipient replaced by the one address (the last asked for wins, as in Postfix).
+        var recipients = _effects.OfType<TransactionEffect.Redirect>().LastOrDefault() is { } redirect
+            ? [new EnvelopeRecipient(redirect.Address, DsnNotify.Unspecified)]
+            : _recipients.ToArray();
         var envelope = new Envelope(
             mail.From.ToString(),
-            _recipients.ToArray(),
+            recipients,
             mail.Parameters.Body,
             mail.Parameters.SmtpUtf8,
             mail.Parameters.Ret,
@@ -156,8 +232,10 @@ internal sealed partial class SmtpSession
             new ClientInfo(_connection.RemoteAddress.ToString(), _clientName, _helo, Protocol),
             DateTimeOffset.UtcNow,
             _body!.Decoder.Size);
-        _queue.Tell(new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref));
+        var hold = _effects.OfType<TransactionEffect.Hold>().FirstOrDefault()?.Reason;
+        _queue.Tell(new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold));
         _queueTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.QueueTimeout, Self, new QueueTimedOut(_queueId), Self);
+        _queueing = true;
         Become(AwaitingQueue);
     }
 
@@ -223,6 +301,7 @@ internal sealed partial class SmtpSession
 
     private void Resume()
     {
+        _queueing = false;
         Become(Ready);
         Stash.UnstashAll();
         if (_draining)

@@ -12,6 +12,8 @@ internal sealed partial class SmtpSession
     private bool _rcptRefused;
     private QueueId _queueId;
     private readonly List<EnvelopeRecipient> _recipients = [];
+    /// <summary>What the restriction lists asked of this message: HOLD, DISCARD, PREPEND, REDIRECT, FILTER.</summary>
+    private readonly List<TransactionEffect> _effects = [];
 
     /// <summary>The queue id in log lines: the transaction's once a recipient is accepted, NOQUEUE before (as Postfix, which opens the queue file then).</summary>
     private string LogId => _recipients.Count == 0 ? "NOQUEUE" : _queueId.Value;
@@ -48,7 +50,7 @@ internal sealed partial class SmtpSession
             CloseWith(ShuttingDown);
             return;
         }
-        if (_authenticated is { } sender && _rates.Message(sender) is { } tooMuch)
+        if (((_authenticated is { } sender ? _rates.Message(sender) : null) ?? Limited(_clientRates.Message)) is { } tooMuch)
         {
             RefuseMail(mail, new SmtpReply(450, "4.7.1", tooMuch));
             return;
@@ -83,27 +85,37 @@ internal sealed partial class SmtpSession
             RefuseRcpt(to, refusal);
             return;
         }
-        var pending = _restrictions.RecipientAsync(Facts(to));
-        if (pending.IsCompletedSuccessfully)
-        {
-            Decided(rcpt, to, pending.Result);
-            return;
-        }
-        pending.AsTask().PipeTo(Self, success: outcome => new RcptDecided(rcpt, to, outcome),
-            failure: e => new RcptDecided(rcpt, to, new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], [])));
-        Become(AwaitingRestrictions);
+        Decide(_restrictions.RecipientAsync(Facts(to)), outcome => Decided(rcpt, to, outcome));
     }
 
-    private sealed record RcptDecided(RcptCommand Rcpt, EmailAddress To, Outcome Outcome);
+    private sealed record RestrictionsDecided(Outcome Outcome, Action<Outcome> Then);
+
+    /// <summary>
+    /// Runs <paramref name="then"/> with the restriction lists' outcome: at once when they answered at once (no
+    /// lookup), else when the answer comes back as a message, with later commands stashed meanwhile.
+    /// </summary>
+    private void Decide(ValueTask<Outcome> pending, Action<Outcome> then)
+    {
+        if (pending.IsCompletedSuccessfully)
+        {
+            then(pending.Result);
+            return;
+        }
+        pending.AsTask().PipeTo(Self, success: outcome => new RestrictionsDecided(outcome, then),
+            failure: e => new RestrictionsDecided(new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []), then));
+        Become(AwaitingRestrictions);
+    }
 
     /// <summary>While a restriction list looks something up: later commands wait, in order.</summary>
     private void AwaitingRestrictions(object message)
     {
         switch (message)
         {
-            case RcptDecided decided:
-                Decided(decided.Rcpt, decided.To, decided.Outcome);
-                Resume();
+            case RestrictionsDecided decided:
+                Become(Ready);
+                decided.Then(decided.Outcome);
+                if (!_inBody && !_queueing)
+                    Resume(); // else the body's or the queue's behaviour resumes the stash when it is done
                 break;
             default:
                 WhileWaiting(message);
@@ -113,25 +125,33 @@ internal sealed partial class SmtpSession
 
     private void Decided(RcptCommand rcpt, EmailAddress to, Outcome outcome)
     {
-        var from = _mail!.From.ToString();
-        foreach (var warning in outcome.Warnings)
-            Log.RejectWarning(_log, LogId, "RCPT", _client, warning.ToString(), from, to.ToString(), Protocol, _helo);
-        foreach (var effect in outcome.Effects)
-        {
-            // WARN and INFO only log; the message-changing actions come with the hold queue and header work.
-            var action = effect is TransactionEffect.Warn ? "warn" : effect.GetType().Name.ToLowerInvariant() + " (not carried out yet)";
-            Log.Effect(_log, LogId, action, "RCPT", _client, effect.Text, from, to.ToString(), Protocol, _helo);
-        }
+        LogOutcome(outcome, "RCPT", to.ToString());
         if (outcome.Refusal is { } refusal)
         {
             RefuseRcpt(to, refusal);
             return;
         }
+        _effects.AddRange(outcome.Effects.Where(e => e is not TransactionEffect.Warn));
         if (_recipients.Count == 0)
             Log.Client(_log, _queueId.Value, _client);
         _recipients.Add(new EnvelopeRecipient(to.ToString(), rcpt.Parameters.Notify, rcpt.Parameters.OrcptType, rcpt.Parameters.Orcpt));
         _phase = SmtpPhase.Rcpt;
         Ok("RCPT", new SmtpReply(250, "2.1.5", "Ok"));
+    }
+
+    /// <summary>The warnings and the effects of an outcome, in the maillog as Postfix writes them ("hold: RCPT from ...").</summary>
+    private void LogOutcome(Outcome outcome, string stage, string to)
+    {
+        var from = _mail!.From.ToString();
+        foreach (var warning in outcome.Warnings)
+            Log.RejectWarning(_log, LogId, stage, _client, warning.ToString(), from, to, Protocol, _helo);
+        if (outcome.Refusal is not null)
+            return;
+        foreach (var effect in outcome.Effects)
+        {
+            var action = effect is TransactionEffect.Filter ? "filter (not carried out yet)" : effect.GetType().Name.ToLowerInvariant();
+            Log.Effect(_log, LogId, action, stage, _client, effect.Text, from, to, Protocol, _helo);
+        }
     }
 
     private void RefuseRcpt(EmailAddress to, SmtpReply reply)
@@ -162,7 +182,7 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Error: too many recipients");
         if (to.IsInternational && _mail!.Parameters.SmtpUtf8 != true)
             return SmtpSyntax.Reply(SmtpSyntaxError.NeedsSmtpUtf8);
-        if (_authenticated is { } sender && _rates.Recipient(sender) is { } tooMany)
+        if (((_authenticated is { } sender ? _rates.Recipient(sender) : null) ?? Limited(_clientRates.Recipient)) is { } tooMany)
             return new SmtpReply(450, "4.7.1", tooMany);
         return null;
     }
@@ -174,6 +194,7 @@ internal sealed partial class SmtpSession
         _mail = null;
         _rcptRefused = false;
         _recipients.Clear();
+        _effects.Clear();
         if (_phase != SmtpPhase.Connected)
             _phase = SmtpPhase.Greeted;
     }

@@ -43,6 +43,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly LoginGuard _guard;
     private readonly SendRates _rates;
     private readonly Restrictions _restrictions;
+    private readonly ClientRates _clientRates;
     private readonly ILogger _log;
     /// <summary>"name[address]" in log lines: "unknown" until the client's name is known (looked up only when a restriction needs it).</summary>
     private string _client;
@@ -64,8 +65,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private string? _tls;
 
     public SmtpSession(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory,
-        LoginGuard guard, SendRates rates, Restrictions restrictions, ILogger log)
+        LoginGuard guard, SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log)
     {
+        _clientRates = clientRates;
         _restrictions = restrictions;
         _guard = guard;
         _rates = rates;
@@ -87,8 +89,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// (Props.Create(() =&gt; ...) compiles its arguments each time, which costs more than the session).
     /// </summary>
     public static Props Props(SmtpConnection connection, SmtpSettings settings, IActorRef queue, IBlobStore blobs,
-        IRecipientDirectory directory, LoginGuard guard, SendRates rates, Restrictions restrictions, ILogger log) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, rates, restrictions, log)));
+        IRecipientDirectory directory, LoginGuard guard, SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log) =>
+        Akka.Actor.Props.CreateBy(new Producer(() => new SmtpSession(connection, settings, queue, blobs, directory, guard, rates, clientRates, restrictions, log)));
 
     private sealed class Producer(Func<SmtpSession> create) : IIndirectActorProducer
     {
@@ -108,6 +110,13 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     protected override void PreStart()
     {
         Log.Connect(_log, _client);
+        if (Limited(_clientRates.Connection) is { } tooMany)
+        {
+            // Postfix's smtpd_client_connection_rate_limit: the greeting is the refusal.
+            Log.ConnectionRefused(_log, _client, $"421 4.7.0 {_settings.Hostname} {tooMany}");
+            CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} {tooMany}"));
+            return;
+        }
         _lookups = _restrictions.Connect(_connection.RemoteAddress);
         if (_lookups is not null && _restrictions.LooksUpClientName)
             _lookups.NameAsync().PipeTo(Self, success: name => new ClientNamed(name.Verified));
@@ -162,6 +171,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
                 break;
         }
     }
+
+    /// <summary>A client rate's refusal for this client, or null; clients in mynetworks have no rate (smtpd_client_event_limit_exceptions).</summary>
+    private string? Limited(Func<string, string?> take) =>
+        _settings.IsMyNetwork(_connection.RemoteAddress) ? null : take(_connection.RemoteAddress.ToString());
 
     private sealed record ClientNamed(string Name);
 

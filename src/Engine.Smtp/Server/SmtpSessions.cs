@@ -12,7 +12,7 @@ namespace Engine.Smtp.Server;
 /// connection closes), never restarted with a half-known state. On shutdown it drains them.
 /// </summary>
 internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
-    SendRates rates, Restrictions restrictions, ILogger log) : UntypedActor
+    SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log) : UntypedActor
 {
 
     public sealed record Start(SmtpConnection Connection, Action Done);
@@ -38,8 +38,8 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     private bool _draining;
 
     public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
-        SendRates rates, Restrictions restrictions, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, rates, restrictions, log));
+        SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, rates, clientRates, restrictions, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
@@ -52,7 +52,7 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, rates, restrictions, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, rates, clientRates, restrictions, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);

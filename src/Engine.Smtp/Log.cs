@@ -61,6 +61,10 @@ internal static partial class Log
     public static partial void Effect(ILogger logger, string queueId, string action, string stage, string client, string text, string from, string to,
         string protocol, string helo);
 
+    [LoggerMessage(1018, LogLevel.Information, "{QueueId}: {Action}: {Where} from {Client}; from=<{From}> to=<{To}> proto={Protocol} helo=<{Helo}>: {Text}")]
+    public static partial void Content(ILogger logger, string queueId, string action, string where, string client, string from, string to, string protocol,
+        string helo, string text);
+
     [LoggerMessage(1017, LogLevel.Information, "policy: client={Client}, sender=<{Sender}>, recipient=<{Recipient}>: greylist {Why}")]
     public static partial void Policy(ILogger logger, string client, string sender, string recipient, string why);
 }

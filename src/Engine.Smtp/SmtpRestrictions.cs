@@ -1,4 +1,6 @@
 using Akka.Configuration;
+using Engine.Filtering.Access;
+using Engine.Filtering.Content;
 using Engine.Filtering.Dns;
 using Engine.Filtering.Greylist;
 using Engine.Filtering.Restrictions;
@@ -49,7 +51,33 @@ public static class SmtpRestrictions
             }
         }
         var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
-        return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName);
+        return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName)
+        {
+            Content = ContentChecksOf(config),
+        };
+    }
+
+    /// <summary>engine.smtp.header-checks and the rest: regexp tables; the MIME and nested ones default to header-checks.</summary>
+    private static ContentChecks ContentChecksOf(Config config)
+    {
+        AccessTable? Open(string key, string fallback)
+        {
+            var spec = config.GetString($"engine.smtp.{key}", "");
+            spec = spec.Length == 0 ? fallback : spec;
+            if (spec.Length == 0)
+                return null;
+            try
+            {
+                return AccessTable.Open(spec);
+            }
+            catch (Exception e) when (e is FormatException or IOException)
+            {
+                throw new ConfigurationException($"engine.smtp.{key}: {e.Message}");
+            }
+        }
+        var headers = config.GetString("engine.smtp.header-checks", "");
+        return new ContentChecks(Open("header-checks", ""), Open("mime-header-checks", headers), Open("nested-header-checks", headers),
+            Open("body-checks", ""));
     }
 
     /// <summary>check_greylist: the cluster's greylist with the allow-lists of engine.greylist.</summary>

@@ -33,6 +33,9 @@ public sealed class Restrictions(Site site, IReadOnlyDictionary<SmtpStage, Restr
 
     public Site Site => site;
 
+    /// <summary>header_checks, mime_header_checks, nested_header_checks and body_checks, run on the text as it streams in.</summary>
+    public Content.ContentChecks Content { get; init; } = Engine.Filtering.Content.ContentChecks.None;
+
     public RestrictionList List(SmtpStage stage) => lists.GetValueOrDefault(stage, Empty);
 
     public ValueTask<Outcome> RecipientAsync(SmtpFacts facts, CancellationToken cancel = default) =>

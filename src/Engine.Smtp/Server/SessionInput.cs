@@ -34,8 +34,12 @@ internal static class SessionInput
 /// Where the I/O loop puts the octets of a message: the session makes it when it accepts DATA or the
 /// first BDAT, and keeps it across BDAT chunks.
 /// </summary>
-internal sealed class BodyTarget(Storage.Blobs.IBlobWriter writer, ReadOnlyMemory<byte> prefix, BodyDecoder decoder)
+internal sealed class BodyTarget(Storage.Blobs.IBlobWriter writer, ReadOnlyMemory<byte> prefix, BodyDecoder decoder,
+    Filtering.Content.ContentScanner? scanner = null)
 {
+    /// <summary>The content checks the text passes through on its way to the spool, when any are configured.</summary>
+    public Filtering.Content.ContentScanner? Scanner { get; } = scanner;
+
     public Storage.Blobs.IBlobWriter Writer { get; } = writer;
     public BodyDecoder Decoder { get; } = decoder;
     public ReadOnlyMemory<byte> Prefix { get; private set; } = prefix;

@@ -430,7 +430,7 @@ internal sealed class SmtpConnection
         if (decoder is BdatDecoder bdatDecoder && last)
             bdatDecoder.Finish(_body);
         if (target is not null)
-            error ??= await DrainBodyAsync(target).ConfigureAwait(false);
+            error ??= await DrainBodyAsync(target, last).ConfigureAwait(false);
         if (target is not null && last && error is null && !decoder!.Failed)
             error = await CommitAsync(target).ConfigureAwait(false);
         if (end == SmtpInput.DataEnd)
@@ -440,13 +440,15 @@ internal sealed class SmtpConnection
         _pendingBody = null;
     }
 
-    private async Task<Exception?> DrainBodyAsync(BodyTarget target)
+    /// <summary>Writes what the decoder produced to the spool, through the content checks when there are any (and, at the end, what they held back).</summary>
+    private async Task<Exception?> DrainBodyAsync(BodyTarget target, bool last = false)
     {
-        if (_body.WrittenCount == 0)
-            return null;
         try
         {
-            await target.Writer.WriteAsync(_body.WrittenMemory).ConfigureAwait(false);
+            if (_body.WrittenCount > 0)
+                await target.Writer.WriteAsync(target.Scanner is { } scanner ? scanner.Scan(_body.WrittenSpan) : _body.WrittenMemory).ConfigureAwait(false);
+            if (last && target.Scanner is { } finishing)
+                await target.Writer.WriteAsync(finishing.Finish()).ConfigureAwait(false);
             return null;
         }
         catch (IOException e)

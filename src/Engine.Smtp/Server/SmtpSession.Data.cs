@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Engine.Filtering.Content;
 using Engine.Filtering.Restrictions;
 using Engine.Messages;
 using Engine.Messages.Queue;
@@ -125,7 +126,8 @@ internal sealed partial class SmtpSession
             Protocol, _queueId, recipients, DateTimeOffset.Now, _tls);
         try
         {
-            return new BodyTarget(_blobs.Create(_queueId), Encoding.UTF8.GetBytes(header), decoder);
+            return new BodyTarget(_blobs.Create(_queueId), Encoding.UTF8.GetBytes(header), decoder,
+                _restrictions.Content.Any ? new ContentScanner(_restrictions.Content) : null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -184,8 +186,29 @@ internal sealed partial class SmtpSession
             Error(rejection);
             return;
         }
+        if (last && ContentRefused() is { } refused)
+        {
+            var reference = _body!.Writer.Ref;
+            _body = null;
+            _blobs.Delete(reference);
+            ResetTransaction();
+            Error(refused);
+            return;
+        }
         if (last)
             Decide(_restrictions.EndOfDataAsync(Facts(null) with { Size = _body!.Decoder.Size }), EndOfData);
+    }
+
+    /// <summary>What the content checks found, logged as Postfix's cleanup logs it; their rejection, or null with their effects kept.</summary>
+    private SmtpReply? ContentRefused()
+    {
+        if (_body?.Scanner is not { } scanner)
+            return null;
+        var to = string.Join(",", _recipients.Select(r => r.Address));
+        foreach (var finding in scanner.Findings)
+            Log.Content(_log, _queueId.Value, finding.Action, finding.Where, _client, _mail!.From.ToString(), to, Protocol, _helo, finding.Text);
+        _effects.AddRange(scanner.Effects);
+        return scanner.Rejection;
     }
 
     /// <summary>After the body: the end-of-data restrictions, then DISCARD (answered as accepted, dropped) or the queue.</summary>

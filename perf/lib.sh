@@ -278,6 +278,40 @@ report_fsync_cpu() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------
+# SMTP load (smtp-source): MESSAGES, SESSIONS, SIZE, SENDER, RECIPIENT, SOURCE_OPTS, SMTP_SOURCE.
+# ---------------------------------------------------------------------------------------------
+# send_load PORT ERRFILE [COUNT]: runs smtp-source against 127.0.0.1:PORT; sets LOAD_T0 and LOAD_T1 (its start
+# and end) and SECS (the seconds between). smtp-source runs in the background and is waited for, so a signal
+# reaches the trap at once.
+send_load() {
+  local port=$1 err=$2 count=${3:-$MESSAGES} rc=0
+  sync   # start from clean page cache writeback, so one server does not pay for the other's
+  LOAD_T0=$(now)
+  # shellcheck disable=SC2086  # SOURCE_OPTS is a list of options
+  "$SMTP_SOURCE" $SOURCE_OPTS -s "$SESSIONS" -m "$count" -l "$SIZE" \
+    -f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" > "$err" 2>&1 &
+  SOURCE_PID=$!
+  wait "$SOURCE_PID" || rc=$?
+  LOAD_T1=$(now)
+  SOURCE_PID=""
+  (( rc == 0 )) || echo "warning: smtp-source exited $rc" >&2
+  SECS=$(elapsed "$LOAD_T0" "$LOAD_T1")
+}
+
+# result NAME COUNT SECONDS CPU_US: one table row, and remembers msg/s for the ratio.
+result() {
+  local name=$1 count=$2 secs=$3 cpu=$4 rate cpu_ms
+  rate=$(awk -v n="$MESSAGES" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  if [[ -n $cpu ]]; then
+    cpu_ms=$(awk -v c="$cpu" -v n="$MESSAGES" 'BEGIN { printf "%.2f", c / 1000 / n }')
+  else
+    cpu_ms=n/a
+  fi
+  RATE[$name]=$rate
+  report "$(printf '%-8s %9s %9s %9s %9s %12s' "$name" "$MESSAGES" "$count" "$secs" "$rate" "$cpu_ms")"
+}
+
 # RATE[server]: msg/s of each server's measured run, for report_ratio.
 declare -A RATE
 report_ratio() {

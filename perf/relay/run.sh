@@ -117,17 +117,9 @@ sink_counts() {
 # message count, and its count of ended sessions, at the end). smtp-source runs in the background and is waited for, so a
 # signal reaches the trap at once.
 run_load() {
-  local port=$1 tag=$2 count=$3 target=$4 t0 t_load t1 rc=0 deadline
-  sync   # start from clean page cache writeback, so one server does not pay for the other's
-  t0=$(now)
-  # shellcheck disable=SC2086  # SOURCE_OPTS is a list of options
-  "$SMTP_SOURCE" $SOURCE_OPTS -s "$SESSIONS" -m "$count" -l "$SIZE" \
-    -f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" > "$WORK/$tag.err" 2>&1 &
-  SOURCE_PID=$!
-  wait "$SOURCE_PID" || rc=$?
-  t_load=$(now)
-  SOURCE_PID=""
-  (( rc == 0 )) || echo "warning: smtp-source ($tag) exited $rc" >&2
+  local port=$1 tag=$2 count=$3 target=$4 t0 t_load t1 deadline
+  send_load "$port" "$WORK/$tag.err" "$count"
+  t0=$LOAD_T0 t_load=$LOAD_T1
   [[ ! -s $WORK/$tag.err ]] || { echo "smtp-source ($tag) said:" >&2; head -5 "$WORK/$tag.err" >&2; }
   # Poll only once the load has ended: no message can be relayed before it is accepted, so the end
   # time is the same, and the polling does not take CPU from the server while it receives.

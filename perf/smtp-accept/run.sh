@@ -61,35 +61,7 @@ mkdir -p "$OUT_DIR"
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-# run_load PORT ERRFILE [COUNT]: runs smtp-source against 127.0.0.1:PORT, sets SECS to the elapsed seconds.
-# smtp-source runs in the background and is waited for, so a signal reaches the trap at once.
-run_load() {
-  local port=$1 err=$2 count=${3:-$MESSAGES} t0 t1 rc=0
-  sync   # start from clean page cache writeback, so one server does not pay for the other's
-  t0=$(now)
-  # shellcheck disable=SC2086  # SOURCE_OPTS is a list of options
-  "$SMTP_SOURCE" $SOURCE_OPTS -s "$SESSIONS" -m "$count" -l "$SIZE" \
-    -f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" > "$err" 2>&1 &
-  SOURCE_PID=$!
-  wait "$SOURCE_PID" || rc=$?
-  t1=$(now)
-  SOURCE_PID=""
-  (( rc == 0 )) || echo "warning: smtp-source exited $rc" >&2
-  SECS=$(elapsed "$t0" "$t1")
-}
-
-# result NAME COUNT SECONDS CPU_US: one table row, and remembers msg/s for the ratio.
-result() {
-  local name=$1 count=$2 secs=$3 cpu=$4 rate cpu_ms
-  rate=$(awk -v n="$MESSAGES" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
-  if [[ -n $cpu ]]; then
-    cpu_ms=$(awk -v c="$cpu" -v n="$MESSAGES" 'BEGIN { printf "%.2f", c / 1000 / n }')
-  else
-    cpu_ms=n/a
-  fi
-  RATE[$name]=$rate
-  report "$(printf '%-8s %9s %9s %9s %9s %12s' "$name" "$MESSAGES" "$count" "$secs" "$rate" "$cpu_ms")"
-}
+# send_load and result are in lib.sh.
 
 # ---------------------------------------------------------------------------------------------
 # Cleanup on exit: stop both servers, empty the hold queue, restore Postfix's config, remove
@@ -152,10 +124,10 @@ report "$(printf '%-8s %9s %9s %9s %9s %12s' server messages stored seconds msg/
 log "starting postfix"
 start_postfix
 
-if (( WARMUP > 0 )); then log "postfix: warm-up, $WARMUP messages"; run_load "$POSTFIX_PORT" "$WORK/postfix-warmup.err" "$WARMUP"; fi
+if (( WARMUP > 0 )); then log "postfix: warm-up, $WARMUP messages"; send_load "$POSTFIX_PORT" "$WORK/postfix-warmup.err" "$WARMUP"; fi
 log "postfix: $MESSAGES messages"
 cpu0=$(cg_usage_us "$PF_CG")
-run_load "$POSTFIX_PORT" "$WORK/postfix-source.err"
+send_load "$POSTFIX_PORT" "$WORK/postfix-source.err"
 cpu1=$(cg_usage_us "$PF_CG")
 count=$(( $(hold_count) - WARMUP ))
 [[ -s $WORK/postfix-source.err ]] && { echo "smtp-source (postfix) said:" >&2; head -5 "$WORK/postfix-source.err" >&2; }
@@ -173,10 +145,10 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   mkdir -p "$ENGINE_DATA"
   start_engine
 
-  if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; run_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
+  if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; send_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"
   cpu0=$(cg_usage_us "$EN_CG")
-  run_load "$ENGINE_PORT" "$WORK/engine-source.err"
+  send_load "$ENGINE_PORT" "$WORK/engine-source.err"
   cpu1=$(cg_usage_us "$EN_CG")
   count=$(( $(find "$ENGINE_DATA/spool" -type f 2>/dev/null | wc -l) - WARMUP ))
   [[ -s $WORK/engine-source.err ]] && { echo "smtp-source (engine) said:" >&2; head -5 "$WORK/engine-source.err" >&2; }

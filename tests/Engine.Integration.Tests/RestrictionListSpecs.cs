@@ -109,4 +109,34 @@ public sealed class RestrictionListSpecs
         Assert.Equal("550 5.1.0 <forged@campus.test>: Sender address rejected: User unknown in virtual mailbox table", forged.Reply.Last);
         Assert.Equal(3, (await engine.QueueAsync()).Count); // held, prepended, redirected, and none of the refused or discarded
     }
+
+    [Fact]
+    public async Task A_client_that_talks_without_listening_is_refused_at_DATA_and_a_pipelining_one_is_not()
+    {
+        await using var engine = await Accounts.WithSettingsAsync("unauth-pipelining", ["engine.smtp.restrictions.data = [reject_unauth_pipelining]"]);
+
+        // EHLO and MAIL in one write: the client did not wait for the EHLO reply.
+        await using (var rude = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await rude.SendAsync("EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
+            Assert.Equal(250, (await rude.ReadAsync()).Code);
+            Assert.Equal(250, (await rude.ReadAsync()).Code);
+            Assert.Equal(250, (await rude.CommandAsync("RCPT TO:<jane@campus.test>")).Code);
+            Assert.Equal("503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining", (await rude.CommandAsync("DATA")).Last);
+        }
+
+        // MAIL, RCPT and DATA in one group after EHLO's reply, as RFC 2920 allows: accepted (swaks pipelines so too).
+        await using (var polite = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await polite.CommandAsync("EHLO client.test");
+            await polite.SendAsync("MAIL FROM:<a@client.test>\r\nRCPT TO:<jane@campus.test>\r\nDATA\r\n");
+            Assert.Equal(250, (await polite.ReadAsync()).Code);
+            Assert.Equal(250, (await polite.ReadAsync()).Code);
+            Assert.Equal(354, (await polite.ReadAsync()).Code);
+            Assert.Equal(250, (await polite.CommandAsync("Subject: x\r\n\r\nbody\r\n.")).Code);
+        }
+        var swaks = await Processes.RunAsync("swaks", ["--server", $"127.0.0.1:{engine.Port}", "--pipeline", "--from", "a@client.test",
+            "--to", "jane@campus.test", "--timeout", "30"]);
+        Assert.True(swaks.ExitCode == 0, swaks.Output + swaks.Error);
+    }
 }

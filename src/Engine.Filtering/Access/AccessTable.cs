@@ -7,7 +7,8 @@ namespace Engine.Filtering.Access;
 /// <summary>
 /// A lookup table of an access restriction, named as Postfix names it: "type:path". Types: exact (also
 /// "hash" and "texthash", read from the text file itself: no postmap), cidr, regexp (also "pcre"; .NET
-/// regular expressions with a time limit). The file is read again when it changes, at most once per
+/// regular expressions with a time limit), sqlite (a query in an SQLite database, configured as Postfix's
+/// sqlite_table(5)). The file is read again when it changes, at most once per
 /// <see cref="ReloadCheck"/>, so an edit needs no restart; a file that no longer parses keeps the old table
 /// (and <see cref="Error"/> says why).
 /// </summary>
@@ -32,7 +33,7 @@ public abstract class AccessTable
     public abstract bool IsFixed { get; }
 
     /// <summary>Why the last reload failed, or null.</summary>
-    public string? Error { get; private set; }
+    public string? Error { get; protected set; }
 
     public static AccessTable Open(string spec)
     {
@@ -45,7 +46,8 @@ public abstract class AccessTable
             "exact" or "hash" or "texthash" or "btree" or "lmdb" => new ExactTable(spec, path),
             "cidr" => new CidrTable(spec, path),
             "regexp" or "pcre" => new RegexpTable(spec, path),
-            var type => throw new FormatException($"'{spec}': unknown table type '{type}' (exact, cidr, regexp)"),
+            "sqlite" => new SqliteTable(spec, path),
+            var type => throw new FormatException($"'{spec}': unknown table type '{type}' (exact, cidr, regexp, sqlite)"),
         };
     }
 
@@ -290,5 +292,69 @@ internal sealed class RegexpTable(string spec, string path) : AccessTable(spec, 
         {
             throw new FormatException($"line {number}: {e.Message}");
         }
+    }
+}
+
+/// <summary>
+/// sqlite_table(5): the file holds "dbpath = /var/lib/engine/access.db" and "query = SELECT action FROM access
+/// WHERE key = '%s'"; %s is the key, %u its local part, %d its domain, each passed as a parameter (never
+/// pasted into the SQL). The first column of the first row is the value. The database is opened read-only.
+/// </summary>
+internal sealed class SqliteTable(string spec, string path) : AccessTable(spec, path)
+{
+    private sealed record Settings(string Connection, string Query);
+
+    private volatile Settings? _settings;
+
+    public override bool IsFixed => true;
+
+    protected override string? Lookup(string key)
+    {
+        if (_settings is not { } settings)
+            return null;
+        try
+        {
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection(settings.Connection);
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = settings.Query;
+            var at = key.LastIndexOf('@');
+            command.Parameters.AddWithValue("$s", key);
+            command.Parameters.AddWithValue("$u", at < 0 ? key : key[..at]);
+            command.Parameters.AddWithValue("$d", at < 0 ? "" : key[(at + 1)..]);
+            return command.ExecuteScalar() switch
+            {
+                null or DBNull => null,
+                var value => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
+            };
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            // A table that cannot be read defers the client, as Postfix's table lookup errors do; it is not the client's fault.
+            Error = $"{Spec}: {e.Message}";
+            return "451 4.3.5 Server configuration error";
+        }
+    }
+
+    protected override void Load(IReadOnlyList<(int Number, string Text)> lines)
+    {
+        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (number, text) in lines)
+        {
+            var equals = text.IndexOf('=');
+            if (equals <= 0)
+                throw new FormatException($"line {number}: not name = value");
+            values[text[..equals].Trim()] = text[(equals + 1)..].Trim();
+        }
+        if (!values.TryGetValue("dbpath", out var database) || !values.TryGetValue("query", out var query))
+            throw new FormatException("dbpath and query are both needed");
+        // Postfix's '%s' (quoted or not) becomes a parameter: the key never becomes SQL.
+        var sql = query.Replace("'%s'", "$s").Replace("'%u'", "$u").Replace("'%d'", "$d").Replace("%s", "$s").Replace("%u", "$u").Replace("%d", "$d");
+        var connection = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
+        {
+            DataSource = database,
+            Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly,
+        }.ToString();
+        _settings = new Settings(connection, sql);
     }
 }

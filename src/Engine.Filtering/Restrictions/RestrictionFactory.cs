@@ -97,6 +97,8 @@ public sealed class RestrictionFactory
                 return new Refuse(name, 450, "4.7.1");
             case "warn_if_reject" or "defer_if_reject" or "defer_if_permit":
                 return new Modifier(name);
+            case "reject_unauth_pipelining":
+                return new RejectUnauthPipelining();
             case "permit_mynetworks":
                 return new PermitMynetworks();
             case "permit_sasl_authenticated":

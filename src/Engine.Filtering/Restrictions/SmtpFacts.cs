@@ -40,6 +40,9 @@ public sealed record SmtpFacts(IPAddress ClientAddress)
     /// <summary>What names the transaction to policy servers (Postfix's "instance"): the same for every recipient of a message.</summary>
     public string Instance { get; init; } = "";
 
+    /// <summary>The client sent a command before the reply it had to wait for (reject_unauth_pipelining).</summary>
+    public bool PipelinedEarly { get; init; }
+
     /// <summary>The size MAIL FROM declared, or 0.</summary>
     public long Size { get; init; }
 

@@ -7,7 +7,8 @@ namespace Engine.Smtp.Server;
 /// <summary>What the connection's I/O loop tells its <see cref="SmtpSession"/> actor. Local only.</summary>
 internal static class SessionInput
 {
-    public sealed record Command(SmtpCommand Value);
+    /// <param name="Followed">More input had already arrived behind the command (the client did not wait for its reply).</param>
+    public sealed record Command(SmtpCommand Value, bool Followed = false);
 
     public sealed record Refused(SmtpSyntaxError Error, string? Detail);
 

@@ -384,10 +384,10 @@ internal sealed class SmtpConnection
                             // The decision slot must exist before the session can answer.
                             _pendingBody = parsed.Command;
                             Volatile.Write(ref _bodyDecision, new TaskCompletionSource<BodyTarget?>(TaskCreationOptions.RunContinuationsAsynchronously));
-                            _session.Tell(new SessionInput.Command(parsed.Command));
+                            _session.Tell(new SessionInput.Command(parsed.Command, Followed: parsed.Command is DataCommand && !reader.End));
                             return SmtpInput.Command;
                         }
-                        _session.Tell(new SessionInput.Command(parsed.Command!));
+                        _session.Tell(new SessionInput.Command(parsed.Command!, Followed: !reader.End));
                         continue;
                     default:
                         return input;

@@ -172,6 +172,7 @@ internal sealed partial class SmtpSession
         Sender = _mail?.From,
         Recipient = to,
         SaslUser = _authenticated,
+        PipelinedEarly = _pipelinedEarly,
         Protocol = Protocol,
     };
 

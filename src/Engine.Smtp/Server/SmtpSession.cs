@@ -48,6 +48,8 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// <summary>"name[address]" in log lines: "unknown" until the client's name is known (looked up only when a restriction needs it).</summary>
     private string _client;
     private string _clientName = "unknown";
+    /// <summary>The client sent a command before the reply it had to wait for (reject_unauth_pipelining).</summary>
+    private bool _pipelinedEarly;
     /// <summary>The DNS questions about the client, started at connect; null when no restriction asks any.</summary>
     private ClientLookups? _lookups;
     private readonly List<(string Verb, int Ok, int Total)> _counts = [];
@@ -148,7 +150,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
                 break;
             case SessionInput.Refused when _closed:
                 break;
-            case SessionInput.Command { Value: var command }:
+            case SessionInput.Command { Value: var command, Followed: var followed }:
+                // RFC 2920 section 3.1: EHLO, HELO, DATA, VRFY, NOOP and QUIT end a group, and without EHLO there
+                // is no pipelining at all; a client that sends on regardless talks without listening.
+                _pipelinedEarly |= followed && (!_esmtp || command is EhloCommand or HeloCommand or DataCommand or VrfyCommand or NoopCommand or QuitCommand);
                 _lastVerb = command.Verb;
                 Handle(command);
                 CloseIfDrainingAndIdle();

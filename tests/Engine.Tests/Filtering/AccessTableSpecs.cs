@@ -145,4 +145,30 @@ public sealed class AccessTableSpecs : IDisposable
         Assert.Contains("line 1", table.Error);
         Assert.Throws<FormatException>(() => AccessTable.Open("dbm:/x"));
     }
+
+    [Fact]
+    public void An_sqlite_table_answers_from_its_query_with_the_key_as_a_parameter()
+    {
+        var database = Path.Combine(_dir, "access.db");
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database}"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "CREATE TABLE access (key TEXT PRIMARY KEY, action TEXT);"
+                + "INSERT INTO access VALUES ('spam.test', 'REJECT spam domain'), ('boss@client.test', 'OK');";
+            command.ExecuteNonQuery();
+        }
+        var table = Table("sqlite", $"# sqlite_table(5)\ndbpath = {database}\nquery = SELECT action FROM access WHERE key = '%s'\n");
+        var check = $"check_sender_access {table}";
+        Assert.Equal("554 5.7.1 <a@mail.spam.test>: Sender address rejected: spam domain",
+            Reply(check, Client with { Sender = new EmailAddress("a", "mail.spam.test") }, "sender")); // a parent domain, as exact tables
+        Assert.Null(Reply(check + ", reject", Client with { Sender = new EmailAddress("boss", "client.test") }, "sender"));
+        // Pasted into the SQL this key would read "key = '' OR 1=1 --..." and match every row; as a parameter it matches none.
+        Assert.Null(Reply(check, Client with { Sender = new EmailAddress("' OR 1=1 --", "client.test") }, "sender"));
+
+        var broken = Table("sqlite", $"dbpath = {database}\nquery = SELECT nothing FROM nowhere WHERE key = '%s'\n");
+        Assert.Equal("451 4.3.5 <a@client.test>: Sender address rejected: Server configuration error",
+            Reply($"check_sender_access {broken}", Client with { Sender = new EmailAddress("a", "client.test") }, "sender"));
+        Assert.Throws<FormatException>(() => RestrictionSpecs.Lists("", sender: $"check_sender_access {Table("sqlite", "dbpath = x\n")}"));
+    }
 }

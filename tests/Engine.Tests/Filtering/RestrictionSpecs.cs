@@ -169,6 +169,14 @@ public sealed class RestrictionSpecs
     }
 
     [Fact]
+    public void Unauthorized_pipelining_is_refused_in_the_stage_it_is_checked()
+    {
+        Assert.Equal("503 5.5.0 <unknown[192.0.2.7]>: Client host rejected: Improper use of SMTP command pipelining",
+            Reply(Lists("", client: "reject_unauth_pipelining"), Stranger with { PipelinedEarly = true }));
+        Assert.Null(Reply(Lists("", client: "reject_unauth_pipelining"), Stranger));
+    }
+
+    [Fact]
     public void Host_names_are_judged_by_their_labels()
     {
         Assert.True(HostNames.IsValidHost("mail-1.example.org."));

@@ -50,6 +50,11 @@ public static class SmtpRestrictions
                 throw new ConfigurationException($"{path}: {e.Message}");
             }
         }
+        // As Postfix refuses to start without one: something in the recipient list must refuse relaying.
+        var recipient = config.GetStringList("engine.smtp.restrictions.recipient", [.. DefaultRecipient]).SelectMany(e => e.Split([' ', ',', '\t']));
+        if (!recipient.Any(w => w.ToLowerInvariant() is "reject_unauth_destination" or "defer_unauth_destination" or "reject" or "defer" or "defer_if_permit"))
+            throw new ConfigurationException("engine.smtp.restrictions.recipient: it must refuse relaying (reject_unauth_destination, or reject, defer or "
+                + "defer_if_permit): without one, this node would relay for anyone");
         var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
         return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName)
         {

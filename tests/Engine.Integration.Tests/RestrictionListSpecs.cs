@@ -57,6 +57,8 @@ public sealed class RestrictionListSpecs
     {
         var failure = await Assert.ThrowsAnyAsync<Exception>(() => EngineInstance.StartAsync("engine.smtp.restrictions.client = [reject_unknwon_client]"));
         Assert.Contains("engine.smtp.restrictions.client: unknown restriction 'reject_unknwon_client'", failure.ToString());
+        var relay = await Assert.ThrowsAnyAsync<Exception>(() => EngineInstance.StartAsync("engine.smtp.restrictions.recipient = [permit_mynetworks]"));
+        Assert.Contains("without one, this node would relay for anyone", relay.ToString());
     }
 
     private static async Task<(string Id, RawSmtp.Reply Reply)> SendAsync(EngineInstance engine, string from, string sender, string recipient)

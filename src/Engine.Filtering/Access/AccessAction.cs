@@ -19,6 +19,9 @@ public sealed class AccessAction(Func<string, IRestriction> parseList)
     /// <param name="what">"Client host", "Sender address", ...: the reply's "... rejected".</param>
     public ValueTask<Verdict> ApplyAsync(string value, RestrictionCall call, string key, string what)
     {
+        value = value.Trim();
+        if (value.Length == 0)
+            return new(Verdict.Dunno); // an empty value is no answer (Postfix: not a number, so not OK)
         var space = value.IndexOfAny([' ', '\t']);
         var word = space < 0 ? value : value[..space];
         var text = space < 0 ? null : value[(space + 1)..].Trim();

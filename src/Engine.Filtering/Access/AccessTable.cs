@@ -312,6 +312,9 @@ internal sealed class SqliteTable(string spec, string path) : AccessTable(spec, 
     {
         if (_settings is not { } settings)
             return null;
+        // As Postfix: a query that needs the local part or the domain is not asked for a key without an @.
+        if (!key.Contains('@') && (settings.Query.Contains("$u", StringComparison.Ordinal) || settings.Query.Contains("$d", StringComparison.Ordinal)))
+            return null;
         try
         {
             using var connection = new Microsoft.Data.Sqlite.SqliteConnection(settings.Connection);
@@ -328,7 +331,7 @@ internal sealed class SqliteTable(string spec, string path) : AccessTable(spec, 
                 var value => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
             };
         }
-        catch (Microsoft.Data.Sqlite.SqliteException e)
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
         {
             // A table that cannot be read defers the client, as Postfix's table lookup errors do; it is not the client's fault.
             Error = $"{Spec}: {e.Message}";
@@ -349,7 +352,9 @@ internal sealed class SqliteTable(string spec, string path) : AccessTable(spec, 
         if (!values.TryGetValue("dbpath", out var database) || !values.TryGetValue("query", out var query))
             throw new FormatException("dbpath and query are both needed");
         // Postfix's '%s' (quoted or not) becomes a parameter: the key never becomes SQL.
-        var sql = query.Replace("'%s'", "$s").Replace("'%u'", "$u").Replace("'%d'", "$d").Replace("%s", "$s").Replace("%u", "$u").Replace("%d", "$d");
+        var sql = query.Replace("'%s'", "$s").Replace("'%u'", "$u").Replace("'%d'", "$d");
+        if (sql.Contains('%'))
+            throw new FormatException("query: %s, %u and %d must stand alone in quotes ('%s'), as a whole value: they become parameters");
         var connection = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
         {
             DataSource = database,

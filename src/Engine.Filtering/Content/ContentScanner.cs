@@ -25,7 +25,10 @@ public sealed class ContentScanner(ContentChecks checks)
     private readonly List<byte> _line = [];
     private readonly StringBuilder _header = new();
     private readonly List<byte[]> _headerLines = [];
-    private readonly Stack<string> _boundaries = new();
+    private const int MaxNesting = 100; // Postfix's mime_nesting_limit: deeper multiparts are read as body
+    private readonly List<string> _boundaries = []; // the open multiparts' boundaries, innermost last
+    private int _headerBytes;
+    private bool _headerOverflow; // the header passed MaxHeader: checked as far as it went, the rest written through
     private Section _section = Section.Primary;
     private string? _partType;      // the Content-Type of the part whose headers are being read
     private string? _partBoundary;  // a boundary= in them
@@ -79,13 +82,25 @@ public sealed class ContentScanner(ContentChecks checks)
         var text = Encoding.UTF8.GetString(line).TrimEnd('\r', '\n');
         if (_section != Section.Body)
         {
-            if (text.Length > 0 && (text[0] == ' ' || text[0] == '\t') && _headerLines.Count > 0)
+            if (text.Length > 0 && (text[0] == ' ' || text[0] == '\t') && (_headerLines.Count > 0 || _headerOverflow))
             {
+                if (_headerOverflow)
+                {
+                    Write(line);
+                    return;
+                }
                 _headerLines.Add(line);
-                if (_header.Length < MaxHeader)
+                _headerBytes += line.Length;
+                if (_headerBytes <= MaxHeader)
                     _header.Append(text);
+                else
+                {
+                    FlushHeader(); // a header this long is held no longer: checked as far as it went, the rest written through
+                    _headerOverflow = true;
+                }
                 return;
             }
+            _headerOverflow = false;
             FlushHeader();
             if (text.Length == 0)
             {
@@ -96,17 +111,18 @@ public sealed class ContentScanner(ContentChecks checks)
             if (text.IndexOf(':') > 0)
             {
                 _headerLines.Add(line);
+                _headerBytes = line.Length;
                 _header.Append(text);
                 return;
             }
             EndOfHeaders(); // not a header: the body has begun without its empty line
         }
-        if (_boundaries.Count > 0 && text.StartsWith("--", StringComparison.Ordinal) && Boundary(text) is { } closing)
+        if (_boundaries.Count > 0 && text.StartsWith("--", StringComparison.Ordinal) && Boundary(text) is var (at, closing) && at >= 0)
         {
             Write(line);
-            if (closing)
-                _boundaries.Pop();
-            else
+            // The multiparts inside the one whose boundary this is are over, and so is that one when it closes.
+            _boundaries.RemoveRange(closing ? at : at + 1, _boundaries.Count - (closing ? at : at + 1));
+            if (!closing)
                 StartPart(Section.PartHeaders);
             return;
         }
@@ -115,17 +131,23 @@ public sealed class ContentScanner(ContentChecks checks)
         Write(line);
     }
 
-    /// <summary>Whether a line is a boundary of an open multipart: true for the closing one ("--b--"), false for a part's, null for neither.</summary>
-    private bool? Boundary(string text)
+    /// <summary>Which open multipart (index, innermost first) a line is a boundary of, and whether it closes it; index -1 for none.</summary>
+    private (int At, bool Closing) Boundary(string text)
     {
-        foreach (var boundary in _boundaries)
+        var line = text.AsSpan().TrimEnd()[2..];
+        for (var i = _boundaries.Count - 1; i >= 0; i--)
         {
-            if (text.TrimEnd() == "--" + boundary + "--")
-                return true;
-            if (text.TrimEnd() == "--" + boundary)
-                return false;
+            var boundary = _boundaries[i];
+            if (line.StartsWith(boundary, StringComparison.Ordinal))
+            {
+                var rest = line[boundary.Length..];
+                if (rest.IsEmpty)
+                    return (i, false);
+                if (rest.SequenceEqual("--"))
+                    return (i, true);
+            }
         }
-        return null;
+        return (-1, false);
     }
 
     private void StartPart(Section section)
@@ -139,7 +161,8 @@ public sealed class ContentScanner(ContentChecks checks)
     private void EndOfHeaders()
     {
         if (_partBoundary is { } boundary && _partType?.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) == true)
-            _boundaries.Push(boundary);
+            if (_boundaries.Count < MaxNesting && boundary.Length is > 0 and <= 70) // RFC 2046 section 5.1.1: at most 70 characters
+                _boundaries.Add(boundary);
         _nextIsMessage = _partType?.StartsWith("message/rfc822", StringComparison.OrdinalIgnoreCase) == true;
         if (_nextIsMessage)
             StartPart(Section.NestedHeaders);
@@ -159,7 +182,15 @@ public sealed class ContentScanner(ContentChecks checks)
         {
             var value = header[(header.IndexOf(':') + 1)..].Trim();
             _partType = value.Split(';')[0].Trim();
-            var match = Regex.Match(value, "boundary\\s*=\\s*(\"([^\"]*)\"|([^;\\s]+))", RegexOptions.IgnoreCase, TimeSpan.FromMilliseconds(100));
+            Match match;
+            try
+            {
+                match = Regex.Match(value, "boundary\\s*=\\s*(\"([^\"]*)\"|([^;\\s]+))", RegexOptions.IgnoreCase, TimeSpan.FromMilliseconds(100));
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                match = Match.Empty;
+            }
             if (match.Success)
                 _partBoundary = match.Groups[2].Success && match.Groups[2].Length > 0 ? match.Groups[2].Value : match.Groups[3].Value;
         }
@@ -202,7 +233,8 @@ public sealed class ContentScanner(ContentChecks checks)
                 Findings.Add(new ContentFinding("reject", $"{where} {shown}", Rejection.ToString()[4..]));
                 break;
             case var code when code.Length == 3 && code[0] is '4' or '5' && code.All(char.IsAsciiDigit):
-                Rejection = SmtpReply.Parse(action) is { Enhanced: null } bare ? bare with { Enhanced = $"{code[0]}.7.1" } : SmtpReply.Parse(action);
+                Rejection = rest.Length == 0 ? new SmtpReply(int.Parse(code), $"{code[0]}.7.1", "Message content rejected")
+                    : SmtpReply.Parse(action) is { Enhanced: null } bare ? bare with { Enhanced = $"{code[0]}.7.1" } : SmtpReply.Parse(action);
                 Findings.Add(new ContentFinding("reject", $"{where} {shown}", Rejection.ToString()[4..]));
                 break;
             case "DISCARD":

@@ -20,9 +20,10 @@ public sealed class CheckPolicyService(PolicyClient client, AccessAction actions
     {
         var (key, what) = call.Subject;
         IReadOnlyDictionary<string, string> answer;
+        var name = call.Facts.Lookups is not null ? await call.ClientNameAsync().ConfigureAwait(false) : null;
         try
         {
-            answer = await client.AskAsync(Request(call), call.Cancel).ConfigureAwait(false);
+            answer = await client.AskAsync(Request(call, name), call.Cancel).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or FormatException or OperationCanceledException)
         {
@@ -34,7 +35,7 @@ public sealed class CheckPolicyService(PolicyClient client, AccessAction actions
     }
 
     /// <summary>The attributes Postfix sends (those the engine knows).</summary>
-    private static IEnumerable<KeyValuePair<string, string>> Request(RestrictionCall call)
+    private static IEnumerable<KeyValuePair<string, string>> Request(RestrictionCall call, Dns.ClientName? name)
     {
         var facts = call.Facts;
         string State() => call.Stage switch
@@ -54,8 +55,8 @@ public sealed class CheckPolicyService(PolicyClient client, AccessAction actions
             ["recipient"] = facts.Recipient?.ToString() ?? "",
             ["recipient_count"] = "0",
             ["client_address"] = facts.ClientAddress.ToString(),
-            ["client_name"] = facts.ClientName,
-            ["reverse_client_name"] = facts.ClientName,
+            ["client_name"] = name?.Verified ?? facts.ClientName,
+            ["reverse_client_name"] = name?.Reverse ?? facts.ClientName,
             ["instance"] = facts.Instance,
             ["sasl_method"] = "",
             ["sasl_username"] = facts.SaslUser ?? "",

@@ -83,11 +83,11 @@ public sealed class PolicyClient(string spec, DnsEndPoint server, TimeSpan timeo
         {
             await stream.WriteAsync(request, cancel).ConfigureAwait(false);
             var block = new PolicyAttributes.Reader();
+            var buffer = new StringBuilder();
             while (true)
             {
-                var line = await reader.ReadLineAsync(cancel).ConfigureAwait(false) ?? throw new IOException("the policy server closed the connection");
-                if (line.Length > PolicyAttributes.MaxLine)
-                    throw new FormatException("an answer line too long");
+                var line = await PolicyAttributes.ReadLineAsync(reader, buffer, cancel).ConfigureAwait(false)
+                    ?? throw new IOException("the policy server closed the connection");
                 if (block.Take(line) is { } answer)
                     return answer;
             }

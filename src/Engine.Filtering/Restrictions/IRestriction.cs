@@ -70,8 +70,15 @@ public sealed class Evaluation
     /// <summary>warn_if_reject came just before: the next rejection is only logged.</summary>
     public bool WarnNext { get; set; }
 
-    /// <summary>defer_if_reject came before: a later 5xx becomes a 450.</summary>
+    /// <summary>defer_if_reject came before in this list: a later 5xx becomes a 450.</summary>
     public bool DeferIfReject { get; set; }
+
+    /// <summary>A new list begins: warn_if_reject and defer_if_reject reach no further than their own list, as in Postfix.</summary>
+    public void StartList()
+    {
+        WarnNext = false;
+        DeferIfReject = false;
+    }
 
     /// <summary>defer_if_permit came before: unless something rejects, the command gets this reply.</summary>
     public SmtpReply? DeferIfPermit { get; set; }

@@ -148,6 +148,7 @@ public sealed class RestrictionFactory
                 var spec = Argument();
                 if (!_policies.TryGetValue(spec, out var policy))
                     _policies[spec] = policy = PolicyClient.Open(spec, PolicyTimeout);
+                NeedsClientName = true; // policy servers get client_name (Postgrey's allow-list goes by it)
                 return new CheckPolicyService(policy, _actions);
             case "check_greylist":
                 var greylisting = _greylist?.Invoke() ?? throw new FormatException("check_greylist needs the greylist (engine.greylist)");

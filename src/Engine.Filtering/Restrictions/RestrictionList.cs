@@ -48,7 +48,10 @@ public sealed class RestrictionList(string name, IReadOnlyList<IRestriction> ite
             state.Warnings.Add(reply);
             return Verdict.Dunno;
         }
-        return state.DeferIfReject && reply.IsPermanent ? Verdict.Reject(reply with { Code = 450, Enhanced = "4.7.1" }) : verdict;
+        // 5.1.1 becomes 4.1.1: the detail stays, the class softens (Postfix does the same).
+        return state.DeferIfReject && reply.IsPermanent
+            ? Verdict.Reject(reply with { Code = 450, Enhanced = reply.Enhanced is { Length: > 1 } e ? "4" + e[1..] : "4.7.1" })
+            : verdict;
     }
 }
 

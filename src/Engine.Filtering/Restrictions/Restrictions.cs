@@ -50,6 +50,7 @@ public sealed class Restrictions(Site site, IReadOnlyDictionary<SmtpStage, Restr
         var state = new Evaluation();
         for (var i = 0; i < stages.Length; i++)
         {
+            state.StartList();
             var call = new RestrictionCall(facts, stages[i], site, state, cancel);
             var pending = List(stages[i]).CheckAsync(call);
             if (!pending.IsCompletedSuccessfully)
@@ -67,6 +68,7 @@ public sealed class Restrictions(Site site, IReadOnlyDictionary<SmtpStage, Restr
             return new Outcome(reply, state.Effects, state.Warnings);
         for (var i = at + 1; i < stages.Length; i++)
         {
+            state.StartList();
             var verdict = await List(stages[i]).CheckAsync(new RestrictionCall(facts, stages[i], site, state, cancel)).ConfigureAwait(false);
             if (verdict is { Decision: Decision.Reject, Reply: var refusal })
                 return new Outcome(refusal, state.Effects, state.Warnings);

@@ -25,6 +25,27 @@ public static class PolicyAttributes
     /// <summary>A value on one line: CR and LF (which would end the attribute, or the block) become spaces.</summary>
     private static string Clean(string value) => value.IndexOfAny(['\r', '\n']) < 0 ? value : value.Replace('\r', ' ').Replace('\n', ' ');
 
+    /// <summary>
+    /// One line from a peer, without its newline; null at the end of the stream. A line longer than
+    /// <see cref="MaxLine"/> is a FormatException as soon as it passes the limit, so a peer that never sends a
+    /// newline cannot make the reader hold more.
+    /// </summary>
+    public static async Task<string?> ReadLineAsync(TextReader reader, StringBuilder line, CancellationToken cancel)
+    {
+        line.Clear();
+        var one = new char[1];
+        while (true)
+        {
+            if (await reader.ReadAsync(one.AsMemory(), cancel).ConfigureAwait(false) == 0)
+                return line.Length == 0 ? null : line.ToString();
+            if (one[0] == '\n')
+                return line.ToString();
+            if (line.Length >= MaxLine)
+                throw new FormatException("a line too long");
+            line.Append(one[0]);
+        }
+    }
+
     /// <summary>Collects one block's attributes, line by line.</summary>
     public sealed class Reader
     {

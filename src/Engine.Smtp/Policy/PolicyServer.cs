@@ -55,15 +55,14 @@ public sealed class PolicyServer(IEnumerable<IPEndPoint> listen, CheckGreylist g
             await using var stream = new NetworkStream(socket, ownsSocket: true);
             using var reader = new StreamReader(stream, Encoding.UTF8, false, 1024);
             var block = new PolicyAttributes.Reader();
+            var buffer = new StringBuilder();
             while (!_stop.IsCancellationRequested)
             {
                 using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                 idle.CancelAfter(IdleTimeout);
-                var line = await reader.ReadLineAsync(idle.Token).ConfigureAwait(false);
+                var line = await PolicyAttributes.ReadLineAsync(reader, buffer, idle.Token).ConfigureAwait(false);
                 if (line is null)
                     return;
-                if (line.Length > PolicyAttributes.MaxLine)
-                    throw new FormatException("a line too long");
                 if (block.Take(line) is not { } request)
                     continue;
                 var action = await AnswerAsync(request).ConfigureAwait(false);

@@ -451,9 +451,9 @@ internal sealed class SmtpConnection
                 await target.Writer.WriteAsync(finishing.Finish()).ConfigureAwait(false);
             return null;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException || target.Scanner is not null)
         {
-            return e;
+            return e; // a spool write error, or a content check that failed: the session answers 451, the client retries
         }
         finally
         {

@@ -21,7 +21,7 @@ internal sealed partial class SmtpSession
     private bool _queueing;
 
     /// <summary>DATA (RFC 5321 section 4.1.1.4): the data restrictions, then the connection streams the text into the spool.</summary>
-    private void Data() => Decide(_restrictions.DataAsync(Facts(null)), outcome =>
+    private void Data() => Decide(() => _restrictions.DataAsync(Facts(null)), outcome =>
     {
         if (DataRefused(outcome) is { } refusal)
         {
@@ -69,7 +69,7 @@ internal sealed partial class SmtpSession
             StartChunk(bdat);
             return;
         }
-        Decide(_restrictions.DataAsync(Facts(null)), outcome =>
+        Decide(() => _restrictions.DataAsync(Facts(null)), outcome =>
         {
             if (DataRefused(outcome) is { } refusal)
                 RefuseBody(bdat, refusal);
@@ -196,7 +196,7 @@ internal sealed partial class SmtpSession
             return;
         }
         if (last)
-            Decide(_restrictions.EndOfDataAsync(Facts(null) with { Size = _body!.Decoder.Size }), EndOfData);
+            Decide(() => _restrictions.EndOfDataAsync(Facts(null) with { Size = _body!.Decoder.Size }), EndOfData);
     }
 
     /// <summary>What the content checks found, logged as Postfix's cleanup logs it; their rejection, or null with their effects kept.</summary>
@@ -327,8 +327,7 @@ internal sealed partial class SmtpSession
         _queueing = false;
         Become(Ready);
         Stash.UnstashAll();
-        if (_draining)
-            CloseWith(ShuttingDown);
+        CloseIfDrainingAndIdle(); // a transaction still open (after an RCPT) may finish first
     }
 
     private void AbortTransaction()

@@ -85,7 +85,7 @@ internal sealed partial class SmtpSession
             RefuseRcpt(to, refusal);
             return;
         }
-        Decide(_restrictions.RecipientAsync(Facts(to)), outcome => Decided(rcpt, to, outcome));
+        Decide(() => _restrictions.RecipientAsync(Facts(to)), outcome => Decided(rcpt, to, outcome));
     }
 
     private sealed record RestrictionsDecided(Outcome Outcome, Action<Outcome> Then);
@@ -94,8 +94,19 @@ internal sealed partial class SmtpSession
     /// Runs <paramref name="then"/> with the restriction lists' outcome: at once when they answered at once (no
     /// lookup), else when the answer comes back as a message, with later commands stashed meanwhile.
     /// </summary>
-    private void Decide(ValueTask<Outcome> pending, Action<Outcome> then)
+    private void Decide(Func<ValueTask<Outcome>> run, Action<Outcome> then)
     {
+        ValueTask<Outcome> pending;
+        try
+        {
+            pending = run();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A check that throws at once (a table it cannot read) defers the client; the session goes on.
+            Log.SessionError(_log, e, _client);
+            pending = new ValueTask<Outcome>(new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []));
+        }
         if (pending.IsCompletedSuccessfully)
         {
             then(pending.Result);

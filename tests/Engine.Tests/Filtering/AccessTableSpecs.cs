@@ -119,7 +119,7 @@ public sealed class AccessTableSpecs : IDisposable
     }
 
     [Fact]
-    public void A_changed_table_is_read_again_and_a_broken_one_keeps_the_old_entries()
+    public async Task A_changed_table_is_read_again_and_a_broken_one_keeps_the_old_entries()
     {
         var spec = Table("cidr", "192.0.2.0/24 REJECT\n");
         var path = spec["cidr:".Length..];
@@ -131,7 +131,7 @@ public sealed class AccessTableSpecs : IDisposable
         while (table.Find("192.0.2.7") != "OK")
         {
             Assert.True(DateTime.UtcNow < deadline, "not read again");
-            Thread.Sleep(100);
+            await Task.Delay(100, TestContext.Current.CancellationToken); // the tables' once-a-second reload check
         }
         File.WriteAllText(path, "not-a-network OK\n");
         File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddSeconds(10));
@@ -139,7 +139,7 @@ public sealed class AccessTableSpecs : IDisposable
         while (table.Find("192.0.2.7") is not null && table.Error is null) // a lookup is what reads the file again
         {
             Assert.True(DateTime.UtcNow < deadline, "the broken table was not noticed");
-            Thread.Sleep(100);
+            await Task.Delay(100, TestContext.Current.CancellationToken); // the tables' once-a-second reload check
         }
         Assert.Equal("OK", table.Find("192.0.2.7"));
         Assert.Contains("line 1", table.Error);
@@ -155,7 +155,7 @@ public sealed class AccessTableSpecs : IDisposable
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = "CREATE TABLE access (key TEXT PRIMARY KEY, action TEXT);"
-                + "INSERT INTO access VALUES ('spam.test', 'REJECT spam domain'), ('boss@client.test', 'OK');";
+                + "INSERT INTO access VALUES ('spam.test', 'REJECT spam domain'), ('boss@client.test', 'OK'), ('blank.test', '  ');";
             command.ExecuteNonQuery();
         }
         var table = Table("sqlite", $"# sqlite_table(5)\ndbpath = {database}\nquery = SELECT action FROM access WHERE key = '%s'\n");
@@ -165,6 +165,11 @@ public sealed class AccessTableSpecs : IDisposable
         Assert.Null(Reply(check + ", reject", Client with { Sender = new EmailAddress("boss", "client.test") }, "sender"));
         // Pasted into the SQL this key would read "key = '' OR 1=1 --..." and match every row; as a parameter it matches none.
         Assert.Null(Reply(check, Client with { Sender = new EmailAddress("' OR 1=1 --", "client.test") }, "sender"));
+
+        // An empty value is no answer (DUNNO), not OK.
+        Assert.Equal("554 5.7.1 <a@blank.test>: Sender address rejected: Access denied",
+            Reply(check + ", reject", Client with { Sender = new EmailAddress("a", "blank.test") }, "sender"));
+        Assert.Throws<FormatException>(() => RestrictionSpecs.Lists("", sender: $"check_sender_access {Table("sqlite", $"dbpath = {database}\nquery = SELECT action FROM access WHERE key LIKE '%s%'\n")}"));
 
         var broken = Table("sqlite", $"dbpath = {database}\nquery = SELECT nothing FROM nowhere WHERE key = '%s'\n");
         Assert.Equal("451 4.3.5 <a@client.test>: Sender address rejected: Server configuration error",

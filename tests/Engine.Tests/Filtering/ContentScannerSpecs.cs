@@ -78,5 +78,21 @@ public sealed class ContentScannerSpecs : IDisposable
         Assert.Empty(scanner.Effects);
         (_, scanner) = Run(new ContentChecks(null, null, null, Table("/plain/ 451 4.7.0 try later\n")), Message, 3);
         Assert.Equal("451 4.7.0 try later", scanner.Rejection?.ToString());
+        (_, scanner) = Run(new ContentChecks(null, null, null, Table("/plain/ 550\n")), Message, 3);
+        Assert.Equal("550 5.7.1 Message content rejected", scanner.Rejection?.ToString());
+    }
+
+    [Fact]
+    public void A_huge_folded_header_is_written_through_and_a_closing_outer_boundary_ends_the_inner_parts()
+    {
+        var huge = "Subject: start\r\n" + string.Concat(Enumerable.Repeat(" more words\r\n", 20_000)) + "X-After: 1\r\n\r\nbody\r\n";
+        var (output, scanner) = Run(new ContentChecks(Table("/^X-After:/ IGNORE\n/^Subject: start/ WARN long\n"), null, null, null), huge, 4096);
+        Assert.Equal(huge.Replace("X-After: 1\r\n", ""), output); // nothing of the long header lost, the next one still checked
+        Assert.Equal("warn", Assert.Single(scanner.Findings, f => f.Action == "warn").Action);
+
+        var nested = "Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
+            + "--inner\r\nContent-Type: text/plain\r\n\r\ninside\r\n--outer--\r\nX-Not-A-Header: after the end\r\n";
+        (_, scanner) = Run(new ContentChecks(null, Table("/^Content-Type: text/ WARN part\n"), null, Table("/X-Not-A-Header/ REJECT epilogue is body\n")), nested, 5);
+        Assert.Equal("550 5.7.1 epilogue is body", scanner.Rejection?.ToString());
     }
 }

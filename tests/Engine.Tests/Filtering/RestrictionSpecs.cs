@@ -147,6 +147,10 @@ public sealed class RestrictionSpecs
         Assert.Equal("554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied",
             Reply(Lists("", client: "warn_if_reject permit_mynetworks reject"), Stranger)); // only the very next one
         Assert.Equal("450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", Reply(Lists("", client: "defer_if_reject reject"), Stranger));
+        // Only within its own list; and the detail of the code stays (5.1.1 becomes 4.1.1).
+        Assert.Equal("554 5.7.1 <jane@campus.test>: Recipient address rejected: Access denied", Reply(Lists("reject", client: "defer_if_reject"), Stranger));
+        Assert.Equal("450 4.1.1 <nobody@campus.test>: Recipient address rejected: User unknown in virtual mailbox table",
+            Reply(Lists("defer_if_reject reject_unlisted_recipient"), Stranger with { Recipient = new EmailAddress("nobody", "campus.test") }));
     }
 
     [Fact]

@@ -35,6 +35,9 @@ public sealed record ClientRateLimits(TimeSpan Unit, int Connections, int Messag
 public sealed class ClientRates(ClientRateLimits limits, CountExchange? exchange = null, Func<DateTime>? clock = null)
 {
     private readonly RateCounter _connections = new("client-connections", limits.Unit, limits.Connections, exchange, clock);
+
+    /// <summary>Whether any limit is on (all are off by default, so sessions skip the lookups).</summary>
+    public bool Any { get; } = limits.Connections > 0 || limits.Messages > 0 || limits.Recipients > 0;
     private readonly RateCounter _messages = new("client-messages", limits.Unit, limits.Messages, exchange, clock);
     private readonly RateCounter _recipients = new("client-recipients", limits.Unit, limits.Recipients, exchange, clock);
 

@@ -179,7 +179,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
 
     /// <summary>A client rate's refusal for this client, or null; clients in mynetworks have no rate (smtpd_client_event_limit_exceptions).</summary>
     private string? Limited(Func<string, string?> take) =>
-        _settings.IsMyNetwork(_connection.RemoteAddress) ? null : take(_connection.RemoteAddress.ToString());
+        !_clientRates.Any || _settings.IsMyNetwork(_connection.RemoteAddress) ? null : take(_connection.RemoteAddress.ToString());
 
     private sealed record ClientNamed(string Name);
 

@@ -34,4 +34,7 @@ internal static partial class QueueLog
 
     [LoggerMessage(1109, LogLevel.Error, "{QueueId}: corrupt, moved to the corrupt queue: {Reason}")]
     public static partial void Corrupt(ILogger logger, string queueId, string reason);
+
+    [LoggerMessage(1110, LogLevel.Warning, "{QueueId}: ignoring bad FILTER action: {Filter}")]
+    public static partial void BadFilter(ILogger logger, string queueId, string filter);
 }

@@ -263,8 +263,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var remote = new Dictionary<string, List<EnvelopeRecipient>>();
         var settled = new List<object>();
         var waiting = new Dictionary<string, string>();
+        var filter = FilterOf(message);
         foreach (var (target, recipient, local) in QueuePartitionState.Targets(message, directory))
         {
+            if (filter is not null)
+            {
+                // FILTER: every target, local or remote, goes to the content filter, which sends it back in.
+                if (!_inFlight.ContainsKey((message.Id, target)))
+                    Group(remote, filter.NextHop).Add(message.Envelope.Recipients.First(r => r.Address == recipient) with { Address = target });
+                continue;
+            }
             if (local)
             {
                 if (!_inFlight.TryAdd((message.Id, target), DateTimeOffset.UtcNow))
@@ -318,6 +326,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Settle(message.Id, settled);
         if (waiting.Count > 0)
             Defer(message.Id, waiting);
+    }
+
+    private Route.Smtp? FilterOf(QueuedMessage message)
+    {
+        if (message.Envelope.Filter is not { } text)
+            return null;
+        var route = Router.FilterRoute(text);
+        if (route is null)
+            QueueLog.BadFilter(_maillog, message.Id.Value, text);
+        return route;
     }
 
     private static List<EnvelopeRecipient> Group(Dictionary<string, List<EnvelopeRecipient>> groups, string nextHop)

@@ -39,7 +39,8 @@ public sealed record SmtpSettings(
     IReadOnlyList<IPEndPoint>? SubmissionListenTls = null,
     TimeSpan RateWindow = default,
     int MessageRateLimit = 200,
-    int RecipientRateLimit = 1000)
+    int RecipientRateLimit = 1000,
+    bool HeloRequired = true)
 {
     /// <summary>The SASL mechanisms AUTH offers (engine.auth.mechanisms); none without the setting.</summary>
     public IReadOnlyList<string> Mechanisms => AuthMechanisms ?? [];
@@ -100,7 +101,8 @@ public sealed record SmtpSettings(
             config.GetStringList("engine.submission.listen-tls").Select(ParseEndPoint).ToArray(),
             config.GetTimeSpan("engine.submission.rate-window", TimeSpan.FromHours(1)),
             config.GetInt("engine.submission.message-rate-limit", 200),
-            config.GetInt("engine.submission.recipient-rate-limit", 1000));
+            config.GetInt("engine.submission.recipient-rate-limit", 1000),
+            c.GetBoolean("helo-required", true));
         if (settings.CommandLineLimit < 512)
             throw new ConfigurationException("engine.smtp.command-line-limit must be at least 512 (RFC 5321 section 4.5.3.1.4)");
         if (settings.TextLineLimit < 1000)

@@ -75,6 +75,42 @@ public sealed class RestrictionListSpecs
     }
 
     [Fact]
+    public async Task A_FILTER_action_sends_every_recipient_to_the_content_filter_and_MAIL_without_HELO_is_taken_when_not_required()
+    {
+        await using var filter = new ScriptedSmtpServer();
+        var dir = TempDir.Create("restriction-filter");
+        var senders = Path.Combine(dir, "senders");
+        await File.WriteAllTextAsync(senders, $"scan.test FILTER scan:[127.0.0.1]:{filter.Port}\n", TestContext.Current.CancellationToken);
+        await using var engine = await Accounts.WithSettingsAsync("restriction-filter", [
+            $"engine.smtp.restrictions.sender = [\"check_sender_access texthash:{senders}\"]", "engine.smtp.helo-required = off"]);
+
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@scan.test>")).Code); // no HELO first
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<bob@elsewhere.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            id = (await smtp.CommandAsync("Subject: to be scanned\r\n\r\nbody\r\n.")).Last.Split(' ')[^1];
+        }
+        await engine.Logs.WaitForAsync(l => l == $"NOQUEUE: filter: RCPT from unknown[127.0.0.1]: scan:[127.0.0.1]:{filter.Port}; "
+            + "from=<a@scan.test> to=<jane@campus.test> proto=SMTP helo=<>");
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed", TimeSpan.FromSeconds(30));
+        var scanned = Assert.Single(filter.Messages); // both recipients, the local one too, in one transaction
+        Assert.Equal(["bob@elsewhere.test", "jane@campus.test"], scanned.To.Order());
+        Assert.Equal("a@scan.test", scanned.From);
+        Assert.Contains("Subject: to be scanned", scanned.Data, StringComparison.Ordinal);
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.Contains("relay=local", StringComparison.Ordinal));
+
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Code);
+        }
+    }
+
+    [Fact]
     public async Task Access_actions_hold_discard_prepend_and_redirect_and_the_data_and_end_of_data_lists_refuse()
     {
         var dir = TempDir.Create("restriction-effects");

@@ -29,13 +29,14 @@ public static class SmtpStateTable
     /// <summary>The 503 (or 554) reply when <paramref name="command"/> is out of order, else null.</summary>
     /// <param name="rcptRefused">Whether a RCPT of this transaction was refused: DATA then gets 554
     /// "no valid recipients" rather than 503 "need RCPT command", as Postfix answers.</param>
-    public static SmtpReply? Check(SmtpPhase phase, SmtpCommand command, bool rcptRefused = false)
+    /// <param name="heloRequired">Whether MAIL needs an EHLO or HELO first (Postfix's smtpd_helo_required).</param>
+    public static SmtpReply? Check(SmtpPhase phase, SmtpCommand command, bool rcptRefused = false, bool heloRequired = true)
     {
         if (phase == SmtpPhase.Bdat && command is not (BdatCommand or RsetCommand or NoopCommand or QuitCommand))
             return OutOfSequence($"{command.Verb} during BDAT transfer");
         return command switch
         {
-            MailCommand when phase == SmtpPhase.Connected => OutOfSequence("send HELO/EHLO first"),
+            MailCommand when phase == SmtpPhase.Connected && heloRequired => OutOfSequence("send HELO/EHLO first"),
             MailCommand when phase is SmtpPhase.Mail or SmtpPhase.Rcpt => OutOfSequence("nested MAIL command"),
             RcptCommand when phase is SmtpPhase.Connected or SmtpPhase.Greeted => OutOfSequence("need MAIL command"),
             DataCommand or BdatCommand when phase is SmtpPhase.Connected or SmtpPhase.Greeted =>

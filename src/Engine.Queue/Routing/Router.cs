@@ -61,6 +61,28 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
         return relayhost ?? new Route.Mx(domain);
     }
 
+    /// <summary>
+    /// The next hop of a FILTER action, "transport:destination" as in Postfix's access(5): the transport names a
+    /// service that speaks SMTP ("smtp", or a master.cf name such as "scan" or "amavis"), the destination is
+    /// "[host]:port" or "host:port". Null when the text is not that (LMTP is not spoken here).
+    /// </summary>
+    public static Route.Smtp? FilterRoute(string text)
+    {
+        var colon = text.IndexOf(':');
+        if (colon <= 0 || text[..colon].Equals("lmtp", StringComparison.OrdinalIgnoreCase)
+                       || text[..colon].Equals("error", StringComparison.OrdinalIgnoreCase)
+                       || text[..colon].Equals("discard", StringComparison.OrdinalIgnoreCase))
+            return null;
+        try
+        {
+            return Parse("smtp:" + text[(colon + 1)..]) as Route.Smtp;
+        }
+        catch (ConfigurationException)
+        {
+            return null;
+        }
+    }
+
     public static Route Parse(string text)
     {
         text = text.Trim();

@@ -254,7 +254,8 @@ internal sealed partial class SmtpSession
             mail.Parameters.EnvId,
             new ClientInfo(_connection.RemoteAddress.ToString(), _clientName, _helo, Protocol),
             DateTimeOffset.UtcNow,
-            _body!.Decoder.Size);
+            _body!.Decoder.Size,
+            _effects.OfType<TransactionEffect.Filter>().LastOrDefault()?.Transport);
         var hold = _effects.OfType<TransactionEffect.Hold>().FirstOrDefault()?.Reason;
         _queue.Tell(new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold));
         _queueTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.QueueTimeout, Self, new QueueTimedOut(_queueId), Self);

@@ -160,8 +160,7 @@ internal sealed partial class SmtpSession
             return;
         foreach (var effect in outcome.Effects)
         {
-            var action = effect is TransactionEffect.Filter ? "filter (not carried out yet)" : effect.GetType().Name.ToLowerInvariant();
-            Log.Effect(_log, LogId, action, stage, _client, effect.Text, from, to, Protocol, _helo);
+            Log.Effect(_log, LogId, effect.GetType().Name.ToLowerInvariant(), stage, _client, effect.Text, from, to, Protocol, _helo);
         }
     }
 

@@ -238,7 +238,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
 
     private void Handle(SmtpCommand command)
     {
-        var outOfOrder = SmtpStateTable.Check(_phase, command, _rcptRefused);
+        var outOfOrder = SmtpStateTable.Check(_phase, command, _rcptRefused, _settings.HeloRequired);
         if (outOfOrder is not null)
         {
             Count(command.Verb, ok: false);

@@ -53,4 +53,12 @@ public sealed class SmtpStateTableSpecs
         Assert.Contains("no valid recipients", reply.Text);
         Assert.Contains("need RCPT", SmtpStateTable.Check(SmtpPhase.Mail, DataCommand.Instance)!.Text);
     }
+
+    [Fact]
+    public void StateTable_should_take_MAIL_before_HELO_only_when_helo_is_not_required()
+    {
+        Assert.Equal("503 5.5.1 Error: send HELO/EHLO first", SmtpStateTable.Check(SmtpPhase.Connected, Mail)!.ToString());
+        Assert.Null(SmtpStateTable.Check(SmtpPhase.Connected, Mail, heloRequired: false));
+        Assert.NotNull(SmtpStateTable.Check(SmtpPhase.Connected, Rcpt, heloRequired: false));
+    }
 }

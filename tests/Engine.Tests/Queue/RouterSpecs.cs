@@ -34,4 +34,20 @@ public sealed class RouterSpecs
     {
         Assert.Throws<ConfigurationException>(() => Router.Parse(entry));
     }
+
+    [Theory]
+    [InlineData("smtp:[127.0.0.1]:10025", "[127.0.0.1]:10025")]
+    [InlineData("scan:[127.0.0.1]:10026", "[127.0.0.1]:10026")]
+    [InlineData("amavis:filter.example:10024", "[filter.example]:10024")]
+    [InlineData("smtp:filter.example", "[filter.example]:25")]
+    [InlineData("lmtp:[127.0.0.1]:24", null)]
+    [InlineData("error:5.7.1 no", null)]
+    [InlineData("smtp:", null)]
+    [InlineData("no-colon", null)]
+    [InlineData(":[127.0.0.1]:25", null)]
+    [InlineData("smtp:[127.0.0.1]:x", null)]
+    public void A_FILTER_action_should_name_an_SMTP_next_hop_or_nothing(string action, string? nextHop)
+    {
+        Assert.Equal(nextHop, Router.FilterRoute(action)?.NextHop);
+    }
 }

@@ -123,13 +123,32 @@ public sealed class ConnectionListener : IDisposable
     }
 }
 
-/// <summary>Open connections of a service on this node, in total and per client address.</summary>
+/// <summary>
+/// Open connections of a service, in total on this node and per client address. With a <see cref="CountExchange"/>
+/// the per-address count is the cluster's (Postfix's anvil connection count, for the farm): each node publishes
+/// how many connections it holds from an address whenever that changes, and adds what the other nodes hold.
+/// A node that dies takes its connections with it, so its levels are forgotten.
+/// </summary>
 public sealed class ConnectionCounter
 {
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
+    private readonly ConcurrentDictionary<IPAddress, int> _elsewhere = new();
+    private readonly Dictionary<(string Node, IPAddress Address), int> _levels = [];
+    private readonly Lock _publishing = new();
+    private readonly string _table;
+    private readonly CountExchange? _exchange;
     private int _total;
 
+    public ConnectionCounter(string table = "", CountExchange? exchange = null)
+    {
+        (_table, _exchange) = (table, exchange);
+        exchange?.RegisterPerNode(table, Apply, Forget);
+    }
+
     public int Total => Volatile.Read(ref _total);
+
+    /// <summary>Connections from <paramref name="address"/> the other nodes hold, as they last said.</summary>
+    public int Elsewhere(IPAddress address) => _elsewhere.GetValueOrDefault(address);
 
     /// <summary>Counts a new connection, or says why it is refused.</summary>
     public string? TryEnter(IPAddress address, int maxTotal, int maxPerAddress)
@@ -140,22 +159,73 @@ public sealed class ConnectionCounter
             return "too many connections";
         }
         var count = _perAddress.AddOrUpdate(address, 1, (_, n) => n + 1);
-        if (count > maxPerAddress)
+        if (count + Elsewhere(address) > maxPerAddress)
         {
-            Leave(address);
+            Leave(address, publish: false);
             return $"too many connections from {address}";
         }
+        Publish(address);
         return null;
     }
 
-    public void Leave(IPAddress address)
+    public void Leave(IPAddress address) => Leave(address, publish: true);
+
+    private void Leave(IPAddress address, bool publish)
     {
         Interlocked.Decrement(ref _total);
         // Remove the entry when it drops to zero, so the table does not grow with every client ever seen.
         while (_perAddress.TryGetValue(address, out var n))
         {
             if (n <= 1 ? _perAddress.TryRemove(KeyValuePair.Create(address, n)) : _perAddress.TryUpdate(address, n - 1, n))
-                return;
+                break;
         }
+        if (publish)
+            Publish(address);
+    }
+
+    /// <summary>This node's level for the address, read and sent under one lock so the last word sent is the latest.</summary>
+    private void Publish(IPAddress address)
+    {
+        if (_exchange is not { Shared: true })
+            return;
+        lock (_publishing)
+            _exchange.Publish(_table, address.ToString(), _perAddress.GetValueOrDefault(address));
+    }
+
+    private void Apply(string node, string key, int level)
+    {
+        if (!IPAddress.TryParse(key, out var address))
+            return;
+        lock (_levels)
+        {
+            var old = _levels.GetValueOrDefault((node, address));
+            level = Math.Clamp(level, 0, 1_000_000);
+            if (level == 0)
+                _levels.Remove((node, address));
+            else
+                _levels[(node, address)] = level;
+            Shift(address, level - old);
+        }
+    }
+
+    private void Forget(string node)
+    {
+        lock (_levels)
+        {
+            foreach (var ((from, address), level) in _levels.Where(l => l.Key.Node == node).ToArray())
+            {
+                _levels.Remove((from, address));
+                Shift(address, -level);
+            }
+        }
+    }
+
+    private void Shift(IPAddress address, int by)
+    {
+        var total = _elsewhere.GetValueOrDefault(address) + by;
+        if (total <= 0)
+            _elsewhere.TryRemove(address, out _);
+        else
+            _elsewhere[address] = total;
     }
 }

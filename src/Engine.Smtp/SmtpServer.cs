@@ -24,7 +24,7 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
     private readonly List<SmtpListener> _listeners = [];
-    private readonly ConnectionCounter _counter = new();
+    private readonly ConnectionCounter _counter = clientRates.Open;
     private IActorRef _sessions = ActorRefs.Nobody;
 
     /// <summary>Where the MX listeners are bound (tests ask for port 0 and read the real one here).</summary>

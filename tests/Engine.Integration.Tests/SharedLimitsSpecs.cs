@@ -136,4 +136,44 @@ public sealed class SharedLimitsSpecs
             Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code);
         }
     }
+
+    [Fact]
+    public async Task Open_connections_from_an_address_count_on_every_node_until_they_close()
+    {
+        var dataDir = Accounts.WithJane("shared-open-connections");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, ["engine.smtp.max-connections-per-ip = 2",
+            "engine.auth.guard.delay-step = 10ms", "engine.imap.auth-failure-delay = 0s"]);
+        await using var firstNode = first;
+        await using var secondNode = second;
+        await BarrierAsync(first, second, "127.0.0.250");
+        var open = second.Services.GetRequiredService<Engine.Smtp.Server.ClientRates>().Open;
+        var client = IPAddress.Parse("127.0.0.6");
+
+        var held = new[] { await RawSmtp.GreetedAsync(first.Port, from: "127.0.0.6"), await RawSmtp.GreetedAsync(first.Port, from: "127.0.0.6") };
+        await WaitAsync(() => open.Elsewhere(client) == 2, "the second node never heard of the first node's connections");
+        using (var refused = new System.Net.Sockets.TcpClient(new IPEndPoint(client, 0)))
+        {
+            await refused.ConnectAsync("127.0.0.1", second.Port, Ct);
+            Assert.Equal("421 4.7.0 mx.test Error: too many connections from 127.0.0.6", await new StreamReader(refused.GetStream()).ReadLineAsync(Ct));
+        }
+        await using (var other = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.7")) // another address is not held back
+            Assert.Equal(250, (await other.CommandAsync("EHLO client.test")).Code);
+
+        await held[0].CommandAsync("QUIT");
+        await held[0].DisposeAsync();
+        await WaitAsync(() => open.Elsewhere(client) == 1, "the second node never heard that a connection closed");
+        await using (var again = await RawSmtp.GreetedAsync(second.Port, from: "127.0.0.6"))
+            Assert.Equal(250, (await again.CommandAsync("EHLO client.test")).Code);
+        await held[1].DisposeAsync();
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(50, Ct);
+        }
+    }
 }

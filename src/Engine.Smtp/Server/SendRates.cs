@@ -36,6 +36,9 @@ public sealed class ClientRates(ClientRateLimits limits, CountExchange? exchange
 {
     private readonly RateCounter _connections = new("client-connections", limits.Unit, limits.Connections, exchange, clock);
 
+    /// <summary>Open connections per client address, the cluster's when the nodes exchange counts (max-connections-per-ip).</summary>
+    public ConnectionCounter Open { get; } = new("smtp-open-connections", exchange);
+
     /// <summary>Whether any limit is on (all are off by default, so sessions skip the lookups).</summary>
     public bool Any { get; } = limits.Connections > 0 || limits.Messages > 0 || limits.Recipients > 0;
     private readonly RateCounter _messages = new("client-messages", limits.Unit, limits.Messages, exchange, clock);

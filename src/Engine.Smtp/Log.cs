@@ -67,4 +67,7 @@ internal static partial class Log
 
     [LoggerMessage(1017, LogLevel.Information, "policy: client={Client}, sender=<{Sender}>, recipient=<{Recipient}>: greylist {Why}")]
     public static partial void Policy(ILogger logger, string client, string sender, string recipient, string why);
+
+    [LoggerMessage(1019, LogLevel.Warning, "{Client}: server configuration error: {Reason}")]
+    public static partial void RestrictionMisconfigured(ILogger logger, string client, string reason);
 }

@@ -43,6 +43,52 @@ public sealed class PolicyServiceSpecs
     }
 
     [Fact]
+    public async Task A_policy_servers_reject_ok_coded_and_prepend_answers_are_carried_out_as_postfix_does()
+    {
+        // A policy server of a few lines: the answer depends on the sender's local part; a task per connection.
+        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var client = await listener.AcceptTcpClientAsync(Ct);
+                _ = Task.Run(async () =>
+                {
+                    using var connection = client;
+                    var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
+                    var writer = new StreamWriter(client.GetStream(), Encoding.ASCII) { NewLine = "\n", AutoFlush = true };
+                    var sender = "";
+                    while (await reader.ReadLineAsync(Ct) is { } line)
+                    {
+                        if (line.StartsWith("sender=", StringComparison.Ordinal))
+                            sender = line["sender=".Length..].Split('@')[0];
+                        if (line.Length > 0)
+                            continue;
+                        await writer.WriteLineAsync(sender switch
+                        {
+                            "bad" => "action=REJECT not from you",
+                            "coded" => "action=550 5.7.0 go away",
+                            "friend" => "action=OK",
+                            _ => "action=PREPEND X-Policy: seen",
+                        });
+                        await writer.WriteLineAsync();
+                    }
+                }, Ct);
+            }
+        }, Ct);
+        await using var engine = await Accounts.WithSettingsAsync("policy-actions", ["engine.smtp.mynetworks = []",
+            $"engine.smtp.restrictions.recipient = [\"check_policy_service inet:127.0.0.1:{port}\", reject_unauth_destination]"]);
+
+        Assert.Equal("554 5.7.1 <jane@campus.test>: Recipient address rejected: not from you", (await RcptAsync(engine.Port, "bad@client.test", "jane@campus.test")).Last);
+        Assert.Equal("550 5.7.0 <jane@campus.test>: Recipient address rejected: go away", (await RcptAsync(engine.Port, "coded@client.test", "jane@campus.test")).Last);
+        Assert.Equal(250, (await RcptAsync(engine.Port, "friend@client.test", "bob@elsewhere.test")).Code); // OK ends the list before the relay check
+        Assert.Equal("554 5.7.1 <bob@elsewhere.test>: Relay access denied", (await RcptAsync(engine.Port, "other@client.test", "bob@elsewhere.test")).Last);
+        listener.Stop();
+    }
+
+    [Fact]
     public async Task Postfix_uses_the_engine_as_its_policy_server()
     {
         var policyPort = Loopback.FreePort();

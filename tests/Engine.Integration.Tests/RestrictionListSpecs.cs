@@ -93,7 +93,7 @@ public sealed class RestrictionListSpecs
             Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
             id = (await smtp.CommandAsync("Subject: to be scanned\r\n\r\nbody\r\n.")).Last.Split(' ')[^1];
         }
-        await engine.Logs.WaitForAsync(l => l == $"NOQUEUE: filter: RCPT from unknown[127.0.0.1]: scan:[127.0.0.1]:{filter.Port}; "
+        await engine.Logs.WaitForAsync(l => l == $"NOQUEUE: filter: RCPT from unknown[127.0.0.1]: <a@scan.test>: Sender address triggers FILTER scan:[127.0.0.1]:{filter.Port}; "
             + "from=<a@scan.test> to=<jane@campus.test> proto=SMTP helo=<>");
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed", TimeSpan.FromSeconds(30));
         var scanned = Assert.Single(filter.Messages); // both recipients, the local one too, in one transaction
@@ -127,7 +127,7 @@ public sealed class RestrictionListSpecs
         var held = await SendAsync(engine, "127.0.0.1", "a@hold.test", "bob@elsewhere.test");
         Assert.Equal(QueueState.Hold, (await engine.QueuedAsync(held.Id)).State);
         await engine.Logs.WaitForAsync(l => l == $"{held.Id}: held: look at this");
-        await engine.Logs.WaitForAsync(l => l == "NOQUEUE: hold: RCPT from unknown[127.0.0.1]: look at this; from=<a@hold.test> to=<bob@elsewhere.test> proto=ESMTP helo=<client.test>");
+        await engine.Logs.WaitForAsync(l => l == "NOQUEUE: hold: RCPT from unknown[127.0.0.1]: <a@hold.test>: Sender address look at this; from=<a@hold.test> to=<bob@elsewhere.test> proto=ESMTP helo=<client.test>");
 
         var prepended = await SendAsync(engine, "127.0.0.1", "a@prepend.test", "bob@elsewhere.test");
         Assert.StartsWith("X-Tag: yes\r\nReceived: from client.test", System.Text.Encoding.UTF8.GetString(engine.Body(await engine.QueuedAsync(prepended.Id))),

@@ -55,6 +55,9 @@ public interface IRestriction
     ValueTask<Verdict> CheckAsync(RestrictionCall call);
 }
 
+/// <summary>A restriction or table value that cannot work as configured: the client gets 451 4.3.5, the log the reason.</summary>
+public sealed class RestrictionConfigurationException(string message) : Exception(message);
+
 public static class Replies
 {
     public static SmtpReply Rejected(int code, string enhanced, string key, string what, string text) =>
@@ -70,14 +73,14 @@ public sealed class Evaluation
     /// <summary>warn_if_reject came just before: the next rejection is only logged.</summary>
     public bool WarnNext { get; set; }
 
-    /// <summary>defer_if_reject came before in this list: a later 5xx becomes a 450.</summary>
-    public bool DeferIfReject { get; set; }
+    /// <summary>defer_if_reject came before in this list: a later 5xx is answered with this 450 instead (the first one asked for).</summary>
+    public SmtpReply? DeferIfReject { get; set; }
 
     /// <summary>A new list begins: warn_if_reject and defer_if_reject reach no further than their own list, as in Postfix.</summary>
     public void StartList()
     {
         WarnNext = false;
-        DeferIfReject = false;
+        DeferIfReject = null;
     }
 
     /// <summary>defer_if_permit came before: unless something rejects, the command gets this reply.</summary>

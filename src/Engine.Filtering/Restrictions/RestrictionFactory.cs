@@ -92,9 +92,9 @@ public sealed class RestrictionFactory
             case "permit" or "ok":
                 return new Permit();
             case "reject":
-                return new Refuse(name, 554, "5.7.1");
+                return new Refuse(name, 554, "5.7.1", "Access denied");
             case "defer":
-                return new Refuse(name, 450, "4.7.1");
+                return new Refuse(name, 450, "4.3.2", "Try again later");
             case "warn_if_reject" or "defer_if_reject" or "defer_if_permit":
                 return new Modifier(name);
             case "reject_unauth_pipelining":

@@ -48,10 +48,8 @@ public sealed class RestrictionList(string name, IReadOnlyList<IRestriction> ite
             state.Warnings.Add(reply);
             return Verdict.Dunno;
         }
-        // 5.1.1 becomes 4.1.1: the detail stays, the class softens (Postfix does the same).
-        return state.DeferIfReject && reply.IsPermanent
-            ? Verdict.Reject(reply with { Code = 450, Enhanced = reply.Enhanced is { Length: > 1 } e ? "4" + e[1..] : "4.7.1" })
-            : verdict;
+        // A 5xx after defer_if_reject is answered with the deferral's own reply, as Postfix's smtpd_check_reject does.
+        return state.DeferIfReject is { } deferral && reply.IsPermanent ? Verdict.Reject(deferral) : verdict;
     }
 }
 
@@ -68,10 +66,10 @@ public sealed class Modifier(string name) : IRestriction
                 call.State.WarnNext = true;
                 break;
             case "defer_if_reject":
-                call.State.DeferIfReject = true;
+                call.State.DeferIfReject ??= call.Rejected(450, "4.7.0", "defer_if_reject requested");
                 break;
             default:
-                call.State.DeferIfPermit ??= call.Rejected(450, "4.7.1", "defer_if_permit requested");
+                call.State.DeferIfPermit ??= call.Rejected(450, "4.7.0", "defer_if_permit requested");
                 break;
         }
         return new ValueTask<Verdict>(Verdict.Dunno);

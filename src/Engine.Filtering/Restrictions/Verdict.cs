@@ -14,23 +14,26 @@ public enum Decision
     Reject,
 }
 
-/// <summary>What an access map asks to be done with the whole message, whatever the decision (access(5)).</summary>
+/// <summary>
+/// What an access map asks to be done with the whole message, whatever the decision (access(5)). <see cref="Text"/>
+/// is what the maillog says of it, as Postfix words it ("&lt;a@b.example&gt;: Sender address triggers HOLD action").
+/// </summary>
 public abstract record TransactionEffect(string Text)
 {
     /// <summary>HOLD: queued into the hold queue, delivered only when an operator releases it.</summary>
-    public sealed record Hold(string Reason) : TransactionEffect(Reason);
+    public sealed record Hold(string Reason, string? Logged = null) : TransactionEffect(Logged ?? Reason);
 
     /// <summary>DISCARD: answered as accepted, then dropped.</summary>
-    public sealed record Discard(string Reason) : TransactionEffect(Reason);
+    public sealed record Discard(string Reason, string? Logged = null) : TransactionEffect(Logged ?? Reason);
 
-    /// <summary>PREPEND: a header line put above the message's own.</summary>
+    /// <summary>PREPEND: a header line put above the message's own (not logged, as in Postfix).</summary>
     public sealed record Prepend(string Header) : TransactionEffect(Header);
 
     /// <summary>REDIRECT: delivered to this address instead of every recipient.</summary>
-    public sealed record Redirect(string Address) : TransactionEffect(Address);
+    public sealed record Redirect(string Address, string? Logged = null) : TransactionEffect(Logged ?? Address);
 
     /// <summary>FILTER: sent through this transport ("smtp:[127.0.0.1]:10025") instead of the usual route.</summary>
-    public sealed record Filter(string Transport) : TransactionEffect(Transport);
+    public sealed record Filter(string Transport, string? Logged = null) : TransactionEffect(Logged ?? Transport);
 
     /// <summary>WARN and INFO: only logged.</summary>
     public sealed record Warn(string Message) : TransactionEffect(Message);

@@ -104,17 +104,29 @@ internal sealed partial class SmtpSession
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // A check that throws at once (a table it cannot read) defers the client; the session goes on.
-            Log.SessionError(_log, e, _client);
-            pending = new ValueTask<Outcome>(new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []));
+            pending = new ValueTask<Outcome>(Failed(e));
         }
         if (pending.IsCompletedSuccessfully)
         {
             then(pending.Result);
             return;
         }
-        pending.AsTask().PipeTo(Self, success: outcome => new RestrictionsDecided(outcome, then),
-            failure: e => new RestrictionsDecided(new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []), then));
+        pending.AsTask().PipeTo(Self, success: outcome => new RestrictionsDecided(outcome, then), failure: e => new RestrictionsDecided(Failed(e), then));
         Become(AwaitingRestrictions);
+    }
+
+    /// <summary>A check that failed: 451 4.3.5 for a configuration error (as Postfix), 451 4.3.0 for anything else; logged either way.</summary>
+    private Outcome Failed(Exception e)
+    {
+        if (e is AggregateException { InnerException: { } inner })
+            e = inner;
+        if (e is RestrictionConfigurationException)
+        {
+            Log.RestrictionMisconfigured(_log, _client, e.Message);
+            return new Outcome(new SmtpReply(451, "4.3.5", "Server configuration error"), [], []);
+        }
+        Log.SessionError(_log, e, _client);
+        return new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []);
     }
 
     /// <summary>While a restriction list looks something up: later commands wait, in order.</summary>
@@ -158,10 +170,8 @@ internal sealed partial class SmtpSession
             Log.RejectWarning(_log, LogId, stage, _client, warning.ToString(), from, to, Protocol, _helo);
         if (outcome.Refusal is not null)
             return;
-        foreach (var effect in outcome.Effects)
-        {
+        foreach (var effect in outcome.Effects.Where(e => e is not TransactionEffect.Prepend))
             Log.Effect(_log, LogId, effect.GetType().Name.ToLowerInvariant(), stage, _client, effect.Text, from, to, Protocol, _helo);
-        }
     }
 
     private void RefuseRcpt(EmailAddress to, SmtpReply reply)

@@ -4,7 +4,7 @@ using Engine.Primitives;
 
 namespace Engine.Tests.Filtering;
 
-/// <summary>check_*_access with exact, cidr and regexp tables, and every action of access(5), with Postfix's replies.</summary>
+/// <summary>check_*_access with exact, hash, texthash, cidr, regexp, pcre and sqlite tables, and every action of access(5), with Postfix's replies.</summary>
 public sealed class AccessTableSpecs : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("engine-access-").FullName;
@@ -61,6 +61,20 @@ public sealed class AccessTableSpecs : IDisposable
             Reply($"check_recipient_access {table}", Client with { Recipient = new EmailAddress("jane", "client.test") }, "recipient"));
     }
 
+    [Theory]
+    [InlineData("exact", "client.test")]
+    [InlineData("hash", "client.test")]
+    [InlineData("texthash", "client.test")]
+    [InlineData("regexp", "/^spam-\\d+@client\\.test$/")]
+    [InlineData("pcre", "/^spam-\\d+@client\\.test$/")]
+    public void Every_table_type_answers_with_the_same_reply(string type, string key)
+    {
+        var table = Table(type, $"{key} REJECT not here\n");
+        Assert.Equal("554 5.7.1 <spam-42@client.test>: Sender address rejected: not here",
+            Reply($"check_sender_access {table}", Client with { Sender = new EmailAddress("spam-42", "client.test") }, "sender"));
+        Assert.Null(Reply($"check_sender_access {table}", Client with { Sender = new EmailAddress("a", "other.test") }, "sender"));
+    }
+
     [Fact]
     public void A_regexp_table_tries_its_patterns_in_order_with_flags_groups_negation_and_if_blocks()
     {
@@ -98,23 +112,39 @@ public sealed class AccessTableSpecs : IDisposable
             soft.test DEFER_IF_REJECT
             maybe.test DEFER_IF_PERMIT greylisted
             num.test 42
+            digits.test 550
+            relay.test RELAY
+            coded.test REJECT 5.7.0 go away
+            later.test DEFER
+            soft4.test 450 try later
+            info.test INFO noted
             broken.test no_such_restriction
             """);
         var lists = RestrictionSpecs.Lists("", sender: $"check_sender_access {table}, reject_unlisted_sender, reject_non_fqdn_sender");
         Engine.Filtering.Restrictions.Outcome Of(string domain) =>
             RestrictionSpecs.Run(lists, Client with { Sender = new EmailAddress("x", domain) });
         Assert.IsType<Engine.Filtering.Restrictions.TransactionEffect.Discard>(Assert.Single(Of("discard.test").Effects));
-        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Hold("look at it"), Assert.Single(Of("hold.test").Effects));
+        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Hold("look at it", "<x@hold.test>: Sender address look at it"), Assert.Single(Of("hold.test").Effects));
+        Assert.Equal("<x@discard.test>: Sender address spam trap", Assert.Single(Of("discard.test").Effects).Text);
         Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Prepend("X-Checked: yes"), Assert.Single(Of("prepend.test").Effects));
         Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Warn("odd sender"), Assert.Single(Of("warn.test").Effects));
-        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Redirect("abuse@campus.test"), Assert.Single(Of("redirect.test").Effects));
-        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Filter("smtp:[127.0.0.1]:10025"), Assert.Single(Of("filter.test").Effects));
+        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Redirect("abuse@campus.test", "<x@redirect.test>: Sender address triggers REDIRECT abuse@campus.test"),
+            Assert.Single(Of("redirect.test").Effects));
+        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Filter("smtp:[127.0.0.1]:10025", "<x@filter.test>: Sender address triggers FILTER smtp:[127.0.0.1]:10025"),
+            Assert.Single(Of("filter.test").Effects));
         Assert.Equal("554 5.7.1 <x@list.test>: Sender address rejected: Access denied", Of("list.test").Refusal?.ToString());
         Assert.Null(Of("num.test").Refusal);
         Assert.Equal("450 4.7.1 <x@maybe.test>: Sender address rejected: greylisted", Of("maybe.test").Refusal?.ToString());
-        Assert.Equal("451 4.3.5", Of("broken.test").Refusal is { } broken ? $"{broken.Code} {broken.Enhanced}" : null);
+        Assert.Null(Of("digits.test").Refusal); // all digits is OK, even when it looks like a reply code
+        Assert.Null(Of("relay.test").Refusal); // RELAY is OK, not an unknown restriction (which would fail as broken.test does)
+        Assert.Equal("554 5.7.0 <x@coded.test>: Sender address rejected: go away", Of("coded.test").Refusal?.ToString());
+        Assert.Equal("450 4.7.1 <x@later.test>: Sender address rejected: Access denied", Of("later.test").Refusal?.ToString());
+        Assert.Equal("450 4.7.1 <x@soft4.test>: Sender address rejected: try later", Of("soft4.test").Refusal?.ToString());
+        Assert.Equal(new Engine.Filtering.Restrictions.TransactionEffect.Warn("noted"), Assert.Single(Of("info.test").Effects));
+        var failure = Record.Exception(() => lists.RecipientAsync(Client with { Sender = new EmailAddress("x", "broken.test") }).AsTask().GetAwaiter().GetResult());
+        Assert.Contains("no_such_restriction", Assert.IsType<Engine.Filtering.Restrictions.RestrictionConfigurationException>(failure).Message);
         var soft = RestrictionSpecs.Lists("", sender: $"check_sender_access {table}, reject");
-        Assert.Equal("450 4.7.1 <x@soft.test>: Sender address rejected: Access denied",
+        Assert.Equal("450 4.7.1 <x@soft.test>: Sender address rejected: Service unavailable",
             RestrictionSpecs.Run(soft, Client with { Sender = new EmailAddress("x", "soft.test") }).Refusal?.ToString());
     }
 

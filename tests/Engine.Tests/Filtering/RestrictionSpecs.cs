@@ -95,7 +95,7 @@ public sealed class RestrictionSpecs
 
     [Theory]
     [InlineData("reject", "554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", "", "")]
-    [InlineData("defer", "450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", "", "")]
+    [InlineData("defer", "450 4.3.2 <unknown[192.0.2.7]>: Client host rejected: Try again later", "", "")]
     [InlineData("", "554 5.7.1 <mail.client.test>: Helo command rejected: Access denied", "reject", "")]
     [InlineData("", "554 5.7.1 <alice@client.test>: Sender address rejected: Access denied", "", "reject")]
     [InlineData("permit", null, "", "")] // a permit ends the client list only
@@ -119,6 +119,7 @@ public sealed class RestrictionSpecs
     [InlineData("reject_invalid_helo_hostname", "bad_host!", "501 5.5.2 <bad_host!>: Helo command rejected: Invalid name")]
     [InlineData("reject_invalid_helo_hostname", "-a.test", "501 5.5.2 <-a.test>: Helo command rejected: Invalid name")]
     [InlineData("reject_invalid_helo_hostname", "192.0.2.7", "501 5.5.2 <192.0.2.7>: Helo command rejected: Invalid name")]
+    [InlineData("reject_invalid_helo_hostname", "[300.1.2.3]", "501 5.5.2 <[300.1.2.3]>: Helo command rejected: invalid ip address")]
     [InlineData("reject_invalid_helo_hostname", "[192.0.2.7]", null)]
     [InlineData("reject_invalid_helo_hostname", "[IPv6:2001:db8::1]", null)]
     [InlineData("reject_invalid_helo_hostname", "localhost", null)]
@@ -146,17 +147,18 @@ public sealed class RestrictionSpecs
         Assert.Equal("554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", Assert.Single(outcome.Warnings).ToString());
         Assert.Equal("554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied",
             Reply(Lists("", client: "warn_if_reject permit_mynetworks reject"), Stranger)); // only the very next one
-        Assert.Equal("450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", Reply(Lists("", client: "defer_if_reject reject"), Stranger));
-        // Only within its own list; and the detail of the code stays (5.1.1 becomes 4.1.1).
+        Assert.Equal("450 4.7.0 <unknown[192.0.2.7]>: Client host rejected: defer_if_reject requested", Reply(Lists("", client: "defer_if_reject reject"), Stranger));
+        // Only within its own list; a later 5xx is answered with the deferral's reply, a 4xx stays itself.
         Assert.Equal("554 5.7.1 <jane@campus.test>: Recipient address rejected: Access denied", Reply(Lists("reject", client: "defer_if_reject"), Stranger));
-        Assert.Equal("450 4.1.1 <nobody@campus.test>: Recipient address rejected: User unknown in virtual mailbox table",
+        Assert.Equal("450 4.7.0 <nobody@campus.test>: Recipient address rejected: defer_if_reject requested",
             Reply(Lists("defer_if_reject reject_unlisted_recipient"), Stranger with { Recipient = new EmailAddress("nobody", "campus.test") }));
+        Assert.Equal("450 4.3.2 <unknown[192.0.2.7]>: Client host rejected: Try again later", Reply(Lists("", client: "defer_if_reject defer"), Stranger));
     }
 
     [Fact]
     public void Defer_if_permit_defers_unless_a_later_restriction_rejects()
     {
-        Assert.Equal("450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: defer_if_permit requested", Reply(Lists("", client: "defer_if_permit"), Stranger));
+        Assert.Equal("450 4.7.0 <unknown[192.0.2.7]>: Client host rejected: defer_if_permit requested", Reply(Lists("", client: "defer_if_permit"), Stranger));
         Assert.Equal("554 5.7.1 <jane@campus.test>: Recipient address rejected: Access denied", Reply(Lists("reject", client: "defer_if_permit"), Stranger));
     }
 

@@ -8,10 +8,10 @@ public sealed class Permit : IRestriction
     public ValueTask<Verdict> CheckAsync(RestrictionCall call) => new(Verdict.Permit);
 }
 
-/// <summary>reject (554 5.7.1) and defer (450 4.7.1): "Access denied", named after the running stage as Postfix names it.</summary>
-public sealed class Refuse(string name, int code, string enhanced) : IRestriction
+/// <summary>reject (554 5.7.1 Access denied) and defer (450 4.3.2 Try again later), named after the running stage as Postfix names it.</summary>
+public sealed class Refuse(string name, int code, string enhanced, string text) : IRestriction
 {
     public string Name => name;
 
-    public ValueTask<Verdict> CheckAsync(RestrictionCall call) => new(Verdict.Reject(call.Rejected(code, enhanced, "Access denied")));
+    public ValueTask<Verdict> CheckAsync(RestrictionCall call) => new(Verdict.Reject(call.Rejected(code, enhanced, text)));
 }

@@ -4,8 +4,8 @@ namespace Engine.Filtering.Restrictions.Client;
 
 /// <summary>
 /// reject_unknown_client_hostname: the client's address has no PTR name, or none that resolves back to it
-/// (forward-confirmed reverse DNS); reject_unknown_reverse_client_hostname: it has no PTR name at all. Both
-/// 450 4.7.25, as Postfix (a DNS failure is no proof either way, and the code is a 4xx).
+/// (forward-confirmed reverse DNS), 450 4.7.25; reject_unknown_reverse_client_hostname: it has no PTR name at all,
+/// 450 4.7.1. Both codes are Postfix's (a DNS failure is no proof either way, so the reply is a 4xx).
 /// </summary>
 public sealed class RejectUnknownClientHostname(bool reverseOnly) : IRestriction
 {
@@ -18,6 +18,6 @@ public sealed class RejectUnknownClientHostname(bool reverseOnly) : IRestriction
         if (reverseOnly ? name.Reverse is not null : name.Verified != "unknown")
             return Verdict.Dunno;
         var text = reverseOnly ? "cannot find your reverse hostname" : "cannot find your hostname";
-        return Verdict.Reject(new SmtpReply(450, "4.7.25", $"Client host rejected: {text}, [{address}]"));
+        return Verdict.Reject(new SmtpReply(450, reverseOnly ? "4.7.1" : "4.7.25", $"Client host rejected: {text}, [{address}]"));
     }
 }

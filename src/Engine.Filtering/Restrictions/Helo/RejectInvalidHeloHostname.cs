@@ -1,13 +1,16 @@
 namespace Engine.Filtering.Restrictions.Helo;
 
-/// <summary>reject_invalid_helo_hostname: the HELO/EHLO name is neither a host name nor an address literal (501 5.5.2).</summary>
+/// <summary>
+/// reject_invalid_helo_hostname: the HELO/EHLO name is neither a host name nor an address literal (501 5.5.2 Invalid
+/// name; a bracketed name that is no address: invalid ip address, as Postfix words it).
+/// </summary>
 public sealed class RejectInvalidHeloHostname : IRestriction
 {
     public string Name => "reject_invalid_helo_hostname";
 
     public ValueTask<Verdict> CheckAsync(RestrictionCall call) =>
         new(call.Facts.Helo is { } helo && !HostNames.IsValidHostOrLiteral(helo)
-            ? Verdict.Reject(Replies.Rejected(501, "5.5.2", helo, "Helo command", "Invalid name"))
+            ? Verdict.Reject(Replies.Rejected(501, "5.5.2", helo, "Helo command", helo.StartsWith('[') && helo.EndsWith(']') ? "invalid ip address" : "Invalid name"))
             : Verdict.Dunno);
 }
 

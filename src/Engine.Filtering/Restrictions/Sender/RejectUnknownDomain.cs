@@ -5,8 +5,9 @@ namespace Engine.Filtering.Restrictions.Sender;
 
 /// <summary>
 /// reject_unknown_sender_domain and reject_unknown_recipient_domain: the domain has no MX and no address
-/// (450 4.1.8 / 4.1.2 Domain not found, also when DNS does not answer), or a null MX (RFC 7505: 550 5.7.27
-/// for a sender, 556 5.1.10 for a recipient). The null sender, address literals and this node's own
+/// (450 4.1.8 / 4.1.2 Domain not found), or a null MX (RFC 7505: 550 5.7.27 for a sender, 556 5.1.10 for a
+/// recipient). When DNS does not answer, the same 450 comes only if nothing later rejects (Postfix's
+/// unknown_address_tempfail_action, defer_if_permit). The null sender, address literals and this node's own
 /// destinations are not looked up.
 /// </summary>
 public sealed class RejectUnknownDomain(bool sender) : IRestriction
@@ -28,8 +29,13 @@ public sealed class RejectUnknownDomain(bool sender) : IRestriction
                     $"Domain {address.Domain} does not accept mail (nullMX)"))
                 : Verdict.Dunno;
         }
-        if (mx.Status == DnsStatus.NotFound && (await dns.AddressesAsync(address.Domain, call.Cancel).ConfigureAwait(false)).Status == DnsStatus.Found)
+        var addresses = mx.Status == DnsStatus.NotFound ? (await dns.AddressesAsync(address.Domain, call.Cancel).ConfigureAwait(false)).Status : mx.Status;
+        if (addresses == DnsStatus.Found)
             return Verdict.Dunno;
-        return Verdict.Reject(Replies.Rejected(450, sender ? "4.1.8" : "4.1.2", address.ToString(), what, "Domain not found"));
+        var reply = Replies.Rejected(450, sender ? "4.1.8" : "4.1.2", address.ToString(), what, "Domain not found");
+        if (addresses == DnsStatus.NotFound)
+            return Verdict.Reject(reply);
+        call.State.DeferIfPermit ??= reply;
+        return Verdict.Dunno;
     }
 }

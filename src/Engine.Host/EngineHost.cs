@@ -31,6 +31,7 @@ using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
+using Engine.Web.Admin;
 using LinqToDB;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
@@ -170,6 +171,17 @@ public static class EngineHost
         builder.Services.AddSingleton(ImapSettings.Create(config));
         builder.Services.AddSingleton<ImapServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
+        var admin = AdminSettings.Create(config, dataDir);
+        builder.Services.AddSingleton(admin);
+        builder.Services.AddSingleton(sp =>
+        {
+            var region = sp.GetRequiredService<IRequiredActor<QueueRegionKey>>();
+            return new QueueAdmin(() => region.GetAsync(), blobs, admin);
+        });
+        builder.Services.AddSingleton(sp => new ClusterAdmin(sp.GetRequiredService<ActorSystem>(),
+            [QueuePartitionExtractor.TypeName, DestinationExtractor.TypeName, MailboxExtractor.TypeName, GreylistExtractor.TypeName], admin.AskTimeout));
+        builder.Services.AddSingleton<AdminServer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();
     }
 

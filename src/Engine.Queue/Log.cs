@@ -37,4 +37,7 @@ internal static partial class QueueLog
 
     [LoggerMessage(1110, LogLevel.Warning, "{QueueId}: ignoring bad FILTER action: {Filter}")]
     public static partial void BadFilter(ILogger logger, string queueId, string filter);
+
+    [LoggerMessage(1111, LogLevel.Information, "{QueueId}: requeued")]
+    public static partial void Requeued(ILogger logger, string queueId);
 }

@@ -107,7 +107,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.BounceQueued
                 or QueueEvents.MessageRemoved or QueueEvents.MessageDeferred or QueueEvents.DelayWarned or QueueEvents.MessageHeld
-                or QueueEvents.MessageReleased or QueueEvents.MessageCorrupt:
+                or QueueEvents.MessageReleased or QueueEvents.MessageCorrupt or QueueEvents.MessageRequeued:
                 _state = _state.Apply(message);
                 _eventsSinceSnapshot++;
                 break;
@@ -153,6 +153,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case QueueCommands.Flush flush:
                 OnFlush(flush);
+                break;
+            case QueueCommands.Delete delete:
+                OnDelete(delete);
+                break;
+            case QueueCommands.Requeue requeue:
+                OnRequeue(requeue);
                 break;
             case MailboxReplies.Delivered delivered:
                 OnDelivered(delivered);
@@ -625,13 +631,50 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void OnFlush(QueueCommands.Flush flush)
     {
-        var deferred = _state.Messages.Values.Where(m => m.State == QueueState.Deferred && !_active.Contains(m.Id)).ToArray();
+        var deferred = _state.Messages.Values.Where(m => m.State == QueueState.Deferred && !_active.Contains(m.Id)
+            && (flush.Id is not { } id || m.Id == id)
+            && (flush.Site is not { } site || m.DeferralOf.Keys.Any(t => t.EndsWith("@" + site, StringComparison.OrdinalIgnoreCase)))).ToArray();
         foreach (var message in deferred)
         {
             if (Readable(message))
                 Dispatch(message);
         }
         Sender.Tell(new QueueReplies.Changed(flush.Partition, deferred.Length));
+    }
+
+    private void OnDelete(QueueCommands.Delete delete)
+    {
+        if (!_state.Messages.TryGetValue(delete.Id, out var message))
+        {
+            Sender.Tell(new QueueReplies.Changed(delete.Partition, 0));
+            return;
+        }
+        var replyTo = Sender;
+        PersistAsync(new QueueEvents.MessageRemoved(delete.Id, DateTimeOffset.UtcNow), e =>
+        {
+            OnRemoved(message, e);
+            replyTo.Tell(new QueueReplies.Changed(delete.Partition, 1));
+        });
+    }
+
+    private void OnRequeue(QueueCommands.Requeue requeue)
+    {
+        if (!_state.Messages.TryGetValue(requeue.Id, out var message) || _active.Contains(message.Id))
+        {
+            Sender.Tell(new QueueReplies.Changed(requeue.Partition, 0));
+            return;
+        }
+        var replyTo = Sender;
+        PersistAsync(new QueueEvents.MessageRequeued(requeue.Id, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            Timers.Cancel(e.Id);
+            QueueLog.Requeued(_maillog, e.Id.Value);
+            replyTo.Tell(new QueueReplies.Changed(requeue.Partition, 1));
+            if (_state.Messages.TryGetValue(e.Id, out var requeued) && Readable(requeued))
+                Dispatch(requeued);
+        });
     }
 
     private static string DeliveryKey(QueueId id, string account) => $"{id.Value}/{account}";

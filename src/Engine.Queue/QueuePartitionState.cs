@@ -46,6 +46,8 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
                 Reason = null,
                 NextAttemptAt = null,
             })),
+        QueueEvents.MessageRequeued q when Messages.TryGetValue(q.Id, out var m) =>
+            new(Messages.SetItem(q.Id, m with { State = QueueState.Incoming, Reason = null, NextAttemptAt = null, Deferrals = null })),
         QueueEvents.MessageCorrupt c when Messages.TryGetValue(c.Id, out var m) =>
             new(Messages.SetItem(c.Id, m with { State = QueueState.Corrupt, Reason = c.Reason, NextAttemptAt = null })),
         QueueEvents.BounceQueued q when Messages.TryGetValue(q.Id, out var m) =>

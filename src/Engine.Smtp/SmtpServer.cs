@@ -52,6 +52,8 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     {
         foreach (var listener in _listeners)
             await listener.StopAsync().ConfigureAwait(false);
+        if (system.WhenTerminated.IsCompleted)
+            return; // the node left or was downed: its sessions are gone with the actor system, nothing to wait for
         Log.Draining(_log, _counter.Total, settings.ShutdownGrace);
         try
         {

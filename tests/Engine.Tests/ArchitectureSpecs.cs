@@ -46,8 +46,20 @@ public sealed class ArchitectureSpecs
     [InlineData("Engine.Delivery", "Engine.Queue")]
     [InlineData("Engine.Delivery", "Engine.Smtp")]
     [InlineData("Engine.Delivery", "Engine.Mailbox")]
+    [InlineData("Engine.Web", "Engine.Queue")]
+    [InlineData("Engine.Web", "Engine.Smtp")]
+    [InlineData("Engine.Web", "Engine.Mailbox")]
+    [InlineData("Engine.Web", "Engine.Delivery")]
     public void Feature_assemblies_should_not_reference_each_other(string assembly, string forbidden)
     {
         Assert.DoesNotContain(forbidden, References(assembly));
+    }
+
+    [Fact]
+    public void The_command_line_should_know_the_engine_only_through_its_http_api()
+    {
+        var refs = References("enginectl");
+        Assert.DoesNotContain(refs, r => r.StartsWith("Akka", StringComparison.Ordinal));
+        Assert.DoesNotContain(refs, r => r.StartsWith("Engine.", StringComparison.Ordinal) && r != "Engine.Primitives");
     }
 }

@@ -66,8 +66,20 @@ public static class QueueCommands
     /// <summary>Put a held message back into the queue and try it at once (postsuper -H).</summary>
     public sealed record Release(int Partition, QueueId Id) : IQueuePartitionMessage;
 
-    /// <summary>Try every deferred message of the partition now (postqueue -f).</summary>
-    public sealed record Flush(int Partition) : IQueuePartitionMessage;
+    /// <summary>
+    /// Try deferred messages now: every one of the partition (postqueue -f), the one named by <paramref name="Id"/>
+    /// (postqueue -i), or those with a recipient at <paramref name="Site"/> (postqueue -s).
+    /// </summary>
+    public sealed record Flush(int Partition, QueueId? Id = null, string? Site = null) : IQueuePartitionMessage;
+
+    /// <summary>Remove a message from whatever queue holds it, its body too (postsuper -d).</summary>
+    public sealed record Delete(int Partition, QueueId Id) : IQueuePartitionMessage;
+
+    /// <summary>
+    /// Put a message back into the incoming queue with its failures forgotten, released if held, and try it
+    /// now; its recipients are resolved again through the directory (postsuper -r).
+    /// </summary>
+    public sealed record Requeue(int Partition, QueueId Id) : IQueuePartitionMessage;
 }
 
 public static class QueueReplies
@@ -113,6 +125,9 @@ public static class QueueEvents
 
     /// <summary>An operator released a held message.</summary>
     public sealed record MessageReleased(QueueId Id, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>An operator requeued the message: back to incoming, attempts and last replies forgotten.</summary>
+    public sealed record MessageRequeued(QueueId Id, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>The message cannot be read (its body is gone or unreadable): it waits in the corrupt queue.</summary>
     public sealed record MessageCorrupt(QueueId Id, string Reason, DateTimeOffset At) : IEngineMessage;

@@ -47,6 +47,9 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueCommands.Hold), "qc.hold"),
         (typeof(QueueCommands.Release), "qc.release"),
         (typeof(QueueCommands.Flush), "qc.flush"),
+        (typeof(QueueCommands.Delete), "qc.delete"),
+        (typeof(QueueCommands.Requeue), "qc.requeue"),
+        (typeof(QueueEvents.MessageRequeued), "qe.requeued"),
         (typeof(QueueReplies.Changed), "qr.changed"),
         (typeof(DestinationCommands.Send), "dc.send"),
         (typeof(DestinationReplies.Outcomes), "dr.outcomes"),
@@ -146,6 +149,9 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
     Converters = [typeof(QueueIdJsonConverter)])]
 [JsonSerializable(typeof(QueueCommands.Enqueue))]
 [JsonSerializable(typeof(QueueCommands.GetMessages))]
+[JsonSerializable(typeof(QueueCommands.Delete))]
+[JsonSerializable(typeof(QueueCommands.Requeue))]
+[JsonSerializable(typeof(QueueEvents.MessageRequeued))]
 [JsonSerializable(typeof(QueueReplies.Queued))]
 [JsonSerializable(typeof(QueueReplies.NotQueued))]
 [JsonSerializable(typeof(QueueReplies.MessagesResult))]

@@ -32,7 +32,13 @@ public sealed class EngineInstance : IAsyncDisposable
         SubmissionTlsPort = host.Services.GetRequiredService<Engine.Smtp.SmtpServer>().SubmissionEndPoints(true).FirstOrDefault()?.Port ?? 0;
         ImapTlsPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().TlsEndPoints.FirstOrDefault()?.Port ?? 0;
         Pop3TlsPort = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().TlsEndPoints.FirstOrDefault()?.Port ?? 0;
+        AdminPort = host.Services.GetRequiredService<Engine.Web.Admin.AdminServer>().EndPoints.FirstOrDefault()?.Port ?? 0;
     }
+
+    /// <summary>The admin HTTP API (enginectl's server); its token is in <see cref="AdminTokenFile"/>.</summary>
+    public int AdminPort { get; }
+
+    public string AdminTokenFile => Path.Combine(DataDir, "admin.token");
 
     public string DataDir { get; }
     public int Port { get; }
@@ -89,6 +95,7 @@ public sealed class EngineInstance : IAsyncDisposable
             "engine.pop3.listen-tls = [\"127.0.0.1:0\"]",
             "engine.submission.listen = [\"127.0.0.1:0\"]",
             "engine.submission.listen-tls = [\"127.0.0.1:0\"]",
+            "engine.web.listen = [\"127.0.0.1:0\"]",
             // Most tests log in over plain loopback; TlsSpecs checks the default (off).
             "engine.auth.plaintext-on-loopback = on",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Engine.Messages.Queue;
+using Engine.Primitives;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Web.Admin;
+
+/// <summary>
+/// The admin HTTP API on Kestrel: JSON under <c>/api</c>, every call but the health checks with the bearer token
+/// of <see cref="AdminSettings.TokenFile"/>. Bound to loopback by default. What it offers is what enginectl uses:
+/// the queue (list, show, flush, hold, release, requeue, delete), the cluster (status, leave, down), health.
+/// </summary>
+public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, ClusterAdmin cluster, ILoggerFactory loggers) : IHostedService
+{
+    private WebApplication? _app;
+    private byte[] _token = [];
+
+    /// <summary>The bound endpoints (with the real port when 0 was asked for).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints { get; private set; } = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (settings.Listen.Count == 0)
+            return;
+        _token = Encoding.UTF8.GetBytes(AdminToken.LoadOrCreate(settings.TokenFile));
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers);
+        builder.Services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, AdminJson.Default);
+        });
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            foreach (var endPoint in settings.Listen)
+                k.Listen(endPoint);
+            k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
+        });
+        var app = builder.Build();
+        app.Use(Authorize);
+        Map(app);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        EndPoints = app.Urls.Select(u => new Uri(u)).Select(u => new IPEndPoint(IPAddress.Parse(u.Host.Trim('[', ']')), u.Port)).ToArray();
+        _app = app;
+        Log.Listening(loggers.CreateLogger("Engine.Web"), string.Join(", ", EndPoints));
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Bearer token, compared in constant time; health checks need none (a load balancer asks them).</summary>
+    private Task Authorize(HttpContext context, Func<Task> next)
+    {
+        if (context.Request.Path.StartsWithSegments("/api/health"))
+            return next();
+        var header = context.Request.Headers.Authorization.ToString();
+        var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()) : [];
+        if (CryptographicOperations.FixedTimeEquals(given, _token))
+            return next();
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return context.Response.WriteAsJsonAsync(new Problem("a valid bearer token is needed (see engine.web.admin-token-file)"), AdminJson.Default.Problem);
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapGet("/api/health/live", () => Results.Text("live\n"));
+        app.MapGet("/api/health/ready", () => Akka.Cluster.Cluster.Get(cluster.System).SelfMember.Status == Akka.Cluster.MemberStatus.Up
+            ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/queue", (HttpContext http, CancellationToken cancel) => Guard(async () =>
+        {
+            var q = http.Request.Query;
+            var filter = new QueueFilter(QueueFilter.ParseQueue(q["queue"]), q["sender"], q["recipient"], q["domain"], QueueFilter.ParseAge(q["min-age"]));
+            var offset = int.TryParse(q["offset"], out var o) && o >= 0 ? o : 0;
+            var limit = int.TryParse(q["limit"], out var l) && l > 0 ? Math.Min(l, 100_000) : 1000;
+            return Results.Ok(await queue.ListAsync(filter, offset, limit, cancel).ConfigureAwait(false));
+        }));
+        api.MapGet("/queue/{id}", (string id, CancellationToken cancel) => Guard(async () =>
+            await queue.ShowAsync(id, cancel).ConfigureAwait(false) is { } detail
+                ? Results.Ok(detail)
+                : Results.NotFound(new Problem($"no message {id} in the queue"))));
+        api.MapPost("/queue/flush", (QueueSelection selection, CancellationToken cancel) => Guard(async () =>
+            Results.Ok(new Changed(selection.Ids is { Count: > 0 } || selection.HasFilter
+                ? await queue.ApplyAsync(await queue.SelectAsync(selection, cancel).ConfigureAwait(false), (p, id) => new QueueCommands.Flush(p, id), cancel).ConfigureAwait(false)
+                : await queue.FlushAllAsync(selection.Site, cancel).ConfigureAwait(false)))));
+        MapCommand(api, "hold", (p, id, s) => new QueueCommands.Hold(p, id, s.Reason ?? "held by an operator"));
+        MapCommand(api, "release", (p, id, _) => new QueueCommands.Release(p, id));
+        MapCommand(api, "requeue", (p, id, _) => new QueueCommands.Requeue(p, id));
+        MapCommand(api, "delete", (p, id, _) => new QueueCommands.Delete(p, id));
+
+        api.MapGet("/cluster", () => Guard(async () => Results.Ok(await cluster.StatusAsync().ConfigureAwait(false))));
+        api.MapPost("/cluster/leave", (MemberAddress member) => cluster.Leave(member.Address)
+            ? Results.Ok(new Changed(1)) : Results.NotFound(new Problem($"no member {member.Address}")));
+        api.MapPost("/cluster/down", (MemberAddress member) => cluster.Down(member.Address)
+            ? Results.Ok(new Changed(1)) : Results.NotFound(new Problem($"no member {member.Address}")));
+    }
+
+    /// <summary>hold, release, requeue, delete: for the ids given, or every message the filter matches ("all": every message).</summary>
+    private void MapCommand(RouteGroupBuilder api, string verb, Func<int, QueueId, QueueSelection, IQueuePartitionMessage> command) =>
+        api.MapPost($"/queue/{verb}", (QueueSelection selection, CancellationToken cancel) => Guard(async () =>
+        {
+            var ids = await queue.SelectAsync(selection, cancel).ConfigureAwait(false);
+            return Results.Ok(new Changed(await queue.ApplyAsync(ids, (p, id) => command(p, id, selection), cancel).ConfigureAwait(false)));
+        }));
+
+    /// <summary>A bad filter is the caller's mistake (400); a partition that does not answer is the engine's (503).</summary>
+    private static async Task<IResult> Guard(Func<Task<IResult>> run)
+    {
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (FormatException e)
+        {
+            return Results.BadRequest(new Problem(e.Message));
+        }
+        catch (Akka.Actor.AskTimeoutException)
+        {
+            return Results.Json(new Problem("the queue did not answer in time"), AdminJson.Default.Problem, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
+}
+
+internal static partial class Log
+{
+    [LoggerMessage(1500, LogLevel.Information, "admin API listening on {EndPoints}")]
+    public static partial void Listening(ILogger logger, string endPoints);
+}

@@ -1,0 +1,65 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+
+namespace Engine.Web.Admin;
+
+/// <summary>The cluster as the operators see it: members with their roles, where the shards live, leave and down.</summary>
+public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shardTypes, TimeSpan timeout)
+{
+    public ActorSystem System => system;
+
+    /// <summary>How long the shard counts wait for each node's regions.</summary>
+    private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
+
+    public async Task<ClusterStatus> StatusAsync()
+    {
+        var cluster = Cluster.Get(system);
+        var state = cluster.State;
+        var members = state.Members.Select(m => new ClusterMember(m.Address.ToString(), m.Status.ToString().ToLowerInvariant(),
+            m.Roles.Order(StringComparer.Ordinal).ToArray(), m.Address.Equals(state.Leader), m.Address.Equals(cluster.SelfAddress),
+            !state.Unreachable.Contains(m))).ToArray();
+        var placements = await Task.WhenAll(shardTypes.Select(PlacementAsync)).ConfigureAwait(false);
+        return new ClusterStatus(cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, placements.OfType<ShardPlacement>().ToArray());
+    }
+
+    /// <summary>The shards of one entity type per node; null when this node knows no region of that type or no answer came.</summary>
+    private async Task<ShardPlacement?> PlacementAsync(string type)
+    {
+        IActorRef region;
+        try
+        {
+            region = ClusterSharding.Get(system).ShardRegion(type);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+        try
+        {
+            // A region that does not answer within the stats timeout (a node going down) is left out, not waited for.
+            var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(StatsTimeout), timeout).ConfigureAwait(false);
+            return new ShardPlacement(type, stats.Regions.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
+                .Select(r => new RegionShards(r.Key.ToString(), r.Value.Stats.Count, r.Value.Stats.Values.Sum())).ToArray());
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Asks a member to leave gracefully (its shards are handed over first); false when no member has that address.</summary>
+    public bool Leave(string address) => Act(address, a => Cluster.Get(system).Leave(a));
+
+    /// <summary>Marks a member down (it is gone for good; its shards restart elsewhere); false when no member has that address.</summary>
+    public bool Down(string address) => Act(address, a => Cluster.Get(system).Down(a));
+
+    private bool Act(string text, Action<Address> act)
+    {
+        var member = Cluster.Get(system).State.Members.FirstOrDefault(m => m.Address.ToString() == text);
+        if (member is null)
+            return false;
+        act(member.Address);
+        return true;
+    }
+}

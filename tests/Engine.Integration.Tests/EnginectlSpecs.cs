@@ -1,0 +1,148 @@
+using System.Text.Json;
+using Engine.Integration.Tests.Support;
+
+namespace Engine.Integration.Tests;
+
+/// <summary>
+/// enginectl as a process against a running engine: every queue verb with --json parsed and checked, mailq in
+/// Postfix's shape, exit codes, and the cluster verbs against real members.
+/// </summary>
+public sealed class EnginectlSpecs
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string[] Ids(JsonElement listing) => listing.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray();
+
+    /// <summary>How many queue partitions the status shows running, on all members.</summary>
+    private static int Partitions(JsonElement status) =>
+        status.GetProperty("shards").EnumerateArray().Where(s => s.GetProperty("type").GetString() == "queue-partition")
+            .SelectMany(s => s.GetProperty("regions").EnumerateArray()).Sum(r => r.GetProperty("entities").GetInt32());
+
+    private static async Task<JsonElement> EntryAsync(EngineInstance engine, string id) =>
+        (await Enginectl.JsonAsync(engine, "queue", "show", id)).GetProperty("entry");
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task Queue_verbs_hold_release_flush_requeue_and_delete_what_they_name_and_list_it_as_json_and_as_mailq()
+    {
+        // later.test refuses the first DATA and takes the rest; never.test refuses every recipient for now.
+        await using var later = new ScriptedSmtpServer((verb, n) => verb == "DATA" && n == 1 ? "451 4.3.0 try again later" : null);
+        await using var never = new ScriptedSmtpServer((verb, _) => verb == "RCPT" ? "451 4.7.1 not now" : null);
+        await using var engine = await EngineInstance.StartAsync("engine.queue.minimal-backoff = 1h", "engine.queue.maximal-backoff = 2h",
+            $"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{later.Port}\", \"never.test\" = \"smtp:[127.0.0.1]:{never.Port}\" }}");
+
+        var first = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: first\r\n\r\nkeep me", "carol@later.test");
+        var fromBob = await RawSmtp.SendMessageAsync(engine.Port, "bob@client.test", "Subject: b1\r\n\r\nx", "dave@never.test");
+        var fromBob2 = await RawSmtp.SendMessageAsync(engine.Port, "bob@client.test", "Subject: b2\r\n\r\nx", "erin@never.test");
+        var fromAlice = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: a1\r\n\r\nx", "frank@never.test");
+        await WaitForAsync(async () => Ids(await Enginectl.JsonAsync(engine, "queue", "list", "--queue", "deferred")).Length == 4, "not all four were deferred");
+
+        // list and show, as JSON.
+        var listing = await Enginectl.JsonAsync(engine, "queue", "list", "--sender", "bob@client.test");
+        Assert.Equal(2, listing.GetProperty("total").GetInt32());
+        Assert.Equal([fromBob, fromBob2], Ids(listing).Order());
+        var shown = await Enginectl.JsonAsync(engine, "queue", "show", first);
+        Assert.Equal("deferred", shown.GetProperty("entry").GetProperty("queue").GetString());
+        var carol = shown.GetProperty("entry").GetProperty("recipients").EnumerateArray().Single();
+        Assert.Equal(("carol@later.test", "deferred", 1), (carol.GetProperty("address").GetString(), carol.GetProperty("status").GetString(), carol.GetProperty("attempts").GetInt32()));
+        Assert.Contains("451 4.3.0 try again later", carol.GetProperty("reason").GetString());
+        Assert.Contains("Subject: first", shown.GetProperty("headers").GetString());
+        Assert.Equal("keep me\r\n", shown.GetProperty("body").GetString());
+        Assert.Equal("client.test", shown.GetProperty("helo").GetString());
+
+        // mailq in Postfix's shape.
+        var mailq = await Enginectl.RunAsync(engine, "mailq", "--sender", "alice@client.test");
+        Assert.Equal(0, mailq.ExitCode);
+        Assert.StartsWith("-Queue ID-        --Size-- ----Arrival Time---- -Sender/Recipient-------\n", mailq.Output, StringComparison.Ordinal);
+        Assert.Contains("(451 4.3.0 try again later)\n" + new string(' ', 47) + "carol@later.test\n", mailq.Output, StringComparison.Ordinal);
+        Assert.EndsWith(" Kbytes in 2 Requests.\n", mailq.Output, StringComparison.Ordinal);
+
+        // hold, then release: the message goes at once and reaches the host, which now takes it.
+        Assert.Equal(1, (await Enginectl.JsonAsync(engine, "queue", "hold", first, "--reason", "look first")).GetProperty("count").GetInt32());
+        var held = await EntryAsync(engine, first);
+        Assert.Equal(("hold", "look first"), (held.GetProperty("queue").GetString(), held.GetProperty("reason").GetString()));
+        Assert.Contains(first + "!", (await Enginectl.RunAsync(engine, "mailq")).Output, StringComparison.Ordinal);
+        Assert.Equal(1, (await Enginectl.JsonAsync(engine, "queue", "release", first)).GetProperty("count").GetInt32());
+        await WaitForAsync(() => Task.FromResult(later.Messages.Count == 1), "the released message did not arrive");
+        Assert.Contains("keep me", later.Messages.Single().Data, StringComparison.Ordinal);
+        await engine.Logs.WaitForAsync(l => l == $"{first}: removed");
+
+        // requeue: the failures are forgotten and it is tried at once (failing again, so one attempt, not two).
+        Assert.Equal(1, (await Enginectl.JsonAsync(engine, "queue", "requeue", fromAlice)).GetProperty("count").GetInt32());
+        await engine.Logs.WaitForAsync(l => l == $"{fromAlice}: requeued");
+        await WaitForAsync(async () => (await EntryAsync(engine, fromAlice)).GetProperty("queue").GetString() == "deferred", "the requeued message was not tried");
+        Assert.Equal(1, (await EntryAsync(engine, fromAlice)).GetProperty("recipients")[0].GetProperty("attempts").GetInt32());
+
+        // flush: every deferred message is tried now (never.test refuses again: attempts 2).
+        Assert.Equal(3, (await Enginectl.JsonAsync(engine, "queue", "flush")).GetProperty("count").GetInt32());
+        await WaitForAsync(async () => (await EntryAsync(engine, fromBob)).GetProperty("recipients")[0].GetProperty("attempts").GetInt32() == 2,
+            "the flushed message was not tried again");
+
+        // delete by sender removes only that sender's mail.
+        var deleted = await Enginectl.RunAsync(engine, "queue", "delete", "--sender", "bob@client.test");
+        Assert.Equal((0, "enginectl: Deleted: 2 messages\n"), (deleted.ExitCode, deleted.Output));
+        Assert.Equal([fromAlice], Ids(await Enginectl.JsonAsync(engine, "queue", "list")));
+        Assert.Equal(4, (await Enginectl.RunAsync(engine, "queue", "show", fromBob)).ExitCode); // gone: not found
+    }
+
+    [Fact]
+    public async Task Exit_codes_say_what_went_wrong()
+    {
+        await using var engine = await EngineInstance.StartAsync();
+        var noTarget = await Enginectl.RunAsync(engine, "queue", "delete");
+        Assert.Equal(2, noTarget.ExitCode);
+        Assert.Contains("name queue ids, a filter", noTarget.Error, StringComparison.Ordinal);
+        Assert.Equal(2, (await Enginectl.RunAsync(engine, "queue", "list", "--queue", "bogus")).ExitCode);
+        Assert.Equal(2, (await Enginectl.RunAsync(engine, "queue", "frob")).ExitCode);
+        Assert.Equal(4, (await Enginectl.RunAsync(engine, "queue", "show", "0000000000000000")).ExitCode);
+        Assert.Equal("Mail queue is empty\n", (await Enginectl.RunAsync(engine, "mailq")).Output);
+        var unreachable = await Processes.RunAsync(Enginectl.Program, ["--url", $"http://127.0.0.1:{Loopback.FreePort()}", "--token", "x", "mailq"]);
+        Assert.Equal(3, unreachable.ExitCode);
+        var badToken = await Processes.RunAsync(Enginectl.Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token", "wrong-token-wrong-token", "mailq"]);
+        Assert.Equal(3, badToken.ExitCode);
+        Assert.Contains("bearer token", badToken.Error, StringComparison.Ordinal);
+        Assert.Equal(4, (await Enginectl.RunAsync(engine, "cluster", "leave", "akka.tcp://engine@127.0.0.1:1")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Cluster_status_shows_every_member_with_roles_and_shards_and_leave_and_down_take_members_out()
+    {
+        var dataDir = TempDir.Create("enginectl-cluster");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [smtp, queue, delivery]");
+        await using var firstNode = first;
+        await using var secondNode = second;
+        var status = await Enginectl.JsonAsync(first, "cluster", "status");
+        var members = status.GetProperty("members").EnumerateArray().ToArray();
+        Assert.Equal(2, members.Length);
+        Assert.All(members, m => Assert.Equal("up", m.GetProperty("status").GetString()));
+        var secondAddress = members.Single(m => !m.GetProperty("self").GetBoolean()).GetProperty("address").GetString()!;
+        Assert.Equal(["delivery", "queue", "smtp"], members.Single(m => !m.GetProperty("self").GetBoolean()).GetProperty("roles").EnumerateArray().Select(r => r.GetString()));
+        // A listing asks every queue partition, which starts them where their shards are placed; then all 16 run.
+        Assert.Equal(0, (await Enginectl.JsonAsync(first, "queue", "list")).GetProperty("total").GetInt32());
+        await WaitForAsync(async () => Partitions(await Enginectl.JsonAsync(first, "cluster", "status")) == 16, "not every queue partition runs");
+
+        Assert.Equal(1, (await Enginectl.JsonAsync(first, "cluster", "leave", secondAddress)).GetProperty("count").GetInt32());
+        await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").GetArrayLength() == 1,
+            "the second node did not leave");
+        // The second node's partitions are remembered entities: they start again on the first without being asked.
+        await WaitForAsync(async () => Partitions(await Enginectl.JsonAsync(first, "cluster", "status")) == 16, "the partitions did not move to the first node");
+        // A third node joins; down takes it out.
+        await using var third = await EngineInstance.StartInAsync(dataDir, $"engine.cluster.seed-nodes = [\"{status.GetProperty("self").GetString()}\"]");
+        await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").EnumerateArray()
+            .Count(m => m.GetProperty("status").GetString() == "up") == 2, "the third node did not join");
+        var thirdAddress = (await Enginectl.JsonAsync(third, "cluster", "status")).GetProperty("self").GetString()!;
+        var down = await Enginectl.RunAsync(first, "cluster", "down", thirdAddress);
+        Assert.Equal((0, $"enginectl: {thirdAddress}: down requested\n"), (down.ExitCode, down.Output));
+        await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").GetArrayLength() == 1,
+            "the downed node is still a member");
+    }
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+
+namespace Engine.Integration.Tests.Support;
+
+/// <summary>enginectl as operators run it: the built program, as a process, against an engine's admin API.</summary>
+public static class Enginectl
+{
+    /// <summary>The apphost next to the build of src/Engine.Cli in the same configuration as these tests.</summary>
+    public static string Program
+    {
+        get
+        {
+            var here = AppContext.BaseDirectory; // .../tests/Engine.Integration.Tests/bin/<Configuration>/net10.0/
+            var configuration = new DirectoryInfo(here).Parent!.Name;
+            var root = new DirectoryInfo(here);
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Engine.sln")))
+                root = root.Parent;
+            var program = Path.Combine(root!.FullName, "src", "Engine.Cli", "bin", configuration, "net10.0", "enginectl");
+            return File.Exists(program) ? program : throw new FileNotFoundException("enginectl is not built (dotnet build Engine.sln)", program);
+        }
+    }
+
+    public static Task<Processes.Result> RunAsync(EngineInstance engine, params string[] args) =>
+        Processes.RunAsync(Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token-file", engine.AdminTokenFile, .. args], TimeSpan.FromMinutes(1));
+
+    /// <summary>Runs with --json, checks the exit code is 0, and parses what it printed.</summary>
+    public static async Task<JsonElement> JsonAsync(EngineInstance engine, params string[] args)
+    {
+        var run = await RunAsync(engine, [.. args, "--json"]);
+        Assert.True(run.ExitCode == 0, $"enginectl {string.Join(' ', args)} exited with {run.ExitCode}: {run.Output}{run.Error}");
+        return JsonDocument.Parse(run.Output).RootElement.Clone();
+    }
+}

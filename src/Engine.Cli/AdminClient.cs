@@ -21,7 +21,7 @@ public static class ExitCodes
     public const int Failed = 1;
     /// <summary>The command line is wrong.</summary>
     public const int Usage = 2;
-    /// <summary>The engine cannot be reached, or no token was found.</summary>
+    /// <summary>The engine cannot be reached or did not answer in time, or no token was found.</summary>
     public const int Unavailable = 3;
     /// <summary>The message (or member) named does not exist.</summary>
     public const int NotFound = 4;
@@ -43,6 +43,9 @@ public sealed class AdminClient(HttpClient http)
     public Task<T> PostAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, CancellationToken cancel) =>
         SendAsync(() => http.PostAsJsonAsync(path.TrimStart('/'), body, bodyType, cancel), type, cancel);
 
+    public Task DeleteAsync(string path, CancellationToken cancel) =>
+        SendAsync(() => http.DeleteAsync(path.TrimStart('/'), cancel), AdminJson.Default.Changed, cancel);
+
     private static async Task<T> SendAsync<T>(Func<Task<HttpResponseMessage>> send, JsonTypeInfo<T> type, CancellationToken cancel)
     {
         HttpResponseMessage response;
@@ -54,17 +57,31 @@ public sealed class AdminClient(HttpClient http)
         {
             throw new CliException(ExitCodes.Unavailable, $"cannot reach the engine's admin API: {e.Message}");
         }
+        catch (TaskCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            throw new CliException(ExitCodes.Unavailable, "the engine's admin API did not answer in time");
+        }
         using (response)
         {
             if (response.IsSuccessStatusCode)
-                return await response.Content.ReadFromJsonAsync(type, cancel).ConfigureAwait(false)
-                       ?? throw new CliException(ExitCodes.Failed, "the engine sent an empty answer");
+            {
+                try
+                {
+                    return await response.Content.ReadFromJsonAsync(type, cancel).ConfigureAwait(false)
+                           ?? throw new CliException(ExitCodes.Failed, "the engine sent an empty answer");
+                }
+                catch (JsonException e)
+                {
+                    throw new CliException(ExitCodes.Failed, $"the answer is not the admin API's JSON (is --url right?): {e.Message}");
+                }
+            }
             var problem = await ProblemOf(response, cancel).ConfigureAwait(false);
             throw response.StatusCode switch
             {
                 HttpStatusCode.NotFound => new CliException(ExitCodes.NotFound, problem),
                 HttpStatusCode.Unauthorized => new CliException(ExitCodes.Unavailable, problem),
                 HttpStatusCode.BadRequest => new CliException(ExitCodes.Usage, problem),
+                HttpStatusCode.ServiceUnavailable => new CliException(ExitCodes.Unavailable, problem),
                 _ => new CliException(ExitCodes.Failed, problem),
             };
         }

@@ -14,9 +14,9 @@ public static class ClusterCommands
     {
         var cluster = new Command("cluster", "The cluster's members and shards");
         var status = new Command("status", "Members, roles and shard counts per node");
-        status.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        status.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
-            var state = await client.GetAsync("api/cluster", AdminJson.Default.ClusterStatus, cancel).ConfigureAwait(false);
+            var state = await connect().GetAsync("api/cluster", AdminJson.Default.ClusterStatus, cancel).ConfigureAwait(false);
             if (Commands.IsJson(parsed))
             {
                 Commands.Print(state, AdminJson.Default.ClusterStatus);
@@ -45,10 +45,10 @@ public static class ClusterCommands
     {
         var command = new Command(verb, description);
         command.Arguments.Add(Address);
-        command.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
             var address = parsed.GetValue(Address)!;
-            var changed = await client.PostAsync($"api/cluster/{verb}", new MemberAddress(address), AdminJson.Default.MemberAddress, AdminJson.Default.Changed, cancel)
+            var changed = await connect().PostAsync($"api/cluster/{verb}", new MemberAddress(address), AdminJson.Default.MemberAddress, AdminJson.Default.Changed, cancel)
                 .ConfigureAwait(false);
             if (Commands.IsJson(parsed))
                 Commands.Print(changed, AdminJson.Default.Changed);

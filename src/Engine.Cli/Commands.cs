@@ -22,7 +22,7 @@ public static class Commands
 
     private static readonly Option<string?> TokenFile = new("--token-file")
     {
-        Description = "The file with the token (default: $ENGINE_TOKEN_FILE, else ./data/admin.token, else /var/lib/engine/admin.token)",
+        Description = "The file with the token (default: $ENGINE_TOKEN_FILE, else ./data/admin.token, else /var/lib/engine/data/admin.token)",
         Recursive = true,
     };
 
@@ -38,7 +38,18 @@ public static class Commands
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(QueueCommands.Mailq());
         root.Subcommands.Add(ClusterCommands.Build());
-        var parsed = root.Parse(args);
+        root.Subcommands.Add(ConfigCommands.Config());
+        root.Subcommands.Add(ConfigCommands.Stats());
+        root.Subcommands.Add(SendmailCommand.Build());
+        var newaliases = new Command("newaliases", "Nothing to rebuild: aliases live in the directory (enginectl alias ...)");
+        newaliases.SetAction(_ => 0);
+        root.Subcommands.Add(newaliases);
+        if (args is ["sendmail", .. var rest])
+            args = ["sendmail", .. SendmailCommand.Normalize(rest)];
+        foreach (var command in DirectoryCommands.Build())
+            root.Subcommands.Add(command);
+        // No response files: "@campus.test" is a filter value (every address at a domain), not a file to read.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors)
@@ -48,13 +59,17 @@ public static class Commands
         return await parsed.InvokeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Runs a verb with a client: a <see cref="CliException"/> is printed and becomes its exit code.</summary>
-    public static Func<ParseResult, CancellationToken, Task<int>> Action(Func<ParseResult, AdminClient, CancellationToken, Task> run) =>
+    /// <summary>
+    /// Runs a verb; its client is made when first asked for (so usage errors come before a missing token). A
+    /// <see cref="CliException"/> is printed and becomes the exit code.
+    /// </summary>
+    public static Func<ParseResult, CancellationToken, Task<int>> Action(Func<ParseResult, Func<AdminClient>, CancellationToken, Task> run) =>
         async (parsed, cancel) =>
         {
+            AdminClient? client = null;
             try
             {
-                await run(parsed, Connect(parsed), cancel).ConfigureAwait(false);
+                await run(parsed, () => client ??= Connect(parsed), cancel).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             catch (CliException e)
@@ -72,28 +87,35 @@ public static class Commands
 
     private static readonly AdminJson Indented = new(new JsonSerializerOptions(AdminJson.Default.Options) { WriteIndented = true });
 
+    /// <summary>The URL and token: options first, then the environment, then the token files a node writes.</summary>
     private static AdminClient Connect(ParseResult parsed)
     {
         var url = parsed.GetValue(Url) ?? Environment.GetEnvironmentVariable("ENGINE_URL") ?? "http://127.0.0.1:8080";
-        var token = parsed.GetValue(Token) ?? Environment.GetEnvironmentVariable("ENGINE_TOKEN");
-        if (string.IsNullOrEmpty(token))
-        {
-            string[] candidates = parsed.GetValue(TokenFile) is { } file ? [file]
-                : Environment.GetEnvironmentVariable("ENGINE_TOKEN_FILE") is { Length: > 0 } env ? [env]
-                : [Path.Combine("data", "admin.token"), "/var/lib/engine/admin.token"];
-            var found = candidates.FirstOrDefault(File.Exists)
-                        ?? throw new CliException(ExitCodes.Unavailable, $"no admin token: give --token or --token-file (looked in {string.Join(", ", candidates)})");
-            try
-            {
-                token = File.ReadAllText(found).Trim();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new CliException(ExitCodes.Unavailable, $"cannot read the admin token: {e.Message}");
-            }
-        }
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new CliException(ExitCodes.Usage, $"'{url}' is not an http(s) URL");
+        var token = parsed.GetValue(Token);
+        if (token is null && parsed.GetValue(TokenFile) is { } file)
+            token = ReadToken(file);
+        token ??= Environment.GetEnvironmentVariable("ENGINE_TOKEN") is { Length: > 0 } env ? env : null;
+        if (token is null)
+        {
+            string[] candidates = Environment.GetEnvironmentVariable("ENGINE_TOKEN_FILE") is { Length: > 0 } envFile ? [envFile]
+                : [Path.Combine("data", "admin.token"), "/var/lib/engine/data/admin.token"];
+            token = ReadToken(candidates.FirstOrDefault(File.Exists)
+                ?? throw new CliException(ExitCodes.Unavailable, $"no admin token: give --token-file or --token (looked in {string.Join(", ", candidates)})"));
+        }
         return AdminClient.Create(url, token);
+    }
+
+    private static string ReadToken(string file)
+    {
+        try
+        {
+            return File.ReadAllText(file).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException(ExitCodes.Unavailable, $"cannot read the admin token: {e.Message}");
+        }
     }
 }

@@ -47,13 +47,13 @@ public static class QueueCommands
         var command = new Command("mailq", "The queue in the shape of Postfix's mailq");
         foreach (var option in Filters)
             command.Options.Add(option);
-        command.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
-            var listing = await ListAsync(parsed, client, 100_000, 0, cancel).ConfigureAwait(false);
+            var listing = await ListAllAsync(parsed, connect(), cancel).ConfigureAwait(false);
             if (Commands.IsJson(parsed))
                 Commands.Print(listing, AdminJson.Default.QueueListing);
             else
-                Console.Out.Write(Cli.Mailq.Format(listing.Messages));
+                Console.Out.Write(Text.Safe(Cli.Mailq.Format(listing.Messages)));
         }));
         return command;
     }
@@ -65,9 +65,9 @@ public static class QueueCommands
             command.Options.Add(option);
         command.Options.Add(Limit);
         command.Options.Add(Offset);
-        command.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
-            var listing = await ListAsync(parsed, client, parsed.GetValue(Limit), parsed.GetValue(Offset), cancel).ConfigureAwait(false);
+            var listing = await ListAsync(parsed, connect(), parsed.GetValue(Limit), parsed.GetValue(Offset), cancel).ConfigureAwait(false);
             if (Commands.IsJson(parsed))
             {
                 Commands.Print(listing, AdminJson.Default.QueueListing);
@@ -90,10 +90,10 @@ public static class QueueCommands
     {
         var command = new Command("show", "Show one message: envelope, recipients, header and text");
         command.Arguments.Add(Id);
-        command.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
             var id = parsed.GetValue(Id)!;
-            var detail = await client.GetAsync($"api/queue/{Uri.EscapeDataString(id)}", AdminJson.Default.MessageDetail, cancel).ConfigureAwait(false);
+            var detail = await connect().GetAsync($"api/queue/{Uri.EscapeDataString(id)}", AdminJson.Default.MessageDetail, cancel).ConfigureAwait(false);
             if (Commands.IsJson(parsed))
             {
                 Commands.Print(detail, AdminJson.Default.MessageDetail);
@@ -117,9 +117,9 @@ public static class QueueCommands
             foreach (var r in m.Recipients)
                 recipients.AddRow(Markup.Escape(r.Address), r.Status, r.Attempts.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.Reason ?? ""));
             AnsiConsole.Write(recipients);
-            Console.Out.Write(detail.Headers.ReplaceLineEndings("\n"));
+            Console.Out.Write(Text.Safe(detail.Headers.ReplaceLineEndings("\n")));
             Console.Out.WriteLine();
-            Console.Out.Write(detail.Body.ReplaceLineEndings("\n"));
+            Console.Out.Write(Text.Safe(detail.Body.ReplaceLineEndings("\n")));
             if (detail.BodyTruncated)
                 Console.Out.WriteLine("\n[... the text goes on]");
         }));
@@ -138,25 +138,30 @@ public static class QueueCommands
             command.Options.Add(All);
         if (reason)
             command.Options.Add(Reason);
-        command.SetAction(Commands.Action(async (parsed, client, cancel) =>
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
         {
             var ids = parsed.GetValue(Ids) ?? [];
             var filtered = Filters.Any(o => parsed.GetResult(o) is not null);
-            var count = 0;
+            var all = !flush && parsed.GetValue(All);
+            if (ids.Length > 0 && (filtered || all || (flush && parsed.GetValue(Site) is not null)))
+                throw new CliException(ExitCodes.Usage, $"queue {verb}: name queue ids, a filter or {(flush ? "--site" : "--all")}, not several");
+            if (flush && filtered && parsed.GetValue(Site) is not null)
+                throw new CliException(ExitCodes.Usage, "queue flush: name a filter or --site, not both");
+            int count;
             if (flush && ids.Length == 0 && !filtered)
             {
-                count = (await client.PostAsync("api/queue/flush", new QueueSelection(Site: parsed.GetValue(Site)), AdminJson.Default.QueueSelection,
+                count = (await connect().PostAsync("api/queue/flush", new QueueSelection(Site: parsed.GetValue(Site)), AdminJson.Default.QueueSelection,
                     AdminJson.Default.Changed, cancel).ConfigureAwait(false)).Count;
             }
             else
             {
                 if (ids.Length == 0)
                 {
-                    if (!filtered && !(!flush && parsed.GetValue(All)))
+                    if (!filtered && !all)
                         throw new CliException(ExitCodes.Usage, $"queue {verb}: name queue ids, a filter (--queue, --sender, ...), or --all");
-                    ids = (await ListAsync(parsed, client, 1_000_000, 0, cancel).ConfigureAwait(false)).Messages.Select(m => m.Id).ToArray();
+                    ids = (await ListAllAsync(parsed, connect(), cancel).ConfigureAwait(false)).Messages.Select(m => m.Id).ToArray();
                 }
-                count = await SendInChunksAsync(client, verb, ids, parsed.GetValue(Reason), !Commands.IsJson(parsed), cancel).ConfigureAwait(false);
+                count = await SendInChunksAsync(connect(), verb, ids, parsed.GetValue(Reason), !Commands.IsJson(parsed), cancel).ConfigureAwait(false);
             }
             if (Commands.IsJson(parsed))
                 Commands.Print(new Changed(count), AdminJson.Default.Changed);
@@ -197,9 +202,27 @@ public static class QueueCommands
         var query = new List<string> { $"limit={limit}", $"offset={offset}" };
         foreach (var (name, option) in new[] { ("queue", Queue), ("sender", Sender), ("recipient", Recipient), ("domain", Domain), ("min-age", MinAge) })
         {
-            if (parsed.GetValue(option) is { Length: > 0 } value)
-                query.Add($"{name}={Uri.EscapeDataString(value)}");
+            if (parsed.GetValue(option) is { } value)
+                query.Add($"{name}={Uri.EscapeDataString(value)}"); // an empty value too: the engine refuses it rather than match all
         }
         return client.GetAsync("api/queue?" + string.Join('&', query), AdminJson.Default.QueueListing, cancel);
+    }
+
+    /// <summary>Every matching message, page by page (the engine answers at most 10,000 at a time).</summary>
+    private static async Task<QueueListing> ListAllAsync(ParseResult parsed, AdminClient client, CancellationToken cancel)
+    {
+        const int page = 10_000;
+        var messages = new List<QueueEntry>();
+        var total = 0;
+        do
+        {
+            var listing = await ListAsync(parsed, client, page, messages.Count, cancel).ConfigureAwait(false);
+            total = listing.Total;
+            if (listing.Messages.Count == 0)
+                break;
+            messages.AddRange(listing.Messages);
+        }
+        while (messages.Count < total);
+        return new QueueListing(messages.Count, 0, messages);
     }
 }

@@ -176,10 +176,14 @@ public static class EngineHost
         builder.Services.AddSingleton(sp =>
         {
             var region = sp.GetRequiredService<IRequiredActor<QueueRegionKey>>();
-            return new QueueAdmin(() => region.GetAsync(), blobs, admin);
+            var recipients = sp.GetRequiredService<IRecipientDirectory>();
+            return new QueueAdmin(() => region.GetAsync(), blobs, () => recipients.Current, admin);
         });
         builder.Services.AddSingleton(sp => new ClusterAdmin(sp.GetRequiredService<ActorSystem>(),
             [QueuePartitionExtractor.TypeName, DestinationExtractor.TypeName, MailboxExtractor.TypeName, GreylistExtractor.TypeName], admin.AskTimeout));
+        builder.Services.AddSingleton(sp => new DirectoryAdmin(directory, () => (sp.GetRequiredService<IRecipientDirectory>() as CachedDirectory)?.Refresh(),
+            KeepsCramMd5(config)));
+        builder.Services.AddSingleton(new ConfigAdmin(() => config, EngineConfig.Defaults()));
         builder.Services.AddSingleton<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();
@@ -289,6 +293,8 @@ public static class EngineHost
     private const string PersistenceTuning = """
         akka.persistence.journal.sql { parallelism = 1, batch-size = 100 }
         akka.persistence.snapshot-store.sql { }
+        # Room for a page of the queue listing (cut at about 1 MB by the partition) and other large answers.
+        akka.remote.dot-netty.tcp.maximum-frame-size = 4MiB
         # The host stops the actor system after the SMTP service has drained, not the CLR's exit hook.
         akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
         """;

@@ -87,6 +87,21 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         _blobs = blobs;
         _maillog = loggers.CreateLogger("Engine.Queue");
         PersistenceId = $"queue-partition-{partitionId}";
+        _partition = int.TryParse(partitionId, out var number) ? number : partitionId.GetHashCode(StringComparison.Ordinal);
+    }
+
+    private readonly int _partition;
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        QueueMetrics.Running(_partition, () => (Volatile.Read(ref _state), _active.Count));
+    }
+
+    protected override void PostStop()
+    {
+        QueueMetrics.Stopped(_partition);
+        base.PostStop();
     }
 
     public override string PersistenceId { get; }
@@ -142,6 +157,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 if (Readable(again))
                     Dispatch(again);
                 break;
+            case Retry:
+                break; // for a message deleted meanwhile
             case SweepInFlight:
                 OnSweepInFlight();
                 break;
@@ -204,9 +221,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case QueueReplies.Queued or QueueReplies.NotQueued:
                 break; // about a DSN of an earlier incarnation of this partition
             case QueueCommands.GetMessages get:
-                Sender.Tell(new QueueReplies.MessagesResult(get.Partition, _state.Messages.Values
+                var matching = _state.Messages.Values
                     .Select(m => _active.Contains(m.Id) && m.State is QueueState.Incoming or QueueState.Deferred ? m with { State = QueueState.Active } : m)
-                    .OrderBy(m => m.Id.Value, StringComparer.Ordinal).ToArray()));
+                    .Where(m => get.Query is not { } query || query.Matches(m, m.State))
+                    .OrderBy(m => m.Envelope.ArrivedAt).ThenBy(m => m.Id.Value, StringComparer.Ordinal).ToArray();
+                Sender.Tell(new QueueReplies.MessagesResult(get.Partition, Page(matching, get.Offset, get.Limit), matching.Length));
                 break;
             case SaveSnapshotSuccess success:
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
@@ -222,12 +241,33 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// Up to <paramref name="limit"/> messages from <paramref name="offset"/>, cut short (never below one) when the
+    /// answer would grow past about a megabyte, so that it crosses Akka remoting whole; the asker goes on from there.
+    /// </summary>
+    private static QueuedMessage[] Page(QueuedMessage[] matching, int offset, int limit)
+    {
+        const int budget = 1024 * 1024;
+        var page = new List<QueuedMessage>();
+        var size = 0;
+        foreach (var m in matching.Skip(Math.Max(0, offset)).Take(Math.Max(0, limit)))
+        {
+            size += 512 + m.Envelope.Recipients.Sum(r => r.Address.Length + 96) + m.DeferralOf.Sum(d => d.Key.Length + d.Value.Reply.Length + 48)
+                    + m.BounceReplyOf.Sum(b => b.Key.Length + b.Value.Length + 32) + m.DeliveredTo.Sum(a => a.Length + 8);
+            if (page.Count > 0 && size > budget)
+                break;
+            page.Add(m);
+        }
+        return page.ToArray();
+    }
+
     private void WriteBatch()
     {
         var count = Math.Min(_waiting.Count, _settings.MaxBatch);
         _writing = _waiting.GetRange(0, count);
         _waiting.RemoveRange(0, count);
         var replyTo = _writing.ToDictionary(w => w.Event.Id, w => w.ReplyTo);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAllAsync(_writing.Select(w => w.Event), e =>
         {
             _state = _state.Apply(e);
@@ -237,7 +277,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 QueueLog.Held(_maillog, e.Id.Value, e.Hold); // a HOLD action at SMTP time: into the hold queue, as Postfix
             Dispatch(_state.Messages[e.Id]);
         });
-        DeferAsync(BatchWritten.Instance, _ => OnBatchWritten());
+        DeferAsync(BatchWritten.Instance, _ =>
+        {
+            QueueMetrics.Written(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            OnBatchWritten();
+        });
     }
 
     private void OnBatchWritten()
@@ -471,6 +515,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var deferred = new Dictionary<string, string>();
         foreach (var reply in outcomes.Recipients)
         {
+            var took = _inFlight.TryGetValue((outcomes.Id, reply.Address), out var since) ? DateTimeOffset.UtcNow - since : (TimeSpan?)null;
+            QueueMetrics.Outcome(reply.Address, reply.Code < 400 ? "sent" : reply.Code >= 500 ? "bounced" : "deferred", took);
             // A final outcome stays in flight until it is journaled, so a retry in between cannot send it again.
             if (reply.Code is >= 400 and < 500)
                 _inFlight.Remove((outcomes.Id, reply.Address));
@@ -652,8 +698,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var replyTo = Sender;
         PersistAsync(new QueueEvents.MessageRemoved(delete.Id, DateTimeOffset.UtcNow), e =>
         {
+            var present = _state.Messages.ContainsKey(e.Id); // not when a delivery finished it meanwhile
             OnRemoved(message, e);
-            replyTo.Tell(new QueueReplies.Changed(delete.Partition, 1));
+            replyTo.Tell(new QueueReplies.Changed(delete.Partition, present ? 1 : 0));
         });
     }
 
@@ -672,7 +719,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Timers.Cancel(e.Id);
             QueueLog.Requeued(_maillog, e.Id.Value);
             replyTo.Tell(new QueueReplies.Changed(requeue.Partition, 1));
-            if (_state.Messages.TryGetValue(e.Id, out var requeued) && Readable(requeued))
+            if (_state.Messages.TryGetValue(e.Id, out var requeued) && !_active.Contains(e.Id) && Readable(requeued))
                 Dispatch(requeued);
         });
     }
@@ -692,6 +739,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             return; // a repeated answer, or for a message already gone
         }
         var done = new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow);
+        QueueMetrics.Outcome(delivered.Account, "sent", _inFlight.TryGetValue((id, delivered.Account), out var since) ? done.At - since : null, local: true);
         // The last delivery and the removal go to the journal in one write when this answer completes the message.
         var completes = _state.Apply(done).Messages.TryGetValue(id, out var after) && QueuePartitionState.IsComplete(after, _directory.Current);
         object[] events = completes ? [done, new QueueEvents.MessageRemoved(id, done.At)] : [done];
@@ -742,6 +790,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         if (IdOf(failed.Key) is not { } id)
             return;
+        QueueMetrics.Outcome(failed.Account, failed.Status.StartsWith('5') ? "bounced" : "deferred",
+            _inFlight.TryGetValue((id, failed.Account), out var since) ? DateTimeOffset.UtcNow - since : null, local: true);
         _inFlight.Remove((id, failed.Account));
         if (!_state.Messages.ContainsKey(id))
             return;

@@ -90,7 +90,7 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         var seen = new HashSet<string>(message.DeliveredTo.Concat(message.BouncedTo), StringComparer.OrdinalIgnoreCase);
         foreach (var recipient in message.Envelope.Recipients)
         {
-            foreach (var target in Resolve(recipient.Address, directory))
+            foreach (var target in directory.TargetsOf(recipient.Address))
             {
                 if (seen.Add(target))
                     targets.Add((target, recipient.Address, directory.FindUser(target) is not null));
@@ -101,7 +101,7 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
 
     /// <summary>Every target of every recipient, reached or not: (target, the recipient it came from).</summary>
     public static IReadOnlyList<(string Target, string Recipient)> AllTargets(QueuedMessage message, DirectorySnapshot directory) =>
-        message.Envelope.Recipients.SelectMany(r => Resolve(r.Address, directory).Select(t => (t, r.Address))).ToArray();
+        message.Envelope.Recipients.SelectMany(r => directory.TargetsOf(r.Address).Select(t => (t, r.Address))).ToArray();
 
     /// <summary>The local accounts still to reach (see <see cref="Targets"/>).</summary>
     public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory) =>
@@ -109,7 +109,7 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
 
     /// <summary>True when every target of every recipient is delivered or bounced, and every DSN due is queued.</summary>
     public static bool IsComplete(QueuedMessage message, DirectorySnapshot directory) =>
-        message.Envelope.Recipients.All(r => Resolve(r.Address, directory).Count > 0) && Targets(message, directory).Count == 0
+        message.Envelope.Recipients.All(r => directory.TargetsOf(r.Address).Count > 0) && Targets(message, directory).Count == 0
         && PendingBounces(message, directory).Count == 0;
 
     /// <summary>The protocol a DSN of this engine is queued with; a DSN that bounces goes to the postmaster.</summary>
@@ -142,23 +142,5 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             pending.Add((target, recipient));
         }
         return pending;
-    }
-
-    /// <summary>
-    /// A recipient's targets: the directory's resolution for its virtual domains, the address itself for
-    /// any other domain. A recipient the directory no longer knows has none (it waits, and is reported).
-    /// </summary>
-    private static IReadOnlyList<string> Resolve(string address, DirectorySnapshot directory)
-    {
-        var at = address.LastIndexOf('@');
-        if (at <= 0)
-            return [];
-        var resolution = directory.Resolve(new EmailAddress(address[..at], address[(at + 1)..]));
-        return resolution.Kind switch
-        {
-            RecipientKind.Accepted => resolution.Targets.Select(t => t.ToLowerInvariant()).ToArray(),
-            RecipientKind.NotLocal => [address],
-            _ => [],
-        };
     }
 }

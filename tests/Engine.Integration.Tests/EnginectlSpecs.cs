@@ -46,6 +46,11 @@ public sealed class EnginectlSpecs
         var fromAlice = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: a1\r\n\r\nx", "frank@never.test");
         await WaitForAsync(async () => Ids(await Enginectl.JsonAsync(engine, "queue", "list", "--queue", "deferred")).Length == 4, "not all four were deferred");
 
+        // stats: the queue by state over every partition.
+        var stats = await Enginectl.JsonAsync(engine, "stats");
+        Assert.Equal((4, 0, 1), (stats.GetProperty("queue").GetProperty("deferred").GetInt32(), stats.GetProperty("queue").GetProperty("hold").GetInt32(),
+            stats.GetProperty("membersUp").GetInt32()));
+
         // list and show, as JSON.
         var listing = await Enginectl.JsonAsync(engine, "queue", "list", "--sender", "bob@client.test");
         Assert.Equal(2, listing.GetProperty("total").GetInt32());
@@ -62,9 +67,18 @@ public sealed class EnginectlSpecs
         // mailq in Postfix's shape.
         var mailq = await Enginectl.RunAsync(engine, "mailq", "--sender", "alice@client.test");
         Assert.Equal(0, mailq.ExitCode);
-        Assert.StartsWith("-Queue ID-        --Size-- ----Arrival Time---- -Sender/Recipient-------\n", mailq.Output, StringComparison.Ordinal);
+        Assert.StartsWith("----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n", mailq.Output, StringComparison.Ordinal);
+        Assert.Contains(first + " ", mailq.Output, StringComparison.Ordinal);
         Assert.Contains("(451 4.3.0 try again later)\n" + new string(' ', 47) + "carol@later.test\n", mailq.Output, StringComparison.Ordinal);
         Assert.EndsWith(" Kbytes in 2 Requests.\n", mailq.Output, StringComparison.Ordinal);
+
+        // "@domain" is a filter value, not a response file; an empty filter or a list of queues is refused, not "all".
+        Assert.Equal(4, (await Enginectl.JsonAsync(engine, "queue", "list", "--sender", "@client.test")).GetProperty("total").GetInt32());
+        var empty = await Enginectl.RunAsync(engine, "queue", "delete", "--sender", "");
+        Assert.Equal(2, empty.ExitCode);
+        Assert.Contains("the sender filter is empty", empty.Error, StringComparison.Ordinal);
+        Assert.Equal(2, (await Enginectl.RunAsync(engine, "queue", "hold", "--queue", "active,deferred")).ExitCode);
+        Assert.Equal(4, (await Enginectl.JsonAsync(engine, "queue", "list", "--queue", "deferred")).GetProperty("total").GetInt32());
 
         // hold, then release: the message goes at once and reaches the host, which now takes it.
         Assert.Equal(1, (await Enginectl.JsonAsync(engine, "queue", "hold", first, "--reason", "look first")).GetProperty("count").GetInt32());
@@ -92,6 +106,66 @@ public sealed class EnginectlSpecs
         Assert.Equal((0, "enginectl: Deleted: 2 messages\n"), (deleted.ExitCode, deleted.Output));
         Assert.Equal([fromAlice], Ids(await Enginectl.JsonAsync(engine, "queue", "list")));
         Assert.Equal(4, (await Enginectl.RunAsync(engine, "queue", "show", fromBob)).ExitCode); // gone: not found
+    }
+
+    [Fact]
+    public async Task Directory_verbs_add_list_and_remove_domains_users_and_aliases_that_take_effect_at_once()
+    {
+        await using var engine = await EngineInstance.StartAsync();
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "domain", "add", "campus2.test")).ExitCode);
+        Assert.Contains("campus2.test", (await Enginectl.JsonAsync(engine, "domain", "list")).EnumerateArray().Select(d => d.GetProperty("name").GetString()));
+        Assert.Equal(0, (await Enginectl.RunWithInputAsync(engine, "first secret\n", "user", "add", "jane@campus2.test", "--name", "Jane Doe",
+            "--quota", "1000000", "--password-stdin")).ExitCode);
+        var users = await Enginectl.JsonAsync(engine, "user", "list", "campus2.test");
+        var jane = Assert.Single(users.EnumerateArray());
+        Assert.Equal(("jane@campus2.test", "Jane Doe", 1000000L, true),
+            (jane.GetProperty("address").GetString(), jane.GetProperty("displayName").GetString(), jane.GetProperty("quotaBytes").GetInt64(), jane.GetProperty("enabled").GetBoolean()));
+        var again = await Enginectl.RunWithInputAsync(engine, "x\n", "user", "add", "jane@campus2.test", "--password-stdin");
+        Assert.Equal((1, "enginectl: already exists\n"), (again.ExitCode, again.Error));
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "alias", "add", "team@campus2.test", "jane@campus2.test", "bob@elsewhere.test")).ExitCode);
+        var team = Assert.Single((await Enginectl.JsonAsync(engine, "alias", "list")).EnumerateArray(), a => a.GetProperty("source").GetString() == "team@campus2.test");
+        Assert.Equal(["bob@elsewhere.test", "jane@campus2.test"], team.GetProperty("targets").EnumerateArray().Select(t => t.GetString()).Order());
+
+        // The node reads the change at once: the user logs in, and the alias takes mail.
+        using (var imap = await RawImap.GreetedAsync(engine.ImapPort))
+            Assert.Contains("a OK", await imap.ExchangeAsync("a LOGIN jane@campus2.test \"first secret\"\r\n", "a"));
+        Assert.Equal(0, (await Enginectl.RunWithInputAsync(engine, "second secret\n", "user", "passwd", "jane@campus2.test")).ExitCode);
+        using (var imap = await RawImap.GreetedAsync(engine.ImapPort))
+        {
+            Assert.Contains("a NO", await imap.ExchangeAsync("a LOGIN jane@campus2.test \"first secret\"\r\n", "a"));
+            Assert.Contains("b OK", await imap.ExchangeAsync("b LOGIN jane@campus2.test \"second secret\"\r\n", "b"));
+        }
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO client.test");
+            await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<team@campus2.test>")).Code);
+        }
+
+        Assert.Equal(1, (await Enginectl.RunAsync(engine, "domain", "del", "campus2.test")).ExitCode); // it still has a user
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "alias", "del", "team@campus2.test")).ExitCode);
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "user", "del", "jane@campus2.test")).ExitCode);
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "domain", "del", "campus2.test")).ExitCode);
+        Assert.Equal(4, (await Enginectl.RunAsync(engine, "user", "del", "jane@campus2.test")).ExitCode);
+        Assert.Empty((await Enginectl.JsonAsync(engine, "user", "list", "campus2.test")).EnumerateArray());
+        Assert.Equal(2, (await Enginectl.RunWithInputAsync(engine, "", "user", "passwd", "nobody@campus2.test")).ExitCode); // no password given
+    }
+
+    [Fact]
+    public async Task Config_show_prints_the_effective_settings_and_with_changed_only_those_off_their_default()
+    {
+        await using var engine = await EngineInstance.StartAsync("engine.smtp.recipient-limit = 50");
+        var changed = (await Enginectl.JsonAsync(engine, "config", "show", "--changed")).EnumerateArray()
+            .ToDictionary(s => s.GetProperty("key").GetString()!, s => s.GetProperty("value").GetString()!);
+        Assert.Equal("50", changed["engine.smtp.recipient-limit"]);
+        Assert.Equal("mx.test", changed["engine.hostname"]);
+        Assert.Equal("[mx.test, local.test]", changed["engine.smtp.mydestination"]);
+        Assert.DoesNotContain("engine.smtp.message-size-limit", changed.Keys); // still the default
+        var all = await Enginectl.RunAsync(engine, "config", "show");
+        Assert.Equal(0, all.ExitCode);
+        Assert.Contains("\nengine.smtp.hard-error-limit = 20\n", all.Output, StringComparison.Ordinal);
+        Assert.Contains("\nengine.smtp.restrictions.client = []\n", all.Output, StringComparison.Ordinal);
+        Assert.Contains("\nengine.smtp.recipient-limit = 50\n", all.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -60,11 +60,14 @@ public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, A
 
     private void Run(Socket socket, IPAddress address, Action leave, IActorRef region, bool implicitTls)
     {
+        var protocol = service.ToLowerInvariant();
+        AccessMetrics.Opened(protocol);
         var task = Task.Run(() => RunSessionAsync(socket, address, region, implicitTls, _stop.Token));
         _sessions[task] = true;
         task.ContinueWith(t =>
         {
             _sessions.TryRemove(t, out _);
+            AccessMetrics.Closed(protocol);
             leave();
         }, TaskScheduler.Default);
     }

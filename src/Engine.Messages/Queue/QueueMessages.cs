@@ -52,13 +52,43 @@ public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef
     public IReadOnlyList<string> BouncedTo => Bounced ?? [];
 }
 
+/// <summary>
+/// Which messages an operator means: a queue (active is the state a message with a delivery under way is shown
+/// in), a sender or a recipient (a whole address, or "@domain" for any address there; recipients as sent and
+/// as reached through aliases), a recipient domain, arrival before a time. Unset parts match everything.
+/// </summary>
+public sealed record QueueQuery(QueueState? State = null, string? Sender = null, string? Recipient = null, string? Domain = null,
+    DateTimeOffset? ArrivedBefore = null, QueueId? Id = null)
+{
+    /// <param name="shownState">The state the operator sees (active for a message being delivered).</param>
+    public bool Matches(QueuedMessage message, QueueState shownState) =>
+        (Id is not { } id || message.Id == id)
+        && (State is not { } state || shownState == state)
+        && (Sender is not { } sender || Address(message.Envelope.Sender, sender))
+        && (Recipient is not { } recipient || Recipients(message).Any(r => Address(r, recipient)))
+        && (Domain is not { } domain || Recipients(message).Any(r => Address(r, "@" + domain.TrimStart('@'))))
+        && (ArrivedBefore is not { } before || message.Envelope.ArrivedAt <= before);
+
+    private static IEnumerable<string> Recipients(QueuedMessage m) =>
+        m.Envelope.Recipients.Select(r => r.Address).Concat(m.DeliveredTo).Concat(m.BouncedTo).Concat(m.DeferralOf.Keys);
+
+    private static bool Address(string address, string wanted) =>
+        wanted.StartsWith('@')
+            ? address.EndsWith(wanted, StringComparison.OrdinalIgnoreCase)
+            : address.Equals(wanted, StringComparison.OrdinalIgnoreCase);
+}
+
 public static class QueueCommands
 {
     /// <summary>Put a message whose body is already on stable storage into the incoming queue.</summary>
     public sealed record Enqueue(int Partition, QueueId Id, Envelope Envelope, string BlobRef, string? Hold = null) : IQueuePartitionMessage;
 
-    /// <summary>List what a partition holds (the operators' mailq, and tests).</summary>
-    public sealed record GetMessages(int Partition) : IQueuePartitionMessage;
+    /// <summary>
+    /// List what a partition holds (the operators' mailq, and tests): the messages <paramref name="Query"/> matches (all
+    /// without one), in order of arrival, <paramref name="Limit"/> of them from <paramref name="Offset"/>, so that
+    /// an answer crossing the network stays small.
+    /// </summary>
+    public sealed record GetMessages(int Partition, QueueQuery? Query = null, int Offset = 0, int Limit = int.MaxValue) : IQueuePartitionMessage;
 
     /// <summary>Set a message aside until it is released (Postfix's postsuper -h).</summary>
     public sealed record Hold(int Partition, QueueId Id, string Reason) : IQueuePartitionMessage;
@@ -90,7 +120,8 @@ public static class QueueReplies
     /// <summary>The journal refused the write: the session answers 451.</summary>
     public sealed record NotQueued(QueueId Id, string Reason) : IEngineMessage;
 
-    public sealed record MessagesResult(int Partition, IReadOnlyList<QueuedMessage> Messages) : IEngineMessage;
+    /// <summary>A page of a partition's messages; <paramref name="Total"/> is how many match in all.</summary>
+    public sealed record MessagesResult(int Partition, IReadOnlyList<QueuedMessage> Messages, int Total = 0) : IEngineMessage;
 
     /// <summary>The answer to hold, release and flush: how many messages it changed.</summary>
     public sealed record Changed(int Partition, int Count) : IEngineMessage;

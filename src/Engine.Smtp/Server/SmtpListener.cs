@@ -52,6 +52,7 @@ internal sealed class SmtpListener : IDisposable
     {
         var reply = $"421 4.7.0 {_settings.Hostname} Error: {reason}\r\n";
         Log.ConnectionRefused(_log, $"unknown[{address}]", reply.TrimEnd());
+        SmtpMetrics.Connection(_service.Submission ? "submission" : "mx", accepted: false);
         if (_service.ImplicitTls)
             return; // a refusal would need a handshake first: the connection just closes
         await client.SendAsync(Encoding.ASCII.GetBytes(reply)).ConfigureAwait(false);

@@ -39,6 +39,7 @@ internal sealed partial class SmtpSession
         LogOutcome(outcome, "DATA", to);
         if (outcome.Refusal is { } refusal)
         {
+            SmtpMetrics.Reject("DATA", refusal);
             Log.Reject(_log, LogId, "DATA", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
             return refusal;
         }
@@ -180,6 +181,7 @@ internal sealed partial class SmtpSession
         }
         if (rejection is not null)
         {
+            SmtpMetrics.Reject($"END-OF-MESSAGE ({stage})", rejection);
             Log.Reject(_log, _queueId.Value, $"END-OF-MESSAGE ({stage})", _client, rejection.ToString(), _mail!.From.ToString(),
                 string.Join(",", _recipients.Select(r => r.Address)), Protocol, _helo);
             ResetTransaction();
@@ -225,6 +227,7 @@ internal sealed partial class SmtpSession
             _blobs.Delete(reference);
             if (outcome.Refusal is { } refusal)
             {
+                SmtpMetrics.Reject("END-OF-MESSAGE", refusal);
                 Log.Reject(_log, id.Value, "END-OF-MESSAGE", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
                 ResetTransaction();
                 Error(refusal);
@@ -271,6 +274,7 @@ internal sealed partial class SmtpSession
             case QueueReplies.Queued queued when queued.Id == _queueId:
                 _queueTimer?.Cancel();
                 Log.Queued(_log, _queueId.Value, _mail!.From.ToString(), _body!.Decoder.Size, _recipients.Count);
+                SmtpMetrics.Queued(_recipients.Count);
                 var id = _queueId;
                 _body = null; // the queue owns the body now
                 ResetTransaction();

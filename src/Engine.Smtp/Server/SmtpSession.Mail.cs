@@ -65,6 +65,7 @@ internal sealed partial class SmtpSession
     private void RefuseMail(MailCommand mail, SmtpReply reply)
     {
         Count("MAIL", ok: false);
+        SmtpMetrics.Reject("MAIL", reply);
         Log.Reject(_log, "NOQUEUE", "MAIL", _client, reply.ToString(), mail.From.ToString(), "", Protocol, _helo);
         Error(reply);
     }
@@ -178,6 +179,7 @@ internal sealed partial class SmtpSession
     {
         _rcptRefused = true;
         Count("RCPT", ok: false);
+        SmtpMetrics.Reject("RCPT", reply);
         Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
         Error(reply);
     }

@@ -115,10 +115,12 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         if (Limited(_clientRates.Connection) is { } tooMany)
         {
             // Postfix's smtpd_client_connection_rate_limit: the greeting is the refusal.
+            SmtpMetrics.Connection(Submission ? "submission" : "mx", accepted: false);
             Log.ConnectionRefused(_log, _client, $"421 4.7.0 {_settings.Hostname} {tooMany}");
             CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} {tooMany}"));
             return;
         }
+        SmtpMetrics.Connection(Submission ? "submission" : "mx", accepted: true);
         _lookups = _restrictions.Connect(_connection.RemoteAddress);
         if (_lookups is not null && _restrictions.LooksUpClientName)
             _lookups.NameAsync().PipeTo(Self, success: name => new ClientNamed(name.Verified));
@@ -384,6 +386,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     /// <summary>Counts a command for the disconnect line: "ehlo=1 mail=1 rcpt=0/1 data=1 quit=1 commands=4/5".</summary>
     private void Count(string verb, bool ok)
     {
+        SmtpMetrics.Command(verb, ok);
         var i = _counts.FindIndex(c => c.Verb == verb);
         if (i < 0)
             _counts.Add((verb, ok ? 1 : 0, 1));

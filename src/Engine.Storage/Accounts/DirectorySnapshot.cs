@@ -123,6 +123,24 @@ public sealed class DirectorySnapshot
     /// virtual aliases recursively; an alias that names itself (or an alias above it) delivers to that
     /// address when it is a user's ("jane → jane, archive@..." keeps a copy) and ends a loop otherwise.
     /// </summary>
+    /// <summary>
+    /// Where a queued recipient goes: its accounts and alias targets (lower case) in the virtual domains, the address
+    /// itself for any other domain, none when the directory no longer knows it (it waits, and is reported).
+    /// </summary>
+    public IReadOnlyList<string> TargetsOf(string address)
+    {
+        var at = address.LastIndexOf('@');
+        if (at <= 0)
+            return [];
+        var resolution = Resolve(new EmailAddress(address[..at], address[(at + 1)..]));
+        return resolution.Kind switch
+        {
+            RecipientKind.Accepted => resolution.Targets.Select(t => t.ToLowerInvariant()).ToArray(),
+            RecipientKind.NotLocal => [address],
+            _ => [],
+        };
+    }
+
     public RecipientResolution Resolve(EmailAddress address)
     {
         var first = ResolveOnce(address);

@@ -49,6 +49,23 @@ public sealed record MemberAddress(string Address);
 
 public sealed record Problem(string Error);
 
+public sealed record DomainInfo(string Name, string? CatchAll = null);
+
+public sealed record UserInfo(string Address, string DisplayName, long QuotaBytes, bool Enabled);
+
+/// <summary>A user to add: no password leaves the account locked until one is set.</summary>
+public sealed record NewUser(string Address, string? DisplayName = null, long? QuotaBytes = null, string? Password = null);
+
+public sealed record PasswordChange(string Password);
+
+public sealed record AliasInfo(string Source, IReadOnlyList<string> Targets);
+
+/// <summary>One setting of the effective configuration, as HOCON would write it.</summary>
+public sealed record Setting(string Key, string Value);
+
+/// <summary>The cluster at a glance: messages per queue state on every node, members up, and the directory's size.</summary>
+public sealed record Stats(IReadOnlyDictionary<string, int> Queue, int MembersUp, int Members, int Domains, int Users, int Aliases);
+
 /// <summary>The admin API's JSON, written by source-generated code.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(QueueListing))]
@@ -58,4 +75,13 @@ public sealed record Problem(string Error);
 [JsonSerializable(typeof(ClusterStatus))]
 [JsonSerializable(typeof(MemberAddress))]
 [JsonSerializable(typeof(Problem))]
+[JsonSerializable(typeof(IReadOnlyList<DomainInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<UserInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<AliasInfo>))]
+[JsonSerializable(typeof(DomainInfo))]
+[JsonSerializable(typeof(NewUser))]
+[JsonSerializable(typeof(PasswordChange))]
+[JsonSerializable(typeof(AliasInfo))]
+[JsonSerializable(typeof(IReadOnlyList<Setting>))]
+[JsonSerializable(typeof(Stats))]
 internal sealed partial class AdminJson : JsonSerializerContext;

@@ -13,15 +13,19 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace Engine.Web.Admin;
 
 /// <summary>
 /// The admin HTTP API on Kestrel: JSON under <c>/api</c>, every call but the health checks with the bearer token
 /// of <see cref="AdminSettings.TokenFile"/>. Bound to loopback by default. What it offers is what enginectl uses:
-/// the queue (list, show, flush, hold, release, requeue, delete), the cluster (status, leave, down), health.
+/// the queue (list, show, flush, hold, release, requeue, delete), the directory (domains, users, aliases), the
+/// cluster (status, leave, down), health; and the metrics at <c>/metrics</c> in Prometheus's text format (with
+/// the token too: Prometheus sends it with <c>authorization: {credentials_file: ...}</c>).
 /// </summary>
-public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, ClusterAdmin cluster, ILoggerFactory loggers) : IHostedService
+public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, ClusterAdmin cluster, DirectoryAdmin directory, ConfigAdmin config,
+    ILoggerFactory loggers) : IHostedService
 {
     private WebApplication? _app;
     private byte[] _token = [];
@@ -37,6 +41,8 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
+        // The engine's instruments (Engine.Smtp, Engine.Queue, Engine.Mailbox meters) for Prometheus at /metrics.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter("Engine.*").AddPrometheusExporter());
         builder.Services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
@@ -51,6 +57,7 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         });
         var app = builder.Build();
         app.Use(Authorize);
+        app.MapPrometheusScrapingEndpoint("/metrics");
         Map(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         EndPoints = app.Urls.Select(u => new Uri(u)).Select(u => new IPEndPoint(IPAddress.Parse(u.Host.Trim('[', ']')), u.Port)).ToArray();
@@ -91,23 +98,52 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         api.MapGet("/queue", (HttpContext http, CancellationToken cancel) => Guard(async () =>
         {
             var q = http.Request.Query;
-            var filter = new QueueFilter(QueueFilter.ParseQueue(q["queue"]), q["sender"], q["recipient"], q["domain"], QueueFilter.ParseAge(q["min-age"]));
+            var query = QueueFilter.Query(q["queue"], q["sender"], q["recipient"], q["domain"], q["min-age"], DateTimeOffset.UtcNow);
             var offset = int.TryParse(q["offset"], out var o) && o >= 0 ? o : 0;
-            var limit = int.TryParse(q["limit"], out var l) && l > 0 ? Math.Min(l, 100_000) : 1000;
-            return Results.Ok(await queue.ListAsync(filter, offset, limit, cancel).ConfigureAwait(false));
+            var limit = int.TryParse(q["limit"], out var l) && l > 0 ? Math.Min(l, MaxPage) : 1000;
+            return Results.Ok(await queue.ListAsync(query, offset, limit, cancel).ConfigureAwait(false));
         }));
         api.MapGet("/queue/{id}", (string id, CancellationToken cancel) => Guard(async () =>
             await queue.ShowAsync(id, cancel).ConfigureAwait(false) is { } detail
                 ? Results.Ok(detail)
                 : Results.NotFound(new Problem($"no message {id} in the queue"))));
         api.MapPost("/queue/flush", (QueueSelection selection, CancellationToken cancel) => Guard(async () =>
-            Results.Ok(new Changed(selection.Ids is { Count: > 0 } || selection.HasFilter
-                ? await queue.ApplyAsync(await queue.SelectAsync(selection, cancel).ConfigureAwait(false), (p, id) => new QueueCommands.Flush(p, id), cancel).ConfigureAwait(false)
-                : await queue.FlushAllAsync(selection.Site, cancel).ConfigureAwait(false)))));
+        {
+            if (selection.Ids is { Count: > 0 } || selection.HasFilter)
+            {
+                if (selection.Site is not null)
+                    throw new FormatException("name ids, a filter or a site, not several");
+                var ids = await queue.SelectAsync(selection, cancel).ConfigureAwait(false);
+                return Results.Ok(new Changed(await queue.ApplyAsync(ids, (p, id) => new QueueCommands.Flush(p, id), cancel).ConfigureAwait(false)));
+            }
+            if (selection.Site is { } site && string.IsNullOrWhiteSpace(site))
+                throw new FormatException("the site is empty");
+            return Results.Ok(new Changed(await queue.FlushAllAsync(selection.Site?.Trim(), cancel).ConfigureAwait(false)));
+        }));
         MapCommand(api, "hold", (p, id, s) => new QueueCommands.Hold(p, id, s.Reason ?? "held by an operator"));
         MapCommand(api, "release", (p, id, _) => new QueueCommands.Release(p, id));
         MapCommand(api, "requeue", (p, id, _) => new QueueCommands.Requeue(p, id));
         MapCommand(api, "delete", (p, id, _) => new QueueCommands.Delete(p, id));
+
+        api.MapGet("/domains", () => Results.Ok(directory.Domains()));
+        api.MapPost("/domains", (DomainInfo domain) => Directory(() => directory.AddDomain(domain)));
+        api.MapDelete("/domains/{name}", (string name) => Directory(() => directory.DeleteDomain(name)));
+        api.MapGet("/users", (string? domain) => Results.Ok(directory.Users(domain)));
+        api.MapPost("/users", (NewUser user) => Directory(() => directory.AddUser(user)));
+        api.MapDelete("/users/{address}", (string address) => Directory(() => directory.DeleteUser(address)));
+        api.MapPost("/users/{address}/password", (string address, PasswordChange change) => Directory(() => directory.SetPassword(address, change.Password)));
+        api.MapGet("/aliases", () => Results.Ok(directory.Aliases()));
+        api.MapPost("/aliases", (AliasInfo alias) => Directory(() => directory.AddAlias(alias)));
+        api.MapDelete("/aliases/{source}", (string source) => Directory(() => directory.DeleteAlias(source)));
+
+        api.MapGet("/config", (bool? changed) => Results.Ok(config.Show(changed == true)));
+        api.MapGet("/stats", (CancellationToken cancel) => Guard(async () =>
+        {
+            var queues = await queue.CountsAsync(cancel).ConfigureAwait(false);
+            var members = Akka.Cluster.Cluster.Get(cluster.System).State.Members;
+            return Results.Ok(new Stats(queues, members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up), members.Count,
+                directory.Domains().Count, directory.Users(null).Count, directory.Aliases().Count));
+        }));
 
         api.MapGet("/cluster", () => Guard(async () => Results.Ok(await cluster.StatusAsync().ConfigureAwait(false))));
         api.MapPost("/cluster/leave", (MemberAddress member) => cluster.Leave(member.Address)
@@ -123,6 +159,25 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
             var ids = await queue.SelectAsync(selection, cancel).ConfigureAwait(false);
             return Results.Ok(new Changed(await queue.ApplyAsync(ids, (p, id) => command(p, id, selection), cancel).ConfigureAwait(false)));
         }));
+
+    /// <summary>A directory change: "no such ..." is 404, any other refusal (exists, still has users, not an address) 409.</summary>
+    private static IResult Directory(Action change)
+    {
+        try
+        {
+            change();
+            return Results.Ok(new Changed(1));
+        }
+        catch (Engine.Storage.Accounts.DirectoryException e)
+        {
+            return e.Message.StartsWith("no ", StringComparison.Ordinal)
+                ? Results.NotFound(new Problem(e.Message))
+                : Results.Conflict(new Problem(e.Message));
+        }
+    }
+
+    /// <summary>The most messages one listing request returns (enginectl pages through more).</summary>
+    private const int MaxPage = 10_000;
 
     /// <summary>A bad filter is the caller's mistake (400); a partition that does not answer is the engine's (503).</summary>
     private static async Task<IResult> Guard(Func<Task<IResult>> run)

@@ -20,8 +20,10 @@ public static class Enginectl
         }
     }
 
-    public static Task<Processes.Result> RunAsync(EngineInstance engine, params string[] args) =>
-        Processes.RunAsync(Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token-file", engine.AdminTokenFile, .. args], TimeSpan.FromMinutes(1));
+    public static Task<Processes.Result> RunAsync(EngineInstance engine, params string[] args) => RunWithInputAsync(engine, null, args);
+
+    public static Task<Processes.Result> RunWithInputAsync(EngineInstance engine, string? stdin, params string[] args) =>
+        Processes.RunAsync(Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token-file", engine.AdminTokenFile, .. args], TimeSpan.FromMinutes(1), stdin);
 
     /// <summary>Runs with --json, checks the exit code is 0, and parses what it printed.</summary>
     public static async Task<JsonElement> JsonAsync(EngineInstance engine, params string[] args)

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.Globalization;
+using Engine.Cli.Admin;
+using Spectre.Console;
+
+namespace Engine.Cli;
+
+/// <summary>config show (postconf, and postconf -n with --changed) and stats.</summary>
+public static class ConfigCommands
+{
+    private static readonly Option<bool> Changed = new("--changed", "-n") { Description = "Only the settings that differ from the defaults (postconf -n)" };
+
+    public static Command Config()
+    {
+        var config = new Command("config", "The node's effective configuration");
+        var show = new Command("show", "Every engine.* setting as key = value (secrets hidden)");
+        show.Options.Add(Changed);
+        show.SetAction(Commands.Action(async (parsed, connect, cancel) =>
+        {
+            var settings = await connect().GetAsync(parsed.GetValue(Changed) ? "api/config?changed=true" : "api/config",
+                AdminJson.Default.IReadOnlyListSetting, cancel).ConfigureAwait(false);
+            if (Commands.IsJson(parsed))
+                Commands.Print(settings, AdminJson.Default.IReadOnlyListSetting);
+            else
+                foreach (var setting in settings)
+                    Console.Out.WriteLine($"{setting.Key} = {setting.Value}");
+        }));
+        config.Subcommands.Add(show);
+        return config;
+    }
+
+    public static Command Stats()
+    {
+        var stats = new Command("stats", "The cluster at a glance: the queue by state, members, the directory's size");
+        stats.SetAction(Commands.Action(async (parsed, connect, cancel) =>
+        {
+            var s = await connect().GetAsync("api/stats", AdminJson.Default.Stats, cancel).ConfigureAwait(false);
+            if (Commands.IsJson(parsed))
+            {
+                Commands.Print(s, AdminJson.Default.Stats);
+                return;
+            }
+            var table = new Table().AddColumns("", "");
+            foreach (var (queue, count) in s.Queue)
+                table.AddRow($"queue {queue}", count.ToString(CultureInfo.InvariantCulture));
+            table.AddRow("members up", $"{s.MembersUp} of {s.Members}");
+            table.AddRow("domains", s.Domains.ToString(CultureInfo.InvariantCulture));
+            table.AddRow("users", s.Users.ToString(CultureInfo.InvariantCulture));
+            table.AddRow("aliases", s.Aliases.ToString(CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+        }));
+        return stats;
+    }
+}

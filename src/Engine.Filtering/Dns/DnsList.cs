@@ -18,16 +18,17 @@ public static class DnsList
     public static async ValueTask<SmtpReply> RejectionAsync(RestrictionCall call, string query, string what, string subject, string zone)
     {
         var txt = await (call.Facts.Lookups?.TxtAsync(query) ?? call.Site.Resolver.TxtAsync(query, call.Cancel)).ConfigureAwait(false);
-        var reason = txt.Status == DnsStatus.Found ? "; " + Printable(txt.Records[0]) : "";
+        // Every TXT record, joined as Postfix joins them (" / "), at most 500 characters.
+        var reason = txt.Status == DnsStatus.Found && txt.Records.Count > 0 ? "; " + Printable(string.Join(" / ", txt.Records)) : "";
         return new SmtpReply(554, "5.7.1", $"Service unavailable; {what} [{subject}] blocked using {zone}{reason}");
     }
 
     public static string ClientQuery(IPAddress address, string zone) => DnsLookup.ReverseName(address, zone, zone);
 
-    /// <summary>A list's text as a reply may carry it: printable ASCII, at most 200 characters.</summary>
+    /// <summary>A list's text as a reply may carry it: printable ASCII, at most 500 characters.</summary>
     private static string Printable(string text)
     {
         var clean = new string(text.Select(c => c is >= ' ' and <= '~' ? c : '?').ToArray());
-        return clean.Length > 200 ? clean[..200] : clean;
+        return clean.Length > 500 ? clean[..500] : clean;
     }
 }

@@ -63,12 +63,28 @@ public static class EngineHost
         hostSettings.Configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(hostSettings);
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        switch (config.GetString("engine.log.format", "text").ToLowerInvariant())
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+            case "text":
+                builder.Logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+                    o.UseUtcTimestamp = true;
+                });
+                break;
+            case "json":
+                // One JSON object a line for log shippers: the maillog text in "Message", its fields (QueueId, ...) in "State".
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.UseUtcTimestamp = true;
+                    o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+                });
+                break;
+            case var other:
+                throw new ConfigurationException($"engine.log.format: '{other}' is not text or json");
+        }
         logging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = smtp.ShutdownGrace + TimeSpan.FromSeconds(20));
         builder.Services.AddSingleton(smtp);

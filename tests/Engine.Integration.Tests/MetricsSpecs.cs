@@ -72,10 +72,7 @@ public sealed partial class MetricsSpecs
         Assert.Equal(120, (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 120)).Length);
 
         // Every series the Grafana dashboard in deploy/ draws is one the engine serves.
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root!.FullName, "Engine.sln")))
-            root = root.Parent;
-        var dashboard = await File.ReadAllTextAsync(Path.Combine(root.FullName, "deploy", "grafana-dashboard.json"), Ct);
+        var dashboard = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "deploy", "grafana-dashboard.json"), Ct);
         var drawn = Regex.Matches(dashboard, @"engine_[a-z_]+").Select(m => m.Value).Distinct().ToArray();
         Assert.NotEmpty(drawn);
         Assert.All(drawn, name => Assert.Contains("\n" + name, "\n" + text, StringComparison.Ordinal));

@@ -8,13 +8,7 @@ namespace Engine.Integration.Tests;
 /// </summary>
 public sealed class SendmailSpecs
 {
-    private static string Wrapper(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(dir!.FullName, "Engine.sln")))
-            dir = dir.Parent;
-        return Path.Combine(dir.FullName, "deploy", name);
-    }
+    private static string Wrapper(string name) => Path.Combine(Repository.Root, "deploy", name);
 
     /// <summary>A shell script, as cron runs one: the wrapper finds enginectl and the engine through the environment.</summary>
     private static Task<Processes.Result> ScriptAsync(int smtpPort, string script, string? stdin = null) =>

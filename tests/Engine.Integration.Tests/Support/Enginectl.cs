@@ -12,10 +12,7 @@ public static class Enginectl
         {
             var here = AppContext.BaseDirectory; // .../tests/Engine.Integration.Tests/bin/<Configuration>/net10.0/
             var configuration = new DirectoryInfo(here).Parent!.Name;
-            var root = new DirectoryInfo(here);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Engine.sln")))
-                root = root.Parent;
-            var program = Path.Combine(root!.FullName, "src", "Engine.Cli", "bin", configuration, "net10.0", "enginectl");
+            var program = Path.Combine(Repository.Root, "src", "Engine.Cli", "bin", configuration, "net10.0", "enginectl");
             return File.Exists(program) ? program : throw new FileNotFoundException("enginectl is not built (dotnet build Engine.sln)", program);
         }
     }

@@ -50,7 +50,7 @@ internal sealed partial class SmtpSession
         if (_guard.Check(_connection.RemoteAddress, null) is { Blocked: true } verdict)
         {
             Count("AUTH", ok: false);
-            Log.AuthFailed(_log, _client, $"blocked until {verdict.BlockedUntil:u} after too many failed logins");
+            Log.AuthFailed(_log, ClientLabel, $"blocked until {verdict.BlockedUntil:u} after too many failed logins");
             _connection.Continue(NextInput.Commands);
             CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} Error: too many failed logins, try again later"));
             return;
@@ -139,7 +139,7 @@ internal sealed partial class SmtpSession
         _guard.Succeeded(entry.Address);
         _authenticated = entry.Address;
         _saslMethod = method;
-        Log.Authenticated(_log, _client, method, entry.Address);
+        Log.Authenticated(_log, ClientLabel, method, entry.Address);
         EndAuth(new SmtpReply(235, "2.7.0", "Authentication successful"), ok: true);
     }
 
@@ -151,7 +151,7 @@ internal sealed partial class SmtpSession
     {
         _sasl = null;
         _guard.Failed(_connection.RemoteAddress, account);
-        Log.AuthFailed(_log, _client, reason);
+        Log.AuthFailed(_log, ClientLabel, reason);
         var delay = _guard.Check(_connection.RemoteAddress, account).Delay;
         Timers.StartSingleTimer("auth-failure", new AuthFailed(reason), delay > _settings.AuthFailureDelay ? delay : _settings.AuthFailureDelay);
     }

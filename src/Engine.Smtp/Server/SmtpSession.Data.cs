@@ -40,7 +40,7 @@ internal sealed partial class SmtpSession
         if (outcome.Refusal is { } refusal)
         {
             SmtpMetrics.Reject("DATA", refusal);
-            Log.Reject(_log, LogId, "DATA", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
+            Log.Reject(_log, LogId, "DATA", ClientLabel, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
             return refusal;
         }
         _effects.AddRange(outcome.Effects.Where(e => e is not TransactionEffect.Warn));
@@ -123,7 +123,7 @@ internal sealed partial class SmtpSession
         var recipients = _recipients.Select(r => r.Address).ToArray();
         // PREPEND actions go above the Received: header, in the order they were asked for, as Postfix puts them.
         var header = string.Concat(_effects.OfType<TransactionEffect.Prepend>().Select(p => p.Header + "\r\n"))
-            + ReceivedHeader.Format(_helo, _clientName, _connection.RemoteAddress.ToString(), _settings.Hostname,
+            + ReceivedHeader.Format(_helo, ClientName, _connection.RemoteAddress.ToString(), _settings.Hostname,
             Protocol, _queueId, recipients, DateTimeOffset.Now, _tls);
         try
         {
@@ -182,7 +182,7 @@ internal sealed partial class SmtpSession
         if (rejection is not null)
         {
             SmtpMetrics.Reject($"END-OF-MESSAGE ({stage})", rejection);
-            Log.Reject(_log, _queueId.Value, $"END-OF-MESSAGE ({stage})", _client, rejection.ToString(), _mail!.From.ToString(),
+            Log.Reject(_log, _queueId.Value, $"END-OF-MESSAGE ({stage})", ClientLabel, rejection.ToString(), _mail!.From.ToString(),
                 string.Join(",", _recipients.Select(r => r.Address)), Protocol, _helo);
             ResetTransaction();
             Error(rejection);
@@ -208,7 +208,7 @@ internal sealed partial class SmtpSession
             return null;
         var to = string.Join(",", _recipients.Select(r => r.Address));
         foreach (var finding in scanner.Findings)
-            Log.Content(_log, _queueId.Value, finding.Action, finding.Where, _client, _mail!.From.ToString(), to, Protocol, _helo, finding.Text);
+            Log.Content(_log, _queueId.Value, finding.Action, finding.Where, ClientLabel, _mail!.From.ToString(), to, Protocol, _helo, finding.Text);
         _effects.AddRange(scanner.Effects);
         return scanner.Rejection;
     }
@@ -228,7 +228,7 @@ internal sealed partial class SmtpSession
             if (outcome.Refusal is { } refusal)
             {
                 SmtpMetrics.Reject("END-OF-MESSAGE", refusal);
-                Log.Reject(_log, id.Value, "END-OF-MESSAGE", _client, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
+                Log.Reject(_log, id.Value, "END-OF-MESSAGE", ClientLabel, refusal.ToString(), _mail!.From.ToString(), to, Protocol, _helo);
                 ResetTransaction();
                 Error(refusal);
                 return;
@@ -255,7 +255,7 @@ internal sealed partial class SmtpSession
             mail.Parameters.SmtpUtf8,
             mail.Parameters.Ret,
             mail.Parameters.EnvId,
-            new ClientInfo(_connection.RemoteAddress.ToString(), _clientName, _helo, Protocol),
+            new ClientInfo(_connection.RemoteAddress.ToString(), ClientName, _helo, Protocol),
             DateTimeOffset.UtcNow,
             _body!.Decoder.Size,
             _effects.OfType<TransactionEffect.Filter>().LastOrDefault()?.Transport);

@@ -66,7 +66,7 @@ internal sealed partial class SmtpSession
     {
         Count("MAIL", ok: false);
         SmtpMetrics.Reject("MAIL", reply);
-        Log.Reject(_log, "NOQUEUE", "MAIL", _client, reply.ToString(), mail.From.ToString(), "", Protocol, _helo);
+        Log.Reject(_log, "NOQUEUE", "MAIL", ClientLabel, reply.ToString(), mail.From.ToString(), "", Protocol, _helo);
         Error(reply);
     }
 
@@ -123,10 +123,10 @@ internal sealed partial class SmtpSession
             e = inner;
         if (e is RestrictionConfigurationException)
         {
-            Log.RestrictionMisconfigured(_log, _client, e.Message);
+            Log.RestrictionMisconfigured(_log, ClientLabel, e.Message);
             return new Outcome(new SmtpReply(451, "4.3.5", "Server configuration error"), [], []);
         }
-        Log.SessionError(_log, e, _client);
+        Log.SessionError(_log, e, ClientLabel);
         return new Outcome(new SmtpReply(451, "4.3.0", "Error: temporary failure of a restriction check"), [], []);
     }
 
@@ -157,7 +157,7 @@ internal sealed partial class SmtpSession
         }
         _effects.AddRange(outcome.Effects.Where(e => e is not TransactionEffect.Warn));
         if (_recipients.Count == 0)
-            Log.Client(_log, _queueId.Value, _client);
+            Log.Client(_log, _queueId.Value, ClientLabel);
         _recipients.Add(new EnvelopeRecipient(to.ToString(), rcpt.Parameters.Notify, rcpt.Parameters.OrcptType, rcpt.Parameters.Orcpt));
         _phase = SmtpPhase.Rcpt;
         Ok("RCPT", new SmtpReply(250, "2.1.5", "Ok"));
@@ -168,11 +168,11 @@ internal sealed partial class SmtpSession
     {
         var from = _mail!.From.ToString();
         foreach (var warning in outcome.Warnings)
-            Log.RejectWarning(_log, LogId, stage, _client, warning.ToString(), from, to, Protocol, _helo);
+            Log.RejectWarning(_log, LogId, stage, ClientLabel, warning.ToString(), from, to, Protocol, _helo);
         if (outcome.Refusal is not null)
             return;
         foreach (var effect in outcome.Effects.Where(e => e is not TransactionEffect.Prepend))
-            Log.Effect(_log, LogId, effect.GetType().Name.ToLowerInvariant(), stage, _client, effect.Text, from, to, Protocol, _helo);
+            Log.Effect(_log, LogId, effect.GetType().Name.ToLowerInvariant(), stage, ClientLabel, effect.Text, from, to, Protocol, _helo);
     }
 
     private void RefuseRcpt(EmailAddress to, SmtpReply reply)
@@ -180,7 +180,7 @@ internal sealed partial class SmtpSession
         _rcptRefused = true;
         Count("RCPT", ok: false);
         SmtpMetrics.Reject("RCPT", reply);
-        Log.Reject(_log, LogId, "RCPT", _client, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
+        Log.Reject(_log, LogId, "RCPT", ClientLabel, reply.ToString(), _mail!.From.ToString(), to.ToString(), Protocol, _helo);
         Error(reply);
     }
 

@@ -45,9 +45,14 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private readonly Restrictions _restrictions;
     private readonly ClientRates _clientRates;
     private readonly ILogger _log;
-    /// <summary>"name[address]" in log lines: "unknown" until the client's name is known (looked up only when a restriction needs it).</summary>
-    private string _client;
-    private string _clientName = "unknown";
+    /// <summary>
+    /// The client's verified name, "unknown" until it is known (looked up only when a restriction needs it). Read from the
+    /// lookup itself, so a restriction that waited for the name and the log line of its verdict see the same name.
+    /// </summary>
+    private string ClientName => _lookups is not null && _restrictions.LooksUpClientName ? _lookups.NameSoFar : "unknown";
+
+    /// <summary>"name[address]" in log lines.</summary>
+    private string ClientLabel => $"{ClientName}[{_connection.RemoteAddress}]";
     /// <summary>The client sent a command before the reply it had to wait for (reject_unauth_pipelining).</summary>
     private bool _pipelinedEarly;
     /// <summary>The DNS questions about the client, started at connect; null when no restriction asks any.</summary>
@@ -79,7 +84,6 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         _queue = queue;
         _blobs = blobs;
         _log = log;
-        _client = $"unknown[{connection.RemoteAddress}]";
     }
 
     public IStash Stash { get; set; } = null!;
@@ -111,19 +115,19 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
 
     protected override void PreStart()
     {
-        Log.Connect(_log, _client);
+        Log.Connect(_log, ClientLabel);
         if (Limited(_clientRates.Connection) is { } tooMany)
         {
             // Postfix's smtpd_client_connection_rate_limit: the greeting is the refusal.
             SmtpMetrics.Connection(Submission ? "submission" : "mx", accepted: false);
-            Log.ConnectionRefused(_log, _client, $"421 4.7.0 {_settings.Hostname} {tooMany}");
+            Log.ConnectionRefused(_log, ClientLabel, $"421 4.7.0 {_settings.Hostname} {tooMany}");
             CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} {tooMany}"));
             return;
         }
         SmtpMetrics.Connection(Submission ? "submission" : "mx", accepted: true);
         _lookups = _restrictions.Connect(_connection.RemoteAddress);
         if (_lookups is not null && _restrictions.LooksUpClientName)
-            _lookups.NameAsync().PipeTo(Self, success: name => new ClientNamed(name.Verified));
+            _ = _lookups.NameAsync(); // started now, answered by the time a restriction asks
         Send(new SmtpReply(220, null, $"{_settings.Hostname} {_settings.Banner}"));
     }
 
@@ -133,7 +137,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         if (!_inBody)
             AbortTransaction();
         _connection.SessionStopped();
-        Log.Disconnect(_log, _client, FormatCounts());
+        Log.Disconnect(_log, ClientLabel, FormatCounts());
     }
 
     protected override void OnReceive(object message) => Ready(message);
@@ -183,8 +187,6 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
     private string? Limited(Func<string, string?> take) =>
         !_clientRates.Any || _settings.IsMyNetwork(_connection.RemoteAddress) ? null : take(_connection.RemoteAddress.ToString());
 
-    private sealed record ClientNamed(string Name);
-
     /// <summary>Messages every behaviour handles the same way.</summary>
     private void Common(object message)
     {
@@ -192,13 +194,9 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
             return;
         switch (message)
         {
-            case ClientNamed named:
-                _clientName = named.Name;
-                _client = $"{named.Name}[{_connection.RemoteAddress}]";
-                break;
             case SessionInput.Closed closed:
                 if (!_closed)
-                    Log.SessionEnded(_log, closed.Error is null ? "lost connection" : $"lost connection ({closed.Error.Message})", _lastVerb, _client);
+                    Log.SessionEnded(_log, closed.Error is null ? "lost connection" : $"lost connection ({closed.Error.Message})", _lastVerb, ClientLabel);
                 Context.Stop(Self);
                 break;
             case SessionInput.TlsStarted started:
@@ -209,10 +207,10 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
                 _helo = "";
                 _esmtp = false;
                 _phase = SmtpPhase.Connected;
-                Log.Tls(_log, _client, started.Description);
+                Log.Tls(_log, ClientLabel, started.Description);
                 break;
             case SessionInput.TimedOut:
-                Log.SessionEnded(_log, "timeout", _lastVerb, _client);
+                Log.SessionEnded(_log, "timeout", _lastVerb, ClientLabel);
                 CloseWith(new SmtpReply(421, "4.4.2", $"{_settings.Hostname} Error: timeout exceeded"));
                 Context.Stop(Self);
                 break;
@@ -370,7 +368,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
         Send(reply);
         if (++_errors < _settings.HardErrorLimit)
             return;
-        Log.SessionEnded(_log, "too many errors", _lastVerb, _client);
+        Log.SessionEnded(_log, "too many errors", _lastVerb, ClientLabel);
         CloseWith(new SmtpReply(421, "4.7.0", $"{_settings.Hostname} Error: too many errors"));
     }
 

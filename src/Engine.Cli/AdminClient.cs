@@ -43,6 +43,10 @@ public sealed class AdminClient(HttpClient http)
     public Task<T> PostAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, CancellationToken cancel) =>
         SendAsync(() => http.PostAsJsonAsync(path.TrimStart('/'), body, bodyType, cancel), type, cancel);
 
+    /// <summary>A POST without a body (an action on the whole cluster, such as a reload).</summary>
+    public Task<T> PostAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancel) =>
+        SendAsync(() => http.PostAsync(path.TrimStart('/'), null, cancel), type, cancel);
+
     public Task DeleteAsync(string path, CancellationToken cancel) =>
         SendAsync(() => http.DeleteAsync(path.TrimStart('/'), cancel), AdminJson.Default.Changed, cancel);
 

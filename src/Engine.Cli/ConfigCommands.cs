@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace Engine.Cli;
 
-/// <summary>config show (postconf, and postconf -n with --changed) and stats.</summary>
+/// <summary>config show (postconf, and postconf -n with --changed), config reload (postfix reload, on every node) and stats.</summary>
 public static class ConfigCommands
 {
     private static readonly Option<bool> Changed = new("--changed", "-n") { Description = "Only the settings that differ from the defaults (postconf -n)" };
@@ -26,6 +26,26 @@ public static class ConfigCommands
                     Console.Out.WriteLine($"{setting.Key} = {setting.Value}");
         }));
         config.Subcommands.Add(show);
+        var reload = new Command("reload", "Every node reads its configuration file again (as SIGHUP); a node refuses a wrong file and keeps running as it was");
+        reload.SetAction(Commands.Action(async (parsed, connect, cancel) =>
+        {
+            var report = await connect().PostAsync("api/config/reload", AdminJson.Default.ReloadReport, cancel)
+                .ConfigureAwait(false);
+            if (Commands.IsJson(parsed))
+                Commands.Print(report, AdminJson.Default.ReloadReport);
+            else
+                foreach (var node in report.Nodes)
+                {
+                    if (!node.Applied)
+                        Console.Error.WriteLine($"{Text.Safe(node.Node)}: refused: {Text.Safe(node.Error ?? "")}");
+                    else
+                        Console.Out.WriteLine($"{Text.Safe(node.Node)}: reloaded, {node.Changed.Count} settings changed"
+                            + (node.NeedRestart.Count > 0 ? $"; at the next restart: {string.Join(", ", node.NeedRestart)}" : ""));
+                }
+            if (report.Nodes.Any(n => !n.Applied))
+                throw new CliException(ExitCodes.Failed, "the configuration was not reloaded everywhere");
+        }));
+        config.Subcommands.Add(reload);
         return config;
     }
 

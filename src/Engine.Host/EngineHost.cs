@@ -12,6 +12,7 @@ using Akka.Remote.Hosting;
 using Engine.Delivery;
 using Engine.Delivery.Mx;
 using Engine.Delivery.Smtp;
+using Engine.Host.Configuration;
 using Engine.Mailbox.Access;
 using Engine.Mailbox.Imap;
 using Engine.Mailbox.Pop3;
@@ -47,7 +48,8 @@ namespace Engine.Host;
 /// </summary>
 public static class EngineHost
 {
-    public static IHost Build(Config config, Action<ILoggingBuilder>? logging = null)
+    /// <param name="source">Where <paramref name="config"/> was read from, to read it again on a reload; null: nothing to read again.</param>
+    public static IHost Build(Config config, Action<ILoggingBuilder>? logging = null, ConfigSource? source = null)
     {
         var smtp = SmtpSettings.Create(config);
         var queue = QueueSettings.Create(config);
@@ -91,7 +93,8 @@ public static class EngineHost
         builder.Services.AddSingleton(queue);
         var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
         builder.Services.AddSingleton<IBlobStore>(blobs);
-        var router = Router.Create(config);
+        // The transport map and mydestination as the queue partitions of this node see them; a reload replaces them.
+        var routing = Router.Create(config, smtp.MyDestination);
         var delivery = DeliverySettings.Create(config, smtp.Hostname, smtp.Listen);
         var dnsServers = config.GetStringList("engine.delivery.dns-servers").Select(s => IPEndPoint.TryParse(s, out var e)
             ? e.Port == 0 ? new IPEndPoint(e.Address, 53) : e
@@ -138,7 +141,7 @@ public static class EngineHost
                 .WithShardRegion<QueueRegionKey>(
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
-                        registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, smtp.MyDestination, router,
+                        registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, () => Volatile.Read(ref routing),
                         resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions
@@ -148,6 +151,8 @@ public static class EngineHost
                         RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                         StateStoreMode = StateStoreMode.DData,
                     })
+                .WithActors((system, _, resolver) =>
+                    system.ActorOf(ConfigReloadActor.Props(resolver.GetService<ConfigReloader>()), ConfigReloadActor.Name))
                 .AddStartup((system, _) =>
                 {
                     var gossip = system.ActorOf(CountGossip.Props(DistributedPubSub.Get(system).Mediator, counts), "count-gossip");
@@ -170,8 +175,9 @@ public static class EngineHost
             var region = sp.GetRequiredService<IRequiredActor<GreylistRegionKey>>();
             return new Engine.Filtering.Greylist.ShardedGreylist(() => region.ActorRef, greylist.Buckets, TimeSpan.FromSeconds(10));
         });
+        var dnsLookup = new Engine.Filtering.Dns.DnsLookup(resolver);
         builder.Services.AddSingleton(sp => SmtpRestrictions.Create(config, smtp, sp.GetRequiredService<IRecipientDirectory>(),
-            new Engine.Filtering.Dns.DnsLookup(resolver), sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>()));
+            dnsLookup, sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>()));
         var policyListen = config.GetStringList("engine.policy.listen", []).Select(e => IPEndPoint.TryParse(e, out var p) && p.Port > 0 ? p
             : throw new ConfigurationException($"engine.policy.listen: '{e}' is not address:port")).ToArray();
         builder.Services.AddSingleton(sp => new Engine.Smtp.Policy.PolicyServer(policyListen,
@@ -199,7 +205,31 @@ public static class EngineHost
             [QueuePartitionExtractor.TypeName, DestinationExtractor.TypeName, MailboxExtractor.TypeName, GreylistExtractor.TypeName], admin.AskTimeout));
         builder.Services.AddSingleton(sp => new DirectoryAdmin(directory, () => (sp.GetRequiredService<IRecipientDirectory>() as CachedDirectory)?.Refresh(),
             KeepsCramMd5(config)));
-        builder.Services.AddSingleton(new ConfigAdmin(() => config, EngineConfig.Defaults()));
+        builder.Services.AddSingleton(sp =>
+        {
+            var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Config");
+            var reloader = new ConfigReloader(source, config, () => Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(), log);
+            reloader.Add(next =>
+            {
+                var settings = SmtpSettings.Create(next);
+                var restrictions = SmtpRestrictions.Create(next, settings, sp.GetRequiredService<IRecipientDirectory>(), dnsLookup,
+                    sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>());
+                return () => sp.GetRequiredService<SmtpServer>().Reconfigure(settings, restrictions);
+            });
+            reloader.Add(next =>
+            {
+                var tls = OpenTls(next, dataDir, smtp.Hostname, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Engine.Tls"));
+                return () => sp.GetRequiredService<ServerTls>().Replace(tls);
+            });
+            reloader.Add(next =>
+            {
+                var router = Router.Create(next, SmtpSettings.Create(next).MyDestination);
+                return () => Volatile.Write(ref routing, router);
+            });
+            return reloader;
+        });
+        builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
+        builder.Services.AddSingleton(sp => new ConfigAdmin(() => sp.GetRequiredService<ConfigReloader>().Current, EngineConfig.Defaults()));
         builder.Services.AddSingleton<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();

@@ -1,5 +1,6 @@
 using Engine.Host;
 using Engine.Host.Cli;
+using Engine.Host.Configuration;
 using Microsoft.Extensions.Hosting;
 
 // engine [--config FILE] [--set key=value]... [COMMAND ...]
@@ -27,7 +28,16 @@ for (; i < args.Length && args[i].StartsWith('-'); i++)
     }
 }
 
-var config = EngineConfig.Load(file, settings);
+Akka.Configuration.Config config;
+try
+{
+    config = EngineConfig.Load(file, settings);
+}
+catch (Akka.Configuration.ConfigurationException e)
+{
+    Console.Error.WriteLine($"engine: {e.Message}");
+    return 78; // EX_CONFIG
+}
 if (i < args.Length)
 {
     if (args[i] == "mailbox")
@@ -40,6 +50,6 @@ if (i < args.Length)
     return AccountCommands.Run(config, args[i..], Console.In, Console.Out, Console.Error);
 }
 
-using var host = EngineHost.Build(config);
+using var host = EngineHost.Build(config, source: new ConfigSource(file, settings));
 await host.RunAsync();
 return 0;

@@ -17,7 +17,7 @@ public sealed class ConnectionListener : IDisposable
 {
     private readonly Socket _socket;
     private readonly ConnectionCounter _counter;
-    private readonly ConnectionLimits _limits;
+    private ConnectionLimits _limits;
     private readonly Action<Socket, IPAddress, Action> _accepted;
     private readonly Func<Socket, IPAddress, string, Task> _refuse;
     private readonly Action<Exception, IPAddress> _failed;
@@ -47,6 +47,13 @@ public sealed class ConnectionListener : IDisposable
     /// <summary>The bound endpoint (with the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
 
+    /// <summary>The limits new connections meet; a configuration reload sets them.</summary>
+    public ConnectionLimits Limits
+    {
+        get => Volatile.Read(ref _limits);
+        set => Volatile.Write(ref _limits, value);
+    }
+
     public void Start() => _loop = Task.Run(AcceptLoopAsync);
 
     private async Task AcceptLoopAsync()
@@ -70,7 +77,8 @@ public sealed class ConnectionListener : IDisposable
             {
                 client.NoDelay = true;
                 address = (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-                var refusal = _counter.TryEnter(address, _limits.Total, _limits.PerAddress);
+                var limits = Limits;
+                var refusal = _counter.TryEnter(address, limits.Total, limits.PerAddress);
                 if (refusal is not null)
                 {
                     _ = RefuseAsync(client, address, refusal);

@@ -55,8 +55,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly IActorRef _destinations;
     private readonly IActorRef _queue;
     private readonly string _hostname;
-    private readonly IReadOnlySet<string> _localDomains;
-    private readonly Router _router;
+    /// <summary>The node's routing now: a reload of the configuration replaces it between two schedulings.</summary>
+    private readonly Func<Router> _router;
     // Targets handed to a destination or a mailbox and not answered yet, with when they were sent.
     private readonly Dictionary<(QueueId, string), DateTimeOffset> _inFlight = [];
     // Messages whose DSN is being built or queued, and the DSNs this partition waits to hear "queued" for.
@@ -74,9 +74,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private long _eventsSinceSnapshot;
 
     public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, IReadOnlySet<string> localDomains, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
+        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
     {
-        _localDomains = localDomains;
         _queue = queue;
         _hostname = hostname;
         _settings = settings;
@@ -109,8 +108,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, IReadOnlySet<string> localDomains, Router router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, localDomains, router,
+        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, router,
             directory, blobs, loggers));
 
     protected override void OnRecover(object message)
@@ -334,7 +333,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             var domain = target[(target.LastIndexOf('@') + 1)..];
             if (_inFlight.ContainsKey((message.Id, target)))
                 continue;
-            if (_localDomains.Contains(domain))
+            var router = _router();
+            if (router.LocalDomains.Contains(domain))
             {
                 // A mydestination address with no directory entry has no mailbox (yet): deferred, so that it is
                 // tried again when the directory has it, and returned when the message expires.
@@ -343,7 +343,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 continue;
             }
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
-            switch (_router.RouteFor(domain))
+            switch (router.RouteFor(domain))
             {
                 case Route.Smtp smtp:
                     Group(remote, smtp.NextHop).Add(original with { Address = target });

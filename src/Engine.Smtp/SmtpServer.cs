@@ -48,6 +48,17 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
             listener.Start();
     }
 
+    /// <summary>
+    /// A configuration reload: new connections get these settings (limits, timeouts, networks, domains) and restriction
+    /// lists; open ones finish with the ones they started with, as Postfix's smtpd processes do. Listen addresses stay.
+    /// </summary>
+    public void Reconfigure(SmtpSettings newSettings, Restrictions newRestrictions)
+    {
+        _sessions.Tell(new SmtpSessions.Reconfigure(newSettings, newRestrictions));
+        foreach (var listener in _listeners)
+            listener.Reconfigure(newSettings);
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         foreach (var listener in _listeners)

@@ -203,6 +203,10 @@ public sealed class EnginectlSpecs
         // A listing asks every queue partition, which starts them where their shards are placed; then all 16 run.
         Assert.Equal(0, (await Enginectl.JsonAsync(first, "queue", "list")).GetProperty("total").GetInt32());
         await WaitForAsync(async () => Partitions(await Enginectl.JsonAsync(first, "cluster", "status")) == 16, "not every queue partition runs");
+        // config reload reaches every member, and each answers for itself (no file here: nothing changed).
+        var reload = (await Enginectl.JsonAsync(first, "config", "reload")).GetProperty("nodes").EnumerateArray()
+            .Select(n => (n.GetProperty("node").GetString(), n.GetProperty("applied").GetBoolean(), n.GetProperty("changed").GetArrayLength())).ToArray();
+        Assert.Equal(members.Select(m => (m.GetProperty("address").GetString(), true, 0)).Order(), reload.Order());
 
         Assert.Equal(1, (await Enginectl.JsonAsync(first, "cluster", "leave", secondAddress)).GetProperty("count").GetInt32());
         await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").GetArrayLength() == 1,

@@ -206,15 +206,7 @@ public sealed class TlsSpecs : IDisposable
 
     private static async Task<string> ThumbprintAsync(int port, string serverName) => (await CertificateAsync(port, serverName)).Thumbprint;
 
-    /// <summary>The certificate the server shows a client asking for <paramref name="serverName"/> (taken, not checked).</summary>
-    private static async Task<X509Certificate2> CertificateAsync(int port, string serverName)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port, Ct);
-        await using var tls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
-        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = serverName }, Ct);
-        return X509CertificateLoader.LoadCertificate(tls.RemoteCertificate!.GetRawCertData());
-    }
+    private static Task<X509Certificate2> CertificateAsync(int port, string serverName) => TestCertificates.ServedAsync(port, serverName, Ct);
 
     public void Dispose() => _ca.Dispose();
 }

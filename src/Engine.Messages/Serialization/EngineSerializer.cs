@@ -101,6 +101,8 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxEvents.FolderImported), "me.folder-imported"),
         (typeof(MailboxEvents.StructuresCompacted), "me.structures-compacted"),
         (typeof(CountChanged), "cc.count"),
+        (typeof(ReloadConfig), "cc.reload"),
+        (typeof(ConfigReloaded), "cc.reloaded"),
         (typeof(GreylistCommands.Check), "gc.check"),
         (typeof(GreylistCommands.CheckClient), "gc.check-client"),
         (typeof(GreylistCommands.ClientPassed), "gc.client-passed"),
@@ -148,6 +150,8 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     Converters = [typeof(QueueIdJsonConverter)])]
 [JsonSerializable(typeof(QueueCommands.Enqueue))]
+[JsonSerializable(typeof(ReloadConfig))]
+[JsonSerializable(typeof(ConfigReloaded))]
 [JsonSerializable(typeof(QueueCommands.GetMessages))]
 [JsonSerializable(typeof(QueueCommands.Delete))]
 [JsonSerializable(typeof(QueueCommands.Requeue))]

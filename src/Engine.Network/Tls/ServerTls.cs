@@ -10,6 +10,10 @@ namespace Engine.Network.Tls;
 /// </summary>
 public sealed class ServerTls(CertificateStore certificates, SslProtocols protocols, TimeSpan handshakeTimeout)
 {
+    private sealed record Setup(CertificateStore Certificates, SslProtocols Protocols, TimeSpan HandshakeTimeout);
+
+    private Setup _setup = new(certificates, protocols, handshakeTimeout);
+
     /// <summary>
     /// TLS 1.3's suites and, for TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305: no CBC, no RSA key exchange,
     /// no SHA-1 MACs (what Mozilla's "intermediate" profile keeps). Null where the platform cannot set a policy.
@@ -29,7 +33,13 @@ public sealed class ServerTls(CertificateStore certificates, SslProtocols protoc
         ])
         : null;
 
-    public CertificateStore Certificates => certificates;
+    public CertificateStore Certificates => Volatile.Read(ref _setup).Certificates;
+
+    /// <summary>
+    /// Takes the certificates, protocols and handshake limit of <paramref name="other"/> (a configuration reload):
+    /// handshakes from now on use them, sessions already in TLS keep theirs.
+    /// </summary>
+    public void Replace(ServerTls other) => Volatile.Write(ref _setup, Volatile.Read(ref other._setup));
 
     /// <summary>
     /// Runs the server handshake over <paramref name="inner"/> (which the returned stream owns). Throws
@@ -38,15 +48,16 @@ public sealed class ServerTls(CertificateStore certificates, SslProtocols protoc
     /// </summary>
     public async Task<SslStream> AuthenticateAsync(Stream inner, CancellationToken stop)
     {
+        var setup = Volatile.Read(ref _setup);
         var tls = new SslStream(inner, leaveInnerStreamOpen: false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        timeout.CancelAfter(handshakeTimeout);
+        timeout.CancelAfter(setup.HandshakeTimeout);
         try
         {
             await tls.AuthenticateAsServerAsync((_, hello, _, _) => ValueTask.FromResult(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = certificates.Select(hello.ServerName),
-                EnabledSslProtocols = protocols,
+                ServerCertificateContext = setup.Certificates.Select(hello.ServerName),
+                EnabledSslProtocols = setup.Protocols,
                 CipherSuitesPolicy = Ciphers,
                 ClientCertificateRequired = false,
                 AllowRenegotiation = false,

@@ -28,7 +28,11 @@ public abstract record Route
 /// </summary>
 public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? relayhost)
 {
-    public static Router Create(Config config)
+    /// <summary>The domains delivered here (mydestination): their mail goes to mailboxes, never to a route.</summary>
+    public IReadOnlySet<string> LocalDomains { get; init; } = new HashSet<string>();
+
+    /// <param name="localDomains">mydestination, whose mail never takes a route.</param>
+    public static Router Create(Config config, IReadOnlySet<string>? localDomains = null)
     {
         var c = config.GetConfig("engine.delivery");
         var map = new Dictionary<string, Route>(StringComparer.OrdinalIgnoreCase);
@@ -39,7 +43,7 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
                 map[entry.Key.Trim('"')] = Parse(entry.Value.GetString());
         }
         var relay = c?.GetString("relayhost", "") ?? "";
-        return new Router(map, relay.Length == 0 ? null : Parse("smtp:" + relay));
+        return new Router(map, relay.Length == 0 ? null : Parse("smtp:" + relay)) { LocalDomains = localDomains ?? new HashSet<string>() };
     }
 
     public Route RouteFor(string domain)

@@ -21,7 +21,7 @@ internal sealed record SmtpService(bool Submission, bool ImplicitTls)
 internal sealed class SmtpListener : IDisposable
 {
     private readonly ConnectionListener _listener;
-    private readonly SmtpSettings _settings;
+    private SmtpSettings _settings;
     private readonly ILogger _log;
 
     private readonly SmtpService _service;
@@ -33,11 +33,18 @@ internal sealed class SmtpListener : IDisposable
         _log = log;
         _service = service;
         _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp),
-            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, settings, tls, service), leave)),
+            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, Volatile.Read(ref _settings), tls, service), leave)),
             RefuseAsync, (e, address) => Log.SessionError(_log, e, $"unknown[{address}]"));
     }
 
     public SmtpService Service => _service;
+
+    /// <summary>Connections accepted from now on get these settings (a configuration reload); open ones keep theirs.</summary>
+    public void Reconfigure(SmtpSettings settings)
+    {
+        Volatile.Write(ref _settings, settings);
+        _listener.Limits = new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp);
+    }
 
     /// <summary>The bound endpoint (with the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint => _listener.EndPoint;
@@ -50,7 +57,7 @@ internal sealed class SmtpListener : IDisposable
 
     private async Task RefuseAsync(Socket client, IPAddress address, string reason)
     {
-        var reply = $"421 4.7.0 {_settings.Hostname} Error: {reason}\r\n";
+        var reply = $"421 4.7.0 {Volatile.Read(ref _settings).Hostname} Error: {reason}\r\n";
         Log.ConnectionRefused(_log, $"unknown[{address}]", reply.TrimEnd());
         SmtpMetrics.Connection(_service.Submission ? "submission" : "mx", accepted: false);
         if (_service.ImplicitTls)

@@ -17,6 +17,9 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
 
     public sealed record Start(SmtpConnection Connection, Action Done);
 
+    /// <summary>Sessions started from now on take these (a configuration reload); running ones finish with theirs.</summary>
+    public sealed record Reconfigure(SmtpSettings Settings, Restrictions Restrictions);
+
     /// <summary>Drain every session; answer <see cref="Drained"/> when none is left.</summary>
     public sealed record Drain
     {
@@ -34,6 +37,8 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     }
 
     private readonly List<IActorRef> _waiting = [];
+    private SmtpSettings _settings = settings;
+    private Restrictions _restrictions = restrictions;
     private long _next;
     private bool _draining;
 
@@ -52,11 +57,15 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, settings, queue, blobs, directory, guard, rates, clientRates, restrictions, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, _settings, queue, blobs, directory, guard, rates, clientRates, _restrictions, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);
                 _ = start.Connection.RunAsync(session).ContinueWith(_ => start.Done(), TaskScheduler.Default);
+                break;
+            case Reconfigure reconfigure:
+                _settings = reconfigure.Settings;
+                _restrictions = reconfigure.Restrictions;
                 break;
             case Drain:
                 _draining = true;

@@ -66,6 +66,12 @@ public sealed record Setting(string Key, string Value);
 /// <summary>The cluster at a glance: messages per queue state on every node, members up, and the directory's size.</summary>
 public sealed record Stats(IReadOnlyDictionary<string, int> Queue, int MembersUp, int Members, int Domains, int Users, int Aliases);
 
+/// <summary>One node's answer to a reload: applied, or refused with the file's line and the reason (the running configuration stays).</summary>
+public sealed record NodeReload(string Node, bool Applied, string? Error, IReadOnlyList<string> Changed, IReadOnlyList<string> NeedRestart);
+
+/// <summary>What every member of the cluster did with a reload.</summary>
+public sealed record ReloadReport(IReadOnlyList<NodeReload> Nodes);
+
 /// <summary>The admin API's JSON, written by source-generated code.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(QueueListing))]
@@ -84,4 +90,5 @@ public sealed record Stats(IReadOnlyDictionary<string, int> Queue, int MembersUp
 [JsonSerializable(typeof(AliasInfo))]
 [JsonSerializable(typeof(IReadOnlyList<Setting>))]
 [JsonSerializable(typeof(Stats))]
+[JsonSerializable(typeof(ReloadReport))]
 internal sealed partial class AdminJson : JsonSerializerContext;

@@ -137,6 +137,7 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         api.MapDelete("/aliases/{source}", (string source) => Directory(() => directory.DeleteAlias(source)));
 
         api.MapGet("/config", (bool? changed) => Results.Ok(config.Show(changed == true)));
+        api.MapPost("/config/reload", () => Guard(async () => Results.Ok(await cluster.ReloadAsync().ConfigureAwait(false))));
         api.MapGet("/stats", (CancellationToken cancel) => Guard(async () =>
         {
             var queues = await queue.CountsAsync(cancel).ConfigureAwait(false);

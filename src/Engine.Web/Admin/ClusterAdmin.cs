@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
+using Engine.Messages.Cluster;
 
 namespace Engine.Web.Admin;
 
@@ -46,6 +47,29 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// Every member up reads its configuration again (its own file) and says what it did; a member that does not answer
+    /// in time is reported as such.
+    /// </summary>
+    public async Task<ReloadReport> ReloadAsync()
+    {
+        var members = Cluster.Get(system).State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp).ToArray();
+        var answers = await Task.WhenAll(members.Select(async m =>
+        {
+            try
+            {
+                var done = await system.ActorSelection(new RootActorPath(m.Address) / "user" / "config-reload")
+                    .Ask<ConfigReloaded>(ReloadConfig.Instance, timeout).ConfigureAwait(false);
+                return new NodeReload(m.Address.ToString(), done.Applied, done.Error, done.Changed, done.NeedRestart);
+            }
+            catch (AskTimeoutException)
+            {
+                return new NodeReload(m.Address.ToString(), false, "no answer in time", [], []);
+            }
+        })).ConfigureAwait(false);
+        return new ReloadReport(answers);
     }
 
     /// <summary>Asks a member to leave gracefully (its shards are handed over first); false when no member has that address.</summary>

@@ -82,7 +82,12 @@ public sealed class EngineInstance : IAsyncDisposable
     }
 
     /// <summary>Starts on an existing data folder (a restart).</summary>
-    public static async Task<EngineInstance> StartInAsync(string dataDir, params string[] settings)
+    public static Task<EngineInstance> StartInAsync(string dataDir, params string[] settings) => StartAsync(dataDir, null, settings);
+
+    /// <summary>Starts with a configuration file, read again when the engine reloads (the test's settings stay on top of it).</summary>
+    public static Task<EngineInstance> StartWithFileAsync(string file, params string[] settings) => StartAsync(TempDir.Create("engine"), file, settings);
+
+    private static async Task<EngineInstance> StartAsync(string dataDir, string? file, string[] settings)
     {
         var all = new List<string>
         {
@@ -104,12 +109,12 @@ public sealed class EngineInstance : IAsyncDisposable
         };
         all.AddRange(settings);
         var logs = new LogCollector();
-        var host = EngineHost.Build(EngineConfig.Load(null, all), logging =>
+        var host = EngineHost.Build(EngineConfig.Load(file, all), logging =>
         {
             logging.ClearProviders();
             logging.AddProvider(logs);
             logging.SetMinimumLevel(LogLevel.Information);
-        });
+        }, new Engine.Host.Configuration.ConfigSource(file, all));
         await host.StartAsync();
         return new EngineInstance(host, dataDir, logs);
     }

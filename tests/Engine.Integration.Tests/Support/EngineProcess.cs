@@ -37,7 +37,12 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];
 
-    public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extra)
+    public static Task<EngineProcess> StartAsync(string dataDir, params string[] extra) => StartAsync(dataDir, null, extra);
+
+    /// <summary>Started with <c>--config <paramref name="file"/></c> (read again on SIGHUP), the test's settings on top of it.</summary>
+    public static Task<EngineProcess> StartWithFileAsync(string dataDir, string file, params string[] extra) => StartAsync(dataDir, file, extra);
+
+    private static async Task<EngineProcess> StartAsync(string dataDir, string? file, string[] extra)
     {
         var port = Loopback.FreePort();
         var info = new ProcessStartInfo("dotnet")
@@ -47,6 +52,11 @@ public sealed class EngineProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "engine.dll"));
+        if (file is not null)
+        {
+            info.ArgumentList.Add("--config");
+            info.ArgumentList.Add(file);
+        }
         foreach (var setting in Settings(dataDir, port).Concat(extra))
         {
             info.ArgumentList.Add("--set");
@@ -83,11 +93,18 @@ public sealed class EngineProcess : IAsyncDisposable
     }
 
     /// <summary>SIGTERM, as systemd stops a service.</summary>
-    public void Terminate()
+    public void Terminate() => Signal("TERM");
+
+    /// <summary>SIGHUP, as systemctl reload and postfix reload send it.</summary>
+    public void Hangup() => Signal("HUP");
+
+    private void Signal(string name)
     {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
+        using var kill = Process.Start("kill", ["-" + name, _process.Id.ToString()]);
         kill.WaitForExit();
     }
+
+    public bool HasExited => _process.HasExited;
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {

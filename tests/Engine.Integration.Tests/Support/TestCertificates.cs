@@ -53,6 +53,16 @@ public sealed class TestCertificates : IDisposable
         return (chain, keyFile, $"{{ chain = \"{chain}\", key = \"{keyFile}\" }}");
     }
 
+    /// <summary>The certificate a TLS-from-the-first-byte port shows a client asking for <paramref name="serverName"/> (taken, not checked).</summary>
+    public static async Task<X509Certificate2> ServedAsync(int port, string serverName, CancellationToken cancel)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port, cancel);
+        await using var tls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = serverName }, cancel);
+        return X509CertificateLoader.LoadCertificate(tls.RemoteCertificate!.GetRawCertData());
+    }
+
     /// <summary>The engine setting for these certificates, the first the default.</summary>
     public static string Setting(params string[] entries) => $"engine.tls.certificates = [{string.Join(", ", entries)}]";
 

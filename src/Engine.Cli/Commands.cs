@@ -37,6 +37,7 @@ public static class Commands
         root.Options.Add(Json);
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(QueueCommands.Mailq());
+        root.Subcommands.Add(QueueCommands.Log());
         root.Subcommands.Add(ClusterCommands.Build());
         root.Subcommands.Add(ConfigCommands.Config());
         root.Subcommands.Add(ConfigCommands.Stats());

@@ -86,6 +86,34 @@ public static class QueueCommands
         return command;
     }
 
+    /// <summary>
+    /// enginectl log ID: the life of one message across the nodes (received, queued, each delivery attempt, bounce,
+    /// removal), from the lines each node still keeps, in time order, each with the node that logged it.
+    /// </summary>
+    public static Command Log()
+    {
+        var command = new Command("log", "The maillog lines of one message from every node, in time order (as grep ID maillog on each machine)");
+        command.Arguments.Add(Id);
+        command.SetAction(Commands.Action(async (parsed, connect, cancel) =>
+        {
+            var id = parsed.GetValue(Id)!;
+            var log = await connect().GetAsync($"api/log/{Uri.EscapeDataString(id)}", AdminJson.Default.MessageLog, cancel).ConfigureAwait(false);
+            if (Commands.IsJson(parsed))
+            {
+                Commands.Print(log, AdminJson.Default.MessageLog);
+                return;
+            }
+            foreach (var line in log.Lines)
+            {
+                var node = line.Node[(line.Node.IndexOf('@') + 1)..];
+                Console.Out.WriteLine($"{line.Time.ToLocalTime():yyyy-MM-dd HH:mm:ss.fff} {Text.Safe(node)} {line.Category}: {Text.Safe(line.Text)}");
+            }
+            foreach (var node in log.Silent)
+                Console.Error.WriteLine($"{Text.Safe(node)}: no answer in time; its lines are missing");
+        }));
+        return command;
+    }
+
     private static Command ShowCommand()
     {
         var command = new Command("show", "Show one message: envelope, recipients, header and text");

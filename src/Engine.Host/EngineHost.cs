@@ -88,6 +88,9 @@ public static class EngineHost
                 throw new ConfigurationException($"engine.log.format: '{other}' is not text or json");
         }
         logging?.Invoke(builder.Logging);
+        // The latest lines about each queued message, for enginectl log (after the caller's providers, which may clear them).
+        var maillog = new MaillogBuffer(config.GetInt("engine.log.keep-lines", 100_000));
+        builder.Logging.AddProvider(maillog);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = smtp.ShutdownGrace + TimeSpan.FromSeconds(20));
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
@@ -152,7 +155,10 @@ public static class EngineHost
                         StateStoreMode = StateStoreMode.DData,
                     })
                 .WithActors((system, _, resolver) =>
-                    system.ActorOf(ConfigReloadActor.Props(resolver.GetService<ConfigReloader>()), ConfigReloadActor.Name))
+                {
+                    system.ActorOf(ConfigReloadActor.Props(resolver.GetService<ConfigReloader>()), ConfigReloadActor.Name);
+                    system.ActorOf(MaillogActor.Props(maillog), MaillogActor.Name);
+                })
                 .AddStartup((system, _) =>
                 {
                     var gossip = system.ActorOf(CountGossip.Props(DistributedPubSub.Get(system).Mediator, counts), "count-gossip");

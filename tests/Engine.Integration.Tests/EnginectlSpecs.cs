@@ -223,4 +223,44 @@ public sealed class EnginectlSpecs
         await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").GetArrayLength() == 1,
             "the downed node is still a member");
     }
+
+    [Fact]
+    public async Task Log_shows_the_life_of_a_message_from_every_node_in_time_order()
+    {
+        // The second node only takes SMTP: the message is received there, queued and delivered on the first.
+        var dataDir = Accounts.WithJane("enginectl-log");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [smtp]");
+        await using var firstNode = first;
+        await using var secondNode = second;
+        var id = await RawSmtp.SendMessageAsync(second.Port, "alice@client.test", "Subject: traced\r\n\r\nx", "jane@campus.test");
+        await first.Logs.WaitForAsync(l => l == $"{id}: removed");
+
+        var log = await Enginectl.JsonAsync(second, "log", id);
+        Assert.Equal(id, log.GetProperty("queueId").GetString());
+        Assert.Equal(0, log.GetProperty("silent").GetArrayLength());
+        var lines = log.GetProperty("lines").EnumerateArray()
+            .Select(l => (Node: l.GetProperty("node").GetString()!, Text: l.GetProperty("text").GetString()!, Time: l.GetProperty("time").GetDateTimeOffset())).ToArray();
+        Assert.Equal(lines.OrderBy(l => l.Time), lines);
+        var received = Assert.Single(lines, l => l.Text.StartsWith($"{id}: client=", StringComparison.Ordinal));
+        var delivered = Assert.Single(lines, l => l.Text.StartsWith($"{id}: to=<jane@campus.test>", StringComparison.Ordinal));
+        var removed = Assert.Single(lines, l => l.Text == $"{id}: removed");
+        Assert.Contains("status=sent (delivered to maildir", delivered.Text, StringComparison.Ordinal);
+        Assert.NotEqual(received.Node, delivered.Node);
+        Assert.Equal(delivered.Node, removed.Node);
+        Assert.True(received.Time <= delivered.Time && delivered.Time <= removed.Time);
+        Assert.All(lines, l => Assert.StartsWith($"{id}: ", l.Text, StringComparison.Ordinal));
+
+        // As text: one line each, the node that logged it after the time.
+        var text = await Enginectl.RunAsync(first, "log", id);
+        Assert.Equal(0, text.ExitCode);
+        var printed = text.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(lines.Length, printed.Length);
+        Assert.Contains(printed, l => l.Contains($" {received.Node[(received.Node.IndexOf('@') + 1)..]} Engine.Smtp: {id}: client=", StringComparison.Ordinal));
+
+        // Not a queue id: a usage error; a queue id nobody logged: not found.
+        Assert.Equal(2, (await Enginectl.RunAsync(first, "log", "not-an-id")).ExitCode);
+        var unknown = await Enginectl.RunAsync(first, "log", "01M8J85BV5SKQ2N8");
+        Assert.Equal(4, unknown.ExitCode);
+        Assert.Contains("no node has log lines for 01M8J85BV5SKQ2N8", unknown.Error, StringComparison.Ordinal);
+    }
 }

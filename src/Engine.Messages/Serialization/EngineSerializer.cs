@@ -103,6 +103,8 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(CountChanged), "cc.count"),
         (typeof(ReloadConfig), "cc.reload"),
         (typeof(ConfigReloaded), "cc.reloaded"),
+        (typeof(GetMaillog), "cc.get-maillog"),
+        (typeof(MaillogFound), "cc.maillog"),
         (typeof(GreylistCommands.Check), "gc.check"),
         (typeof(GreylistCommands.CheckClient), "gc.check-client"),
         (typeof(GreylistCommands.ClientPassed), "gc.client-passed"),
@@ -152,6 +154,8 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueCommands.Enqueue))]
 [JsonSerializable(typeof(ReloadConfig))]
 [JsonSerializable(typeof(ConfigReloaded))]
+[JsonSerializable(typeof(GetMaillog))]
+[JsonSerializable(typeof(MaillogFound))]
 [JsonSerializable(typeof(QueueCommands.GetMessages))]
 [JsonSerializable(typeof(QueueCommands.Delete))]
 [JsonSerializable(typeof(QueueCommands.Requeue))]

@@ -72,6 +72,12 @@ public sealed record NodeReload(string Node, bool Applied, string? Error, IReadO
 /// <summary>What every member of the cluster did with a reload.</summary>
 public sealed record ReloadReport(IReadOnlyList<NodeReload> Nodes);
 
+/// <summary>A maillog line about a message, with the node that logged it.</summary>
+public sealed record LogLine(DateTimeOffset Time, string Node, string Category, string Level, string Text);
+
+/// <summary>The life of one message across the cluster (enginectl log), and the members that did not answer.</summary>
+public sealed record MessageLog(string QueueId, IReadOnlyList<LogLine> Lines, IReadOnlyList<string> Silent);
+
 /// <summary>The admin API's JSON, written by source-generated code.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(QueueListing))]
@@ -91,4 +97,5 @@ public sealed record ReloadReport(IReadOnlyList<NodeReload> Nodes);
 [JsonSerializable(typeof(IReadOnlyList<Setting>))]
 [JsonSerializable(typeof(Stats))]
 [JsonSerializable(typeof(ReloadReport))]
+[JsonSerializable(typeof(MessageLog))]
 internal sealed partial class AdminJson : JsonSerializerContext;

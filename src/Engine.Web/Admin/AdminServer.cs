@@ -146,6 +146,15 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
                 directory.Domains().Count, directory.Users(null).Count, directory.Aliases().Count));
         }));
 
+        api.MapGet("/log/{id}", (string id) => Guard(async () =>
+        {
+            if (!QueueId.TryParse(id, out _))
+                throw new FormatException($"'{id}' is not a queue id");
+            var log = await cluster.LogAsync(id).ConfigureAwait(false);
+            return log.Lines.Count > 0 || log.Silent.Count > 0
+                ? Results.Ok(log)
+                : Results.NotFound(new Problem($"no node has log lines for {id} (each keeps its latest engine.log.keep-lines)"));
+        }));
         api.MapGet("/cluster", () => Guard(async () => Results.Ok(await cluster.StatusAsync().ConfigureAwait(false))));
         api.MapPost("/cluster/leave", (MemberAddress member) => cluster.Leave(member.Address)
             ? Results.Ok(new Changed(1)) : Results.NotFound(new Problem($"no member {member.Address}")));

@@ -55,21 +55,37 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
     /// </summary>
     public async Task<ReloadReport> ReloadAsync()
     {
+        var answers = await AskMembersAsync<ConfigReloaded>("config-reload", ReloadConfig.Instance).ConfigureAwait(false);
+        return new ReloadReport(answers.Select(a => a.Answer is { } done
+            ? new NodeReload(a.Node, done.Applied, done.Error, done.Changed, done.NeedRestart)
+            : new NodeReload(a.Node, false, "no answer in time", [], [])).ToArray());
+    }
+
+    /// <summary>The life of one message: what every member still keeps about it in its maillog, in time order.</summary>
+    public async Task<MessageLog> LogAsync(string queueId)
+    {
+        var answers = await AskMembersAsync<MaillogFound>("maillog", new GetMaillog(queueId)).ConfigureAwait(false);
+        var lines = answers.Where(a => a.Answer is not null).SelectMany(a => a.Answer!.Lines.Select(l => new LogLine(l.Time, a.Node, l.Category, l.Level, l.Text)))
+            .OrderBy(l => l.Time).ToArray();
+        return new MessageLog(queueId, lines, answers.Where(a => a.Answer is null).Select(a => a.Node).ToArray());
+    }
+
+    /// <summary>Asks the actor <c>/user/{name}</c> of every member that is up; a member's answer is null when none came in time.</summary>
+    private async Task<IReadOnlyList<(string Node, T? Answer)>> AskMembersAsync<T>(string name, object message) where T : class
+    {
         var members = Cluster.Get(system).State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp).ToArray();
-        var answers = await Task.WhenAll(members.Select(async m =>
+        return await Task.WhenAll(members.Select(async m =>
         {
             try
             {
-                var done = await system.ActorSelection(new RootActorPath(m.Address) / "user" / "config-reload")
-                    .Ask<ConfigReloaded>(ReloadConfig.Instance, timeout).ConfigureAwait(false);
-                return new NodeReload(m.Address.ToString(), done.Applied, done.Error, done.Changed, done.NeedRestart);
+                var answer = await system.ActorSelection(new RootActorPath(m.Address) / "user" / name).Ask<T>(message, timeout).ConfigureAwait(false);
+                return (m.Address.ToString(), (T?)answer);
             }
             catch (AskTimeoutException)
             {
-                return new NodeReload(m.Address.ToString(), false, "no answer in time", [], []);
+                return (m.Address.ToString(), null);
             }
         })).ConfigureAwait(false);
-        return new ReloadReport(answers);
     }
 
     /// <summary>Asks a member to leave gracefully (its shards are handed over first); false when no member has that address.</summary>

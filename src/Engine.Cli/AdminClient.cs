@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Engine.Cli.Admin;
@@ -30,10 +31,19 @@ public static class ExitCodes
 /// <summary>The admin API over HTTP with the bearer token; errors become <see cref="CliException"/>s.</summary>
 public sealed class AdminClient(HttpClient http)
 {
-    public static AdminClient Create(string url, string token)
+    /// <param name="token">The bearer token, or null when the client certificate authenticates.</param>
+    /// <param name="certificate">A client certificate (with its key) to offer, or null.</param>
+    /// <param name="authority">The CA the server's certificate must chain to, or null for the system's trust.</param>
+    public static AdminClient Create(string url, string? token, X509Certificate2? certificate = null, X509Certificate2Collection? authority = null)
     {
-        var http = new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var handler = new SocketsHttpHandler();
+        if (certificate is not null)
+            handler.SslOptions.ClientCertificates = [certificate];
+        if (authority is not null)
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, server, _, errors) => Certificates.ChainsTo(server, errors, authority);
+        var http = new HttpClient(handler) { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
+        if (token is not null)
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return new AdminClient(http);
     }
 
@@ -59,7 +69,8 @@ public sealed class AdminClient(HttpClient http)
         }
         catch (HttpRequestException e)
         {
-            throw new CliException(ExitCodes.Unavailable, $"cannot reach the engine's admin API: {e.Message}");
+            throw new CliException(ExitCodes.Unavailable, $"cannot reach the engine's admin API: {e.Message}"
+                + (e.InnerException is { } inner ? $" ({inner.Message})" : ""));
         }
         catch (TaskCanceledException) when (!cancel.IsCancellationRequested)
         {

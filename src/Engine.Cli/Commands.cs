@@ -26,6 +26,20 @@ public static class Commands
         Recursive = true,
     };
 
+    private static readonly Option<string?> Cert = new("--cert")
+    {
+        Description = "A PEM client certificate that authenticates you instead of the token (engine.web.client-ca; default: $ENGINE_CERT)",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> Key = new("--key") { Description = "The PEM key of --cert (default: $ENGINE_KEY)", Recursive = true };
+
+    private static readonly Option<string?> Ca = new("--ca")
+    {
+        Description = "A PEM CA that the engine's certificate must chain to, for an https URL (default: $ENGINE_CA, else the system's)",
+        Recursive = true,
+    };
+
     private static readonly Option<bool> Json = new("--json") { Description = "Print JSON for scripts instead of tables", Recursive = true };
 
     public static async Task<int> RunAsync(string[] args)
@@ -34,6 +48,9 @@ public static class Commands
         root.Options.Add(Url);
         root.Options.Add(Token);
         root.Options.Add(TokenFile);
+        root.Options.Add(Cert);
+        root.Options.Add(Key);
+        root.Options.Add(Ca);
         root.Options.Add(Json);
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(QueueCommands.Mailq());
@@ -88,25 +105,39 @@ public static class Commands
 
     private static readonly AdminJson Indented = new(new JsonSerializerOptions(AdminJson.Default.Options) { WriteIndented = true });
 
-    /// <summary>The URL and token: options first, then the environment, then the token files a node writes.</summary>
+    /// <summary>
+    /// The URL and how to authenticate: options first, then the environment, then the token files a node writes. With a
+    /// client certificate no token is needed (one given or found is sent as well).
+    /// </summary>
     private static AdminClient Connect(ParseResult parsed)
     {
         var url = parsed.GetValue(Url) ?? Environment.GetEnvironmentVariable("ENGINE_URL") ?? "http://127.0.0.1:8080";
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new CliException(ExitCodes.Usage, $"'{url}' is not an http(s) URL");
+        var certFile = parsed.GetValue(Cert) ?? Setting("ENGINE_CERT");
+        var keyFile = parsed.GetValue(Key) ?? Setting("ENGINE_KEY");
+        var caFile = parsed.GetValue(Ca) ?? Setting("ENGINE_CA");
+        if ((certFile ?? caFile) is not null && uri.Scheme != "https")
+            throw new CliException(ExitCodes.Usage, "--cert and --ca need an https URL (engine.web.tls = on)");
+        if (certFile is not null && keyFile is null)
+            throw new CliException(ExitCodes.Usage, "--cert needs --key");
         var token = parsed.GetValue(Token);
         if (token is null && parsed.GetValue(TokenFile) is { } file)
             token = ReadToken(file);
-        token ??= Environment.GetEnvironmentVariable("ENGINE_TOKEN") is { Length: > 0 } env ? env : null;
+        token ??= Setting("ENGINE_TOKEN");
         if (token is null)
         {
-            string[] candidates = Environment.GetEnvironmentVariable("ENGINE_TOKEN_FILE") is { Length: > 0 } envFile ? [envFile]
-                : [Path.Combine("data", "admin.token"), "/var/lib/engine/data/admin.token"];
-            token = ReadToken(candidates.FirstOrDefault(File.Exists)
-                ?? throw new CliException(ExitCodes.Unavailable, $"no admin token: give --token-file or --token (looked in {string.Join(", ", candidates)})"));
+            string[] candidates = Setting("ENGINE_TOKEN_FILE") is { } envFile ? [envFile] : [Path.Combine("data", "admin.token"), "/var/lib/engine/data/admin.token"];
+            var found = candidates.FirstOrDefault(File.Exists);
+            if (found is not null)
+                token = ReadToken(found);
+            else if (certFile is null)
+                throw new CliException(ExitCodes.Unavailable, $"no admin token: give --token-file or --token, or --cert (looked in {string.Join(", ", candidates)})");
         }
-        return AdminClient.Create(url, token);
+        return AdminClient.Create(url, token, Certificates.Client(certFile, keyFile), Certificates.Authority(caFile));
     }
+
+    private static string? Setting(string variable) => Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? value : null;
 
     private static string ReadToken(string file)
     {

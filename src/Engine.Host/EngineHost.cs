@@ -236,6 +236,7 @@ public static class EngineHost
         });
         builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
         builder.Services.AddSingleton(sp => new ConfigAdmin(() => sp.GetRequiredService<ConfigReloader>().Current, EngineConfig.Defaults()));
+        builder.Services.AddSingleton(sp => new AdminCertificate(name => sp.GetRequiredService<ServerTls>().Certificates.Select(name).TargetCertificate));
         builder.Services.AddSingleton<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();

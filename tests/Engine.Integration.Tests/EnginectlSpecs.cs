@@ -263,4 +263,47 @@ public sealed class EnginectlSpecs
         Assert.Equal(4, unknown.ExitCode);
         Assert.Contains("no node has log lines for 01M8J85BV5SKQ2N8", unknown.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Over_https_a_client_certificate_from_the_configured_CA_authenticates_instead_of_the_token()
+    {
+        var dir = TempDir.Create("enginectl-certs");
+        using var ca = new TestCertificates(Path.Combine(dir, "ca"));
+        using var stranger = new TestCertificates(Path.Combine(dir, "stranger"));
+        var (_, _, server) = ca.Issue("mx.test", "mx");
+        var (operatorChain, operatorKey, _) = ca.Issue("operator", "operator", client: true);
+        var (strangerChain, strangerKey, _) = stranger.Issue("operator", "operator", client: true);
+        await using var engine = await EngineInstance.StartAsync(TestCertificates.Setting(server), "engine.web.tls = on",
+            $"engine.web.client-ca = \"{ca.AuthorityFile}\"");
+        var url = $"https://127.0.0.1:{engine.AdminPort}";
+        Task<Processes.Result> RunAsync(params string[] args) =>
+            Processes.RunAsync(Enginectl.Program, ["--url", url, .. args], TimeSpan.FromMinutes(1));
+
+        // The operator's certificate, no token: every verb works.
+        var stats = await Processes.RunAsync(Enginectl.Program, ["--url", url, "--ca", ca.AuthorityFile, "--cert", operatorChain, "--key", operatorKey,
+            "stats", "--json"], TimeSpan.FromMinutes(1));
+        Assert.True(stats.ExitCode == 0, stats.Error);
+        Assert.Equal(1, JsonDocument.Parse(stats.Output).RootElement.GetProperty("membersUp").GetInt32());
+        // The token works over https too.
+        var token = await Processes.RunAsync(Enginectl.Program, ["--url", url, "--ca", ca.AuthorityFile, "--token-file", engine.AdminTokenFile, "stats"],
+            TimeSpan.FromMinutes(1));
+        Assert.True(token.ExitCode == 0, token.Error);
+
+        // A wrong token and no certificate: 401, exit 3. A certificate of another CA: the handshake fails, exit 3. An engine whose certificate is not
+        // of the CA given: refused by enginectl, exit 3. --cert over http, or without --key: usage, exit 2.
+        var none = await RunAsync("--ca", ca.AuthorityFile, "--token", "wrong", "stats");
+        Assert.Equal((3, true), (none.ExitCode, none.Error.Contains("a valid bearer token or client certificate is needed", StringComparison.Ordinal)));
+        foreach (var refused in new[]
+        {
+            await RunAsync("--ca", ca.AuthorityFile, "--cert", strangerChain, "--key", strangerKey, "stats"),
+            await RunAsync("--ca", stranger.AuthorityFile, "--cert", operatorChain, "--key", operatorKey, "stats"),
+        })
+        {
+            Assert.True(refused.ExitCode == 3 && refused.Error.StartsWith("enginectl: cannot reach the engine's admin API: ", StringComparison.Ordinal),
+                refused.Error);
+        }
+        Assert.Equal(2, (await Processes.RunAsync(Enginectl.Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--cert", operatorChain,
+            "--key", operatorKey, "stats"], TimeSpan.FromMinutes(1))).ExitCode);
+        Assert.Equal(2, (await RunAsync("--ca", ca.AuthorityFile, "--cert", operatorChain, "stats")).ExitCode);
+    }
 }

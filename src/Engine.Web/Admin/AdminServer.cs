@@ -1,5 +1,7 @@
 using System.Net;
+using System.Security.Authentication;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -10,6 +12,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -25,10 +28,11 @@ namespace Engine.Web.Admin;
 /// the token too: Prometheus sends it with <c>authorization: {credentials_file: ...}</c>).
 /// </summary>
 public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, ClusterAdmin cluster, DirectoryAdmin directory, ConfigAdmin config,
-    ILoggerFactory loggers) : IHostedService
+    AdminCertificate certificate, ILoggerFactory loggers) : IHostedService
 {
     private WebApplication? _app;
     private byte[] _token = [];
+    private X509Certificate2Collection _authorities = [];
 
     /// <summary>The bound endpoints (with the real port when 0 was asked for).</summary>
     public IReadOnlyList<IPEndPoint> EndPoints { get; private set; } = [];
@@ -38,6 +42,12 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         if (settings.Listen.Count == 0)
             return;
         _token = Encoding.UTF8.GetBytes(AdminToken.LoadOrCreate(settings.TokenFile));
+        if (settings.ClientCaFile is { } caFile)
+        {
+            _authorities.ImportFromPemFile(caFile);
+            if (_authorities.Count == 0)
+                throw new InvalidOperationException($"engine.web.client-ca: no certificate in {caFile}");
+        }
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
@@ -52,7 +62,22 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         builder.WebHost.ConfigureKestrel(k =>
         {
             foreach (var endPoint in settings.Listen)
-                k.Listen(endPoint);
+            {
+                k.Listen(endPoint, listen =>
+                {
+                    if (settings.Https)
+                    {
+                        listen.UseHttps(new HttpsConnectionAdapterOptions
+                        {
+                            ServerCertificateSelector = (_, name) => certificate.Select(name),
+                            SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                            ClientCertificateMode = _authorities.Count > 0 ? ClientCertificateMode.AllowCertificate : ClientCertificateMode.NoCertificate,
+                            ClientCertificateValidation = (client, _, _) => IsOperator(client),
+                            CheckCertificateRevocation = false,
+                        });
+                    }
+                });
+            }
             k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
         });
         var app = builder.Build();
@@ -74,10 +99,27 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         }
     }
 
-    /// <summary>Bearer token, compared in constant time; health checks need none (a load balancer asks them).</summary>
+    /// <summary>
+    /// A client certificate that chains to engine.web.client-ca (and allows client authentication, when it says what it
+    /// is for). Checked in the handshake: a certificate that fails ends the connection.
+    /// </summary>
+    private bool IsOperator(X509Certificate2 client)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(_authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.2"));
+        return chain.Build(client);
+    }
+
+    /// <summary>
+    /// A client certificate checked in the handshake, or the bearer token compared in constant time; health checks need
+    /// neither (a load balancer asks them).
+    /// </summary>
     private Task Authorize(HttpContext context, Func<Task> next)
     {
-        if (context.Request.Path.StartsWithSegments("/api/health"))
+        if (context.Request.Path.StartsWithSegments("/api/health") || context.Connection.ClientCertificate is not null)
             return next();
         var header = context.Request.Headers.Authorization.ToString();
         var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()) : [];
@@ -85,7 +127,8 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
             return next();
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.Headers.WWWAuthenticate = "Bearer";
-        return context.Response.WriteAsJsonAsync(new Problem("a valid bearer token is needed (see engine.web.admin-token-file)"), AdminJson.Default.Problem);
+        return context.Response.WriteAsJsonAsync(new Problem("a valid bearer token or client certificate is needed (see engine.web.admin-token-file and client-ca)"),
+            AdminJson.Default.Problem);
     }
 
     private void Map(WebApplication app)

@@ -34,8 +34,11 @@ public sealed class TestCertificates : IDisposable
     /// <summary>The CA's certificate as a PEM file (for openssl -CAfile and Python's ssl).</summary>
     public string AuthorityFile { get; }
 
-    /// <summary>Issues a server certificate for <paramref name="name"/> (and 127.0.0.1); its chain and key files, and the HOCON entry for them.</summary>
-    public (string Chain, string Key, string Setting) Issue(string name, string file)
+    /// <summary>
+    /// Issues a server certificate for <paramref name="name"/> (and 127.0.0.1), or with <paramref name="client"/> one for
+    /// client authentication; its chain and key files, and the HOCON entry for them.
+    /// </summary>
+    public (string Chain, string Key, string Setting) Issue(string name, string file, bool client = false)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
@@ -43,7 +46,7 @@ public sealed class TestCertificates : IDisposable
         names.AddDnsName(name);
         names.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(client ? "1.3.6.1.5.5.7.3.2" : "1.3.6.1.5.5.7.3.1")], false));
         var serial = RandomNumberGenerator.GetBytes(12);
         using var certificate = request.Create(Authority, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
         var chain = Path.Combine(Directory, file + ".pem");

@@ -11,6 +11,8 @@ public sealed class EnginectlSpecs
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private static int Count(JsonElement changed) => changed.GetProperty("count").GetInt32();
+
     private static string[] Ids(JsonElement listing) => listing.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray();
 
     /// <summary>How many queue partitions the status shows running, on all members.</summary>
@@ -101,35 +103,37 @@ public sealed class EnginectlSpecs
         await WaitForAsync(async () => (await EntryAsync(engine, fromBob)).GetProperty("recipients")[0].GetProperty("attempts").GetInt32() == 2,
             "the flushed message was not tried again");
 
-        // delete by sender removes only that sender's mail.
-        var deleted = await Enginectl.RunAsync(engine, "queue", "delete", "--sender", "bob@client.test");
-        Assert.Equal((0, "enginectl: Deleted: 2 messages\n"), (deleted.ExitCode, deleted.Output));
+        // delete by sender removes only that sender's mail (as JSON, and in postsuper's words).
+        Assert.Equal(2, Count(await Enginectl.JsonAsync(engine, "queue", "delete", "--sender", "bob@client.test")));
         Assert.Equal([fromAlice], Ids(await Enginectl.JsonAsync(engine, "queue", "list")));
         Assert.Equal(4, (await Enginectl.RunAsync(engine, "queue", "show", fromBob)).ExitCode); // gone: not found
+        var deleted = await Enginectl.RunAsync(engine, "queue", "delete", fromAlice);
+        Assert.Equal((0, "enginectl: Deleted: 1 message\n"), (deleted.ExitCode, deleted.Output));
+        Assert.Empty(Ids(await Enginectl.JsonAsync(engine, "queue", "list")));
     }
 
     [Fact]
     public async Task Directory_verbs_add_list_and_remove_domains_users_and_aliases_that_take_effect_at_once()
     {
         await using var engine = await EngineInstance.StartAsync();
-        Assert.Equal(0, (await Enginectl.RunAsync(engine, "domain", "add", "campus2.test")).ExitCode);
+        Assert.Equal(1, Count(await Enginectl.JsonAsync(engine, "domain", "add", "campus2.test")));
         Assert.Contains("campus2.test", (await Enginectl.JsonAsync(engine, "domain", "list")).EnumerateArray().Select(d => d.GetProperty("name").GetString()));
-        Assert.Equal(0, (await Enginectl.RunWithInputAsync(engine, "first secret\n", "user", "add", "jane@campus2.test", "--name", "Jane Doe",
-            "--quota", "1000000", "--password-stdin")).ExitCode);
+        Assert.Equal(1, Count(await Enginectl.JsonWithInputAsync(engine, "first secret\n", "user", "add", "jane@campus2.test", "--name", "Jane Doe",
+            "--quota", "1000000", "--password-stdin")));
         var users = await Enginectl.JsonAsync(engine, "user", "list", "campus2.test");
         var jane = Assert.Single(users.EnumerateArray());
         Assert.Equal(("jane@campus2.test", "Jane Doe", 1000000L, true),
             (jane.GetProperty("address").GetString(), jane.GetProperty("displayName").GetString(), jane.GetProperty("quotaBytes").GetInt64(), jane.GetProperty("enabled").GetBoolean()));
         var again = await Enginectl.RunWithInputAsync(engine, "x\n", "user", "add", "jane@campus2.test", "--password-stdin");
         Assert.Equal((1, "enginectl: already exists\n"), (again.ExitCode, again.Error));
-        Assert.Equal(0, (await Enginectl.RunAsync(engine, "alias", "add", "team@campus2.test", "jane@campus2.test", "bob@elsewhere.test")).ExitCode);
+        Assert.Equal(1, Count(await Enginectl.JsonAsync(engine, "alias", "add", "team@campus2.test", "jane@campus2.test", "bob@elsewhere.test")));
         var team = Assert.Single((await Enginectl.JsonAsync(engine, "alias", "list")).EnumerateArray(), a => a.GetProperty("source").GetString() == "team@campus2.test");
         Assert.Equal(["bob@elsewhere.test", "jane@campus2.test"], team.GetProperty("targets").EnumerateArray().Select(t => t.GetString()).Order());
 
         // The node reads the change at once: the user logs in, and the alias takes mail.
         using (var imap = await RawImap.GreetedAsync(engine.ImapPort))
             Assert.Contains("a OK", await imap.ExchangeAsync("a LOGIN jane@campus2.test \"first secret\"\r\n", "a"));
-        Assert.Equal(0, (await Enginectl.RunWithInputAsync(engine, "second secret\n", "user", "passwd", "jane@campus2.test")).ExitCode);
+        Assert.Equal(1, Count(await Enginectl.JsonWithInputAsync(engine, "second secret\n", "user", "passwd", "jane@campus2.test")));
         using (var imap = await RawImap.GreetedAsync(engine.ImapPort))
         {
             Assert.Contains("a NO", await imap.ExchangeAsync("a LOGIN jane@campus2.test \"first secret\"\r\n", "a"));
@@ -143,9 +147,10 @@ public sealed class EnginectlSpecs
         }
 
         Assert.Equal(1, (await Enginectl.RunAsync(engine, "domain", "del", "campus2.test")).ExitCode); // it still has a user
-        Assert.Equal(0, (await Enginectl.RunAsync(engine, "alias", "del", "team@campus2.test")).ExitCode);
-        Assert.Equal(0, (await Enginectl.RunAsync(engine, "user", "del", "jane@campus2.test")).ExitCode);
-        Assert.Equal(0, (await Enginectl.RunAsync(engine, "domain", "del", "campus2.test")).ExitCode);
+        Assert.Equal(1, Count(await Enginectl.JsonAsync(engine, "alias", "del", "team@campus2.test")));
+        Assert.Equal(1, Count(await Enginectl.JsonAsync(engine, "user", "del", "jane@campus2.test")));
+        Assert.Equal(0, (await Enginectl.RunAsync(engine, "domain", "del", "campus2.test")).ExitCode); // silent without --json, as Postfix's tools
+        Assert.DoesNotContain("campus2.test", (await Enginectl.JsonAsync(engine, "domain", "list")).EnumerateArray().Select(d => d.GetProperty("name").GetString()));
         Assert.Equal(4, (await Enginectl.RunAsync(engine, "user", "del", "jane@campus2.test")).ExitCode);
         Assert.Empty((await Enginectl.JsonAsync(engine, "user", "list", "campus2.test")).EnumerateArray());
         Assert.Equal(2, (await Enginectl.RunWithInputAsync(engine, "", "user", "passwd", "nobody@campus2.test")).ExitCode); // no password given
@@ -218,8 +223,9 @@ public sealed class EnginectlSpecs
         await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").EnumerateArray()
             .Count(m => m.GetProperty("status").GetString() == "up") == 2, "the third node did not join");
         var thirdAddress = (await Enginectl.JsonAsync(third, "cluster", "status")).GetProperty("self").GetString()!;
-        var down = await Enginectl.RunAsync(first, "cluster", "down", thirdAddress);
-        Assert.Equal((0, $"enginectl: {thirdAddress}: down requested\n"), (down.ExitCode, down.Output));
+        Assert.Equal(1, Count(await Enginectl.JsonAsync(first, "cluster", "down", thirdAddress)));
+        var again = await Enginectl.RunAsync(first, "cluster", "down", thirdAddress); // still a member until the leader removes it
+        Assert.True(again.ExitCode == 0 ? again.Output == $"enginectl: {thirdAddress}: down requested\n" : again.ExitCode == 4, again.Output + again.Error);
         await WaitForAsync(async () => (await Enginectl.JsonAsync(first, "cluster", "status")).GetProperty("members").GetArrayLength() == 1,
             "the downed node is still a member");
     }

@@ -23,9 +23,12 @@ public static class Enginectl
         Processes.RunAsync(Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token-file", engine.AdminTokenFile, .. args], TimeSpan.FromMinutes(1), stdin);
 
     /// <summary>Runs with --json, checks the exit code is 0, and parses what it printed.</summary>
-    public static async Task<JsonElement> JsonAsync(EngineInstance engine, params string[] args)
+    public static Task<JsonElement> JsonAsync(EngineInstance engine, params string[] args) => JsonWithInputAsync(engine, null, args);
+
+    /// <summary>As <see cref="JsonAsync"/>, with <paramref name="stdin"/> as the standard input (passwords).</summary>
+    public static async Task<JsonElement> JsonWithInputAsync(EngineInstance engine, string? stdin, params string[] args)
     {
-        var run = await RunAsync(engine, [.. args, "--json"]);
+        var run = await RunWithInputAsync(engine, stdin, [.. args, "--json"]);
         Assert.True(run.ExitCode == 0, $"enginectl {string.Join(' ', args)} exited with {run.ExitCode}: {run.Output}{run.Error}");
         return JsonDocument.Parse(run.Output).RootElement.Clone();
     }

@@ -40,7 +40,7 @@ public sealed class AdminClient(HttpClient http)
         if (certificate is not null)
             handler.SslOptions.ClientCertificates = [certificate];
         if (authority is not null)
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, server, _, errors) => Certificates.ChainsTo(server, errors, authority);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, server, chain, errors) => Certificates.ChainsTo(server, chain, errors, authority);
         var http = new HttpClient(handler) { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
         if (token is not null)
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -53,9 +53,9 @@ public sealed class AdminClient(HttpClient http)
     public Task<T> PostAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, CancellationToken cancel) =>
         SendAsync(() => http.PostAsJsonAsync(path.TrimStart('/'), body, bodyType, cancel), type, cancel);
 
-    /// <summary>A POST without a body (an action on the whole cluster, such as a reload).</summary>
+    /// <summary>A POST with an empty JSON object (an action on the whole cluster, such as a reload).</summary>
     public Task<T> PostAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancel) =>
-        SendAsync(() => http.PostAsync(path.TrimStart('/'), null, cancel), type, cancel);
+        SendAsync(() => http.PostAsync(path.TrimStart('/'), new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), cancel), type, cancel);
 
     public Task DeleteAsync(string path, CancellationToken cancel) =>
         SendAsync(() => http.DeleteAsync(path.TrimStart('/'), cancel), AdminJson.Default.Changed, cancel);

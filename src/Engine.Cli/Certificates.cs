@@ -41,14 +41,16 @@ public static class Certificates
         }
     }
 
-    /// <summary>The server's certificate names the host asked for and chains to <paramref name="authority"/> (and no other root).</summary>
-    public static bool ChainsTo(X509Certificate? server, SslPolicyErrors errors, X509Certificate2Collection authority)
+    /// <summary>The server's certificate names the host asked for and chains to <paramref name="authority"/> (and no other root), through the intermediates it sent.</summary>
+    public static bool ChainsTo(X509Certificate? server, X509Chain? sent, SslPolicyErrors errors, X509Certificate2Collection authority)
     {
         if (server is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
             return false;
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(authority);
+        foreach (var element in sent?.ChainElements ?? Enumerable.Empty<X509ChainElement>())
+            chain.ChainPolicy.ExtraStore.Add(element.Certificate); // the intermediates the engine sent
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         using var certificate = X509CertificateLoader.LoadCertificate(server.GetRawCertData());
         return chain.Build(certificate);

@@ -92,6 +92,8 @@ public static class EngineHost
         var maillog = new MaillogBuffer(config.GetInt("engine.log.keep-lines", 100_000));
         builder.Logging.AddProvider(maillog);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = smtp.ShutdownGrace + TimeSpan.FromSeconds(20));
+        // First of the hosted services, so that a SIGHUP during the start is a reload (kept until SMTP starts), not the end.
+        builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
         var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
@@ -217,7 +219,8 @@ public static class EngineHost
             var reloader = new ConfigReloader(source, config, () => Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(), log);
             reloader.Add(next =>
             {
-                var settings = SmtpSettings.Create(next);
+                // The host name, the queue's partitions and the SASL mechanisms are the start's (they take a restart).
+                var settings = SmtpSettings.Create(next, smtp.Hostname) with { QueuePartitions = smtp.QueuePartitions, AuthMechanisms = smtp.AuthMechanisms };
                 var restrictions = SmtpRestrictions.Create(next, settings, sp.GetRequiredService<IRecipientDirectory>(), dnsLookup,
                     sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>());
                 return () => sp.GetRequiredService<SmtpServer>().Reconfigure(settings, restrictions);
@@ -229,14 +232,13 @@ public static class EngineHost
             });
             reloader.Add(next =>
             {
-                var router = Router.Create(next, SmtpSettings.Create(next).MyDestination);
+                var router = Router.Create(next, SmtpSettings.Create(next, smtp.Hostname).MyDestination);
                 return () => Volatile.Write(ref routing, router);
             });
             return reloader;
         });
-        builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
         builder.Services.AddSingleton(sp => new ConfigAdmin(() => sp.GetRequiredService<ConfigReloader>().Current, EngineConfig.Defaults()));
-        builder.Services.AddSingleton(sp => new AdminCertificate(name => sp.GetRequiredService<ServerTls>().Certificates.Select(name).TargetCertificate));
+        builder.Services.AddSingleton(sp => new AdminCertificate(name => sp.GetRequiredService<ServerTls>().Certificates.Select(name)));
         builder.Services.AddSingleton<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();

@@ -29,9 +29,10 @@ for (; i < args.Length && args[i].StartsWith('-'); i++)
 }
 
 Akka.Configuration.Config config;
+IReadOnlyDictionary<string, int> lines;
 try
 {
-    config = EngineConfig.Load(file, settings);
+    (config, lines) = EngineConfig.Read(file, settings);
 }
 catch (Akka.Configuration.ConfigurationException e)
 {
@@ -50,6 +51,15 @@ if (i < args.Length)
     return AccountCommands.Run(config, args[i..], Console.In, Console.Out, Console.Error);
 }
 
-using var host = EngineHost.Build(config, source: new ConfigSource(file, settings));
-await host.RunAsync();
-return 0;
+try
+{
+    using var host = EngineHost.Build(config, source: new ConfigSource(file, settings));
+    await host.RunAsync();
+    return 0;
+}
+catch (Exception e) when ((e as Akka.Configuration.ConfigurationException ?? e.InnerException as Akka.Configuration.ConfigurationException) is { } wrong)
+{
+    // A value the engine refuses (found while building the node): where it was written, and why.
+    Console.Error.WriteLine($"engine: {EngineConfig.Locate(wrong.Message, file, lines)}");
+    return 78;
+}

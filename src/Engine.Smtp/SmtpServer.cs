@@ -25,7 +25,10 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
     private readonly List<SmtpListener> _listeners = [];
     private readonly ConnectionCounter _counter = clientRates.Open;
+    private readonly Lock _gate = new();
     private IActorRef _sessions = ActorRefs.Nobody;
+    /// <summary>What a new connection gets; a reload replaces it whole, before or after the start.</summary>
+    private SmtpSetup _setup = new(settings, restrictions);
 
     /// <summary>Where the MX listeners are bound (tests ask for port 0 and read the real one here).</summary>
     public IReadOnlyList<IPEndPoint> EndPoints => _listeners.Where(l => l.Service == SmtpService.Mx).Select(l => l.EndPoint).ToArray();
@@ -37,15 +40,19 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var region = await queue.GetAsync(cancellationToken).ConfigureAwait(false);
-        _sessions = system.ActorOf(SmtpSessions.Props(settings, region, blobs, directory, guard, rates, clientRates, restrictions, _log), "smtp-sessions");
-        foreach (var endPoint in settings.Listen)
-            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, SmtpService.Mx));
-        foreach (var endPoint in settings.SubmissionListen ?? [])
-            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, new SmtpService(true, false)));
-        foreach (var endPoint in settings.SubmissionListenTls ?? [])
-            _listeners.Add(new SmtpListener(endPoint, settings, tls, _sessions, _counter, _log, new SmtpService(true, true)));
-        foreach (var listener in _listeners)
-            listener.Start();
+        lock (_gate)
+        {
+            _sessions = system.ActorOf(SmtpSessions.Props(region, blobs, directory, guard, rates, clientRates, _log), "smtp-sessions");
+            // The listen addresses are the start's: a reload does not move them.
+            foreach (var endPoint in settings.Listen)
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, SmtpService.Mx));
+            foreach (var endPoint in settings.SubmissionListen ?? [])
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, false)));
+            foreach (var endPoint in settings.SubmissionListenTls ?? [])
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, true)));
+            foreach (var listener in _listeners)
+                listener.Start();
+        }
     }
 
     /// <summary>
@@ -54,9 +61,12 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
     /// </summary>
     public void Reconfigure(SmtpSettings newSettings, Restrictions newRestrictions)
     {
-        _sessions.Tell(new SmtpSessions.Reconfigure(newSettings, newRestrictions));
-        foreach (var listener in _listeners)
-            listener.Reconfigure(newSettings);
+        lock (_gate)
+        {
+            Volatile.Write(ref _setup, new SmtpSetup(newSettings, newRestrictions));
+            foreach (var listener in _listeners)
+                listener.Reconfigure(newSettings);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -47,9 +47,10 @@ public sealed record SmtpSettings(
 
     public BodyLimits BodyLimits => new(MessageSizeLimit, TextLineLimit, BareNewline, HopCountLimit);
 
-    public static SmtpSettings Create(Config config)
+    /// <param name="hostname">The host name to use instead of engine.hostname (a reload keeps the running one).</param>
+    public static SmtpSettings Create(Config config, string? hostname = null)
     {
-        var hostname = config.GetString("engine.hostname", "");
+        hostname ??= config.GetString("engine.hostname", "");
         if (string.IsNullOrWhiteSpace(hostname))
             hostname = Dns.GetHostName();
         var c = config.GetConfig("engine.smtp") ?? throw new ConfigurationException("engine.smtp is missing");

@@ -183,6 +183,12 @@ public sealed class EnginectlSpecs
         Assert.Equal(2, (await Enginectl.RunAsync(engine, "queue", "list", "--queue", "bogus")).ExitCode);
         Assert.Equal(2, (await Enginectl.RunAsync(engine, "queue", "frob")).ExitCode);
         Assert.Equal(4, (await Enginectl.RunAsync(engine, "queue", "show", "0000000000000000")).ExitCode);
+        // A POST that is not JSON (a form another site could make a browser send) is refused before anything is done.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.AdminPort}/") };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(engine.AdminTokenFile).Trim());
+        using var form = await http.PostAsync("api/config/reload", new FormUrlEncodedContent([]), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.UnsupportedMediaType, form.StatusCode);
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith("reload:", StringComparison.Ordinal));
         Assert.Equal("Mail queue is empty\n", (await Enginectl.RunAsync(engine, "mailq")).Output);
         var unreachable = await Processes.RunAsync(Enginectl.Program, ["--url", $"http://127.0.0.1:{Loopback.FreePort()}", "--token", "x", "mailq"]);
         Assert.Equal(3, unreachable.ExitCode);

@@ -163,5 +163,17 @@ public sealed class ReloadSpecs : IDisposable
         Assert.Equal($"engine: {file}: line 6, column 1: '}}' with nothing open to close", run.Error.Trim());
     }
 
+    [Fact]
+    public async Task A_value_the_engine_refuses_at_start_is_shown_with_its_line_and_exit_code_78()
+    {
+        var file = Path.Combine(_dir, "refused.conf");
+        File.WriteAllText(file, "engine {\n  smtp {\n    restrictions.recipient = [permit]\n  }\n}\n");
+        var run = await Processes.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "engine.dll"), "--config", file,
+            "--set", $"engine.data-dir = \"{Path.Combine(_dir, "data")}\"", "--set", "engine.smtp.listen = [\"127.0.0.1:0\"]", "--set", "engine.web.listen = []"],
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(78, run.ExitCode);
+        Assert.StartsWith($"engine: {file}: line 3: engine.smtp.restrictions.recipient: it must refuse relaying", run.Error.Trim(), StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

@@ -23,6 +23,11 @@ public sealed class HoconCheckSpecs
     [InlineData("engine.a = ,\n", 1, 12, "'engine.a' has no value")]
     [InlineData("= 1\n", 1, 1, "'=' where a key was expected")]
     [InlineData("{ engine.a = 1 } x\n", 1, 18, "'x' after the end of the file's object")]
+    [InlineData("engine.a = [postmaster@example.org]\n", 1, 23, "'@' outside quotes: quote the value (\"...\")")]
+    [InlineData("engine.a = [*.example.org]\n", 1, 13, "'*' outside quotes: quote the value (\"...\")")]
+    [InlineData("engine.a = [a :b]\n", 1, 15, "':' outside quotes: quote the value (\"...\")")]
+    [InlineData("engine.a = [${?X}]\n", 1, 13, "optional substitutions (${?...}) are not supported: write ${path}, or give the value with --set")]
+    [InlineData("engine.a = 1\ninclude \"other.conf\"\n", 2, 1, "include is not supported: put the settings in this file (or give them with --set)")]
     public void A_broken_structure_is_refused_with_its_line_column_and_reason(string text, int line, int column, string reason)
     {
         var (error, _) = HoconCheck.Check(text);
@@ -35,7 +40,6 @@ public sealed class HoconCheckSpecs
     [InlineData("{ engine { a = 1, b = \"x\" } }")]
     [InlineData("engine {\n  a = 1 // a comment\n  b : [1, 2,\n    3]\n  c { d = ${engine.a} }\n  \"e.f\" = \"\"\"raw \"quoted\" text\"\"\"\n  g += x\n}\n")]
     [InlineData("engine.tls.certificates = [{ chain = \"/a\", key = \"/b\" }, { chain = \"/c\", key = \"/d\" }]\n")]
-    [InlineData("include \"other.conf\"\nengine.a = 10s\n")]
     [InlineData("engine.smtp.restrictions.client = [\"check_client_access cidr:/etc/x\", permit]\nengine.b = \"\\u00e9\\t\"\n")]
     public void Well_formed_files_pass(string text)
     {

@@ -44,40 +44,52 @@ public sealed class ConfigReloader(ConfigSource? source, Config initial, Func<st
     /// </summary>
     public void Add(Func<Config, Action> prepare) => _parts.Add(prepare);
 
+    /// <summary>Reads the file again and applies it, or refuses it whole; never throws (a refusal is the answer).</summary>
     public ConfigReloaded Reload()
     {
         lock (_one)
         {
+            Config next;
+            var install = new List<Action>();
             try
             {
-                var (next, lines) = source is null ? (Current, new Dictionary<string, int>()) : EngineConfig.Read(source.File, source.Settings);
-                var install = new List<Action>();
+                IReadOnlyDictionary<string, int> lines;
+                (next, lines) = source is null ? (Current, new Dictionary<string, int>()) : EngineConfig.Read(source.File, source.Settings);
                 foreach (var part in _parts)
                 {
                     try
                     {
                         install.Add(part(next));
                     }
-                    catch (Exception e) when (e is ConfigurationException or FormatException or IOException or ArgumentException)
+                    catch (Exception e) when (e is not OutOfMemoryException)
                     {
+                        // A setting the engine refuses, a certificate whose key does not match, a file it may not read: all refusals.
                         throw new ConfigurationException(EngineConfig.Locate(e.Message, source?.File, lines));
                     }
                 }
-                var changed = Changes(Current, next);
-                foreach (var apply in install)
-                    apply();
-                Volatile.Write(ref _current, next);
-                var restart = changed.Where(NeedsRestart).ToArray();
-                Log.Reloaded(log, changed.Count, changed.Count == 0 ? "none" : string.Join(", ", changed));
-                if (restart.Length > 0)
-                    Log.NeedRestart(log, string.Join(", ", restart));
-                return new ConfigReloaded(node(), true, null, changed, restart);
             }
-            catch (ConfigurationException e)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Log.Refused(log, e.Message);
                 return new ConfigReloaded(node(), false, e.Message, [], []);
             }
+            var changed = Changes(Current, next);
+            try
+            {
+                foreach (var apply in install)
+                    apply();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Log.ApplyFailed(log, e);
+                return new ConfigReloaded(node(), false, "applying failed part-way: " + e.Message, [], []);
+            }
+            Volatile.Write(ref _current, next);
+            var restart = changed.Where(NeedsRestart).ToArray();
+            Log.Reloaded(log, changed.Count, changed.Count == 0 ? "none" : string.Join(", ", changed));
+            if (restart.Length > 0)
+                Log.NeedRestart(log, string.Join(", ", restart));
+            return new ConfigReloaded(node(), true, null, changed, restart);
         }
     }
 
@@ -105,4 +117,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 902, Level = LogLevel.Error, Message = "reload: refused, the running configuration stays: {Reason}")]
     public static partial void Refused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 903, Level = LogLevel.Error, Message = "reload: applying the new configuration failed part-way")]
+    public static partial void ApplyFailed(ILogger logger, Exception error);
 }

@@ -23,7 +23,17 @@ public sealed class HoconCheck
     private int _depth;
     private const int MaxDepth = 64;
 
-    private HoconCheck(string text) => _text = text;
+    private readonly List<int> _lineStarts = [0];
+
+    private HoconCheck(string text)
+    {
+        _text = text;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '\n')
+                _lineStarts.Add(i + 1);
+        }
+    }
 
     /// <summary>The first structural error of the text, or null, and the line of each key ("engine.smtp.listen" → 12).</summary>
     public static (HoconError? Error, IReadOnlyDictionary<string, int> Lines) Check(string text)
@@ -59,25 +69,15 @@ public sealed class HoconCheck
     private Failure Fail(string reason, int? at = null)
     {
         var pos = Math.Min(at ?? _pos, _text.Length);
-        var line = 1;
-        var start = 0;
-        for (var i = 0; i < pos; i++)
-        {
-            if (_text[i] == '\n')
-            {
-                line++;
-                start = i + 1;
-            }
-        }
-        return new Failure(new HoconError(line, pos - start + 1, reason));
+        var line = LineAt(pos);
+        return new Failure(new HoconError(line, pos - _lineStarts[line - 1] + 1, reason));
     }
 
+    /// <summary>The line (from 1) of a position, by binary search over the lines' starts.</summary>
     private int LineAt(int pos)
     {
-        var line = 1;
-        for (var i = 0; i < pos && i < _text.Length; i++)
-            line += _text[i] == '\n' ? 1 : 0;
-        return line;
+        var index = _lineStarts.BinarySearch(pos);
+        return index >= 0 ? index + 1 : ~index;
     }
 
     private bool AtEnd => _pos >= _text.Length;
@@ -179,10 +179,7 @@ public sealed class HoconCheck
         var key = Key();
         Skip(newLines: false);
         if (key == "include" && !AtEnd && (Current == '"' || At("file(") || At("required(") || At("url(") || At("classpath(")))
-        {
-            Value(parent, key);
-            return;
-        }
+            throw Fail("include is not supported: put the settings in this file (or give them with --set)", keyStart);
         var path = parent.Length == 0 ? key : parent + "." + key;
         _lines.TryAdd(path, LineAt(keyStart));
         Skip(newLines: false);
@@ -278,6 +275,9 @@ public sealed class HoconCheck
                     {
                         if (Current == '=')
                             throw Fail("'=' inside a value: is a ']' or '}' missing before it, or should the value be quoted?");
+                        // Akka's reader stops on these outside quotes, and in an array never gets past them.
+                        if (Current is ':' or '`' or '^' or '?' or '!' or '@' or '*' or '&' or '\\')
+                            throw Fail($"'{Current}' outside quotes: quote the value (\"...\")");
                         _pos++;
                     }
                     break;
@@ -354,6 +354,8 @@ public sealed class HoconCheck
         var start = _pos;
         if (!At("${"))
             throw Fail("'$' outside quotes: a substitution is written ${path}");
+        if (At("${?"))
+            throw Fail("optional substitutions (${?...}) are not supported: write ${path}, or give the value with --set");
         var end = _text.IndexOfAny(['}', '\n'], _pos);
         if (end < 0 || _text[end] != '}')
             throw Fail("a substitution '${' that does not end with '}' on its line", start);

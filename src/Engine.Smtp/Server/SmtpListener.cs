@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Akka.Actor;
+using Engine.Filtering.Restrictions;
 using Engine.Network;
 using Engine.Network.Tls;
 using Microsoft.Extensions.Logging;
@@ -18,33 +19,36 @@ internal sealed record SmtpService(bool Submission, bool ImplicitTls)
     public static readonly SmtpService Mx = new(false, false);
 }
 
+/// <summary>The settings and restriction lists a new connection gets, together (a reload replaces both at once).</summary>
+internal sealed record SmtpSetup(SmtpSettings Settings, Restrictions Restrictions);
+
 internal sealed class SmtpListener : IDisposable
 {
     private readonly ConnectionListener _listener;
-    private SmtpSettings _settings;
+    private readonly Func<SmtpSetup> _setup;
     private readonly ILogger _log;
 
     private readonly SmtpService _service;
 
-    public SmtpListener(IPEndPoint endPoint, SmtpSettings settings, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log,
+    public SmtpListener(IPEndPoint endPoint, Func<SmtpSetup> setup, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log,
         SmtpService service)
     {
-        _settings = settings;
+        _setup = setup;
         _log = log;
         _service = service;
-        _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp),
-            (socket, _, leave) => sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, Volatile.Read(ref _settings), tls, service), leave)),
+        var settings = setup().Settings;
+        _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp), (socket, _, leave) =>
+            {
+                var now = setup();
+                sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, now.Settings, tls, service), now.Settings, now.Restrictions, leave));
+            },
             RefuseAsync, (e, address) => Log.SessionError(_log, e, $"unknown[{address}]"));
     }
 
     public SmtpService Service => _service;
 
-    /// <summary>Connections accepted from now on get these settings (a configuration reload); open ones keep theirs.</summary>
-    public void Reconfigure(SmtpSettings settings)
-    {
-        Volatile.Write(ref _settings, settings);
-        _listener.Limits = new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp);
-    }
+    /// <summary>The connection limits of a reload, for connections accepted from now on.</summary>
+    public void Reconfigure(SmtpSettings settings) => _listener.Limits = new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp);
 
     /// <summary>The bound endpoint (with the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint => _listener.EndPoint;
@@ -57,7 +61,7 @@ internal sealed class SmtpListener : IDisposable
 
     private async Task RefuseAsync(Socket client, IPAddress address, string reason)
     {
-        var reply = $"421 4.7.0 {Volatile.Read(ref _settings).Hostname} Error: {reason}\r\n";
+        var reply = $"421 4.7.0 {_setup().Settings.Hostname} Error: {reason}\r\n";
         Log.ConnectionRefused(_log, $"unknown[{address}]", reply.TrimEnd());
         SmtpMetrics.Connection(_service.Submission ? "submission" : "mx", accepted: false);
         if (_service.ImplicitTls)

@@ -11,14 +11,12 @@ namespace Engine.Smtp.Server;
 /// The parent of every <see cref="SmtpSession"/> on this node. A session that fails is stopped (its
 /// connection closes), never restarted with a half-known state. On shutdown it drains them.
 /// </summary>
-internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
-    SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log) : UntypedActor
+internal sealed class SmtpSessions(IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
+    SendRates rates, ClientRates clientRates, ILogger log) : UntypedActor
 {
 
-    public sealed record Start(SmtpConnection Connection, Action Done);
-
-    /// <summary>Sessions started from now on take these (a configuration reload); running ones finish with theirs.</summary>
-    public sealed record Reconfigure(SmtpSettings Settings, Restrictions Restrictions);
+    /// <summary>A new connection, with the settings and restriction lists it keeps for its whole session.</summary>
+    public sealed record Start(SmtpConnection Connection, SmtpSettings Settings, Restrictions Restrictions, Action Done);
 
     /// <summary>Drain every session; answer <see cref="Drained"/> when none is left.</summary>
     public sealed record Drain
@@ -37,14 +35,13 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
     }
 
     private readonly List<IActorRef> _waiting = [];
-    private SmtpSettings _settings = settings;
-    private Restrictions _restrictions = restrictions;
+
     private long _next;
     private bool _draining;
 
-    public static Props Props(SmtpSettings settings, IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
-        SendRates rates, ClientRates clientRates, Restrictions restrictions, ILogger log) =>
-        Akka.Actor.Props.Create(() => new SmtpSessions(settings, queue, blobs, directory, guard, rates, clientRates, restrictions, log));
+    public static Props Props(IActorRef queue, IBlobStore blobs, IRecipientDirectory directory, LoginGuard guard,
+        SendRates rates, ClientRates clientRates, ILogger log) =>
+        Akka.Actor.Props.Create(() => new SmtpSessions(queue, blobs, directory, guard, rates, clientRates, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
@@ -57,15 +54,11 @@ internal sealed class SmtpSessions(SmtpSettings settings, IActorRef queue, IBlob
         switch (message)
         {
             case Start start:
-                var session = Context.ActorOf(SmtpSession.Props(start.Connection, _settings, queue, blobs, directory, guard, rates, clientRates, _restrictions, log), $"smtp-{++_next}");
+                var session = Context.ActorOf(SmtpSession.Props(start.Connection, start.Settings, queue, blobs, directory, guard, rates, clientRates, start.Restrictions, log), $"smtp-{++_next}");
                 Context.Watch(session);
                 if (_draining)
                     session.Tell(SessionControl.Drain.Instance);
                 _ = start.Connection.RunAsync(session).ContinueWith(_ => start.Done(), TaskScheduler.Default);
-                break;
-            case Reconfigure reconfigure:
-                _settings = reconfigure.Settings;
-                _restrictions = reconfigure.Restrictions;
                 break;
             case Drain:
                 _draining = true;

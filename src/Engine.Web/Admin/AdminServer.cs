@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -67,13 +68,17 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
                 {
                     if (settings.Https)
                     {
-                        listen.UseHttps(new HttpsConnectionAdapterOptions
+                        // Per connection, so the certificate (with its intermediates) is the one the node's store has now.
+                        listen.UseHttps(new TlsHandshakeCallbackOptions
                         {
-                            ServerCertificateSelector = (_, name) => certificate.Select(name),
-                            SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                            ClientCertificateMode = _authorities.Count > 0 ? ClientCertificateMode.AllowCertificate : ClientCertificateMode.NoCertificate,
-                            ClientCertificateValidation = (client, _, _) => IsOperator(client),
-                            CheckCertificateRevocation = false,
+                            OnConnection = context => ValueTask.FromResult(new SslServerAuthenticationOptions
+                            {
+                                ServerCertificateContext = certificate.Select(context.ClientHelloInfo.ServerName),
+                                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                                ClientCertificateRequired = _authorities.Count > 0,
+                                RemoteCertificateValidationCallback = (_, client, chain, _) => client is null || IsOperator(client, chain),
+                                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                            }),
                         });
                     }
                 });
@@ -100,17 +105,21 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
     }
 
     /// <summary>
-    /// A client certificate that chains to engine.web.client-ca (and allows client authentication, when it says what it
-    /// is for). Checked in the handshake: a certificate that fails ends the connection.
+    /// A client certificate that chains to engine.web.client-ca (through the intermediates it sent, if any) and allows
+    /// client authentication when it says what it is for. Checked in the handshake: a certificate that fails ends the
+    /// connection. Revocation is not checked.
     /// </summary>
-    private bool IsOperator(X509Certificate2 client)
+    private bool IsOperator(X509Certificate client, X509Chain? sent)
     {
+        using var certificate = X509CertificateLoader.LoadCertificate(client.GetRawCertData());
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(_authorities);
+        foreach (var element in sent?.ChainElements ?? Enumerable.Empty<X509ChainElement>())
+            chain.ChainPolicy.ExtraStore.Add(element.Certificate);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.2"));
-        return chain.Build(client);
+        return chain.Build(certificate);
     }
 
     /// <summary>
@@ -119,7 +128,15 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
     /// </summary>
     private Task Authorize(HttpContext context, Func<Task> next)
     {
-        if (context.Request.Path.StartsWithSegments("/api/health") || context.Connection.ClientCertificate is not null)
+        if (context.Request.Path.StartsWithSegments("/api/health"))
+            return next();
+        // A change comes as JSON: a form another web site makes a browser post (with the operator's certificate) is refused.
+        if (HttpMethods.IsPost(context.Request.Method) && context.Request.HasJsonContentType() is false)
+        {
+            context.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            return context.Response.WriteAsJsonAsync(new Problem("a POST to the admin API carries JSON (content-type: application/json)"), AdminJson.Default.Problem);
+        }
+        if (_authorities.Count > 0 && context.Connection.ClientCertificate is not null)
             return next();
         var header = context.Request.Headers.Authorization.ToString();
         var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()) : [];

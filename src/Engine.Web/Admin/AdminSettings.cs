@@ -26,8 +26,8 @@ public sealed record AdminSettings(IReadOnlyList<IPEndPoint> Listen, string Toke
     }
 }
 
-/// <summary>The node's server certificate for the name a client asks for (SNI), for the admin API over HTTPS.</summary>
-public sealed class AdminCertificate(Func<string?, System.Security.Cryptography.X509Certificates.X509Certificate2> select)
+/// <summary>The node's server certificate, with its intermediates, for the name a client asks for (SNI), for the admin API over HTTPS.</summary>
+public sealed class AdminCertificate(Func<string?, System.Net.Security.SslStreamCertificateContext> select)
 {
-    public System.Security.Cryptography.X509Certificates.X509Certificate2 Select(string? serverName) => select(serverName);
+    public System.Net.Security.SslStreamCertificateContext Select(string? serverName) => select(serverName);
 }

@@ -58,7 +58,7 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
         var answers = await AskMembersAsync<ConfigReloaded>("config-reload", ReloadConfig.Instance).ConfigureAwait(false);
         return new ReloadReport(answers.Select(a => a.Answer is { } done
             ? new NodeReload(a.Node, done.Applied, done.Error, done.Changed, done.NeedRestart)
-            : new NodeReload(a.Node, false, "no answer in time", [], [])).ToArray());
+            : new NodeReload(a.Node, false, a.Failure, [], [])).ToArray());
     }
 
     /// <summary>The life of one message: what every member still keeps about it in its maillog, in time order.</summary>
@@ -70,8 +70,11 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
         return new MessageLog(queueId, lines, answers.Where(a => a.Answer is null).Select(a => a.Node).ToArray());
     }
 
-    /// <summary>Asks the actor <c>/user/{name}</c> of every member that is up; a member's answer is null when none came in time.</summary>
-    private async Task<IReadOnlyList<(string Node, T? Answer)>> AskMembersAsync<T>(string name, object message) where T : class
+    /// <summary>
+    /// Asks the actor <c>/user/{name}</c> of every member that is up; a member's answer is null, with the reason, when
+    /// none came in time or it failed.
+    /// </summary>
+    private async Task<IReadOnlyList<(string Node, T? Answer, string Failure)>> AskMembersAsync<T>(string name, object message) where T : class
     {
         var members = Cluster.Get(system).State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp).ToArray();
         return await Task.WhenAll(members.Select(async m =>
@@ -79,11 +82,15 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
             try
             {
                 var answer = await system.ActorSelection(new RootActorPath(m.Address) / "user" / name).Ask<T>(message, timeout).ConfigureAwait(false);
-                return (m.Address.ToString(), (T?)answer);
+                return (m.Address.ToString(), (T?)answer, "");
             }
             catch (AskTimeoutException)
             {
-                return (m.Address.ToString(), null);
+                return (m.Address.ToString(), null, "no answer in time");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return (m.Address.ToString(), null, "failed: " + e.Message);
             }
         })).ConfigureAwait(false);
     }

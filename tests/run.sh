@@ -3,7 +3,8 @@
 # (swaks; python3 for smtplib and poplib; dnsmasq as the DNS server for MX tests; Postfix for smtp-sink, installed
 # unconfigured so that it does not start, and run by the policy tests as an instance of their own; fetchmail
 # as a POP3 client; Dovecot as a second reader of the Maildirs, run by the tests from their own config; Postgrey
-# as an external policy server), then builds in Release and runs both test projects.
+# as an external policy server; PostgreSQL, run by the tests as a server of their own made with initdb), then builds
+# in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq
 command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/sbin/postgrey ] || need+=(postgrey)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

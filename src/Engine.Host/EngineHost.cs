@@ -32,13 +32,16 @@ using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
+using Engine.Storage.Sql;
 using Engine.Web.Admin;
 using LinqToDB;
+using LinqToDB.DataProvider.PostgreSQL;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Engine.Host;
 
@@ -56,8 +59,7 @@ public static class EngineHost
         var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
         Directory.CreateDirectory(dataDir);
         var fsync = config.GetBoolean("engine.storage.fsync", true);
-        var database = Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db"));
-        var connectionString = PrepareSqlite(database);
+        var database = Database(config);
 
         // Configuration is HOCON. The host's appsettings.json watcher would otherwise watch the working
         // directory, spool included, and wake for every file the spool creates.
@@ -107,7 +109,7 @@ public static class EngineHost
         var resolver = Resolver(dnsServers, config.GetTimeSpan("engine.delivery.dns-timeout", TimeSpan.FromSeconds(5)));
         var mx = new MxResolver(resolver);
         var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
-        var directory = OpenDirectory(config);
+        var directory = OpenDirectory(config, database);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
             new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5)))
             {
@@ -121,12 +123,12 @@ public static class EngineHost
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
         builder.Services.AddAkka("engine", (akka, _) =>
         {
-            akka.AddHocon(PersistenceTuning, HoconAddMode.Prepend)
+            akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend)
                 .ConfigureLoggers(l => l.AddLoggerFactory())
                 .WithRemoting(config.GetString("engine.cluster.hostname", "127.0.0.1"), config.GetInt("engine.cluster.port", 0))
                 .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = seeds.Length > 0 ? seeds : null })
                 .WithDistributedPubSub("")
-                .WithJournal(connectionString)
+                .WithJournal(database)
                 .WithShardRegion<MailboxRegionKey>(
                     MailboxExtractor.TypeName,
                     account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
@@ -304,24 +306,27 @@ public static class EngineHost
         return new ServerTls(store, protocols, config.GetTimeSpan("engine.tls.handshake-timeout", TimeSpan.FromSeconds(30)));
     }
 
-    /// <summary>The journal and snapshots on SQLite, with the engine's serializer.</summary>
-    private static AkkaConfigurationBuilder WithJournal(this AkkaConfigurationBuilder akka, string connectionString) =>
-        akka.WithSqlPersistence(
+    /// <summary>The journal and snapshots in the engine's database (SQLite or PostgreSQL), with the engine's serializer.</summary>
+    private static AkkaConfigurationBuilder WithJournal(this AkkaConfigurationBuilder akka, EngineDatabase database)
+    {
+        var provider = database.Provider == DatabaseProvider.PostgreSql ? ProviderName.PostgreSQL15 : ProviderName.SQLiteMS;
+        return akka.WithSqlPersistence(
                 journal =>
                 {
-                    journal.ConnectionString = connectionString;
-                    journal.ProviderName = ProviderName.SQLiteMS;
+                    journal.ConnectionString = database.ConnectionString;
+                    journal.ProviderName = provider;
                     journal.AutoInitialize = true;
-                    journal.DataOptions = SqliteDataOptions(connectionString);
+                    journal.DataOptions = DataOptionsOf(database);
                 },
                 snapshot =>
                 {
-                    snapshot.ConnectionString = connectionString;
-                    snapshot.ProviderName = ProviderName.SQLiteMS;
+                    snapshot.ConnectionString = database.ConnectionString;
+                    snapshot.ProviderName = provider;
                     snapshot.AutoInitialize = true;
-                    snapshot.DataOptions = SqliteDataOptions(connectionString);
+                    snapshot.DataOptions = DataOptionsOf(database);
                 })
             .WithCustomSerializer("engine", [typeof(IEngineMessage)], system => new EngineSerializer(system));
+    }
 
     /// <summary>
     /// A host for the operators' commands that work on entities (<c>engine mailbox import</c>): an actor system
@@ -331,22 +336,22 @@ public static class EngineHost
     {
         var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
         Directory.CreateDirectory(dataDir);
-        var connectionString = PrepareSqlite(Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db")));
+        var database = Database(config);
         var fsync = config.GetBoolean("engine.storage.fsync", true);
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
         builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
-        builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning, HoconAddMode.Prepend).WithJournal(connectionString));
+        builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend).WithJournal(database));
         return builder.Build();
     }
 
     /// <summary>
     /// SQLite keeps one writer per file, so one journal writer with batches: the journal folds the writes of
-    /// many partitions into one transaction.
+    /// many partitions into one transaction. PostgreSQL takes a few writers at once.
     /// </summary>
-    private const string PersistenceTuning = """
-        akka.persistence.journal.sql { parallelism = 1, batch-size = 100 }
+    private static string PersistenceTuning(EngineDatabase database) => $$"""
+        akka.persistence.journal.sql { parallelism = {{(database.Provider == DatabaseProvider.PostgreSql ? 3 : 1)}}, batch-size = 100 }
         akka.persistence.snapshot-store.sql { }
         # Room for a page of the queue listing (cut at about 1 MB by the partition) and other large answers.
         akka.remote.dot-netty.tcp.maximum-frame-size = 4MiB
@@ -355,15 +360,55 @@ public static class EngineHost
         """;
 
     /// <summary>The directory's tables in the engine's database (created when missing).</summary>
-    public static SqlDirectory OpenDirectory(Config config)
+    public static SqlDirectory OpenDirectory(Config config, EngineDatabase? database = null)
     {
-        var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
-        Directory.CreateDirectory(dataDir);
-        var connectionString = PrepareSqlite(Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db")));
         var separator = config.GetString("engine.directory.subaddress-separator", "+");
-        var directory = new SqlDirectory(connectionString, separator.Length > 0 ? separator[0] : null);
+        var directory = new SqlDirectory(database ?? Database(config), separator.Length > 0 ? separator[0] : null);
         directory.EnsureSchema();
         return directory;
+    }
+
+    /// <summary>
+    /// engine.persistence: SQLite in the data folder (the embedded default), or PostgreSQL, the database a cluster's
+    /// nodes share, with its connection string and the password from a file (or PGPASSWORD, or ~/.pgpass).
+    /// </summary>
+    public static EngineDatabase Database(Config config)
+    {
+        switch (config.GetString("engine.persistence.provider", "sqlite").ToLowerInvariant())
+        {
+            case "sqlite":
+                var dataDir = Path.GetFullPath(config.GetString("engine.data-dir", "data"));
+                Directory.CreateDirectory(dataDir);
+                return new EngineDatabase(DatabaseProvider.Sqlite,
+                    PrepareSqlite(Path.Combine(dataDir, config.GetString("engine.persistence.sqlite-file", "engine.db"))));
+            case "postgresql":
+                NpgsqlConnectionStringBuilder builder;
+                try
+                {
+                    builder = new NpgsqlConnectionStringBuilder(config.GetString("engine.persistence.postgresql.connection-string", ""));
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ConfigurationException($"engine.persistence.postgresql.connection-string: {e.Message}");
+                }
+                if (string.IsNullOrEmpty(builder.Host))
+                    throw new ConfigurationException("engine.persistence.postgresql.connection-string: no Host (Host=...;Database=...;Username=...)");
+                var passwordFile = config.GetString("engine.persistence.postgresql.password-file", "");
+                if (passwordFile.Length > 0)
+                {
+                    try
+                    {
+                        builder.Password = File.ReadAllText(passwordFile).Trim();
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        throw new ConfigurationException($"engine.persistence.postgresql.password-file: {e.Message}");
+                    }
+                }
+                return new EngineDatabase(DatabaseProvider.PostgreSql, builder.ConnectionString);
+            case var other:
+                throw new ConfigurationException($"engine.persistence.provider: '{other}' is not sqlite or postgresql");
+        }
     }
 
     /// <summary>WAL mode sticks to the file: set it once, before the journal opens it.</summary>
@@ -378,14 +423,21 @@ public static class EngineHost
         return connectionString;
     }
 
-    /// <summary>Every connection the journal opens runs with synchronous=FULL: a commit is on disk when it returns.</summary>
-    private static DataOptions SqliteDataOptions(string connectionString) =>
-        new DataOptions()
-            .UseConnectionString(ProviderName.SQLiteMS, connectionString)
-            .UseAfterConnectionOpened(connection =>
-            {
-                using var command = connection.CreateCommand();
-                command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
-                command.ExecuteNonQuery();
-            });
+    /// <summary>
+    /// How the journal reaches the database. On SQLite every connection runs with synchronous=FULL: a commit is on disk
+    /// when it returns.
+    /// </summary>
+    private static DataOptions DataOptionsOf(EngineDatabase database) =>
+        database.Provider == DatabaseProvider.PostgreSql
+            // The provider's name as well as the provider: the journal's mapping reads the name.
+            ? new DataOptions().UseConnectionString(PostgreSQLTools.GetDataProvider(PostgreSQLVersion.v15), database.ConnectionString)
+                .UseProvider(ProviderName.PostgreSQL15)
+            : new DataOptions()
+                .UseConnectionString(ProviderName.SQLiteMS, database.ConnectionString)
+                .UseAfterConnectionOpened(connection =>
+                {
+                    using var command = connection.CreateCommand();
+                    command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
+                    command.ExecuteNonQuery();
+                });
 }

@@ -55,7 +55,7 @@ public sealed class CachedDirectory : IRecipientDirectory, IDisposable
                 if (_store.ReplacePassword(user.Address, user.PasswordHash, PasswordHasher.Hash(password, cramMd5: KeepCramMd5)))
                     Refresh();
             }
-            catch (Exception e) when (e is DirectoryException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception e) when (e is DirectoryException || Sql.EngineDatabase.IsTransient(e))
             {
                 // the old credentials stay; the next login tries again
             }
@@ -70,7 +70,7 @@ public sealed class CachedDirectory : IRecipientDirectory, IDisposable
             if (_store.Version() != Current.Version)
                 Volatile.Write(ref _current, _store.Load());
         }
-        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        catch (Exception e) when (Sql.EngineDatabase.IsTransient(e))
         {
             // The database is busy or gone for a moment: answer from the last snapshot, try again next period.
         }

@@ -1,4 +1,5 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
+using Engine.Storage.Sql;
 
 namespace Engine.Storage.Accounts;
 
@@ -8,7 +9,7 @@ namespace Engine.Storage.Accounts;
 /// counter that nodes poll to know when to reload their snapshot. Keys are stored in lower case, so
 /// lookups ignore case as Postfix's do. Every change is one transaction that also bumps the counter.
 /// </summary>
-public sealed class SqlDirectory(string connectionString, char? subaddressSeparator = '+')
+public sealed class SqlDirectory(EngineDatabase database, char? subaddressSeparator = '+')
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS directory_domains (
@@ -19,8 +20,8 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
             domain TEXT NOT NULL REFERENCES directory_domains(name),
             display_name TEXT NOT NULL,
             password_hash TEXT NOT NULL,
-            quota_bytes INTEGER NOT NULL,
-            enabled INTEGER NOT NULL);
+            quota_bytes BIGINT NOT NULL,
+            enabled BIGINT NOT NULL);
         CREATE TABLE IF NOT EXISTS directory_aliases (
             source TEXT NOT NULL,
             target TEXT NOT NULL,
@@ -30,19 +31,12 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
         CREATE TABLE IF NOT EXISTS directory_relay_recipients (
             address TEXT PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS directory_version (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            version INTEGER NOT NULL);
-        INSERT OR IGNORE INTO directory_version (id, version) VALUES (1, 0);
+            id BIGINT PRIMARY KEY CHECK (id = 1),
+            version BIGINT NOT NULL);
+        INSERT INTO directory_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;
         """;
 
-    /// <summary>Opens a connection the way every writer of the engine's database must: FULL sync, waiting on locks.</summary>
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(connectionString);
-        connection.Open();
-        Execute(connection, null, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;");
-        return connection;
-    }
+    private DbConnection Open() => database.Open();
 
     public void EnsureSchema()
     {
@@ -78,19 +72,19 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
     }
 
     public void AddDomain(string name, string? catchAll = null) => Change(
-        "INSERT INTO directory_domains (name, catch_all) VALUES ($a, $b)", Key(name), catchAll is null ? null : Key(catchAll));
+        "INSERT INTO directory_domains (name, catch_all) VALUES (@a, @b)", Key(name), catchAll is null ? null : Key(catchAll));
 
     public void SetCatchAll(string domain, string? catchAll) => ChangeOne(
-        "UPDATE directory_domains SET catch_all = $b WHERE name = $a", $"no domain {domain}", Key(domain), catchAll is null ? null : Key(catchAll));
+        "UPDATE directory_domains SET catch_all = @b WHERE name = @a", $"no domain {domain}", Key(domain), catchAll is null ? null : Key(catchAll));
 
     /// <summary>Removes a domain with no users left; its aliases go with it.</summary>
     public void DeleteDomain(string name) => Change((connection, tx) =>
     {
-        var users = Query(connection, tx, "SELECT count(*) FROM directory_users WHERE domain = $a", r => r.GetInt64(0), Key(name)).First();
+        var users = Query(connection, tx, "SELECT count(*) FROM directory_users WHERE domain = @a", r => r.GetInt64(0), Key(name)).First();
         if (users > 0)
             throw new DirectoryException($"domain {name} still has {users} users");
-        Execute(connection, tx, "DELETE FROM directory_aliases WHERE source LIKE '%@' || $a", Key(name));
-        if (Execute(connection, tx, "DELETE FROM directory_domains WHERE name = $a", Key(name)) == 0)
+        Execute(connection, tx, "DELETE FROM directory_aliases WHERE source LIKE '%@' || @a", Key(name));
+        if (Execute(connection, tx, "DELETE FROM directory_domains WHERE name = @a", Key(name)) == 0)
             throw new DirectoryException($"no domain {name}");
     });
 
@@ -100,41 +94,41 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
         var at = key.LastIndexOf('@');
         if (at <= 0)
             throw new DirectoryException($"not an address: {address}");
-        Change("INSERT INTO directory_users (address, domain, display_name, password_hash, quota_bytes, enabled) VALUES ($a, $b, $c, $d, $e, $f)",
+        Change("INSERT INTO directory_users (address, domain, display_name, password_hash, quota_bytes, enabled) VALUES (@a, @b, @c, @d, @e, @f)",
             key, key[(at + 1)..], displayName, passwordHash, quotaBytes, enabled ? 1L : 0L);
     }
 
     public void DeleteUser(string address) =>
-        ChangeOne("DELETE FROM directory_users WHERE address = $a", $"no user {address}", Key(address));
+        ChangeOne("DELETE FROM directory_users WHERE address = @a", $"no user {address}", Key(address));
 
     public void SetPassword(string address, string passwordHash) =>
-        ChangeOne("UPDATE directory_users SET password_hash = $b WHERE address = $a", $"no user {address}", Key(address), passwordHash);
+        ChangeOne("UPDATE directory_users SET password_hash = @b WHERE address = @a", $"no user {address}", Key(address), passwordHash);
 
     /// <summary>Replaces the credentials only if they are still <paramref name="expected"/> (no change in between is undone); false when not.</summary>
     public bool ReplacePassword(string address, string expected, string passwordHash)
     {
         var replaced = false;
-        Change((connection, tx) => replaced = Execute(connection, tx, "UPDATE directory_users SET password_hash = $c WHERE address = $a AND password_hash = $b",
+        Change((connection, tx) => replaced = Execute(connection, tx, "UPDATE directory_users SET password_hash = @c WHERE address = @a AND password_hash = @b",
             Key(address), expected, passwordHash) == 1);
         return replaced;
     }
 
     public void SetEnabled(string address, bool enabled) =>
-        ChangeOne("UPDATE directory_users SET enabled = $b WHERE address = $a", $"no user {address}", Key(address), enabled ? 1L : 0L);
+        ChangeOne("UPDATE directory_users SET enabled = @b WHERE address = @a", $"no user {address}", Key(address), enabled ? 1L : 0L);
 
     public void AddAlias(string source, IEnumerable<string> targets) => Change((connection, tx) =>
     {
         foreach (var target in targets)
-            Execute(connection, tx, "INSERT OR IGNORE INTO directory_aliases (source, target) VALUES ($a, $b)", Key(source), target.Trim());
+            Execute(connection, tx, "INSERT INTO directory_aliases (source, target) VALUES (@a, @b) ON CONFLICT DO NOTHING", Key(source), target.Trim());
     });
 
     public void DeleteAlias(string source) =>
-        ChangeOne("DELETE FROM directory_aliases WHERE source = $a", $"no alias {source}", Key(source));
+        ChangeOne("DELETE FROM directory_aliases WHERE source = @a", $"no alias {source}", Key(source));
 
-    public void AddRelayDomain(string name) => Change("INSERT INTO directory_relay_domains (name) VALUES ($a)", Key(name));
+    public void AddRelayDomain(string name) => Change("INSERT INTO directory_relay_domains (name) VALUES (@a)", Key(name));
 
     public void DeleteRelayDomain(string name) =>
-        ChangeOne("DELETE FROM directory_relay_domains WHERE name = $a", $"no relay domain {name}", Key(name));
+        ChangeOne("DELETE FROM directory_relay_domains WHERE name = @a", $"no relay domain {name}", Key(name));
 
     /// <summary>Adds valid recipients of relay domains: addresses, or "@domain" for a whole domain.</summary>
     public void AddRelayRecipients(IEnumerable<string> addresses) => Change((connection, tx) =>
@@ -143,12 +137,12 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
         {
             if (Key(address).LastIndexOf('@') < 0)
                 throw new DirectoryException($"not an address or @domain: {address}");
-            Execute(connection, tx, "INSERT OR IGNORE INTO directory_relay_recipients (address) VALUES ($a)", Key(address));
+            Execute(connection, tx, "INSERT INTO directory_relay_recipients (address) VALUES (@a) ON CONFLICT DO NOTHING", Key(address));
         }
     });
 
     public void DeleteRelayRecipient(string address) =>
-        ChangeOne("DELETE FROM directory_relay_recipients WHERE address = $a", $"no relay recipient {address}", Key(address));
+        ChangeOne("DELETE FROM directory_relay_recipients WHERE address = @a", $"no relay recipient {address}", Key(address));
 
     /// <summary>Replaces the whole list of relay recipients in one transaction (a fresh export of the mail servers behind).</summary>
     public void ReplaceRelayRecipients(IReadOnlyCollection<string> addresses) => Batch(batch =>
@@ -164,13 +158,13 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
         // batch collects statements through a directory bound to one transaction.
         using var connection = Open();
         using var transaction = connection.BeginTransaction();
-        var bound = new SqlDirectory(connectionString, subaddressSeparator) { _bound = (connection, transaction) };
+        var bound = new SqlDirectory(database, subaddressSeparator) { _bound = (connection, transaction) };
         changes(bound);
         Bump(connection, transaction);
         transaction.Commit();
     }
 
-    private (SqliteConnection Connection, SqliteTransaction Transaction)? _bound;
+    private (DbConnection Connection, DbTransaction Transaction)? _bound;
 
     /// <summary>Addresses and domains are keys in lower case.</summary>
     private static string Key(string text) => text.Trim().ToLowerInvariant();
@@ -183,7 +177,7 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
             throw new DirectoryException(missing);
     });
 
-    private void Change(Action<SqliteConnection, SqliteTransaction> change)
+    private void Change(Action<DbConnection, DbTransaction> change)
     {
         try
         {
@@ -198,24 +192,22 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
             Bump(connection, transaction);
             transaction.Commit();
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19) // SQLITE_CONSTRAINT
+        catch (DbException e) when (EngineDatabase.IsConstraint(e, out var foreignKey))
         {
-            throw new DirectoryException(e.Message.Contains("FOREIGN KEY", StringComparison.Ordinal)
-                ? "the domain is not in the directory (engine domain add first)"
-                : "already exists");
+            throw new DirectoryException(foreignKey ? "the domain is not in the directory (engine domain add first)" : "already exists");
         }
     }
 
-    private static void Bump(SqliteConnection connection, SqliteTransaction transaction) =>
+    private static void Bump(DbConnection connection, DbTransaction transaction) =>
         Execute(connection, transaction, "UPDATE directory_version SET version = version + 1 WHERE id = 1");
 
-    private static int Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql, params object?[] values)
+    private static int Execute(DbConnection connection, DbTransaction? transaction, string sql, params object?[] values)
     {
         using var command = Command(connection, transaction, sql, values);
         return command.ExecuteNonQuery();
     }
 
-    private static List<T> Query<T>(SqliteConnection connection, SqliteTransaction? transaction, string sql, Func<SqliteDataReader, T> read,
+    private static List<T> Query<T>(DbConnection connection, DbTransaction? transaction, string sql, Func<DbDataReader, T> read,
         params object?[] values)
     {
         using var command = Command(connection, transaction, sql, values);
@@ -226,13 +218,18 @@ public sealed class SqlDirectory(string connectionString, char? subaddressSepara
         return rows;
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, object?[] values)
+    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, object?[] values)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Transaction = transaction;
         for (var i = 0; i < values.Length; i++)
-            command.Parameters.AddWithValue("$" + (char)('a' + i), values[i] ?? DBNull.Value);
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@" + (char)('a' + i);
+            parameter.Value = values[i] ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
         return command;
     }
 }

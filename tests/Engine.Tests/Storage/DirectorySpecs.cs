@@ -12,7 +12,7 @@ public sealed class DirectorySpecs : IDisposable
     public DirectorySpecs()
     {
         System.IO.Directory.CreateDirectory(_dir);
-        _store = new SqlDirectory(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "engine.db") }.ToString());
+        _store = new SqlDirectory(new Engine.Storage.Sql.EngineDatabase(Engine.Storage.Sql.DatabaseProvider.Sqlite, new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "engine.db") }.ToString()));
         _store.EnsureSchema();
     }
 

@@ -1,0 +1,59 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Engine.Storage.Sql;
+
+/// <summary>Which database the engine keeps its journal, snapshots and directory in.</summary>
+public enum DatabaseProvider
+{
+    /// <summary>One file in the data folder: the embedded default, a cluster of one.</summary>
+    Sqlite,
+
+    /// <summary>A server every node of a cluster reaches.</summary>
+    PostgreSql,
+}
+
+/// <summary>
+/// The engine's SQL database: SQLite (WAL, synchronous=FULL, waiting on locks) or PostgreSQL. Gives connections set
+/// up the way every writer must use them, and says which failures are a broken constraint. The SQL the engine
+/// writes by hand is the part both speak: named parameters (<c>@a</c>), <c>ON CONFLICT DO NOTHING</c>, BIGINT.
+/// </summary>
+public sealed record EngineDatabase(DatabaseProvider Provider, string ConnectionString)
+{
+    public DbConnection Open()
+    {
+        if (Provider == DatabaseProvider.PostgreSql)
+        {
+            var postgres = new NpgsqlConnection(ConnectionString);
+            postgres.Open();
+            return postgres;
+        }
+        var sqlite = new SqliteConnection(ConnectionString);
+        sqlite.Open();
+        using var command = sqlite.CreateCommand();
+        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+        command.ExecuteNonQuery();
+        return sqlite;
+    }
+
+    /// <summary>Whether <paramref name="e"/> is a unique or foreign-key constraint refusing a change, and which.</summary>
+    public static bool IsConstraint(DbException e, out bool foreignKey)
+    {
+        switch (e)
+        {
+            case SqliteException { SqliteErrorCode: 19 } sqlite: // SQLITE_CONSTRAINT
+                foreignKey = sqlite.Message.Contains("FOREIGN KEY", StringComparison.Ordinal);
+                return true;
+            case PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation } postgres:
+                foreignKey = postgres.SqlState == PostgresErrorCodes.ForeignKeyViolation;
+                return true;
+            default:
+                foreignKey = false;
+                return false;
+        }
+    }
+
+    /// <summary>A database that answers nothing for a moment (busy, restarting, unreachable): a read can wait for the next period.</summary>
+    public static bool IsTransient(Exception e) => e is DbException or InvalidOperationException or TimeoutException;
+}

@@ -98,7 +98,7 @@ public static class EngineHost
         builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
-        var blobs = new FileBlobStore(Path.Combine(dataDir, "spool"), fsync);
+        var blobs = new FileBlobStore(SpoolDir(config, dataDir), fsync);
         builder.Services.AddSingleton<IBlobStore>(blobs);
         // The transport map and mydestination as the queue partitions of this node see them; a reload replaces them.
         var routing = Router.Create(config, smtp.MyDestination);
@@ -120,10 +120,12 @@ public static class EngineHost
         var counts = new CountExchange();
         var greylist = SmtpRestrictions.GreylistSettings(config);
         var roles = config.GetStringList("engine.cluster.roles").ToArray();
+        if (roles.FirstOrDefault(r => !Roles.Contains(r)) is { } unknown)
+            throw new ConfigurationException($"engine.cluster.roles: '{unknown}' is not one of {string.Join(", ", Roles)}");
         var seeds = config.GetStringList("engine.cluster.seed-nodes").ToArray();
         builder.Services.AddAkka("engine", (akka, _) =>
         {
-            akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend)
+            akka.AddHocon(PersistenceTuning(database, config.GetTimeSpan("engine.cluster.down-unreachable-after", TimeSpan.FromSeconds(20))), HoconAddMode.Prepend)
                 .ConfigureLoggers(l => l.AddLoggerFactory())
                 .WithRemoting(config.GetString("engine.cluster.hostname", "127.0.0.1"), config.GetInt("engine.cluster.port", 0))
                 .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = seeds.Length > 0 ? seeds : null })
@@ -193,16 +195,20 @@ public static class EngineHost
         builder.Services.AddSingleton(sp => new Engine.Smtp.Policy.PolicyServer(policyListen,
             SmtpRestrictions.Greylisting(config, sp.GetRequiredService<Engine.Filtering.Greylist.IGreylist>()),
             sp.GetRequiredService<Engine.Filtering.Restrictions.Restrictions>().Site, sp.GetRequiredService<ILoggerFactory>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Engine.Smtp.Policy.PolicyServer>());
+        if (roles.Contains("smtp"))
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<Engine.Smtp.Policy.PolicyServer>());
         builder.Services.AddSingleton<SmtpServer>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        if (roles.Contains("smtp"))
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         builder.Services.AddSingleton(maildir);
         builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<Pop3Server>(sp,
             AccessSettings.Create(config, "engine.pop3", TimeSpan.FromMinutes(10))));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Pop3Server>());
+        if (roles.Contains("pop3"))
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<Pop3Server>());
         builder.Services.AddSingleton(ImapSettings.Create(config));
         builder.Services.AddSingleton<ImapServer>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
+        if (roles.Contains("imap"))
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ImapServer>());
         var admin = AdminSettings.Create(config, dataDir);
         builder.Services.AddSingleton(admin);
         builder.Services.AddSingleton(sp =>
@@ -242,9 +248,20 @@ public static class EngineHost
         builder.Services.AddSingleton(sp => new ConfigAdmin(() => sp.GetRequiredService<ConfigReloader>().Current, EngineConfig.Defaults()));
         builder.Services.AddSingleton(sp => new AdminCertificate(name => sp.GetRequiredService<ServerTls>().Certificates.Select(name)));
         builder.Services.AddSingleton<AdminServer>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
+        if (roles.Contains("web"))
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return builder.Build();
     }
+
+    /// <summary>engine.storage.spool-dir: the message bodies, in the data folder, or a folder every node mounts (NFS) in a cluster.</summary>
+    private static string SpoolDir(Config config, string dataDir) => Path.Combine(dataDir, config.GetString("engine.storage.spool-dir", "spool"));
+
+    /// <summary>
+    /// What a node can be, set per node in engine.cluster.roles: smtp (the SMTP listeners, the greylist's shards, the
+    /// policy service), queue, delivery and mailbox (the shards of those entities), imap, pop3 and web (those
+    /// listeners); filter is taken for the content filters to come. A single node has them all.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Roles = ["smtp", "filter", "queue", "delivery", "mailbox", "imap", "pop3", "web"];
 
     /// <summary>
     /// The node's one DNS client (engine.delivery.dns-servers, or the system's resolvers), shared by delivery and
@@ -341,7 +358,7 @@ public static class EngineHost
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
-        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(dataDir, "spool"), fsync));
+        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(SpoolDir(config, dataDir), fsync));
         builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend).WithJournal(database));
         return builder.Build();
     }
@@ -350,8 +367,16 @@ public static class EngineHost
     /// SQLite keeps one writer per file, so one journal writer with batches: the journal folds the writes of
     /// many partitions into one transaction. PostgreSQL takes a few writers at once.
     /// </summary>
-    private static string PersistenceTuning(EngineDatabase database) => $$"""
+    private static string PersistenceTuning(EngineDatabase database, TimeSpan? downAfter = null) => $$"""
         akka.persistence.journal.sql { parallelism = {{(database.Provider == DatabaseProvider.PostgreSql ? 3 : 1)}}, batch-size = 100 }
+        # A node that stays unreachable this long is downed by the side that keeps the majority (a minority downs itself),
+        # and its shards start again on the others.
+        akka.cluster.downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+        akka.cluster.split-brain-resolver {
+          active-strategy = keep-majority
+          stable-after = {{(int)(downAfter ?? TimeSpan.FromSeconds(20)).TotalMilliseconds}}ms
+          down-all-when-unstable = on
+        }
         akka.persistence.snapshot-store.sql { }
         # Room for a page of the queue listing (cut at about 1 MB by the partition) and other large answers.
         akka.remote.dot-netty.tcp.maximum-frame-size = 4MiB

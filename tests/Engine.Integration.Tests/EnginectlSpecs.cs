@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Engine.Integration.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Engine.Integration.Tests;
 
@@ -202,9 +203,14 @@ public sealed class EnginectlSpecs
     public async Task Cluster_status_shows_every_member_with_roles_and_shards_and_leave_and_down_take_members_out()
     {
         var dataDir = TempDir.Create("enginectl-cluster");
-        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [smtp, queue, delivery]");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, ["engine.cluster.down-unreachable-after = 7s"], "engine.cluster.roles = [smtp, queue, delivery]");
         await using var firstNode = first;
         await using var secondNode = second;
+        // The split brain resolver runs keep-majority with the configured time.
+        var akka = first.Services.GetRequiredService<Akka.Actor.ActorSystem>().Settings.Config;
+        Assert.Equal(("Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster", "keep-majority", TimeSpan.FromSeconds(7)),
+            (akka.GetString("akka.cluster.downing-provider-class"), akka.GetString("akka.cluster.split-brain-resolver.active-strategy"),
+                akka.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after")));
         var status = await Enginectl.JsonAsync(first, "cluster", "status");
         var members = status.GetProperty("members").EnumerateArray().ToArray();
         Assert.Equal(2, members.Length);
@@ -239,9 +245,9 @@ public sealed class EnginectlSpecs
     [Fact]
     public async Task Log_shows_the_life_of_a_message_from_every_node_in_time_order()
     {
-        // The second node only takes SMTP: the message is received there, queued and delivered on the first.
+        // The second node only takes SMTP (and serves the admin API): the message is received there, queued and delivered on the first.
         var dataDir = Accounts.WithJane("enginectl-log");
-        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [smtp]");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [smtp, web]");
         await using var firstNode = first;
         await using var secondNode = second;
         var id = await RawSmtp.SendMessageAsync(second.Port, "alice@client.test", "Subject: traced\r\n\r\nx", "jane@campus.test");

@@ -30,12 +30,13 @@ public sealed class ImapClusterSpecs
     {
         var dataDir = Accounts.WithJane("imap-two-nodes");
         Accounts.DirectoryOf(dataDir).SetPassword("jane@campus.test", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost));
-        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = []");
+        var (first, second) = await EngineInstance.StartTwoAsync(dataDir, [], "engine.cluster.roles = [imap]");
         await using var firstNode = first;
         await using var secondNode = second;
         await Accounts.DeliverAsync(first, "Subject: before\r\n\r\nfirst");
         var cluster = Cluster.Get(second.Services.GetRequiredService<ActorSystem>());
         Assert.DoesNotContain("mailbox", cluster.SelfMember.Roles); // its mailbox region is a proxy
+        Assert.Equal((0, 0, 0), (second.Port, second.Pop3Port, second.AdminPort)); // an imap node: no SMTP, POP3 or admin listener
         Assert.Contains(cluster.State.Members, m => m.Address != cluster.SelfAddress && m.Roles.Contains("mailbox"));
 
         using var remote = await LoginAsync(second);

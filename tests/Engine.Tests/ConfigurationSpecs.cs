@@ -30,6 +30,22 @@ public sealed class ConfigurationSpecs
     }
 
     [Fact]
+    public void An_unknown_role_is_refused()
+    {
+        var dir = Directory.CreateTempSubdirectory("roles").FullName;
+        try
+        {
+            var e = Assert.Throws<ConfigurationException>(() =>
+                EngineHost.Build(EngineConfig.Load(null, [$"engine.data-dir = \"{dir}\"", "engine.cluster.roles = [smtp, imap4]"])));
+            Assert.Equal("engine.cluster.roles: 'imap4' is not one of smtp, filter, queue, delivery, mailbox, imap, pop3, web", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Defaults_should_be_what_the_conf_file_says()
     {
         var smtp = SmtpSettings.Create(EngineConfig.Defaults());

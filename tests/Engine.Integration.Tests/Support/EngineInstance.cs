@@ -25,9 +25,10 @@ public sealed class EngineInstance : IAsyncDisposable
         _host = host;
         DataDir = dataDir;
         Logs = logs;
-        Port = host.Services.GetRequiredService<SmtpServer>().EndPoints[0].Port;
-        Pop3Port = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().EndPoints[0].Port;
-        ImapPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().EndPoints[0].Port;
+        // A node without a role has no listener for it: port 0.
+        Port = host.Services.GetRequiredService<SmtpServer>().EndPoints.FirstOrDefault()?.Port ?? 0;
+        Pop3Port = host.Services.GetRequiredService<Engine.Mailbox.Pop3.Pop3Server>().EndPoints.FirstOrDefault()?.Port ?? 0;
+        ImapPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().EndPoints.FirstOrDefault()?.Port ?? 0;
         SubmissionPort = host.Services.GetRequiredService<Engine.Smtp.SmtpServer>().SubmissionEndPoints(false).FirstOrDefault()?.Port ?? 0;
         SubmissionTlsPort = host.Services.GetRequiredService<Engine.Smtp.SmtpServer>().SubmissionEndPoints(true).FirstOrDefault()?.Port ?? 0;
         ImapTlsPort = host.Services.GetRequiredService<Engine.Mailbox.Imap.ImapServer>().TlsEndPoints.FirstOrDefault()?.Port ?? 0;

@@ -11,22 +11,26 @@ public sealed class EngineProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
 
-    private EngineProcess(Process process, int port)
+    private EngineProcess(Process process, int port, string address)
     {
         _process = process;
         Port = port;
+        Address = address;
     }
 
     public int Port { get; }
+
+    /// <summary>The loopback address the node's listeners and remoting bind (127.0.0.1 unless started as a cluster node).</summary>
+    public string Address { get; }
     public IReadOnlyCollection<string> Output => _output;
 
-    public static string[] Settings(string dataDir, int port) =>
+    public static string[] Settings(string dataDir, int port, string address = "127.0.0.1") =>
     [
         $"engine.data-dir = \"{dataDir}\"",
         "engine.hostname = mx.test",
-        $"engine.smtp.listen = [\"127.0.0.1:{port}\"]",
-        "engine.pop3.listen = [\"127.0.0.1:0\"]",
-        "engine.imap.listen = [\"127.0.0.1:0\"]",
+        $"engine.smtp.listen = [\"{address}:{port}\"]",
+        $"engine.pop3.listen = [\"{address}:0\"]",
+        $"engine.imap.listen = [\"{address}:0\"]",
         "engine.imap.listen-tls = []",
         "engine.pop3.listen-tls = []",
         "engine.submission.listen = []",
@@ -37,12 +41,15 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];
 
-    public static Task<EngineProcess> StartAsync(string dataDir, params string[] extra) => StartAsync(dataDir, null, extra);
+    public static Task<EngineProcess> StartAsync(string dataDir, params string[] extra) => StartAsync(dataDir, null, "127.0.0.1", extra);
 
     /// <summary>Started with <c>--config <paramref name="file"/></c> (read again on SIGHUP), the test's settings on top of it.</summary>
-    public static Task<EngineProcess> StartWithFileAsync(string dataDir, string file, params string[] extra) => StartAsync(dataDir, file, extra);
+    public static Task<EngineProcess> StartWithFileAsync(string dataDir, string file, params string[] extra) => StartAsync(dataDir, file, "127.0.0.1", extra);
 
-    private static async Task<EngineProcess> StartAsync(string dataDir, string? file, string[] extra)
+    /// <summary>A node whose listeners bind <paramref name="address"/> (127.0.0.2, ...), as one machine of a farm.</summary>
+    public static Task<EngineProcess> StartNodeAsync(string dataDir, string address, params string[] extra) => StartAsync(dataDir, null, address, extra);
+
+    private static async Task<EngineProcess> StartAsync(string dataDir, string? file, string address, string[] extra)
     {
         var port = Loopback.FreePort();
         var info = new ProcessStartInfo("dotnet")
@@ -57,18 +64,18 @@ public sealed class EngineProcess : IAsyncDisposable
             info.ArgumentList.Add("--config");
             info.ArgumentList.Add(file);
         }
-        foreach (var setting in Settings(dataDir, port).Concat(extra))
+        foreach (var setting in Settings(dataDir, port, address).Concat(extra))
         {
             info.ArgumentList.Add("--set");
             info.ArgumentList.Add(setting);
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start the engine");
-        var engine = new EngineProcess(process, port);
+        var engine = new EngineProcess(process, port, address);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) engine._output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) engine._output.Enqueue(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await engine.WaitForOutputAsync("listening on 127.0.0.1:" + port, TimeSpan.FromSeconds(60));
+        await engine.WaitForOutputAsync($"listening on {address}:{port}", TimeSpan.FromSeconds(60));
         return engine;
     }
 

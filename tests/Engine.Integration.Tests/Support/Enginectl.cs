@@ -22,6 +22,14 @@ public static class Enginectl
     public static Task<Processes.Result> RunWithInputAsync(EngineInstance engine, string? stdin, params string[] args) =>
         Processes.RunAsync(Program, ["--url", $"http://127.0.0.1:{engine.AdminPort}", "--token-file", engine.AdminTokenFile, .. args], TimeSpan.FromMinutes(1), stdin);
 
+    /// <summary>enginectl --json against the admin API at <paramref name="url"/> (a node run as a process), parsed.</summary>
+    public static async Task<JsonElement> JsonAsync(string url, string tokenFile, params string[] args)
+    {
+        var run = await Processes.RunAsync(Program, ["--url", url, "--token-file", tokenFile, .. args, "--json"], TimeSpan.FromMinutes(1));
+        Assert.True(run.ExitCode == 0, $"enginectl {string.Join(' ', args)} exited with {run.ExitCode}: {run.Output}{run.Error}");
+        return JsonDocument.Parse(run.Output).RootElement.Clone();
+    }
+
     /// <summary>Runs with --json, checks the exit code is 0, and parses what it printed.</summary>
     public static Task<JsonElement> JsonAsync(EngineInstance engine, params string[] args) => JsonWithInputAsync(engine, null, args);
 

@@ -15,13 +15,16 @@ public sealed class ConfigurationSpecs
         return Path.Combine(dir, "hocon");
     }
 
-    public static TheoryData<string> ConfFiles() => new(Directory.GetFiles(HoconDir(), "*.conf").Select(Path.GetFileName)!);
+    /// <summary>hocon/*.conf and the example node configurations of deploy/examples, relative to the repository.</summary>
+    public static TheoryData<string> ConfFiles() => new(Directory.GetFiles(HoconDir(), "*.conf")
+        .Concat(Directory.GetFiles(Path.Combine(HoconDir(), "..", "deploy", "examples"), "*.conf"))
+        .Select(f => Path.GetRelativePath(Path.Combine(HoconDir(), ".."), f)));
 
     [Theory]
     [MemberData(nameof(ConfFiles))]
     public void Every_conf_file_should_build_every_settings_record(string file)
     {
-        var config = EngineConfig.Load(Path.Combine(HoconDir(), file), []);
+        var config = EngineConfig.Load(Path.Combine(HoconDir(), "..", file), []);
         var smtp = SmtpSettings.Create(config);
         var queue = QueueSettings.Create(config);
         _ = Engine.Queue.Routing.Router.Create(config);

@@ -47,6 +47,12 @@ public sealed class Destination : ReceiveActor, IWithTimers
     private readonly Stack<(Session Session, DateTimeOffset Since)> _idle = new();
     // Recipients waiting or being sent: a partition that asks again (its answer timed out) is not sent twice.
     private readonly HashSet<(QueueId, string)> _pending = [];
+
+    /// <summary>
+    /// Who asked last for each message: a queue partition that moved to another node (its node died) asks again, and
+    /// the answer must go to it, not to the one that is gone.
+    /// </summary>
+    private readonly Dictionary<QueueId, IActorRef> _askedBy = [];
     private int _running;
     private DateTimeOffset? _deadUntil;
     private string _deadReason = "";
@@ -65,6 +71,7 @@ public sealed class Destination : ReceiveActor, IWithTimers
                 Sender.Tell(Suspended(send));
                 return;
             }
+            _askedBy[send.Id] = Sender;
             var fresh = send.Envelope.Recipients.Where(r => _pending.Add((send.Id, r.Address))).ToArray();
             if (fresh.Length == 0)
                 return; // all of them are on their way already; that send will answer
@@ -141,7 +148,10 @@ public sealed class Destination : ReceiveActor, IWithTimers
                 Close(session);
             }
         }
-        finished.ReplyTo.Tell(finished.Outcomes);
+        var id = finished.Outcomes.Id;
+        (_askedBy.GetValueOrDefault(id) ?? finished.ReplyTo).Tell(finished.Outcomes);
+        if (!_pending.Any(p => p.Item1 == id))
+            _askedBy.Remove(id);
         Pump();
     }
 

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Akka.Persistence;
 using Engine.Messages;
@@ -40,6 +41,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     private sealed record Retry(QueueId Id);
+
+    /// <summary>After a member was removed: the unanswered sends are made again (see <see cref="OnMemberRemoved"/>).</summary>
+    private sealed record ResendUnanswered(Address Gone);
 
     private sealed record SweepInFlight
     {
@@ -95,12 +99,35 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         base.PreStart();
         QueueMetrics.Running(_partition, () => (Volatile.Read(ref _state), _active.Count));
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
+            typeof(ClusterEvent.MemberRemoved));
     }
 
     protected override void PostStop()
     {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         QueueMetrics.Stopped(_partition);
         base.PostStop();
+    }
+
+    /// <summary>
+    /// A member left or died: a destination or mailbox that lived there and had a request of ours will never answer
+    /// it, so every unanswered send is made again now, not after delivery-answer-timeout. Its entity starts again
+    /// elsewhere; one still alive that has the request ignores the second (destinations by queue id and recipient,
+    /// mailboxes by delivery key), so nothing is sent twice.
+    /// </summary>
+    private void OnMemberRemoved(Address gone)
+    {
+        var waiting = _inFlight.Keys.Select(k => k.Item1).Distinct().ToArray();
+        if (waiting.Length == 0)
+            return;
+        _log.Info("{0}: member {1} removed: sending {2} unanswered messages again", PersistenceId, gone, waiting.Length);
+        _inFlight.Clear();
+        foreach (var id in waiting)
+        {
+            if (_state.Messages.TryGetValue(id, out var message) && Readable(message))
+                Dispatch(message);
+        }
     }
 
     public override string PersistenceId { get; }
@@ -160,6 +187,17 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break; // for a message deleted meanwhile
             case SweepInFlight:
                 OnSweepInFlight();
+                break;
+            case ClusterEvent.MemberRemoved removed:
+                OnMemberRemoved(removed.Member.Address);
+                // The regions may still route to the gone member for a moment: ask again once their shards have moved.
+                Timers.StartSingleTimer("resend-5", new ResendUnanswered(removed.Member.Address), TimeSpan.FromSeconds(5));
+                Timers.StartSingleTimer("resend-15", new ResendUnanswered(removed.Member.Address), TimeSpan.FromSeconds(15));
+                break;
+            case ResendUnanswered again:
+                OnMemberRemoved(again.Gone);
+                break;
+            case ClusterEvent.CurrentClusterState:
                 break;
             case QueueCommands.Hold hold:
                 OnHold(hold);

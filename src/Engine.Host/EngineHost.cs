@@ -23,7 +23,9 @@ using Engine.Messages.Mailbox;
 using Engine.Messages.Queue;
 using Engine.Messages.Serialization;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Engine.Network.Tls;
+using Engine.Primitives;
 using Engine.Protocols.Sasl;
 using Engine.Queue;
 using Engine.Queue.Routing;
@@ -197,6 +199,8 @@ public static class EngineHost
             sp.GetRequiredService<Engine.Filtering.Restrictions.Restrictions>().Site, sp.GetRequiredService<ILoggerFactory>()));
         if (roles.Contains("smtp"))
             builder.Services.AddHostedService(sp => sp.GetRequiredService<Engine.Smtp.Policy.PolicyServer>());
+        if (ProxyProtocolOf(config) is { } proxy)
+            builder.Services.AddSingleton(proxy);
         builder.Services.AddSingleton<SmtpServer>();
         if (roles.Contains("smtp"))
             builder.Services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
@@ -254,6 +258,34 @@ public static class EngineHost
     }
 
     /// <summary>engine.storage.spool-dir: the message bodies, in the data folder, or a folder every node mounts (NFS) in a cluster.</summary>
+    /// <summary>engine.proxy-protocol: null when no listener takes it; its listeners must be ones the node has.</summary>
+    public static ProxyProtocol? ProxyProtocolOf(Config config)
+    {
+        const string section = "engine.proxy-protocol";
+        IPEndPoint EndPoint(string key, string text) => IPEndPoint.TryParse(text, out var e)
+            ? e : throw new ConfigurationException($"{key}: '{text}' is not address:port");
+        var listeners = config.GetStringList(section + ".listeners", []).Select(l => EndPoint(section + ".listeners", l)).ToHashSet();
+        if (listeners.Count == 0)
+            return null;
+        string[] services = ["engine.smtp.listen", "engine.submission.listen", "engine.submission.listen-tls", "engine.imap.listen",
+            "engine.imap.listen-tls", "engine.pop3.listen", "engine.pop3.listen-tls"];
+        var known = services.SelectMany(key => config.GetStringList(key, []).Select(l => EndPoint(key, l))).ToHashSet();
+        if (listeners.FirstOrDefault(l => !known.Contains(l)) is { } stray)
+            throw new ConfigurationException($"{section}.listeners: {stray} is not the listen address of a service");
+        IpNetwork[] trusted;
+        try
+        {
+            trusted = config.GetStringList(section + ".trusted-networks", []).Select(IpNetwork.Parse).ToArray();
+        }
+        catch (FormatException e)
+        {
+            throw new ConfigurationException($"{section}.trusted-networks: {e.Message}");
+        }
+        if (trusted.Length == 0)
+            throw new ConfigurationException($"{section}.trusted-networks: empty, so no balancer could connect to {string.Join(", ", listeners)}");
+        return new ProxyProtocol(listeners, a => trusted.Any(n => n.Contains(a)), config.GetTimeSpan(section + ".timeout", TimeSpan.FromSeconds(5)));
+    }
+
     private static string SpoolDir(Config config, string dataDir) => Path.Combine(dataDir, config.GetString("engine.storage.spool-dir", "spool"));
 
     /// <summary>

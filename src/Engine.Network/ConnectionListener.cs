@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Engine.Network.Proxy;
 
 namespace Engine.Network;
 
@@ -22,14 +23,17 @@ public sealed class ConnectionListener : IDisposable
     private readonly Func<Socket, IPAddress, string, Task> _refuse;
     private readonly Action<Exception, IPAddress> _failed;
     private readonly CancellationTokenSource _stop = new();
+    private readonly ProxyProtocol? _proxy;
     private Task _loop = Task.CompletedTask;
 
     /// <param name="accepted">Takes the connection (socket, client address, give the slot back when done).</param>
     /// <param name="refuse">Tells a client over a limit why (socket, client address, reason); the listener closes it after.</param>
-    /// <param name="failed">A client that went away between accept and start.</param>
+    /// <param name="failed">A client that went away between accept and start, or whose PROXY protocol header was refused.</param>
+    /// <param name="proxy">When it names this endpoint, every connection starts with a PROXY protocol v2 header that says who the client is.</param>
     public ConnectionListener(IPEndPoint endPoint, ConnectionCounter counter, ConnectionLimits limits, Action<Socket, IPAddress, Action> accepted,
-        Func<Socket, IPAddress, string, Task> refuse, Action<Exception, IPAddress> failed)
+        Func<Socket, IPAddress, string, Task> refuse, Action<Exception, IPAddress> failed, ProxyProtocol? proxy = null)
     {
+        _proxy = proxy?.On(endPoint) == true ? proxy : null;
         _counter = counter;
         _limits = limits;
         _accepted = accepted;
@@ -71,31 +75,70 @@ public sealed class ConnectionListener : IDisposable
                     return;
                 continue;
             }
-            var address = IPAddress.None;
-            var entered = false;
-            try
+            if (_proxy is null)
+                Admit(client, PeerOf(client));
+            else
+                _ = AdmitProxiedAsync(client, _proxy);
+        }
+    }
+
+    private static IPAddress PeerOf(Socket client)
+    {
+        try
+        {
+            return (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return IPAddress.None;
+        }
+    }
+
+    /// <summary>A connection through a balancer: the header first (bounded in time and size), then the client it names meets the limits.</summary>
+    private async Task AdmitProxiedAsync(Socket client, ProxyProtocol proxy)
+    {
+        var peer = PeerOf(client);
+        try
+        {
+            if (!proxy.Trusted(peer))
+                throw new InvalidDataException($"PROXY protocol listener: {peer} is not in the trusted networks");
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(proxy.Timeout);
+            var header = await ProxyHeader.ReadAsync(client, timeout.Token).ConfigureAwait(false);
+            Admit(client, header.Source?.Address ?? peer);
+        }
+        catch (Exception e) when (e is InvalidDataException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            client.Dispose();
+            _failed(e is OperationCanceledException ? new TimeoutException($"no PROXY protocol header within {proxy.Timeout.TotalSeconds:0.#} s") : e, peer);
+        }
+    }
+
+    /// <summary>Counts the connection against the limits and hands it on, or refuses it.</summary>
+    private void Admit(Socket client, IPAddress address)
+    {
+        var entered = false;
+        try
+        {
+            client.NoDelay = true;
+            var limits = Limits;
+            var refusal = _counter.TryEnter(address, limits.Total, limits.PerAddress);
+            if (refusal is not null)
             {
-                client.NoDelay = true;
-                address = (client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-                var limits = Limits;
-                var refusal = _counter.TryEnter(address, limits.Total, limits.PerAddress);
-                if (refusal is not null)
-                {
-                    _ = RefuseAsync(client, address, refusal);
-                    continue;
-                }
-                entered = true;
-                var leaving = address;
-                _accepted(client, address, () => _counter.Leave(leaving));
+                _ = RefuseAsync(client, address, refusal);
+                return;
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
-            {
-                // The client went away between accept and start: give its slot back and go on accepting.
-                if (entered)
-                    _counter.Leave(address);
-                client.Dispose();
-                _failed(e, address);
-            }
+            entered = true;
+            var leaving = address;
+            _accepted(client, address, () => _counter.Leave(leaving));
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        {
+            // The client went away between accept and start: give its slot back and go on accepting.
+            if (entered)
+                _counter.Leave(address);
+            client.Dispose();
+            _failed(e, address);
         }
     }
 

@@ -70,4 +70,7 @@ internal static partial class Log
 
     [LoggerMessage(1019, LogLevel.Warning, "{Client}: server configuration error: {Reason}")]
     public static partial void RestrictionMisconfigured(ILogger logger, string client, string reason);
+
+    [LoggerMessage(1020, LogLevel.Warning, "lost connection from {Client}: {Reason}")]
+    public static partial void ProxyRefused(ILogger logger, string client, string reason);
 }

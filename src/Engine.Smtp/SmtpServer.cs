@@ -4,6 +4,7 @@ using Akka.Hosting;
 using Engine.Filtering.Restrictions;
 using Engine.Messages.Queue;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Engine.Network.Tls;
 using Engine.Smtp.Server;
 using Engine.Storage.Accounts;
@@ -20,7 +21,7 @@ namespace Engine.Smtp;
 /// </summary>
 public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey> queue, IBlobStore blobs, IRecipientDirectory directory,
     SmtpSettings settings, ServerTls tls, LoginGuard guard, SendRates rates, ClientRates clientRates, Restrictions restrictions,
-    ILoggerFactory loggers) : IHostedService
+    ILoggerFactory loggers, ProxyProtocol? proxy = null) : IHostedService
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Smtp");
     private readonly List<SmtpListener> _listeners = [];
@@ -45,11 +46,11 @@ public sealed class SmtpServer(ActorSystem system, IRequiredActor<QueueRegionKey
             _sessions = system.ActorOf(SmtpSessions.Props(region, blobs, directory, guard, rates, clientRates, _log), "smtp-sessions");
             // The listen addresses are the start's: a reload does not move them.
             foreach (var endPoint in settings.Listen)
-                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, SmtpService.Mx));
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, SmtpService.Mx, proxy));
             foreach (var endPoint in settings.SubmissionListen ?? [])
-                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, false)));
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, false), proxy));
             foreach (var endPoint in settings.SubmissionListenTls ?? [])
-                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, true)));
+                _listeners.Add(new SmtpListener(endPoint, () => Volatile.Read(ref _setup), tls, _sessions, _counter, _log, new SmtpService(true, true), proxy));
             foreach (var listener in _listeners)
                 listener.Start();
         }

@@ -28,6 +28,7 @@ public sealed class ConfigurationSpecs
         var smtp = SmtpSettings.Create(config);
         var queue = QueueSettings.Create(config);
         _ = Engine.Queue.Routing.Router.Create(config);
+        _ = EngineHost.ProxyProtocolOf(config);
         Assert.NotEmpty(smtp.Listen);
         Assert.True(queue.Partitions > 0);
     }
@@ -83,5 +84,24 @@ public sealed class ConfigurationSpecs
         Assert.Equal(Engine.Protocols.Smtp.BareNewlinePolicy.Normalize, smtp.BareNewline);
         Assert.Throws<ConfigurationException>(() => SmtpSettings.Create(EngineConfig.Load(null, ["engine.smtp.bare-newline=maybe"])));
         Assert.Throws<ConfigurationException>(() => SmtpSettings.Create(EngineConfig.Load(null, ["engine.smtp.command-line-limit=100"])));
+    }
+
+    [Fact]
+    public void The_PROXY_protocol_is_off_by_default_and_names_only_listeners_of_the_node()
+    {
+        Assert.Null(EngineHost.ProxyProtocolOf(EngineConfig.Load(null, [])));
+        var proxy = EngineHost.ProxyProtocolOf(EngineConfig.Load(null,
+            ["engine.imap.listen = [\"127.0.0.1:2143\"]", "engine.proxy-protocol.listeners = [\"127.0.0.1:2143\"]", "engine.proxy-protocol.trusted-networks = [\"10.1.0.0/16\"]"]));
+        Assert.NotNull(proxy);
+        Assert.True(proxy.On(System.Net.IPEndPoint.Parse("127.0.0.1:2143")));
+        Assert.False(proxy.On(System.Net.IPEndPoint.Parse("127.0.0.1:2525")));
+        Assert.True(proxy.Trusted(System.Net.IPAddress.Parse("10.1.2.3")));
+        Assert.False(proxy.Trusted(System.Net.IPAddress.Parse("10.2.0.1")));
+        var stray = Assert.Throws<ConfigurationException>(() => EngineHost.ProxyProtocolOf(EngineConfig.Load(null,
+            ["engine.proxy-protocol.listeners = [\"127.0.0.1:9999\"]", "engine.proxy-protocol.trusted-networks = [\"10.1.0.0/16\"]"])));
+        Assert.Contains("not the listen address of a service", stray.Message, StringComparison.Ordinal);
+        var none = Assert.Throws<ConfigurationException>(() => EngineHost.ProxyProtocolOf(EngineConfig.Load(null,
+            ["engine.proxy-protocol.listeners = [\"127.0.0.1:2525\"]"])));
+        Assert.Contains("trusted-networks: empty", none.Message, StringComparison.Ordinal);
     }
 }

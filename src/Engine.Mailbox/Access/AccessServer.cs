@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Engine.Messages.Mailbox;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +15,8 @@ namespace Engine.Mailbox.Access;
 /// A mail access service of a node (POP3, IMAP): its listeners, with the node's and each address's connection
 /// limits, and its open sessions, one task each. Stopping it stops accepting, then ends the sessions.
 /// </summary>
-public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, AccessSettings settings, ILogger log, string service) : IHostedService
+public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, AccessSettings settings, ILogger log, string service, ProxyProtocol? proxy)
+    : IHostedService
 {
     private readonly List<ConnectionListener> _listeners = [];
 
@@ -48,7 +50,7 @@ public abstract class AccessServer(IRequiredActor<MailboxRegionKey> mailboxes, A
                 (socket, address, leave) => Run(socket, address, leave, region, implicitTls),
                 // over TLS a refusal would need a handshake first: the connection just closes
                 (socket, _, reason) => implicitTls ? Task.CompletedTask : socket.SendAsync(Refusal(reason)),
-                (e, address) => AccessLog.Disconnected(log, service, e.Message, address.ToString()));
+                (e, address) => AccessLog.Disconnected(log, service, e.Message, address.ToString()), proxy);
         _listeners.AddRange(Settings.Listen.Select(e => Listener(e, false)));
         _tlsListeners.AddRange((Settings.ListenTls ?? []).Select(e => Listener(e, true)));
         foreach (var listener in _listeners.Concat(_tlsListeners))

@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Engine.Network.Tls;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
@@ -16,7 +17,8 @@ namespace Engine.Mailbox.Imap;
 
 /// <summary>The IMAP service of a node (RFC 3501, RFC 9051): one <see cref="ImapConnection"/> per session.</summary>
 public sealed class ImapServer(IRequiredActor<MailboxRegionKey> mailboxes, ActorSystem system, IRecipientDirectory directory, MaildirStore maildir,
-    IBlobStore blobs, ServerTls tls, LoginGuard guard, ImapSettings imap, ILoggerFactory loggers) : AccessServer(mailboxes, imap.Access, loggers.CreateLogger("Engine.Imap"), "imap")
+    IBlobStore blobs, ServerTls tls, LoginGuard guard, ImapSettings imap, ILoggerFactory loggers, ProxyProtocol? proxy = null)
+    : AccessServer(mailboxes, imap.Access, loggers.CreateLogger("Engine.Imap"), "imap", proxy)
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Imap");
 

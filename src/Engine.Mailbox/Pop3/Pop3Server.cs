@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Engine.Mailbox.Access;
 using Engine.Messages.Mailbox;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Engine.Network.Tls;
 using Engine.Storage.Accounts;
 using Engine.Storage.Maildir;
@@ -18,7 +19,8 @@ namespace Engine.Mailbox.Pop3;
 /// the sessions; a session that had not reached QUIT removes nothing (RFC 1939 section 6: no UPDATE without QUIT).
 /// </summary>
 public sealed class Pop3Server(IRequiredActor<MailboxRegionKey> mailboxes, IRecipientDirectory directory, MaildirStore maildir, ServerTls tls, LoginGuard guard,
-    AccessSettings settings, ILoggerFactory loggers) : AccessServer(mailboxes, settings, loggers.CreateLogger("Engine.Pop3"), "pop3")
+    AccessSettings settings, ILoggerFactory loggers, ProxyProtocol? proxy = null)
+    : AccessServer(mailboxes, settings, loggers.CreateLogger("Engine.Pop3"), "pop3", proxy)
 {
     private readonly ILogger _log = loggers.CreateLogger("Engine.Pop3");
 

@@ -55,7 +55,7 @@ internal sealed class SmtpConnection
     private bool _sessionStopped;
     private IActorRef _session = ActorRefs.Nobody;
 
-    public SmtpConnection(Socket socket, SmtpSettings settings, ServerTls tls, SmtpService service)
+    public SmtpConnection(Socket socket, IPAddress remote, SmtpSettings settings, ServerTls tls, SmtpService service)
     {
         _socket = socket;
         _settings = settings;
@@ -65,7 +65,7 @@ internal sealed class SmtpConnection
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
         _wire = new SmtpInputReader(new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance));
-        RemoteAddress = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        RemoteAddress = remote;
     }
 
     public IPAddress RemoteAddress { get; }

@@ -4,6 +4,7 @@ using System.Text;
 using Akka.Actor;
 using Engine.Filtering.Restrictions;
 using Engine.Network;
+using Engine.Network.Proxy;
 using Engine.Network.Tls;
 using Microsoft.Extensions.Logging;
 
@@ -31,18 +32,24 @@ internal sealed class SmtpListener : IDisposable
     private readonly SmtpService _service;
 
     public SmtpListener(IPEndPoint endPoint, Func<SmtpSetup> setup, ServerTls tls, IActorRef sessions, ConnectionCounter counter, ILogger log,
-        SmtpService service)
+        SmtpService service, ProxyProtocol? proxy)
     {
         _setup = setup;
         _log = log;
         _service = service;
         var settings = setup().Settings;
-        _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp), (socket, _, leave) =>
+        _listener = new ConnectionListener(endPoint, counter, new ConnectionLimits(settings.MaxConnections, settings.MaxConnectionsPerIp), (socket, address, leave) =>
             {
                 var now = setup();
-                sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, now.Settings, tls, service), now.Settings, now.Restrictions, leave));
+                sessions.Tell(new SmtpSessions.Start(new SmtpConnection(socket, address, now.Settings, tls, service), now.Settings, now.Restrictions, leave));
             },
-            RefuseAsync, (e, address) => Log.SessionError(_log, e, $"unknown[{address}]"));
+            RefuseAsync, (e, address) =>
+            {
+                if (e is InvalidDataException or TimeoutException) // a refused PROXY protocol header, with its reason
+                    Log.ProxyRefused(_log, $"unknown[{address}]", e.Message);
+                else
+                    Log.SessionError(_log, e, $"unknown[{address}]");
+            }, proxy);
     }
 
     public SmtpService Service => _service;

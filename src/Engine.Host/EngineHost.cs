@@ -100,8 +100,8 @@ public static class EngineHost
         builder.Services.AddHostedService(sp => new ReloadOnHangup(sp.GetRequiredService<ConfigReloader>()));
         builder.Services.AddSingleton(smtp);
         builder.Services.AddSingleton(queue);
-        var blobs = new FileBlobStore(SpoolDir(config, dataDir), fsync);
-        builder.Services.AddSingleton<IBlobStore>(blobs);
+        var blobs = BlobStore(config, dataDir, database, fsync);
+        builder.Services.AddSingleton(blobs);
         // The transport map and mydestination as the queue partitions of this node see them; a reload replaces them.
         var routing = Router.Create(config, smtp.MyDestination);
         var delivery = DeliverySettings.Create(config, smtp.Hostname, smtp.Listen);
@@ -286,6 +286,17 @@ public static class EngineHost
         return new ProxyProtocol(listeners, a => trusted.Any(n => n.Contains(a)), config.GetTimeSpan(section + ".timeout", TimeSpan.FromSeconds(5)));
     }
 
+    /// <summary>Where bodies are kept (engine.storage.blob-store): files in the spool folder, or the cluster's PostgreSQL.</summary>
+    private static IBlobStore BlobStore(Config config, string dataDir, EngineDatabase database, bool fsync) =>
+        config.GetString("engine.storage.blob-store", "files") switch
+        {
+            "files" => new FileBlobStore(SpoolDir(config, dataDir), fsync),
+            "database" when database.Provider == DatabaseProvider.PostgreSql => new SqlBlobStore(database),
+            "database" => throw new ConfigurationException(
+                "engine.storage.blob-store = database needs engine.persistence.provider = postgresql (in SQLite a body would hold the write lock while it arrives)"),
+            var other => throw new ConfigurationException($"engine.storage.blob-store: '{other}' is not files or database"),
+        };
+
     private static string SpoolDir(Config config, string dataDir) => Path.Combine(dataDir, config.GetString("engine.storage.spool-dir", "spool"));
 
     /// <summary>
@@ -390,7 +401,7 @@ public static class EngineHost
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
-        builder.Services.AddSingleton<IBlobStore>(new FileBlobStore(SpoolDir(config, dataDir), fsync));
+        builder.Services.AddSingleton(BlobStore(config, dataDir, database, fsync));
         builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend).WithJournal(database));
         return builder.Build();
     }

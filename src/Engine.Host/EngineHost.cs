@@ -222,7 +222,8 @@ public static class EngineHost
             return new QueueAdmin(() => region.GetAsync(), blobs, () => recipients.Current, admin);
         });
         builder.Services.AddSingleton(sp => new ClusterAdmin(sp.GetRequiredService<ActorSystem>(),
-            [QueuePartitionExtractor.TypeName, DestinationExtractor.TypeName, MailboxExtractor.TypeName, GreylistExtractor.TypeName], admin.AskTimeout));
+            [(QueuePartitionExtractor.TypeName, "queue"), (DestinationExtractor.TypeName, "delivery"), (MailboxExtractor.TypeName, "mailbox"),
+                (GreylistExtractor.TypeName, "smtp")], admin.AskTimeout));
         builder.Services.AddSingleton(sp => new DirectoryAdmin(directory, () => (sp.GetRequiredService<IRecipientDirectory>() as CachedDirectory)?.Refresh(),
             KeepsCramMd5(config)));
         builder.Services.AddSingleton(sp =>

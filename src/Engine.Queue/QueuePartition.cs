@@ -74,6 +74,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _waiting = [];
     private List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _writing = [];
+
+    /// <summary>Others that asked for a message while its write was under way; they hear what its first asker hears.</summary>
+    private readonly List<(QueueId Id, IActorRef ReplyTo)> _repeats = [];
     private QueuePartitionState _state = QueuePartitionState.Empty;
     private long _eventsSinceSnapshot;
 
@@ -170,6 +173,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 {
                     // A retry of a write that did land: answer as the first time.
                     Sender.Tell(new QueueReplies.Queued(enqueue.Id));
+                    return;
+                }
+                if (_writing.Concat(_waiting).Where(w => w.Event.Id == enqueue.Id).Select(w => w.ReplyTo).FirstOrDefault() is { } first)
+                {
+                    // Asked again while its write is under way: one write, and an answer to every asker.
+                    if (!first.Equals(Sender))
+                        _repeats.Add((enqueue.Id, Sender));
                     return;
                 }
                 _waiting.Add((new QueueEvents.MessageQueued(enqueue.Id, enqueue.Envelope, enqueue.BlobRef, DateTimeOffset.UtcNow, enqueue.Hold), Sender));
@@ -310,6 +320,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
             replyTo[e.Id].Tell(new QueueReplies.Queued(e.Id));
+            AnswerRepeats(e.Id, new QueueReplies.Queued(e.Id));
             if (e.Hold is not null)
                 QueueLog.Held(_maillog, e.Id.Value, e.Hold); // a HOLD action at SMTP time: into the hold queue, as Postfix
             Dispatch(_state.Messages[e.Id]);
@@ -861,8 +872,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         _log.Error(cause, "{0}: journal write failed", PersistenceId);
         foreach (var (e, replyTo) in _writing.Concat(_waiting))
             replyTo.Tell(new QueueReplies.NotQueued(e.Id, cause.Message));
+        foreach (var (id, replyTo) in _repeats)
+            replyTo.Tell(new QueueReplies.NotQueued(id, cause.Message));
         _writing = [];
         _waiting.Clear();
+        _repeats.Clear();
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
@@ -874,6 +888,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             foreach (var (e, replyTo) in _writing.Where(w => w.Event.Id == rejected.Id))
                 replyTo.Tell(new QueueReplies.NotQueued(e.Id, cause.Message));
+            AnswerRepeats(rejected.Id, new QueueReplies.NotQueued(rejected.Id, cause.Message));
         }
+    }
+
+    private void AnswerRepeats(QueueId id, object answer)
+    {
+        if (_repeats.Count == 0)
+            return;
+        foreach (var (_, replyTo) in _repeats.Where(r => r.Id == id))
+            replyTo.Tell(answer);
+        _repeats.RemoveAll(r => r.Id == id);
     }
 }

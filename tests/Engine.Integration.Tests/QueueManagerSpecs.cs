@@ -1,4 +1,5 @@
 using System.Net;
+using Akka.Actor;
 using Engine.Integration.Tests.Support;
 using Engine.Messages.Queue;
 using Engine.Storage.Blobs;
@@ -182,4 +183,31 @@ public sealed class QueueManagerSpecs
     }
 
     private static Engine.Primitives.QueueId QueuedId(string id) => Engine.Primitives.QueueId.Parse(id);
+
+    [Fact]
+    public async Task An_enqueue_asked_again_by_others_while_or_after_it_is_written_is_written_once_and_answered_to_all()
+    {
+        await using var engine = await EngineInstance.StartInAsync(Accounts.WithJane("enqueue-again"));
+        var blobs = engine.Services.GetRequiredService<IBlobStore>();
+        var id = Engine.Primitives.QueueId.New();
+        await using (var writer = blobs.Create(id))
+        {
+            await writer.WriteAsync("Subject: asked twice\r\n\r\nonce\r\n"u8.ToArray());
+            await writer.CommitAsync();
+        }
+        var envelope = new Engine.Messages.Envelope("alice@client.test", [new Engine.Messages.EnvelopeRecipient("jane@campus.test", Engine.Primitives.DsnNotify.Unspecified)],
+            Engine.Primitives.BodyType.SevenBit, false, Engine.Primitives.DsnReturn.Unspecified, null,
+            new Engine.Messages.ClientInfo("127.0.0.1", "localhost", "client.test", "ESMTP"), DateTimeOffset.UtcNow, 30);
+        var region = await engine.Services.GetRequiredService<Akka.Hosting.IRequiredActor<QueueRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
+        var enqueue = new QueueCommands.Enqueue(id.Partition(16), id, envelope, id.Value[^1] + "/" + id.Value);
+        // Three askers at once (as a session whose first request seemed lost, and its repeats), then one after the write.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => region.Ask<QueueReplies.Queued>(enqueue, TimeSpan.FromSeconds(10))));
+        Assert.All(answers, a => Assert.Equal(id, a.Id));
+        Assert.Equal(id, (await region.Ask<QueueReplies.Queued>(enqueue, TimeSpan.FromSeconds(10))).Id);
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id.Value}: to=<jane@campus.test>", StringComparison.Ordinal) && l.Contains("status=sent"));
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        Assert.Single(engine.Logs.Lines, l => l.StartsWith($"{id.Value}: to=<jane@campus.test>", StringComparison.Ordinal));
+        Assert.Single(await Accounts.WaitForNewAsync(engine.DataDir, "jane@campus.test", 1));
+    }
 }

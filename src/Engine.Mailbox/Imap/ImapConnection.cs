@@ -532,8 +532,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         if (FolderName(args[0]) is not { } folder)
             return Bad(tag, "Invalid mailbox name");
         var channel = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-        var watcher = system.ActorOf(ImapWatcher.Props(channel.Writer));
-        mailboxes.Tell(new MailboxCommands.Watch(_account, folder), watcher);
+        var watcher = system.ActorOf(ImapWatcher.Props(channel.Writer, mailboxes, new MailboxCommands.Watch(_account, folder)));
         MailboxReplies.Listing listing;
         using (var timeout = new CancellationTokenSource(AskTimeout))
         {
@@ -634,11 +633,14 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
         {
             await foreach (var change in changes.ReadAllAsync().ConfigureAwait(false))
             {
-                if (change is not MailboxReplies.Changed changed)
-                    continue;
                 if (_selected != selected)
                     return;
-                selected.Hear(changed, MaxPending); // a deleted or renamed folder ends the session at its next command
+                if (change is MailboxReplies.Listing listing)
+                    selected.Resync(listing, MaxPending); // a new incarnation of the mailbox entity: what changed meanwhile
+                else if (change is MailboxReplies.Changed changed)
+                    selected.Hear(changed, MaxPending); // a deleted or renamed folder ends the session at its next command
+                else
+                    continue;
                 if (_idleTag is null)
                     continue;
                 await _gate.WaitAsync().ConfigureAwait(false);

@@ -85,6 +85,33 @@ internal sealed class SelectedMailbox
     }
 
     /// <summary>
+    /// The whole listing again, from a new incarnation of the mailbox entity (the old one's notices may have been lost):
+    /// heard as one change, against what this view knows or has pending, so that new messages are announced as EXISTS,
+    /// changed flags as FETCH, and messages no longer there as EXPUNGE. Another UIDVALIDITY means the folder is gone.
+    /// </summary>
+    public void Resync(MailboxReplies.Listing listing, int maxPending)
+    {
+        if (listing.UidValidity != UidValidity)
+        {
+            Hear(new MailboxReplies.Changed(listing.Account, [], [], [], HighestModSeq, Deleted: true), maxPending);
+            return;
+        }
+        HashSet<long> known;
+        lock (_pending)
+        {
+            known = _messages.Select(m => m.Uid).ToHashSet();
+            foreach (var change in _pending)
+            {
+                known.UnionWith(change.Appended.Select(m => m.Uid));
+                known.ExceptWith(change.Expunged);
+            }
+        }
+        var present = listing.Messages.Select(m => m.Uid).ToHashSet();
+        Hear(new MailboxReplies.Changed(listing.Account, listing.Messages.Where(m => !known.Contains(m.Uid)).ToArray(), listing.Messages,
+            known.Where(u => !present.Contains(u)).Order().ToArray(), listing.HighestModSeq), maxPending);
+    }
+
+    /// <summary>
     /// Waits, at most <paramref name="timeout"/>, until the mailbox has told this view of the message <paramref name="uid"/>:
     /// what a command of this session put in the selected folder (APPEND, COPY) is announced in its own reply, as the
     /// mailbox's notice may come a moment after its answer.
@@ -153,10 +180,13 @@ internal sealed class SelectedMailbox
     /// <summary>A message whose flags this session changed itself: the view takes them now.</summary>
     public void Update(MailMessage message)
     {
-        var i = IndexOf(message.Uid);
-        if (i >= 0 && _messages[i].ModSeq <= message.ModSeq)
-            _messages[i] = message;
-        HighestModSeq = Math.Max(HighestModSeq, message.ModSeq);
+        lock (_pending) // the list changes only under the lock, as Resync reads it from the watcher's thread
+        {
+            var i = IndexOf(message.Uid);
+            if (i >= 0 && _messages[i].ModSeq <= message.ModSeq)
+                _messages[i] = message;
+            HighestModSeq = Math.Max(HighestModSeq, message.ModSeq);
+        }
     }
 
     /// <summary>
@@ -164,6 +194,12 @@ internal sealed class SelectedMailbox
     /// with QRESYNC enabled one "* VANISHED uids" (RFC 7162 section 3.2.10).
     /// </summary>
     public List<string> Remove(IEnumerable<long> uids, bool qresync)
+    {
+        lock (_pending)
+            return RemoveLocked(uids, qresync);
+    }
+
+    private List<string> RemoveLocked(IEnumerable<long> uids, bool qresync)
     {
         var gone = uids.Where(Contains).Distinct().OrderDescending().ToArray();
         var lines = new List<string>();

@@ -14,9 +14,16 @@ internal sealed partial class SmtpSession
 {
     private sealed record QueueTimedOut(QueueId Id);
 
+    /// <summary>
+    /// How often a queue entry not yet answered is asked for again: a request that reached a partition as its shard was
+    /// handed to another node (a rolling restart) is lost with it; the partition answers a repeat as the first time.
+    /// </summary>
+    private static readonly TimeSpan EnqueueResend = TimeSpan.FromSeconds(5);
+
     private BodyTarget? _body;
     private SmtpReply? _chunkRefusal;
     private ICancelable? _queueTimer;
+    private ICancelable? _queueResend;
     /// <summary>Between Enqueue and the queue's answer (a restriction decision must not resume the stash then).</summary>
     private bool _queueing;
 
@@ -260,8 +267,10 @@ internal sealed partial class SmtpSession
             _body!.Decoder.Size,
             _effects.OfType<TransactionEffect.Filter>().LastOrDefault()?.Transport);
         var hold = _effects.OfType<TransactionEffect.Hold>().FirstOrDefault()?.Reason;
-        _queue.Tell(new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold));
+        var enqueue = new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold);
+        _queue.Tell(enqueue);
         _queueTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.QueueTimeout, Self, new QueueTimedOut(_queueId), Self);
+        _queueResend = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(EnqueueResend, EnqueueResend, _queue, enqueue, Self);
         _queueing = true;
         Become(AwaitingQueue);
     }
@@ -272,7 +281,7 @@ internal sealed partial class SmtpSession
         switch (message)
         {
             case QueueReplies.Queued queued when queued.Id == _queueId:
-                _queueTimer?.Cancel();
+                StopQueueTimers();
                 Log.Queued(_log, _queueId.Value, _mail!.From.ToString(), _body!.Decoder.Size, _recipients.Count);
                 SmtpMetrics.Queued(_recipients.Count);
                 var id = _queueId;
@@ -284,13 +293,14 @@ internal sealed partial class SmtpSession
             case QueueReplies.NotQueued notQueued when notQueued.Id == _queueId:
                 // Whether the write landed is not always known (a failed commit may still be on disk),
                 // so the body stays; the queue's sweep of bodies without an entry removes it.
-                _queueTimer?.Cancel();
+                StopQueueTimers();
                 Log.NotQueued(_log, _queueId.Value, notQueued.Reason);
                 _body = null;
                 NotQueued();
                 break;
             case QueueTimedOut timedOut when timedOut.Id == _queueId:
                 // The write may still land; the body stays for it. The client will retry: at worst a duplicate.
+                StopQueueTimers();
                 Log.NotQueued(_log, _queueId.Value, "queue did not answer in time");
                 _body = null;
                 NotQueued();
@@ -301,6 +311,12 @@ internal sealed partial class SmtpSession
                 WhileWaiting(message);
                 break;
         }
+    }
+
+    private void StopQueueTimers()
+    {
+        _queueTimer?.Cancel();
+        _queueResend?.Cancel();
     }
 
     /// <summary>What a behaviour waiting for an answer does with everything else: commands wait in the stash, in order.</summary>

@@ -133,6 +133,7 @@ internal sealed partial class SmtpSession : UntypedActor, IWithStash, IWithTimer
 
     protected override void PostStop()
     {
+        StopQueueTimers();
         // While the connection writes a body, the body is the connection's to throw away.
         if (!_inBody)
             AbortTransaction();

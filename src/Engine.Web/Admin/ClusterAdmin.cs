@@ -6,7 +6,7 @@ using Engine.Messages.Cluster;
 namespace Engine.Web.Admin;
 
 /// <summary>The cluster as the operators see it: members with their roles, where the shards live, leave and down.</summary>
-public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shardTypes, TimeSpan timeout)
+public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<(string Type, string Role)> shardTypes, TimeSpan timeout)
 {
     public ActorSystem System => system;
 
@@ -21,32 +21,33 @@ public sealed class ClusterAdmin(ActorSystem system, IReadOnlyList<string> shard
             m.Roles.Order(StringComparer.Ordinal).ToArray(), m.Address.Equals(state.Leader), m.Address.Equals(cluster.SelfAddress),
             !state.Unreachable.Contains(m))).ToArray();
         var placements = await Task.WhenAll(shardTypes.Select(PlacementAsync)).ConfigureAwait(false);
-        return new ClusterStatus(cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, placements.OfType<ShardPlacement>().ToArray());
+        return new ClusterStatus(cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, placements);
     }
 
-    /// <summary>The shards of one entity type per node; null when this node knows no region of that type or no answer came.</summary>
-    private async Task<ShardPlacement?> PlacementAsync(string type)
+    /// <summary>
+    /// The shards of one entity type per node: each member with the type's role is asked for its own region's state, so
+    /// the answer needs neither the shard coordinator (which moves when the oldest node leaves) nor every node; a region
+    /// that does not answer within the stats timeout (a node going down, or still starting) is left out.
+    /// </summary>
+    private async Task<ShardPlacement> PlacementAsync((string Type, string Role) shards)
     {
-        IActorRef region;
-        try
+        var members = Cluster.Get(system).State.Members
+            .Where(m => m.HasRole(shards.Role) && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving or MemberStatus.Exiting)
+            .OrderBy(m => m.Address.ToString(), StringComparer.Ordinal).ToArray();
+        var regions = await Task.WhenAll(members.Select(async m =>
         {
-            region = ClusterSharding.Get(system).ShardRegion(type);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-        try
-        {
-            // A region that does not answer within the stats timeout (a node going down) is left out, not waited for.
-            var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(StatsTimeout), timeout).ConfigureAwait(false);
-            return new ShardPlacement(type, stats.Regions.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
-                .Select(r => new RegionShards(r.Key.ToString(), r.Value.Stats.Count, r.Value.Stats.Values.Sum())).ToArray());
-        }
-        catch (AskTimeoutException)
-        {
-            return null;
-        }
+            var path = new RootActorPath(m.Address) / "system" / "sharding" / shards.Type;
+            try
+            {
+                var state = await system.ActorSelection(path).Ask<CurrentShardRegionState>(GetShardRegionState.Instance, StatsTimeout).ConfigureAwait(false);
+                return new RegionShards(path.ToString(), state.Shards.Count, state.Shards.Sum(s => s.EntityIds.Count));
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException)
+            {
+                return null;
+            }
+        })).ConfigureAwait(false);
+        return new ShardPlacement(shards.Type, regions.OfType<RegionShards>().ToArray());
     }
 
     /// <summary>

@@ -49,9 +49,14 @@ public sealed class EngineProcess : IAsyncDisposable
     /// <summary>A node whose listeners bind <paramref name="address"/> (127.0.0.2, ...), as one machine of a farm.</summary>
     public static Task<EngineProcess> StartNodeAsync(string dataDir, string address, params string[] extra) => StartAsync(dataDir, null, address, extra);
 
-    private static async Task<EngineProcess> StartAsync(string dataDir, string? file, string address, string[] extra)
+    /// <summary>A node as <see cref="StartNodeAsync(string, string, string[])"/> with its SMTP listener on <paramref name="port"/> (kept over a restart).</summary>
+    public static Task<EngineProcess> StartNodeAsync(string dataDir, string address, int port, params string[] extra) =>
+        StartAsync(dataDir, null, address, extra, port);
+
+    private static async Task<EngineProcess> StartAsync(string dataDir, string? file, string address, string[] extra, int port = 0)
     {
-        var port = Loopback.FreePort();
+        if (port == 0)
+            port = Loopback.FreePort();
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

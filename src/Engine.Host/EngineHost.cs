@@ -137,7 +137,8 @@ public static class EngineHost
                     MailboxExtractor.TypeName,
                     account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
                     new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
-                    new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData })
+                    // A mailbox passivates itself when idle and unwatched (a watched one would be asked for again at once).
+                    new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData, ShouldPassivateIdleEntities = false })
                 .WithShardRegion<GreylistRegionKey>(
                     GreylistExtractor.TypeName,
                     (_, registry, _) => bucket => Engine.Filtering.Greylist.Greylist.Props(bucket, greylist, registry.Get<GreylistRegionKey>()),

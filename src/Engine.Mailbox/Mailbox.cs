@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
 using Engine.Messages.Mailbox;
@@ -59,6 +60,23 @@ public sealed partial class Mailbox : UntypedPersistentActor
     }
 
     public override string PersistenceId { get; }
+
+    /// <summary>How long a mailbox without watchers stays in memory after its last message (the region does not passivate it).</summary>
+    private static readonly TimeSpan IdleAfter = TimeSpan.FromMinutes(2);
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Context.SetReceiveTimeout(IdleAfter);
+    }
+
+    /// <summary>A failure restarts this actor with the same reference and an empty memory: the sessions must watch again.</summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        foreach (var watcher in _watchers.Keys)
+            watcher.Tell(new MailboxReplies.WatchAgain(_account));
+        base.PreRestart(reason, message);
+    }
 
     public static Props Props(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail = true) =>
         Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs, quotaTempfail));
@@ -145,6 +163,11 @@ public sealed partial class Mailbox : UntypedPersistentActor
                 break;
             case Terminated terminated:
                 _watchers.Remove(terminated.ActorRef);
+                break;
+            case ReceiveTimeout:
+                // Idle: passivate, unless a session watches (it would only ask again) or work is under way.
+                if (_watchers.Count == 0 && _writes == 0 && _batch.Count == 0 && !_flushing && !_expunging)
+                    Context.Parent.Tell(new Passivate(PoisonPill.Instance));
                 break;
             case MailboxCommands.Store or MailboxCommands.Copy or MailboxCommands.Expunge when _expunging:
                 Stash.Stash(); // the expunge looks files up by their flags: no rename meanwhile

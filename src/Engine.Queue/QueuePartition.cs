@@ -182,6 +182,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                         _repeats.Add((enqueue.Id, Sender));
                     return;
                 }
+                if (!BodyExists(enqueue.BlobRef))
+                {
+                    // A session commits the body before it asks, so this is a repeat that came late, after the message was
+                    // delivered and its body removed (or a spool that lost it): never a new entry without a body.
+                    Sender.Tell(new QueueReplies.NotQueued(enqueue.Id, "the message body is not in the spool"));
+                    return;
+                }
                 _waiting.Add((new QueueEvents.MessageQueued(enqueue.Id, enqueue.Envelope, enqueue.BlobRef, DateTimeOffset.UtcNow, enqueue.Hold), Sender));
                 if (_writing.Count == 0)
                     WriteBatch();
@@ -889,6 +896,19 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             foreach (var (e, replyTo) in _writing.Where(w => w.Event.Id == rejected.Id))
                 replyTo.Tell(new QueueReplies.NotQueued(e.Id, cause.Message));
             AnswerRepeats(rejected.Id, new QueueReplies.NotQueued(rejected.Id, cause.Message));
+        }
+    }
+
+    private bool BodyExists(string blobRef)
+    {
+        try
+        {
+            return _blobs.Exists(blobRef);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            _log.Warning("{0}: cannot check the body {1}: {2}", PersistenceId, blobRef, e.Message);
+            return false;
         }
     }
 

@@ -48,15 +48,22 @@ internal sealed class ImapWatcher : UntypedActor, IWithTimers
             case Rewatch:
                 _mailboxes.Tell(_watch, Self);
                 break;
+            case MailboxReplies.WatchAgain:
+                _mailboxes.Tell(_watch, Self); // the entity restarted (same reference) and forgot its watchers
+                Timers.StartPeriodicTimer("rewatch", Rewatch.Instance, AskAgain);
+                break;
             case Terminated:
                 break;
             default:
-                if (message is MailboxReplies.Listing && !Sender.Equals(_entity) && !Sender.IsNobody())
+                if (message is MailboxReplies.Listing)
                 {
-                    if (_entity is not null)
-                        Context.Unwatch(_entity);
-                    _entity = Sender;
-                    Context.Watch(_entity);
+                    if (!Sender.Equals(_entity) && !Sender.IsNobody())
+                    {
+                        if (_entity is not null)
+                            Context.Unwatch(_entity);
+                        _entity = Sender;
+                        Context.Watch(_entity);
+                    }
                     Timers.Cancel("rewatch");
                 }
                 _session.TryWrite(message);

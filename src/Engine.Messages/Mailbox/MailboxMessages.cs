@@ -113,6 +113,12 @@ public static class MailboxReplies
     public sealed record Stored(string Account, IReadOnlyList<MailMessage> Changed, IReadOnlyList<long> Modified) : IEngineMessage;
 
     /// <summary>
+    /// Told to every watching session by a mailbox entity that restarts after a failure (same actor, empty memory):
+    /// its watchers are forgotten, so each must send Watch again (and gets a fresh listing).
+    /// </summary>
+    public sealed record WatchAgain(string Account) : IEngineMessage;
+
+    /// <summary>
     /// Told to every watching session after a change is journaled: messages appended, messages whose flags
     /// changed (with their new flags and modseq), messages expunged, and the mailbox's HIGHESTMODSEQ after it.
     /// </summary>

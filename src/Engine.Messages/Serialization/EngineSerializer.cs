@@ -74,6 +74,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(MailboxCommands.Store), "mc.store"),
         (typeof(MailboxReplies.Stored), "mr.stored"),
         (typeof(MailboxReplies.Changed), "mr.changed"),
+        (typeof(MailboxReplies.WatchAgain), "mr.watch-again"),
         (typeof(FlagsOf), "m.flags-of"),
         (typeof(MailboxCommands.Folders), "mc.folders"),
         (typeof(MailboxCommands.CreateFolder), "mc.create"),
@@ -202,6 +203,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(MailboxCommands.Store))]
 [JsonSerializable(typeof(MailboxReplies.Stored))]
 [JsonSerializable(typeof(MailboxReplies.Changed), TypeInfoPropertyName = "MailboxChanged")]
+[JsonSerializable(typeof(MailboxReplies.WatchAgain))]
 [JsonSerializable(typeof(FlagsOf))]
 [JsonSerializable(typeof(MailboxCommands.Folders))]
 [JsonSerializable(typeof(MailboxCommands.CreateFolder))]

@@ -51,15 +51,16 @@ public sealed record ProxyHeader(IPEndPoint? Source, IPEndPoint? Destination)
         var body = header[FixedLength..];
         if (local)
             return new ProxyHeader(null, null); // the balancer's own connection: the addresses, if any, mean nothing
-        if (transport is not (0 or 1))
-            throw new InvalidDataException("PROXY protocol transport is not a stream");
+        // The spec's combinations: UNSPEC with UNSPEC, or INET, INET6 or UNIX with STREAM (or DGRAM, refused here).
+        if (family > 3)
+            throw new InvalidDataException($"PROXY protocol address family {family} is unknown");
+        if (family == 0 ? transport != 0 : transport != 1)
+            throw new InvalidDataException(transport == 2 ? "PROXY protocol transport is not a stream" : $"PROXY protocol family {family} with transport {transport}");
         return family switch
         {
-            0 => new ProxyHeader(null, null), // UNSPEC: the balancer does not know the client
             1 => Addresses(body, 4),
             2 => Addresses(body, 16),
-            3 => new ProxyHeader(null, null), // UNIX sockets: no address to give
-            _ => throw new InvalidDataException($"PROXY protocol address family {family} is unknown"),
+            _ => new ProxyHeader(null, null), // UNSPEC (the balancer does not know the client) or UNIX sockets
         };
     }
 
@@ -68,6 +69,8 @@ public sealed record ProxyHeader(IPEndPoint? Source, IPEndPoint? Destination)
         if (body.Length < 2 * size + 4)
             throw new InvalidDataException($"PROXY protocol addresses need {2 * size + 4} bytes, the header has {body.Length}");
         var source = new IPAddress(body[..size]);
+        if (source.IsIPv4MappedToIPv6)
+            source = source.MapToIPv4(); // a balancer listening on IPv6 for IPv4 clients: the client is the IPv4 address
         var destination = new IPAddress(body.Slice(size, size));
         var sourcePort = BinaryPrimitives.ReadUInt16BigEndian(body.Slice(2 * size, 2));
         var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(body.Slice(2 * size + 2, 2));

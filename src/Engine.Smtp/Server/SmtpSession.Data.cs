@@ -270,7 +270,11 @@ internal sealed partial class SmtpSession
         var enqueue = new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold);
         _queue.Tell(enqueue);
         _queueTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.QueueTimeout, Self, new QueueTimedOut(_queueId), Self);
-        _queueResend = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(EnqueueResend, EnqueueResend, _queue, enqueue, Self);
+        var resend = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(EnqueueResend, EnqueueResend, _queue, enqueue, Self);
+        _queueResend = resend;
+        // No repeat in the last 10 s before the 451: one that landed after it would queue what the client sends again.
+        var stopAt = _settings.QueueTimeout - TimeSpan.FromSeconds(10);
+        Context.System.Scheduler.Advanced.ScheduleOnce(stopAt > TimeSpan.Zero ? stopAt : TimeSpan.Zero, resend.Cancel);
         _queueing = true;
         Become(AwaitingQueue);
     }

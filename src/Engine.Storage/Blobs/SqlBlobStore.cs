@@ -78,13 +78,17 @@ public sealed class SqlBlobStore : IBlobStore
         }
     }
 
+    /// <summary>
+    /// Writes each full chunk but the first in a short statement of its own (no connection or transaction held while a
+    /// slow client sends), and chunk 0 last, at commit: a body is there for readers once its chunk 0 is, so chunk 0 is
+    /// the commit. Chunk 0's bytes wait in memory until then (256 KiB at most). An abort deletes what was written.
+    /// </summary>
     private sealed class Writer(EngineDatabase database, string blobRef) : IBlobWriter
     {
         private readonly SemaphoreSlim _gate = new(1, 1);
         private readonly MemoryStream _pending = new();
-        private DbConnection? _connection;
-        private DbTransaction? _transaction;
-        private int _chunks;
+        private byte[]? _first;
+        private int _chunks; // full chunks taken so far (chunk 0 kept, the others written)
         private int _done; // 1 once committed or aborted
 
         public string Ref => blobRef;
@@ -101,7 +105,7 @@ public sealed class SqlBlobStore : IBlobStore
                     _pending.Write(bytes.Span[..take]);
                     bytes = bytes[take..];
                     if (_pending.Length == ChunkSize)
-                        await FlushChunkAsync(cancellationToken).ConfigureAwait(false);
+                        await TakeChunkAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (DbException e)
@@ -114,19 +118,21 @@ public sealed class SqlBlobStore : IBlobStore
             }
         }
 
-        /// <summary>Writes the chunk gathered so far, in the body's transaction (begun with the first full chunk).</summary>
-        private async Task FlushChunkAsync(CancellationToken cancellationToken)
+        private async Task TakeChunkAsync(CancellationToken cancellationToken)
         {
-            if (_connection is null)
-            {
-                _connection = database.Open();
-                _transaction = await _connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            }
-            await using var command = Command(_connection, "INSERT INTO message_bodies (ref, chunk, data) VALUES (@a, @b, @c)", blobRef, _chunks, _pending.ToArray());
-            command.Transaction = _transaction;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            if (_chunks == 0)
+                _first = _pending.ToArray();
+            else
+                await InsertAsync(_chunks, _pending.ToArray(), cancellationToken).ConfigureAwait(false);
             _chunks++;
             _pending.SetLength(0);
+        }
+
+        private async Task InsertAsync(int chunk, byte[] data, CancellationToken cancellationToken)
+        {
+            await using var connection = await OpenAsync(database, cancellationToken).ConfigureAwait(false);
+            await using var command = Command(connection, "INSERT INTO message_bodies (ref, chunk, data) VALUES (@a, @b, @c)", blobRef, chunk, data);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public async Task CommitAsync(CancellationToken cancellationToken = default)
@@ -135,12 +141,16 @@ public sealed class SqlBlobStore : IBlobStore
             try
             {
                 ObjectDisposedException.ThrowIf(Volatile.Read(ref _done) != 0, this);
-                // The last chunk, and chunk 0 of an empty body, so that every committed body has a row 0.
-                if (_pending.Length > 0 || _chunks == 0)
-                    await FlushChunkAsync(cancellationToken).ConfigureAwait(false);
-                await _transaction!.CommitAsync(cancellationToken).ConfigureAwait(false);
+                if (_chunks == 0)
+                {
+                    _first = _pending.ToArray(); // the whole body is chunk 0 (an empty body too)
+                }
+                else if (_pending.Length > 0)
+                {
+                    await InsertAsync(_chunks, _pending.ToArray(), cancellationToken).ConfigureAwait(false);
+                }
+                await InsertAsync(0, _first!, cancellationToken).ConfigureAwait(false);
                 Interlocked.Exchange(ref _done, 1);
-                await CloseAsync().ConfigureAwait(false);
             }
             catch (DbException e)
             {
@@ -152,7 +162,7 @@ public sealed class SqlBlobStore : IBlobStore
             }
         }
 
-        /// <summary>Throws the body away: its transaction rolls back. Safe from any thread, more than once; waits for a write under way.</summary>
+        /// <summary>Throws the body away: the chunks written so far are deleted. Safe from any thread, more than once; waits for a write under way.</summary>
         public void Abort()
         {
             if (Interlocked.Exchange(ref _done, 1) != 0)
@@ -162,11 +172,16 @@ public sealed class SqlBlobStore : IBlobStore
                 await _gate.WaitAsync().ConfigureAwait(false);
                 try
                 {
-                    await CloseAsync().ConfigureAwait(false); // disposing an open transaction rolls it back
+                    if (_chunks > 1)
+                    {
+                        await using var connection = await OpenAsync(database, CancellationToken.None).ConfigureAwait(false);
+                        await using var command = Command(connection, "DELETE FROM message_bodies WHERE ref = @a", blobRef);
+                        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+                    }
                 }
                 catch (DbException)
                 {
-                    // the connection is gone: so is the uncommitted body
+                    // the rows stay as an orphan without chunk 0, invisible to readers
                 }
                 finally
                 {
@@ -175,20 +190,21 @@ public sealed class SqlBlobStore : IBlobStore
             });
         }
 
-        private async Task CloseAsync()
-        {
-            if (_transaction is not null)
-                await _transaction.DisposeAsync().ConfigureAwait(false);
-            if (_connection is not null)
-                await _connection.DisposeAsync().ConfigureAwait(false);
-            (_transaction, _connection) = (null, null);
-        }
-
         public ValueTask DisposeAsync()
         {
             Abort();
             return ValueTask.CompletedTask;
         }
+    }
+
+    private static async Task<DbConnection> OpenAsync(EngineDatabase database, CancellationToken cancellationToken)
+    {
+        // EngineDatabase.Open sets SQLite's pragmas; PostgreSQL's open is the part worth doing without blocking a thread.
+        if (database.Provider != DatabaseProvider.PostgreSql)
+            return database.Open();
+        var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
     }
 
     /// <summary>A body read a chunk at a time; a missing body is <see cref="FileNotFoundException"/>, as a missing spool file.</summary>
@@ -200,12 +216,25 @@ public sealed class SqlBlobStore : IBlobStore
         private int _offset;
         private int _next = 1;
         private long _position;
-        private long? _length;
+        private readonly long _length;
+
+        private readonly int _count;
 
         public ChunkStream(EngineDatabase database, string blobRef)
         {
             (_database, _ref) = (database, blobRef);
             _chunk = Guarded(blobRef, () => Load(0)) ?? throw new FileNotFoundException($"message body {blobRef} is not in the database", blobRef);
+            // How many chunks and bytes the committed body has, so that a chunk deleted while the body is read is an
+            // error, not a shorter body.
+            (_count, _length) = Guarded(blobRef, () =>
+            {
+                using var connection = _database.Open();
+                var size = _database.Provider == DatabaseProvider.PostgreSql ? "octet_length(data)" : "length(data)";
+                using var command = Command(connection, $"SELECT COUNT(*), COALESCE(SUM({size}), 0) FROM message_bodies WHERE ref = @a", _ref);
+                using var reader = command.ExecuteReader();
+                reader.Read();
+                return ((int)reader.GetInt64(0), reader.GetInt64(1));
+            });
         }
 
         private byte[]? Load(int chunk)
@@ -224,14 +253,14 @@ public sealed class SqlBlobStore : IBlobStore
 
         public override int Read(Span<byte> buffer)
         {
-            if (_offset == _chunk.Length && _chunk.Length == ChunkSize)
+            if (_offset == _chunk.Length && _next < _count)
                 Next(Guarded(_ref, () => Load(_next)));
             return Copy(buffer);
         }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            if (_offset == _chunk.Length && _chunk.Length == ChunkSize)
+            if (_offset == _chunk.Length && _next < _count)
             {
                 try
                 {
@@ -245,10 +274,9 @@ public sealed class SqlBlobStore : IBlobStore
             return Copy(buffer.Span);
         }
 
-        /// <summary>A full chunk may be the last one: then there is no next, and the body ends.</summary>
         private void Next(byte[]? chunk)
         {
-            (_chunk, _offset) = (chunk ?? [], 0);
+            (_chunk, _offset) = (chunk ?? throw new IOException($"message body {_ref}: chunk {_next} of {_count} is gone (deleted while read)"), 0);
             _next++;
         }
 
@@ -270,14 +298,8 @@ public sealed class SqlBlobStore : IBlobStore
         public override bool CanSeek => false;
         public override bool CanWrite => false;
 
-        /// <summary>The body's size, asked of the database once.</summary>
-        public override long Length => _length ??= Guarded(_ref, () =>
-        {
-            using var connection = _database.Open();
-            var size = _database.Provider == DatabaseProvider.PostgreSql ? "octet_length(data)" : "length(data)";
-            using var command = Command(connection, $"SELECT COALESCE(SUM({size}), 0) FROM message_bodies WHERE ref = @a", _ref);
-            return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        });
+        /// <summary>The body's size, as the database said when the stream opened.</summary>
+        public override long Length => _length;
 
         public override long Position
         {

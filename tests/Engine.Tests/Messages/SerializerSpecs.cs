@@ -98,6 +98,7 @@ public sealed class SerializerSpecs : IDisposable
         new MailboxCommands.Store("bob@example.net", [7, 9], FlagChange.Add, ["\\Deleted"], 12),
         new MailboxReplies.Stored("bob@example.net", [new MailMessage(7, "n", 3, ["\\Seen"], 4, true)], [9]),
         new MailboxReplies.Changed("bob@example.net", [new MailMessage(8, "n", 3)], [new MailMessage(7, "n", 3, ["\\Seen"], 4, true)], [5], 9),
+        new MailboxReplies.WatchAgain("bob@example.net"),
         new MailboxCommands.Folders("bob@example.net"),
         new MailboxCommands.CreateFolder("bob@example.net", "Work/2026", "\\Archive"),
         new MailboxCommands.DeleteFolder("bob@example.net", "Work"),

@@ -57,6 +57,8 @@ public sealed class ProxyHeaderSpecs
     [InlineData(12, 0x22, "command 2")]
     [InlineData(13, 0x12, "not a stream")]
     [InlineData(13, 0x41, "family 4")]
+    [InlineData(13, 0x10, "family 1 with transport 0")]
+    [InlineData(13, 0x01, "family 0 with transport 1")]
     public void A_wrong_version_command_transport_or_family_is_refused(int index, byte value, string reason)
     {
         var bytes = ProxyHeader.Write(Client, Balancer);
@@ -80,5 +82,13 @@ public sealed class ProxyHeaderSpecs
         var bytes = ProxyHeader.Write(Client, Balancer);
         bytes[13] = 0x21; // says IPv6, carries IPv4's 12 bytes
         Assert.Contains("need 36 bytes", Assert.Throws<InvalidDataException>(() => ProxyHeader.Parse(bytes)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_IPv4_client_written_as_IPv6_is_taken_as_IPv4()
+    {
+        var mapped = new IPEndPoint(IPAddress.Parse("::ffff:192.0.2.7"), 4000);
+        var header = ProxyHeader.Parse(ProxyHeader.Write(mapped, IPEndPoint.Parse("[2001:db8::1]:25")));
+        Assert.Equal(IPAddress.Parse("192.0.2.7"), header.Source!.Address);
     }
 }

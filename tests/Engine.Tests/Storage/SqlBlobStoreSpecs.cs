@@ -110,4 +110,28 @@ public sealed class SqlBlobStoreSpecs : IDisposable
         await writer.DisposeAsync();
         Assert.True(_store.Exists(writer.Ref));
     }
+
+    [Fact]
+    public async Task A_body_deleted_while_it_is_read_is_an_error_not_a_shorter_body()
+    {
+        var blobRef = await CommitAsync(Body(3 * SqlBlobStore.ChunkSize), 100_000);
+        using var stream = _store.OpenRead(blobRef);
+        var buffer = new byte[SqlBlobStore.ChunkSize];
+        Assert.Equal(SqlBlobStore.ChunkSize, stream.ReadAtLeast(buffer, buffer.Length));
+        _store.Delete(blobRef);
+        Assert.Throws<IOException>(() => stream.ReadAtLeast(buffer, buffer.Length));
+    }
+
+    [Fact]
+    public async Task An_abort_after_chunks_were_written_removes_them()
+    {
+        var writer = _store.Create(QueueId.New());
+        await writer.WriteAsync(Body(3 * SqlBlobStore.ChunkSize + 5));
+        Assert.Equal(2, Rows(writer.Ref)); // chunks 1 and 2; chunk 0, the commit, waits in memory
+        Assert.False(_store.Exists(writer.Ref));
+        writer.Abort();
+        for (var i = 0; i < 100 && Rows(writer.Ref) > 0; i++)
+            await Task.Delay(50, TestContext.Current.CancellationToken); // the delete runs off the caller's thread
+        Assert.Equal(0, Rows(writer.Ref));
+    }
 }

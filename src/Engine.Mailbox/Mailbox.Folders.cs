@@ -265,7 +265,7 @@ public sealed partial class Mailbox
             var name = _maildir.NewName(source.Size, MaildirStore.TimeOf(source.FileName));
             try
             {
-                _maildir.Copy(path, _account, to.Name, name + MaildirStore.FlagSuffix(source.FlagList));
+                _maildir.Copy(path, _account, to.Name, name + _maildir.FlagSuffix(_account, to.Name, source.FlagList));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -258,7 +258,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
         _writing[name] = MaildirStore.SizeOf(name) ?? 0;
         if (key.Length > 0)
             _busyKeys.Add(key);
-        var flagged = flags is { Count: > 0 } ? name + MaildirStore.FlagSuffix(flags) : null;
+        var flagged = flags is { Count: > 0 } ? name + _maildir.FlagSuffix(_account, folder, flags) : null;
         var account = _account;
         var maildir = _maildir;
         var blobs = _blobs;

@@ -46,6 +46,13 @@ public sealed class ClusterSpecs
         public string Root { get; }
         public SmtpSink Sink { get; }
         public Node?[] Nodes { get; } = new Node?[Addresses.Length];
+
+        /// <summary>Every process started, restarted ones too: their logs explain a failure.</summary>
+        public List<Node> Started { get; } = [];
+
+        /// <summary>The lines of every node's log that contain one of <paramref name="words"/>.</summary>
+        public string LogLines(params string[] words) => string.Join("\n", Started.SelectMany(n => n.Process.Output.Select(l => $"{n.Address}: {l}"))
+            .Where(l => words.Any(w => l.Contains(w, StringComparison.OrdinalIgnoreCase))).Take(60));
         public IEnumerable<Node> Running => Nodes.OfType<Node>();
 
         public int ImapPort(int index) => _imap[index];
@@ -95,6 +102,7 @@ public sealed class ClusterSpecs
                 $"engine.web.listen = [\"{address}:{_web[index]}\"]", $"engine.imap.listen = [\"{address}:{_imap[index]}\"]"]);
             var node = new Node(process, $"http://{address}:{_web[index]}", Path.Combine(dataDir, "admin.token"), index);
             Nodes[index] = node;
+            Started.Add(node);
             return node;
         }
 
@@ -119,7 +127,7 @@ public sealed class ClusterSpecs
 
         public async ValueTask DisposeAsync()
         {
-            foreach (var node in Running)
+            foreach (var node in Started)
                 await node.Process.DisposeAsync();
             Sink.Dispose();
         }
@@ -490,8 +498,7 @@ public sealed class ClusterSpecs
             var before = load.Accepted.Count;
             node.Process.Terminate();
             Assert.Equal(0, await node.Process.WaitForExitAsync(TimeSpan.FromSeconds(90)));
-            await node.Process.DisposeAsync();
-            farm.Nodes[i] = null;
+            farm.Nodes[i] = null; // its process stays in farm.Started for the logs
             await farm.WaitForUpAsync(2, TimeSpan.FromSeconds(30));
             await farm.StartNodeAsync(i);
             await farm.WaitForUpAsync(3, TimeSpan.FromSeconds(60));
@@ -501,7 +508,8 @@ public sealed class ClusterSpecs
         load.Stop();
         await sending;
 
-        Assert.True(load.Errors.IsEmpty, $"{load.Errors.Count} client-visible errors other than 421: " + string.Join("\n", load.Errors.Take(20)));
+        Assert.True(load.Errors.IsEmpty, $"{load.Errors.Count} client-visible errors other than 421: " + string.Join("\n", load.Errors.Take(20))
+            + "\n" + farm.LogLines("not queued", "journal", "persist", "Exception"));
         Assert.True(load.Accepted.Count > 300, $"too little load: {load.Accepted.Count} accepted");
         await load.AssertAllArrivedAsync(TimeSpan.FromMinutes(3));
         Assert.Equal(0, watch.Unanswered);

@@ -123,7 +123,7 @@ public sealed class ImapFolderSpecs
     }
 
     [Fact]
-    public async Task Dovecot_lists_the_engines_folders_and_sees_the_same_messages_and_seen_flags()
+    public async Task Dovecot_lists_the_engines_folders_and_sees_the_same_messages_seen_flags_and_keywords()
     {
         await using var engine = await Accounts.WithMailAsync("imap-dovecot", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2");
         using (var imap = await LoginAsync(engine.ImapPort))
@@ -132,6 +132,9 @@ public sealed class ImapFolderSpecs
             var work = (await root.CreateAsync("Work", true, Ct))!;
             await imap.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
             await imap.Inbox.AddFlagsAsync(0, MessageFlags.Seen, true, Ct);
+            // Keywords too: Dovecot reads them from the letters after the flags, through dovecot-keywords.
+            await imap.Inbox.AddFlagsAsync(0, MessageFlags.None, new HashSet<string> { "Project-X" }, true, Ct);
+            await imap.Inbox.AddFlagsAsync(1, MessageFlags.None, new HashSet<string> { "$Label1", "Project-X" }, true, Ct);
             await imap.Inbox.CopyToAsync([(await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.All, Ct))[0]], work, Ct);
             await imap.DisconnectAsync(true, Ct);
         }
@@ -145,11 +148,64 @@ public sealed class ImapFolderSpecs
         var inbox = await other.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags, Ct);
         Assert.Equal([("one", MessageFlags.Seen), ("two", MessageFlags.None)],
             inbox.OrderBy(s => s.Envelope!.Subject, StringComparer.Ordinal).Select(s => (s.Envelope!.Subject, s.Flags!.Value & ~MessageFlags.Recent)));
+        Assert.Equal(["Project-X|", "$Label1|Project-X|"], inbox.OrderBy(s => s.Envelope!.Subject, StringComparer.Ordinal)
+            .Select(s => string.Concat(s.Keywords.Order(StringComparer.Ordinal).Select(k => k + "|"))));
         var copy = await other.GetFolderAsync("Work", Ct);
         await copy.OpenAsync(FolderAccess.ReadOnly, Ct);
         var work2 = (await copy.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags, Ct)).Single();
         Assert.Equal("one", work2.Envelope!.Subject);
         Assert.Equal(MessageFlags.Seen, work2.Flags!.Value & ~MessageFlags.Recent);
+        Assert.Equal(["Project-X"], work2.Keywords);
         await other.DisconnectAsync(true, Ct);
+    }
+
+    private static MimeMessage Sized(string subject, int size) =>
+        new() { Subject = subject, Body = new TextPart("plain") { Text = new string('x', size) } };
+
+    [Fact]
+    public async Task Multiappend_adds_every_message_in_one_command_or_none()
+    {
+        await using var engine = await Accounts.WithMailAsync("imap-multiappend");
+        using var imap = await LoginAsync(engine.ImapPort);
+        Assert.True(imap.Capabilities.HasFlag(ImapCapabilities.MultiAppend));
+        var sent = imap.GetFolder(SpecialFolder.Sent)!;
+        var date = new DateTimeOffset(2026, 7, 1, 12, 30, 0, TimeSpan.Zero);
+        var uids = await sent.AppendAsync(new List<IAppendRequest>
+        {
+            new AppendRequest(Sized("first", 10), MessageFlags.Seen) { InternalDate = date },
+            new AppendRequest(Sized("second", 10), MessageFlags.None),
+            new AppendRequest(Sized("third", 10), MessageFlags.Flagged) { Keywords = new HashSet<string> { "Project-X" } },
+        }, Ct);
+        Assert.Equal([1u, 2u, 3u], uids.Select(u => u.Id));
+        await sent.OpenAsync(FolderAccess.ReadOnly, Ct);
+        var summaries = await sent.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags | MessageSummaryItems.InternalDate, Ct);
+        Assert.Equal(["first", "second", "third"], summaries.Select(s => s.Envelope!.Subject));
+        Assert.Equal(date, summaries[0].InternalDate);
+        Assert.Equal([MessageFlags.Seen, MessageFlags.None, MessageFlags.Flagged], summaries.Select(s => s.Flags!.Value & ~MessageFlags.Recent));
+        Assert.Equal(["Project-X"], summaries[2].Keywords);
+    }
+
+    [Fact]
+    public async Task A_multiappend_that_fails_part_way_leaves_nothing_in_the_folder()
+    {
+        var dataDir = TempDir.Create("imap-multiappend-quota");
+        var directory = Accounts.DirectoryOf(dataDir);
+        directory.AddDomain("campus.test");
+        directory.AddUser("jane@campus.test", "Jane", Engine.Storage.Accounts.PasswordHasher.Hash(Accounts.Password, Accounts.TestCost), 4000);
+        await using var engine = await EngineInstance.StartInAsync(dataDir);
+        using var imap = await LoginAsync(engine.ImapPort);
+        var sent = imap.GetFolder(SpecialFolder.Sent)!;
+        // The first two fit in the quota; the third does not, after they were written.
+        var refused = await Assert.ThrowsAsync<ImapCommandException>(() => sent.AppendAsync(new List<IAppendRequest>
+        {
+            new AppendRequest(Sized("first", 1000), MessageFlags.None),
+            new AppendRequest(Sized("second", 1000), MessageFlags.None),
+            new AppendRequest(Sized("third", 5000), MessageFlags.None),
+        }, Ct));
+        Assert.Contains("Quota", refused.ResponseText, StringComparison.OrdinalIgnoreCase);
+        await sent.OpenAsync(FolderAccess.ReadOnly, Ct);
+        Assert.Equal(0, sent.Count);
+        Assert.Empty(Directory.GetFiles(Path.Combine(Maildir(engine), ".Sent", "cur")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Maildir(engine), ".Sent", "new")));
     }
 }

@@ -209,47 +209,89 @@ internal sealed partial class ImapConnection
     }
 
     /// <summary>
-    /// APPEND mailbox [(flags)] [date-time] literal: the octets go to the spool first (the entity reads them from
-    /// there, as it reads deliveries), then the entity writes the file and answers APPENDUID.
+    /// APPEND mailbox [(flags)] [date-time] literal, and with MULTIAPPEND (RFC 3502) more messages after it, each with
+    /// its own flags and date: the octets go to the spool first (the entity reads them from there, as it reads
+    /// deliveries), then the entity writes the file and answers APPENDUID with every new UID. All or none: when one
+    /// message fails, those appended before it in the command are expunged again.
     /// </summary>
     private async Task<bool> AppendAsync(string tag, IReadOnlyList<ImapToken> args)
     {
-        if (args.Count is < 2 or > 4 || FolderName(args[0]) is not { } name || args[^1] is not ImapToken.Literal literal)
-            return Bad(tag, "APPEND takes a mailbox, optional flags and date, and a literal");
-        IReadOnlyList<string> flags = [];
-        var date = DateTimeOffset.UtcNow;
-        foreach (var option in args.Skip(1).Take(args.Count - 2))
+        if (args.Count < 2 || FolderName(args[0]) is not { } name || args[^1] is not ImapToken.Literal)
+            return Bad(tag, "APPEND takes a mailbox and, for each message, optional flags and date and a literal");
+        var messages = new List<(IReadOnlyList<string> Flags, DateTimeOffset Date, byte[] Octets)>();
+        IReadOnlyList<string>? flags = null;
+        DateTimeOffset? date = null;
+        foreach (var option in args.Skip(1))
         {
-            if (option is ImapToken.List && TryParseFlags(option, out var parsed))
+            if (option is ImapToken.Literal literal)
+            {
+                messages.Add((flags ?? [], date ?? DateTimeOffset.UtcNow, literal.Octets));
+                (flags, date) = (null, null);
+            }
+            else if (flags is null && date is null && option is ImapToken.List && TryParseFlags(option, out var parsed))
+            {
                 flags = parsed;
-            else if (option.Text is { } text && ImapString.TryParseDateTime(text, out var parsedDate))
+            }
+            else if (date is null && option.Text is { } text && ImapString.TryParseDateTime(text, out var parsedDate))
+            {
                 date = parsedDate;
+            }
             else
+            {
                 return Bad(tag, "Invalid APPEND flags or date");
+            }
         }
-        if (literal.Octets.Length == 0)
+        if (messages.Any(m => m.Octets.Length == 0))
             return No(tag, "Can't save an empty message.");
+        var uids = new List<long>();
+        long uidValidity = 0;
+        foreach (var (messageFlags, messageDate, octets) in messages)
+        {
+            var reply = await AppendOneAsync(name, messageFlags, messageDate, octets).ConfigureAwait(false);
+            if (reply is MailboxReplies.Appended appended)
+            {
+                uids.Add(appended.Uid);
+                uidValidity = appended.UidValidity;
+                continue;
+            }
+            if (uids.Count > 0)
+                await TakeBackAsync(name, uids).ConfigureAwait(false);
+            return No(tag, (reply as MailboxReplies.FolderDone)?.Error ?? "[SERVERBUG] Append failed.");
+        }
+        await HearOwnAsync(name, uids).ConfigureAwait(false);
+        AnnounceNow(allowExpunge: true);
+        Line(string.Create(CultureInfo.InvariantCulture, $"{tag} OK [APPENDUID {uidValidity} {SequenceSet.Format(uids)}] Append completed."));
+        return true;
+    }
+
+    private async Task<object> AppendOneAsync(string folder, IReadOnlyList<string> flags, DateTimeOffset date, byte[] octets)
+    {
         var blob = blobs.Create(QueueId.New());
         try
         {
-            await blob.WriteAsync(literal.Octets).ConfigureAwait(false);
+            await blob.WriteAsync(octets).ConfigureAwait(false);
             await blob.CommitAsync().ConfigureAwait(false);
             var quota = directory.Current.FindUser(_account)?.QuotaBytes ?? 0;
-            var reply = await mailboxes.Ask<object>(new MailboxCommands.Append(_account, name, blob.Ref, flags, date.ToUnixTimeSeconds(), quota), AskTimeout)
+            return await mailboxes.Ask<object>(new MailboxCommands.Append(_account, folder, blob.Ref, flags, date.ToUnixTimeSeconds(), quota), AskTimeout)
                 .ConfigureAwait(false);
-            if (reply is MailboxReplies.Appended appended)
-            {
-                await HearOwnAsync(name, [appended.Uid]).ConfigureAwait(false);
-                AnnounceNow(allowExpunge: true);
-                Line(string.Create(CultureInfo.InvariantCulture, $"{tag} OK [APPENDUID {appended.UidValidity} {appended.Uid}] Append completed."));
-                return true;
-            }
-            return No(tag, (reply as MailboxReplies.FolderDone)?.Error ?? "[SERVERBUG] Append failed.");
         }
         finally
         {
             await blob.DisposeAsync().ConfigureAwait(false);
             blobs.Delete(blob.Ref);
+        }
+    }
+
+    /// <summary>A MULTIAPPEND that failed part-way: the messages it did append leave the folder again.</summary>
+    private async Task TakeBackAsync(string folder, IReadOnlyList<long> uids)
+    {
+        try
+        {
+            await mailboxes.Ask<object>(new MailboxCommands.Expunge(_account, uids, folder), AskTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            ImapLog.Failed(log, _account, $"taking back the messages {string.Join(',', uids)} of a failed MULTIAPPEND to {folder}", "no answer in time");
         }
     }
 

@@ -74,7 +74,7 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     private bool Authenticated => _account.Length > 0;
 
     private string Capabilities =>
-        "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
+        "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MULTIAPPEND CHILDREN CONDSTORE QRESYNC ESEARCH BINARY MOVE SPECIAL-USE "
         + "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS UTF8=ACCEPT"
         + (_tls is null && !Authenticated ? " STARTTLS" : "")
         + (_plaintextAllowed ? string.Concat(_access.Mechanisms.Select(m => " AUTH=" + m)) : " LOGINDISABLED");

@@ -24,6 +24,9 @@ internal sealed partial class SmtpSession
     private SmtpReply? _chunkRefusal;
     private ICancelable? _queueTimer;
     private ICancelable? _queueResend;
+    private QueueCommands.Enqueue? _enqueue;
+    private DateTime _enqueuedAt;
+    private int _notQueuedAgain;
     /// <summary>Between Enqueue and the queue's answer (a restriction decision must not resume the stash then).</summary>
     private bool _queueing;
 
@@ -269,6 +272,7 @@ internal sealed partial class SmtpSession
         var hold = _effects.OfType<TransactionEffect.Hold>().FirstOrDefault()?.Reason;
         var enqueue = new QueueCommands.Enqueue(_queueId.Partition(_settings.QueuePartitions), _queueId, envelope, _body.Writer.Ref, hold);
         _queue.Tell(enqueue);
+        (_enqueue, _enqueuedAt, _notQueuedAgain) = (enqueue, DateTime.UtcNow, 0);
         _queueTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.QueueTimeout, Self, new QueueTimedOut(_queueId), Self);
         var resend = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(EnqueueResend, EnqueueResend, _queue, enqueue, Self);
         _queueResend = resend;
@@ -293,6 +297,14 @@ internal sealed partial class SmtpSession
                 ResetTransaction();
                 Send(new SmtpReply(250, "2.0.0", $"Ok: queued as {id}"));
                 Resume();
+                break;
+            case QueueReplies.NotQueued notQueued when notQueued.Id == _queueId && _notQueuedAgain < 3
+                                                       && DateTime.UtcNow - _enqueuedAt < _settings.QueueTimeout - TimeSpan.FromSeconds(10):
+                // The partition's journal write failed (a database restarting, a table made by another node at that moment)
+                // and the partition stopped. Whether the write landed is not known, but the partition started again answers a
+                // repeat from its journal: ask again in a second, up to three times, before a 451.
+                _notQueuedAgain++;
+                Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(1), _queue, _enqueue, Self);
                 break;
             case QueueReplies.NotQueued notQueued when notQueued.Id == _queueId:
                 // Whether the write landed is not always known (a failed commit may still be on disk),

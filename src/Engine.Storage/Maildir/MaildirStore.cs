@@ -138,7 +138,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     /// </summary>
     public string? Locate(string account, string name, bool cur, IEnumerable<string> flags, string folder = Inbox)
     {
-        var expected = Path.Combine(PathOf(account, folder), cur ? "cur" : "new", cur ? name + FlagSuffix(flags) : name);
+        var expected = Path.Combine(PathOf(account, folder), cur ? "cur" : "new", cur ? name + Suffix(account, folder, flags, assign: false) : name);
         return File.Exists(expected) ? expected : Find(account, name, folder);
     }
 
@@ -147,15 +147,23 @@ public sealed class MaildirStore(string root, bool fsync = true)
     {
         if (Locate(account, name, cur, oldFlags, folder) is not { } from)
             return false;
-        var to = Path.Combine(PathOf(account, folder), "cur", name + FlagSuffix(newFlags));
+        var to = Path.Combine(PathOf(account, folder), "cur", name + FlagSuffix(account, folder, newFlags));
         if (from != to)
             File.Move(from, to, overwrite: true);
         return true;
     }
 
-    /// <summary>The info part of a Maildir name for these IMAP flags (":2," and the letters in ASCII order).</summary>
-    public static string FlagSuffix(IEnumerable<string> flags)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeywordLetters> _keywords = new();
+
+    /// <summary>
+    /// The info part of a Maildir name for these IMAP flags: ":2," and the letters in ASCII order, the system flags
+    /// (D draft, F flagged, R answered, S seen, T deleted) then the folder's keywords (a..z, given in dovecot-keywords).
+    /// </summary>
+    public string FlagSuffix(string account, string folder, IEnumerable<string> flags) => Suffix(account, folder, flags, assign: true);
+
+    private string Suffix(string account, string folder, IEnumerable<string> flags, bool assign)
     {
+        KeywordLetters? keywords = null;
         var letters = flags.Select(f => f.ToUpperInvariant() switch
         {
             "\\DRAFT" => 'D',
@@ -163,7 +171,9 @@ public sealed class MaildirStore(string root, bool fsync = true)
             "\\ANSWERED" => 'R',
             "\\SEEN" => 'S',
             "\\DELETED" => 'T',
-            _ => '\0',
+            _ when f.StartsWith('\\') => '\0', // \Recent and other system flags have no letter
+            _ => (keywords ??= _keywords.GetOrAdd(PathOf(account, folder), d => new KeywordLetters(Path.Combine(d, "dovecot-keywords"))))
+                .LetterOf(f, assign) ?? '\0',
         }).Where(c => c != '\0').Distinct().Order();
         return ":2," + string.Concat(letters);
     }
@@ -205,7 +215,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     public void Import(string fromPath, string account, string folder, string name, IReadOnlyList<string> flags)
     {
         var dir = Ensure(account, folder);
-        var target = flags.Count == 0 ? Path.Combine(dir, "new", name) : Path.Combine(dir, "cur", name + FlagSuffix(flags));
+        var target = flags.Count == 0 ? Path.Combine(dir, "new", name) : Path.Combine(dir, "cur", name + FlagSuffix(account, folder, flags));
         if (!File.Exists(target) && !HardLink.TryCreate(fromPath, target))
             File.Copy(fromPath, target);
     }
@@ -214,6 +224,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     public void DeleteFolder(string account, string folder)
     {
         var path = PathOf(account, folder);
+        _keywords.TryRemove(path, out _);
         if (System.IO.Directory.Exists(path))
             System.IO.Directory.Delete(path, recursive: true);
     }
@@ -222,6 +233,8 @@ public sealed class MaildirStore(string root, bool fsync = true)
     public bool RenameFolder(string account, string from, string to)
     {
         var source = PathOf(account, from);
+        _keywords.TryRemove(source, out _);
+        _keywords.TryRemove(PathOf(account, to), out _);
         if (!System.IO.Directory.Exists(source))
             return false;
         System.IO.Directory.Move(source, PathOf(account, to));

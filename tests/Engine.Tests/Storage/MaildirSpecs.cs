@@ -68,7 +68,7 @@ public sealed class MaildirSpecs : IDisposable
         var store = new MaildirStore(_root);
         await store.WriteAsync("jane@campus.test", "1.Qa.engine,S=3", "x"u8.ToArray(), new MemoryStream("yz"u8.ToArray()), TestContext.Current.CancellationToken);
         Assert.True(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", false, [], ["\\Seen", "\\Deleted", "\\Answered", "$Work"]));
-        var cur = Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,RST");
+        var cur = Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,RSTa"); // $Work: keyword a, in dovecot-keywords
         Assert.True(File.Exists(cur));
         Assert.True(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", true, ["\\Seen", "\\Deleted", "\\Answered"], ["\\Flagged", "\\Draft"]));
         Assert.Equal(Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,DF"), store.Locate("jane@campus.test", "1.Qa.engine,S=3", true, ["\\Draft", "\\Flagged"]));
@@ -90,5 +90,20 @@ public sealed class MaildirSpecs : IDisposable
     {
         if (Directory.Exists(_root))
             Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public void Keywords_get_dovecot_letters_after_the_flags_kept_in_dovecot_keywords()
+    {
+        var store = new MaildirStore(_root);
+        var folder = store.Ensure("jane@campus.test", "Work");
+        // Dovecot gave "$Label1" the letter b (a was freed): the letters it wrote stay.
+        File.WriteAllLines(Path.Combine(folder, "dovecot-keywords"), ["1 $Label1"]);
+        Assert.Equal(":2,FSb", store.FlagSuffix("jane@campus.test", "Work", ["\\Seen", "$label1", "\\Flagged", "\\Recent"]));
+        Assert.Equal(":2,Sbc", store.FlagSuffix("jane@campus.test", "Work", ["Project-X", "\\Seen", "$Label1"]));
+        Assert.Equal(["1 $Label1", "2 Project-X"], File.ReadAllLines(Path.Combine(folder, "dovecot-keywords")));
+        Assert.Equal("Project-X", DovecotMaildir.ReadKeywords(Path.Combine(folder, "dovecot-keywords"))['c']);
+        // INBOX has letters of its own.
+        Assert.Equal(":2,a", store.FlagSuffix("jane@campus.test", MaildirStore.Inbox, ["Project-X"]));
     }
 }

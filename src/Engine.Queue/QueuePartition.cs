@@ -148,11 +148,13 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             case SnapshotOffer { Snapshot: QueueSnapshot snapshot }:
                 _state = QueuePartitionState.FromSnapshot(snapshot);
+                foreach (var id in snapshot.Done ?? [])
+                    RememberDone(id);
                 break;
             case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.BounceQueued
                 or QueueEvents.MessageRemoved or QueueEvents.MessageDeferred or QueueEvents.DelayWarned or QueueEvents.MessageHeld
                 or QueueEvents.MessageReleased or QueueEvents.MessageCorrupt or QueueEvents.MessageRequeued:
-                _state = _state.Apply(message);
+                Apply(message);
                 _eventsSinceSnapshot++;
                 break;
             case RecoveryCompleted:
@@ -169,9 +171,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         switch (message)
         {
             case QueueCommands.Enqueue enqueue:
-                if (_state.Contains(enqueue.Id))
+                if (_state.Contains(enqueue.Id) || _done.Contains(enqueue.Id))
                 {
-                    // A retry of a write that did land: answer as the first time.
+                    // A retry of a write that did land (the message still queued, or already gone): answer as the first time.
                     Sender.Tell(new QueueReplies.Queued(enqueue.Id));
                     return;
                 }
@@ -256,7 +258,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     : new QueueEvents.DelayWarned(dsn.Original, queued.Id, DateTimeOffset.UtcNow);
                 PersistAsync(written, e =>
                 {
-                    _state = _state.Apply(e);
+                    Apply(e);
                     _eventsSinceSnapshot++;
                     _bouncing.Remove(dsn.Original);
                     if (dsn.Kind == DsnKind.Failure)
@@ -324,7 +326,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAllAsync(_writing.Select(w => w.Event), e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             replyTo[e.Id].Tell(new QueueReplies.Queued(e.Id));
             AnswerRepeats(e.Id, new QueueReplies.Queued(e.Id));
@@ -459,7 +461,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var left = events.Count;
         PersistAllAsync(events, e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             if (e is QueueEvents.RecipientDelivered d)
                 _inFlight.Remove((d.Id, d.Account));
@@ -618,7 +620,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var attempts = replies.Keys.Max(t => message.DeferralOf.GetValueOrDefault(t)?.Attempts ?? 0) + 1;
         PersistAsync(new QueueEvents.MessageDeferred(id, replies, now + _settings.Retry.Backoff(attempts), now), e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             if (!_state.Messages.TryGetValue(id, out var current) || current.State != QueueState.Deferred)
                 return;
@@ -686,7 +688,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             QueueLog.Corrupt(_maillog, message.Id.Value, reason);
             PersistAsync(new QueueEvents.MessageCorrupt(message.Id, reason, DateTimeOffset.UtcNow), e =>
             {
-                _state = _state.Apply(e);
+                Apply(e);
                 _eventsSinceSnapshot++;
                 _active.Remove(e.Id);
             });
@@ -704,7 +706,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var replyTo = Sender;
         PersistAsync(new QueueEvents.MessageHeld(hold.Id, hold.Reason, DateTimeOffset.UtcNow), e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             Timers.Cancel(e.Id);
             QueueLog.Held(_maillog, e.Id.Value, e.Reason);
@@ -722,7 +724,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var replyTo = Sender;
         PersistAsync(new QueueEvents.MessageReleased(release.Id, DateTimeOffset.UtcNow), e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             QueueLog.Released(_maillog, e.Id.Value);
             replyTo.Tell(new QueueReplies.Changed(release.Partition, 1));
@@ -770,7 +772,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var replyTo = Sender;
         PersistAsync(new QueueEvents.MessageRequeued(requeue.Id, DateTimeOffset.UtcNow), e =>
         {
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             Timers.Cancel(e.Id);
             QueueLog.Requeued(_maillog, e.Id.Value);
@@ -806,7 +808,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 OnRemoved(message, removed);
                 return;
             }
-            _state = _state.Apply(e);
+            Apply(e);
             _eventsSinceSnapshot++;
             _inFlight.Remove((id, delivered.Account));
             if (!_state.Messages.TryGetValue(id, out var current))
@@ -827,7 +829,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         if (!_state.Messages.ContainsKey(e.Id))
             return; // removed twice (two writes raced): once is enough
-        _state = _state.Apply(e);
+        Apply(e);
         _eventsSinceSnapshot++;
         _active.Remove(message.Id);
         Timers.Cancel(message.Id);
@@ -867,7 +869,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         if (_eventsSinceSnapshot < _settings.SnapshotEvery)
             return;
         _eventsSinceSnapshot = 0;
-        SaveSnapshot(_state.ToSnapshot());
+        SaveSnapshot(_state.ToSnapshot() with { Done = _doneOrder.ToArray() });
     }
 
     /// <summary>
@@ -910,6 +912,31 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             _log.Warning("{0}: cannot check the body {1}: {2}", PersistenceId, blobRef, e.Message);
             return false;
         }
+    }
+
+    /// <summary>
+    /// The latest messages that left the partition (delivered, bounced, deleted), kept in the snapshot too: a repeat
+    /// Enqueue of one of them (its first answer lost with a node that left) is answered Queued, as it was, and not
+    /// written again.
+    /// </summary>
+    private readonly HashSet<QueueId> _done = [];
+    private readonly Queue<QueueId> _doneOrder = new();
+    private const int DoneKept = 10_000;
+
+    private void Apply(object e)
+    {
+        _state = _state.Apply(e);
+        if (e is QueueEvents.MessageRemoved removed)
+            RememberDone(removed.Id);
+    }
+
+    private void RememberDone(QueueId id)
+    {
+        if (!_done.Add(id))
+            return;
+        _doneOrder.Enqueue(id);
+        if (_doneOrder.Count > DoneKept)
+            _done.Remove(_doneOrder.Dequeue());
     }
 
     private void AnswerRepeats(QueueId id, object answer)

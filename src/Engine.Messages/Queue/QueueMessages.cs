@@ -168,7 +168,8 @@ public static class QueueEvents
 }
 
 /// <summary>A partition's whole state, so recovery reads a snapshot and the events after it.</summary>
-public sealed record QueueSnapshot(IReadOnlyList<QueuedMessage> Messages) : IEngineMessage;
+/// <param name="Done">The latest messages that left the partition, so that a late repeat of one is not queued again.</param>
+public sealed record QueueSnapshot(IReadOnlyList<QueuedMessage> Messages, IReadOnlyList<QueueId>? Done = null) : IEngineMessage;
 
 /// <summary>The key of the queue partitions' shard region in the host's actor registry.</summary>
 public sealed class QueueRegionKey;

@@ -54,7 +54,7 @@ public sealed class SerializerSpecs : IDisposable
             Id = QueueId.Parse("01M8GNQTR71X5XT5"), State = QueueState.Deferred,
             Deferrals = new Dictionary<string, Deferral> { ["bob@example.net"] = new(2, "451 4.4.1 refused") },
             NextAttemptAt = new DateTimeOffset(2026, 11, 28, 9, 10, 0, TimeSpan.Zero), DelayWarned = true,
-        }]),
+        }], [QueueId.Parse("01M8GNQTR71X5XT6")]),
         SampleMessage,
         new QueueEvents.RecipientDelivered(Id, "bob@example.net", 7, new DateTimeOffset(2026, 11, 28, 9, 0, 2, TimeSpan.Zero)),
         new QueueEvents.MessageRemoved(Id, new DateTimeOffset(2026, 11, 28, 9, 0, 3, TimeSpan.Zero)),

@@ -218,20 +218,8 @@ public sealed class SqlDirectory(EngineDatabase database, char? subaddressSepara
         return rows;
     }
 
-    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, object?[] values)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        for (var i = 0; i < values.Length; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@" + (char)('a' + i);
-            parameter.Value = values[i] ?? DBNull.Value;
-            command.Parameters.Add(parameter);
-        }
-        return command;
-    }
+    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, object?[] values) =>
+        EngineDatabase.Command(connection, transaction, sql, values);
 }
 
 /// <summary>A directory change that cannot be made, with a message for the operator.</summary>

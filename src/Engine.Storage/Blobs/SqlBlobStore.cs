@@ -51,19 +51,8 @@ public sealed class SqlBlobStore : IBlobStore
         return command.ExecuteNonQuery();
     });
 
-    private static DbCommand Command(DbConnection connection, string sql, params object[] values)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        for (var i = 0; i < values.Length; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@" + (char)('a' + i);
-            parameter.Value = values[i];
-            command.Parameters.Add(parameter);
-        }
-        return command;
-    }
+    private static DbCommand Command(DbConnection connection, string sql, params object[] values) =>
+        EngineDatabase.Command(connection, null, sql, values);
 
     /// <summary>A database that fails is an I/O failure to the callers, as a spool file that cannot be read.</summary>
     private static T Guarded<T>(string blobRef, Func<T> action)
@@ -130,7 +119,7 @@ public sealed class SqlBlobStore : IBlobStore
 
         private async Task InsertAsync(int chunk, byte[] data, CancellationToken cancellationToken)
         {
-            await using var connection = await OpenAsync(database, cancellationToken).ConfigureAwait(false);
+            await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = Command(connection, "INSERT INTO message_bodies (ref, chunk, data) VALUES (@a, @b, @c)", blobRef, chunk, data);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -174,7 +163,7 @@ public sealed class SqlBlobStore : IBlobStore
                 {
                     if (_chunks > 1)
                     {
-                        await using var connection = await OpenAsync(database, CancellationToken.None).ConfigureAwait(false);
+                        await using var connection = await database.OpenAsync().ConfigureAwait(false);
                         await using var command = Command(connection, "DELETE FROM message_bodies WHERE ref = @a", blobRef);
                         await command.ExecuteNonQueryAsync().ConfigureAwait(false);
                     }
@@ -195,16 +184,6 @@ public sealed class SqlBlobStore : IBlobStore
             Abort();
             return ValueTask.CompletedTask;
         }
-    }
-
-    private static async Task<DbConnection> OpenAsync(EngineDatabase database, CancellationToken cancellationToken)
-    {
-        // EngineDatabase.Open sets SQLite's pragmas; PostgreSQL's open is the part worth doing without blocking a thread.
-        if (database.Provider != DatabaseProvider.PostgreSql)
-            return database.Open();
-        var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
     }
 
     /// <summary>A body read a chunk at a time; a missing body is <see cref="FileNotFoundException"/>, as a missing spool file.</summary>
@@ -246,7 +225,7 @@ public sealed class SqlBlobStore : IBlobStore
 
         private async Task<byte[]?> LoadAsync(int chunk, CancellationToken cancellationToken)
         {
-            await using var connection = _database.Open();
+            await using var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = Command(connection, "SELECT data FROM message_bodies WHERE ref = @a AND chunk = @b", _ref, chunk);
             return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
         }

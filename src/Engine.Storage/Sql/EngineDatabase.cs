@@ -37,6 +37,32 @@ public sealed record EngineDatabase(DatabaseProvider Provider, string Connection
         return sqlite;
     }
 
+    /// <summary>A connection opened without blocking a thread where the driver can (PostgreSQL); SQLite's as <see cref="Open"/>.</summary>
+    public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        if (Provider != DatabaseProvider.PostgreSql)
+            return Open(); // Open sets SQLite's pragmas
+        var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    /// <summary>A command with its values as the parameters @a, @b, ... (null as NULL), in <paramref name="transaction"/> when given.</summary>
+    public static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, params object?[] values)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@" + (char)('a' + i);
+            parameter.Value = values[i] ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
+        return command;
+    }
+
     /// <summary>Whether <paramref name="e"/> is a unique or foreign-key constraint refusing a change, and which.</summary>
     public static bool IsConstraint(DbException e, out bool foreignKey)
     {

@@ -4,7 +4,8 @@
 # Each server receives MESSAGES messages of SIZE bytes from Postfix's smtp-source over SESSIONS
 # parallel sessions and keeps them on stable storage without delivering them:
 #   - Postfix through an accept-and-hold smtpd listener (every message goes to the hold queue);
-#   - the Engine with its default configuration (localhost is one of its local domains).
+#   - the Engine with the same access rule, check_client_access on a cidr table "127.0.0.0/8 HOLD",
+#     so every message goes to its hold queue (localhost is one of its local domains).
 # Each server runs alone in its own cgroup, so the CPU of all its processes is counted.
 #
 # Run by hand, as root (it installs and configures the system Postfix). See perf/README.md.
@@ -143,7 +144,9 @@ postsuper -d ALL hold >/dev/null 2>&1 || true
 if [[ $SKIP_ENGINE != 1 ]]; then
   log "starting the engine (data dir $ENGINE_DATA)"
   mkdir -p "$ENGINE_DATA"
-  start_engine
+  # The same rule as Postfix's listener: every client's mail is held, none is delivered.
+  echo "127.0.0.0/8 HOLD" > "$WORK/hold.cidr"
+  start_engine --set "engine.smtp.restrictions.client=[\"check_client_access cidr:$WORK/hold.cidr\"]"
 
   if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; send_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"

@@ -71,6 +71,11 @@ public sealed partial class MetricsSpecs
         Assert.True(Value(text, "engine_persistence_write_duration_seconds_count") >= 1);
         Assert.Equal(120, (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 120)).Length);
 
+        // The admin server reads no appsettings.json and so watches no files: a watcher on the working directory
+        // would wake for every spool file the node writes under ./data.
+        var watchers = Directory.GetFiles($"/proc/{engine.Pid}/fd").Count(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify");
+        Assert.Equal(0, watchers);
+
         // Every series the Grafana dashboard in deploy/ draws is one the engine serves.
         var dashboard = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "deploy", "grafana-dashboard.json"), Ct);
         var drawn = Regex.Matches(dashboard, @"engine_[a-z_]+").Select(m => m.Value).Distinct().ToArray();

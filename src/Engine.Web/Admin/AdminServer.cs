@@ -49,7 +49,8 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
             if (_authorities.Count == 0)
                 throw new InvalidOperationException($"engine.web.client-ca: no certificate in {caFile}");
         }
-        var builder = WebApplication.CreateSlimBuilder();
+        // No appsettings.json watcher: it would watch the working directory, and with it the spool under ./data.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         // The engine's instruments (Engine.Smtp, Engine.Queue, Engine.Mailbox meters) for Prometheus at /metrics.

@@ -24,6 +24,8 @@ public sealed class EngineProcess : IAsyncDisposable
     public string Address { get; }
     public IReadOnlyCollection<string> Output => _output;
 
+    public int Pid => _process.Id;
+
     public static string[] Settings(string dataDir, int port, string address = "127.0.0.1") =>
     [
         $"engine.data-dir = \"{dataDir}\"",

@@ -20,6 +20,8 @@
 #   POSTFIX_PORT=2725  ENGINE_PORT=2726           loopback listener ports
 #   DELIVERY_TIMEOUT=600                          seconds to wait for the deliveries after the load ended
 #   VMAIL_ID=5000                                 uid and gid of Postfix's virtual mailboxes
+#   PREFILL=0                                     messages already in each user's cur/ before the run
+#                                                 (large mailboxes: a delivery must not cost more in them)
 #   SKIP_ENGINE=1                                 run only the Postfix half
 #   SKIP_BUILD=1                                  use the existing Release build of the engine
 #   ENGINE_DLL=path                               another engine.dll (default: the Release build)
@@ -38,6 +40,7 @@ POSTFIX_PORT=${POSTFIX_PORT:-2725}
 ENGINE_PORT=${ENGINE_PORT:-2726}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-600}
 VMAIL_ID=${VMAIL_ID:-5000}
+PREFILL=${PREFILL:-0}
 SKIP_ENGINE=${SKIP_ENGINE:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SOURCE_OPTS=${SOURCE_OPTS:-}
@@ -67,7 +70,7 @@ mkdir -p "$OUT_DIR"
 . "$(dirname "$0")/../lib.sh"   # log, die, report, cgroups, ports, Postfix and engine start/stop
 
 [[ $(id -u) -eq 0 ]] || die "run as root (installs and configures Postfix, creates cgroups)"
-for v in MESSAGES WARMUP SESSIONS SIZE USERS DELIVERY_TIMEOUT VMAIL_ID; do
+for v in MESSAGES WARMUP SESSIONS SIZE USERS DELIVERY_TIMEOUT VMAIL_ID PREFILL; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be an integer"
 done
 (( MESSAGES > 0 && SESSIONS > 0 )) || die "MESSAGES and SESSIONS must be positive"
@@ -95,6 +98,24 @@ clean_maildirs() {
   [[ -d $1 ]] || return 0
   find "$1" -mindepth 3 -maxdepth 3 -type f \
     \( -path "$1/*/new/*" -o -path "$1/*/cur/*" -o -path "$1/*/tmp/*" \) -delete
+}
+
+# prefill DIR: PREFILL small messages, seen, in the cur/ of every user's Maildir under DIR (created when
+# missing), named as a Maildir delivery would name them.
+prefill() {
+  (( PREFILL > 0 )) || return 0
+  local u
+  for (( u = 1; u <= USERS; u++ )); do
+    mkdir -p "$1/user$u"/{tmp,new,cur}
+    python3 - "$1/user$u/cur" "$PREFILL" <<'PY'
+import os, sys
+cur, count = sys.argv[1], int(sys.argv[2])
+text = b"Subject: old\r\n\r\nkept\r\n"
+for i in range(count):
+    with open(os.path.join(cur, "1764000000.M%dP1.prefill,S=%d:2,S" % (i, len(text))), "wb") as f:
+        f.write(text)
+PY
+  done
 }
 
 # share U COUNT: how many of COUNT messages go to user U (COUNT/USERS each, the remainder to the first ones).
@@ -256,6 +277,7 @@ report_host
 report "load: $SESSIONS sessions, each one smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s 1 -l $SIZE -f $SENDER at a time;" \
   "$MESSAGES messages spread evenly over user1..user$USERS@$DOMAIN"
 report "warm-up: $WARMUP messages to each server, delivered, before the measured run"
+(( PREFILL == 0 )) || report "mailboxes: $PREFILL messages in each user's cur/ before the warm-up"
 report "delivery: postfix virtual(8) to Maildir; engine to DATA/mail/$DOMAIN/<user> (Maildir)"
 report_fsync_cpu
 report ""
@@ -266,6 +288,8 @@ report "$(printf '%-8s %9s %9s %9s %9s %12s %9s' server messages delivered secon
 # ---------------------------------------------------------------------------------------------
 log "starting postfix"
 clean_maildirs "$PF_MAILDIRS"
+prefill "$PF_MAILDIRS"
+chown -R "$VMAIL_ID:$VMAIL_ID" "$PF_BASE"
 start_postfix
 
 measure postfix "$POSTFIX_PORT" "$PF_MAILDIRS" "$PF_CG"
@@ -294,6 +318,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   n=$(grep -c "@$DOMAIN" "$WORK/users.list" || true)
   (( n == USERS )) || die "the engine lists $n users in $DOMAIN, expected $USERS"
   clean_maildirs "$EN_MAILDIRS"
+  prefill "$EN_MAILDIRS"
 
   log "starting the engine"
   start_engine

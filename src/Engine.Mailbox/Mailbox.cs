@@ -46,6 +46,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private int _writes;
     private readonly Dictionary<string, long> _writing = []; // file name → size, of the files being written (they count against the quota)
     private readonly HashSet<string> _busyKeys = []; // delivery keys being written or journaled: a second Deliver waits
+    private Lazy<IReadOnlySet<string>>? _unjournaled;
     private readonly List<(MailboxEvents.MessageAppended Event, Written Written)> _batch = [];
     private bool _flushing;
     private int _eventsSinceSnapshot;
@@ -263,16 +264,33 @@ public sealed partial class Mailbox : UntypedPersistentActor
         var maildir = _maildir;
         var blobs = _blobs;
         var log = _log;
+        var unjournaled = key.Length > 0 ? _unjournaled ??= Unjournaled() : null;
         Task.Run(async () =>
         {
-            if (key.Length == 0 || !maildir.Contains(account, name, folder))
-            {
-                await using var body = blobs.OpenRead(blobRef);
-                await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
-            }
-            return Structures.Parse(maildir.Find(account, name, folder), log);
+            if (unjournaled?.Value.Contains(name) == true) // written before a crash: not again
+                return Structures.Parse(maildir.Find(account, name, folder), log);
+            await using var body = blobs.OpenRead(blobRef);
+            var path = await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
+            return Structures.Parse(path, log);
         }).PipeTo(Self, success: structure => new Written(key, folder, name, flags, replyTo, structure),
             failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));
+    }
+
+    /// <summary>
+    /// The INBOX files the journal does not know, listed once by this incarnation at its first delivery: a delivery
+    /// whose file was written before a crash and not journaled is not written twice (its name follows from its key).
+    /// Later deliveries look up this set instead of the disk, so a delivery does not list a cur/ of 100,000 files.
+    /// </summary>
+    private Lazy<IReadOnlySet<string>> Unjournaled()
+    {
+        var known = _state.Inbox.Messages.Values;
+        var (maildir, account) = (_maildir, _account);
+        return new Lazy<IReadOnlySet<string>>(() =>
+        {
+            var names = new HashSet<string>(maildir.Names(account), StringComparer.Ordinal);
+            names.ExceptWith(known.Select(m => m.FileName));
+            return names;
+        }, LazyThreadSafetyMode.PublicationOnly); // an I/O error is not kept: the next delivery lists again
     }
 
     /// <summary>

@@ -83,9 +83,6 @@ public sealed class MaildirStore(string root, bool fsync = true)
         return string.Create(CultureInfo.InvariantCulture, $"{time.ToUnixTimeSeconds()}.Q{id}K{hash:x8}.engine,S={size}");
     }
 
-    /// <summary>Whether a message of that name is in the mailbox (in new/, or in cur/ with or without flags).</summary>
-    public bool Contains(string account, string name, string folder = Inbox) => Find(account, name, folder) is not null;
-
     /// <summary>Delivers under a new name; returns it.</summary>
     public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
     {
@@ -96,14 +93,25 @@ public sealed class MaildirStore(string root, bool fsync = true)
 
     /// <summary>
     /// Writes <paramref name="prefix"/> (trace headers such as Delivered-To) and the body to tmp/NAME,
-    /// fsyncs it, moves it to new/NAME and fsyncs new/.
+    /// fsyncs it, moves it to new/NAME and fsyncs new/; returns where the file is. The Maildir's folders are
+    /// made only when missing (a first delivery), not looked for on every write.
     /// </summary>
-    public async Task WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default,
+    public async Task<string> WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default,
         string folder = Inbox, string? flagged = null)
     {
-        var maildir = Ensure(account, folder);
+        var maildir = PathOf(account, folder);
         var tmp = Path.Combine(maildir, "tmp", name);
-        await using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+        FileStream file;
+        try
+        {
+            file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            Ensure(account, folder);
+            file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0);
+        }
+        await using (file)
         {
             await file.WriteAsync(prefix, ct).ConfigureAwait(false);
             await body.CopyToAsync(file, 64 * 1024, ct).ConfigureAwait(false);
@@ -112,9 +120,32 @@ public sealed class MaildirStore(string root, bool fsync = true)
         }
         // A message appended with flags goes to cur/ with them in its name (flagged is that name).
         var target = flagged is null ? Path.Combine(maildir, "new", name) : Path.Combine(maildir, "cur", flagged);
-        File.Move(tmp, target, overwrite: true);
+        try
+        {
+            File.Move(tmp, target, overwrite: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            Ensure(account, folder);
+            File.Move(tmp, target, overwrite: true);
+        }
         if (fsync)
             DirectorySync.Fsync(Path.GetDirectoryName(target)!);
+        return target;
+    }
+
+    /// <summary>The names (without their ":2," info) of the files in a folder's new/ and cur/: one listing of each.</summary>
+    public IReadOnlySet<string> Names(string account, string folder = Inbox)
+    {
+        var maildir = PathOf(account, folder);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var sub in (string[])["new", "cur"])
+        {
+            var dir = Path.Combine(maildir, sub);
+            if (System.IO.Directory.Exists(dir))
+                names.UnionWith(System.IO.Directory.EnumerateFiles(dir).Select(f => DovecotMaildir.BaseName(Path.GetFileName(f))));
+        }
+        return names;
     }
 
     /// <summary>The path of a message by the name it was delivered under: in new/, or in cur/ with its flags (":2,...").</summary>

@@ -34,7 +34,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private readonly Pop3Protocol _protocol = new(settings.PlaintextOnLoopback && IPAddress.IsLoopback(remote), settings.Hostname, tlsAvailable: true,
         new SaslMechanisms(mechanisms, directory, settings.Hostname));
-    private readonly Dictionary<long, string> _files = [];
+    private readonly Dictionary<long, MailMessage> _files = [];
     private Stream _stream = null!;
     private bool _startTls; // STLS answered: the handshake comes before anything more is read
     private string _account = "";
@@ -288,7 +288,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
         _account = user.Address;
         var messages = listing.Messages.Select((m, i) => new Pop3Message(i + 1, UniqueId(m.Uid, listing.UidValidity), m.Size, m.Uid)).ToArray();
         foreach (var m in listing.Messages)
-            _files[m.Uid] = m.FileName;
+            _files[m.Uid] = m;
         Pop3Log.Login(log, user.Address, method, remote.ToString());
         await WriteAsync(_protocol.LoggedIn(user.Address, new Pop3Maildrop(messages)).Text).ConfigureAwait(false);
         return true;
@@ -303,7 +303,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     /// </summary>
     private async Task SendAsync(Pop3Action.SendMessage send)
     {
-        await using var file = _files.TryGetValue(send.Message.Uid, out var name) ? OpenMessage(name) : null;
+        await using var file = _files.TryGetValue(send.Message.Uid, out var message) ? OpenMessage(message) : null;
         if (file is null)
         {
             await WriteAsync("-ERR [SYS/TEMP] The message is gone from the mailbox.").ConfigureAwait(false);
@@ -348,11 +348,13 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     /// renamed it for a flag between the lookup and the open; null when it is gone. Once open, a move or
     /// delete does not disturb the read.
     /// </summary>
-    private FileStream? OpenMessage(string name)
+    private FileStream? OpenMessage(MailMessage message)
     {
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            if (maildir.Find(_account, name) is not { } path)
+            // Where its flags put it first (no listing of cur/), then wherever it is.
+            var path = attempt == 0 ? maildir.Locate(_account, message.FileName, message.Cur, message.FlagList) : maildir.Find(_account, message.FileName);
+            if (path is null)
                 return null;
             try
             {

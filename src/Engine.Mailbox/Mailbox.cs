@@ -195,6 +195,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
                     : new MailboxReplies.FolderDone(_account, "[SERVERBUG] The message could not be written."));
                 _busyKeys.Remove(failed.Key);
                 _writing.Remove(failed.FileName);
+                _unjournaled = null; // the file may be in place all the same (a failure after its rename): list again
                 WriteDone();
                 break;
             case SaveSnapshotSuccess success:
@@ -267,8 +268,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
         var unjournaled = key.Length > 0 ? _unjournaled ??= Unjournaled() : null;
         Task.Run(async () =>
         {
-            if (unjournaled?.Value.Contains(name) == true) // written before a crash: not again
-                return Structures.Parse(maildir.Find(account, name, folder), log);
+            // Written before a crash, and still there (another reader may have deleted it since the listing): not again.
+            if (unjournaled?.Value.Contains(name) == true && maildir.Find(account, name, folder) is { } found)
+                return Structures.Parse(found, log);
             await using var body = blobs.OpenRead(blobRef);
             var path = await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
             return Structures.Parse(path, log);
@@ -290,7 +292,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
             var names = new HashSet<string>(maildir.Names(account), StringComparer.Ordinal);
             names.ExceptWith(known.Select(m => m.FileName));
             return names;
-        }, LazyThreadSafetyMode.PublicationOnly); // an I/O error is not kept: the next delivery lists again
+        }, LazyThreadSafetyMode.ExecutionAndPublication); // once; an I/O error ends in WriteFailed, which lists again
     }
 
     /// <summary>

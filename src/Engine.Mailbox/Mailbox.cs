@@ -302,7 +302,12 @@ public sealed partial class Mailbox : UntypedPersistentActor
     /// </summary>
     private void OnWritten(Written written)
     {
-        _writing.Remove(written.FileName);
+        if (!_writing.Remove(written.FileName) && written.Key.Length > 0 && _state.Delivered.TryGetValue(written.Key, out var uid))
+        {
+            // Started by this entity before a restart and journaled since: answered, not appended a second time.
+            written.ReplyTo.Tell(new MailboxReplies.Delivered(_account, written.Key, uid));
+            return;
+        }
         var folder = _state.FolderOf(written.Folder);
         if (folder is null)
         {

@@ -63,12 +63,7 @@ public static class EngineHost
         var fsync = config.GetBoolean("engine.storage.fsync", true);
         var database = Database(config);
 
-        // Configuration is HOCON. The host's appsettings.json watcher would otherwise watch the working
-        // directory, spool included, and wake for every file the spool creates.
-        var hostSettings = new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() };
-        hostSettings.Configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(hostSettings);
-        builder.Logging.ClearProviders();
+        var builder = HostBuilder();
         switch (config.GetString("engine.log.format", "text").ToLowerInvariant())
         {
             case "text":
@@ -400,12 +395,24 @@ public static class EngineHost
         Directory.CreateDirectory(dataDir);
         var database = Database(config);
         var fsync = config.GetBoolean("engine.storage.fsync", true);
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() });
-        builder.Logging.ClearProviders();
+        var builder = HostBuilder();
         builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
         builder.Services.AddSingleton(BlobStore(config, dataDir, database, fsync));
         builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend).WithJournal(database));
         return builder.Build();
+    }
+
+    /// <summary>
+    /// A host with no providers of its own. Configuration is HOCON: the host's appsettings.json watcher would
+    /// otherwise watch the working directory, spool included, and wake for every file the spool creates.
+    /// </summary>
+    private static HostApplicationBuilder HostBuilder()
+    {
+        var settings = new HostApplicationBuilderSettings { Configuration = new ConfigurationManager() };
+        settings.Configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(settings);
+        builder.Logging.ClearProviders();
+        return builder;
     }
 
     /// <summary>

@@ -55,6 +55,51 @@ public sealed class DurabilitySpecs
     }
 
     /// <summary>Dot-stuffing as a client must do it (RFC 5321 section 4.5.2).</summary>
+    [Fact]
+    public async Task A_journal_write_that_fails_is_asked_again_and_the_client_gets_its_250()
+    {
+        var dataDir = TempDir.Create("notqueued");
+        var hold = Path.Combine(dataDir, "hold.cidr");
+        await File.WriteAllTextAsync(hold, "127.0.0.0/8 HOLD\n", TestContext.Current.CancellationToken);
+        // One partition, and every message held: the only journal write while the database is locked is the message's.
+        await using var engine = await EngineProcess.StartAsync(dataDir, "engine.queue.partitions = 1",
+            $"engine.smtp.restrictions.client = [\"check_client_access cidr:{hold}\"]");
+        Assert.StartsWith("2.0.0 Ok: queued as", (await SendAsync(engine.Port, "first")).Last[4..]); // the partition runs
+
+        // Another program holds the database's write lock longer than the journal waits (busy_timeout, 10 s): the
+        // partition's write fails and it stops. The session asks again a second later, the partition starts again,
+        // and its write lands once the lock is gone.
+        await using (var locker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "engine.db")};Pooling=False"))
+        {
+            await locker.OpenAsync(TestContext.Current.CancellationToken);
+            await using (var begin = locker.CreateCommand())
+            {
+                begin.CommandText = "BEGIN EXCLUSIVE";
+                await begin.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+            }
+            var second = SendAsync(engine.Port, "second");
+            await engine.WaitForOutputAsync("journal write failed", TimeSpan.FromSeconds(30));
+            await using var rollback = locker.CreateCommand();
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+            var reply = await second;
+            Assert.True(reply.Code == 250, string.Join("\n", reply.Lines) + "\n" + string.Join("\n", engine.Output.TakeLast(30)));
+            var id = reply.Last.Split(' ')[^1];
+            await engine.WaitForOutputAsync($"{id}: held", TimeSpan.FromSeconds(10));
+        }
+    }
+
+    private static async Task<RawSmtp.Reply> SendAsync(int port, string subject)
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@client.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<user@mx.test>")).Code);
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        await smtp.SendAsync($"Subject: {subject}\r\n\r\nbody\r\n.\r\n");
+        return await smtp.ReadAsync(TimeSpan.FromSeconds(60));
+    }
+
     private static byte[] Stuff(byte[] body) =>
         Encoding.ASCII.GetBytes(string.Join("\r\n", Encoding.ASCII.GetString(body).Split("\r\n").Select(l => l.StartsWith('.') ? "." + l : l)));
 

@@ -289,7 +289,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
         var (maildir, account) = (_maildir, _account);
         return new Lazy<IReadOnlySet<string>>(() =>
         {
-            var names = new HashSet<string>(maildir.Names(account), StringComparer.Ordinal);
+            var names = maildir.Names(account);
             names.ExceptWith(known.Select(m => m.FileName));
             return names;
         }, LazyThreadSafetyMode.ExecutionAndPublication); // once; an I/O error ends in WriteFailed, which lists again

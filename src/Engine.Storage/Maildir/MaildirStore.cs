@@ -135,7 +135,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>The names (without their ":2," info) of the files in a folder's new/ and cur/: one listing of each.</summary>
-    public IReadOnlySet<string> Names(string account, string folder = Inbox)
+    public HashSet<string> Names(string account, string folder = Inbox)
     {
         var maildir = PathOf(account, folder);
         var names = new HashSet<string>(StringComparer.Ordinal);

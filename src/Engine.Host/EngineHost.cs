@@ -283,15 +283,16 @@ public static class EngineHost
         return new ProxyProtocol(listeners, a => trusted.Any(n => n.Contains(a)), config.GetTimeSpan(section + ".timeout", TimeSpan.FromSeconds(5)));
     }
 
-    /// <summary>Where bodies are kept (engine.storage.blob-store): files in the spool folder, or the cluster's PostgreSQL.</summary>
+    /// <summary>Where bodies are kept (engine.storage.blob-store): segments or files in the spool folder, or the cluster's PostgreSQL.</summary>
     private static IBlobStore BlobStore(Config config, string dataDir, EngineDatabase database, bool fsync) =>
-        config.GetString("engine.storage.blob-store", "files") switch
+        config.GetString("engine.storage.blob-store", "segments") switch
         {
+            "segments" => new SegmentBlobStore(SpoolDir(config, dataDir), fsync),
             "files" => new FileBlobStore(SpoolDir(config, dataDir), fsync),
             "database" when database.Provider == DatabaseProvider.PostgreSql => new SqlBlobStore(database),
             "database" => throw new ConfigurationException(
                 "engine.storage.blob-store = database needs engine.persistence.provider = postgresql (in SQLite a body would hold the write lock while it arrives)"),
-            var other => throw new ConfigurationException($"engine.storage.blob-store: '{other}' is not files or database"),
+            var other => throw new ConfigurationException($"engine.storage.blob-store: '{other}' is not segments, files or database"),
         };
 
     private static string SpoolDir(Config config, string dataDir) => Path.Combine(dataDir, config.GetString("engine.storage.spool-dir", "spool"));

@@ -190,16 +190,18 @@ public sealed class QueueManagerSpecs
         await using var engine = await EngineInstance.StartInAsync(Accounts.WithJane("enqueue-again"));
         var blobs = engine.Services.GetRequiredService<IBlobStore>();
         var id = Engine.Primitives.QueueId.New();
+        string blobRef;
         await using (var writer = blobs.Create(id))
         {
             await writer.WriteAsync("Subject: asked twice\r\n\r\nonce\r\n"u8.ToArray());
             await writer.CommitAsync();
+            blobRef = writer.Ref;
         }
         var envelope = new Engine.Messages.Envelope("alice@client.test", [new Engine.Messages.EnvelopeRecipient("jane@campus.test", Engine.Primitives.DsnNotify.Unspecified)],
             Engine.Primitives.BodyType.SevenBit, false, Engine.Primitives.DsnReturn.Unspecified, null,
             new Engine.Messages.ClientInfo("127.0.0.1", "localhost", "client.test", "ESMTP"), DateTimeOffset.UtcNow, 30);
         var region = await engine.Services.GetRequiredService<Akka.Hosting.IRequiredActor<QueueRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
-        var enqueue = new QueueCommands.Enqueue(id.Partition(16), id, envelope, id.Value[^1] + "/" + id.Value);
+        var enqueue = new QueueCommands.Enqueue(id.Partition(16), id, envelope, blobRef);
         // Three askers at once (as a session whose first request seemed lost, and its repeats).
         var answers = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => region.Ask<QueueReplies.Queued>(enqueue, TimeSpan.FromSeconds(10))));
         Assert.All(answers, a => Assert.Equal(id, a.Id));

@@ -1,0 +1,240 @@
+using Engine.Primitives;
+using Engine.Storage.Blobs;
+
+namespace Engine.Tests.Storage;
+
+/// <summary>The spool as segments, on real files with fsync on: group commit, reading in place, reclaiming, recovery.</summary>
+public sealed class SegmentBlobStoreSpecs : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("segments").FullName;
+    private readonly List<SegmentBlobStore> _stores = [];
+
+    public void Dispose()
+    {
+        foreach (var store in _stores)
+            store.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private string Segments => Path.Combine(_dir, "segments");
+
+    private SegmentBlobStore Open(long segmentSize = SegmentBlobStore.DefaultSegmentSize)
+    {
+        var store = new SegmentBlobStore(_dir, fsync: true, segmentSize);
+        _stores.Add(store);
+        return store;
+    }
+
+    private static byte[] Body(int size, int seed = 0)
+    {
+        var bytes = new byte[size];
+        new Random(size + seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static async Task<string> CommitAsync(IBlobStore store, byte[] body, int piece = 4096)
+    {
+        await using var writer = store.Create(QueueId.New());
+        for (var at = 0; at < body.Length; at += piece)
+            await writer.WriteAsync(body.AsMemory(at, Math.Min(piece, body.Length - at)));
+        await writer.CommitAsync();
+        return writer.Ref;
+    }
+
+    private static async Task<byte[]> ReadAsync(IBlobStore store, string blobRef)
+    {
+        await using var stream = store.OpenRead(blobRef);
+        var read = new MemoryStream();
+        await stream.CopyToAsync(read);
+        return read.ToArray();
+    }
+
+    private string[] SegmentFiles() => Directory.GetFiles(Segments).Select(Path.GetFileName).Order().ToArray()!;
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(5120, 7)]
+    [InlineData(300_000, 65536)]
+    [InlineData(SegmentBlobStore.InlineLimit, 100_000)]
+    public async Task A_body_comes_back_byte_for_byte_from_its_segment(int size, int piece)
+    {
+        var store = Open();
+        var body = Body(size);
+        var blobRef = await CommitAsync(store, body, piece);
+        Assert.StartsWith("seg/", blobRef, StringComparison.Ordinal);
+        Assert.True(store.Exists(blobRef));
+        Assert.Equal(body, await ReadAsync(store, blobRef));
+        using (var sync = store.OpenRead(blobRef))
+        {
+            Assert.Equal(size, sync.Length);
+            var buffer = new byte[4093];
+            var read = new MemoryStream();
+            for (int n; (n = sync.Read(buffer, 0, buffer.Length)) > 0;)
+                read.Write(buffer, 0, n);
+            Assert.Equal(body, read.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task A_body_over_the_inline_limit_gets_a_file_of_its_own_and_is_read_and_deleted_as_one()
+    {
+        var store = Open();
+        var body = Body(SegmentBlobStore.InlineLimit + 1);
+        var blobRef = await CommitAsync(store, body, 65536);
+        Assert.DoesNotContain("seg/", blobRef, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_dir, blobRef)));
+        Assert.Equal(body, await ReadAsync(store, blobRef));
+        store.Delete(blobRef);
+        Assert.False(store.Exists(blobRef));
+        Assert.False(File.Exists(Path.Combine(_dir, blobRef)));
+    }
+
+    [Fact]
+    public async Task A_body_the_file_spool_wrote_is_read_and_deleted_by_the_segment_spool()
+    {
+        var files = new FileBlobStore(_dir, fsync: true);
+        var body = Body(777);
+        var blobRef = await CommitAsync(files, body);
+        var store = Open();
+        Assert.True(store.Exists(blobRef));
+        Assert.Equal(body, await ReadAsync(store, blobRef));
+        store.Delete(blobRef);
+        Assert.False(files.Exists(blobRef));
+    }
+
+    [Fact]
+    public async Task Commits_made_together_share_their_write_and_fsync_and_each_body_stays_whole()
+    {
+        var store = Open();
+        var bodies = Enumerable.Range(0, 50).Select(i => Body(1000 + i, i)).ToArray();
+        var refs = await Task.WhenAll(bodies.Select(b => CommitAsync(store, b)));
+        Assert.InRange(store.Appends, 1, bodies.Length / 2);
+        Assert.Single(SegmentFiles());
+        for (var i = 0; i < bodies.Length; i++)
+            Assert.Equal(bodies[i], await ReadAsync(store, refs[i]));
+        Assert.Equal(50, refs.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_full_segment_is_removed_once_every_body_in_it_is_deleted_and_not_before()
+    {
+        var store = Open(segmentSize: 3000);
+        var first = await CommitAsync(store, Body(1000, 1));
+        var second = await CommitAsync(store, Body(1000, 2));
+        var third = await CommitAsync(store, Body(1000, 3)); // past 3,000 octets: the next body starts a new segment
+        var fourth = await CommitAsync(store, Body(1000, 4));
+        Assert.Equal(2, SegmentFiles().Length);
+        var full = first.Split('/')[1];
+        Assert.Equal(full, third.Split('/')[1]);
+        Assert.NotEqual(full, fourth.Split('/')[1]);
+
+        store.Delete(first);
+        store.Delete(second);
+        store.Delete(first); // twice counts once
+        Assert.Contains(full, SegmentFiles());
+        Assert.False(store.Exists(first));
+        Assert.Throws<FileNotFoundException>(() => store.OpenRead(second));
+        Assert.Equal(Body(1000, 3), await ReadAsync(store, third));
+
+        store.Delete(third);
+        Assert.DoesNotContain(full, SegmentFiles());
+        Assert.DoesNotContain(full + ".del", SegmentFiles());
+        Assert.Equal(Body(1000, 4), await ReadAsync(store, fourth));
+    }
+
+    [Fact]
+    public async Task The_segment_being_written_goes_once_nothing_in_it_is_live_so_an_idle_spool_is_empty()
+    {
+        var store = Open();
+        var refs = new[] { await CommitAsync(store, Body(10, 1)), await CommitAsync(store, Body(10, 2)) };
+        store.Delete(refs[0]);
+        Assert.Equal(2, SegmentFiles().Length); // the segment and its tombstones
+        store.Delete(refs[1]);
+        Assert.Empty(SegmentFiles());
+
+        // The next commit starts a new segment.
+        var next = await CommitAsync(store, Body(10, 3));
+        Assert.Equal(Body(10, 3), await ReadAsync(store, next));
+    }
+
+    [Fact]
+    public async Task After_a_crash_the_cut_off_record_is_dropped_the_segment_sealed_and_earlier_deletes_still_count()
+    {
+        var before = Open();
+        var bodies = Enumerable.Range(0, 3).Select(i => Body(2000, i)).ToArray();
+        var refs = new List<string>();
+        foreach (var body in bodies)
+            refs.Add(await CommitAsync(before, body));
+        before.Delete(refs[0]);
+        before.Dispose(); // its lock goes, the segment is left unsealed
+        var segment = Path.Combine(Segments, refs[0].Split('/')[1]);
+        var whole = new FileInfo(segment).Length;
+        // The batch in flight at the crash: a header saying 5,000 octets and only 100 of them.
+        await using (var tail = new FileStream(segment, FileMode.Append))
+        {
+            var header = new byte[24];
+            "MSG1"u8.CopyTo(header);
+            BitConverter.GetBytes(5000).CopyTo(header, 4);
+            tail.Write(header);
+            tail.Write(new byte[100]);
+        }
+
+        var after = Open();
+        Assert.Equal(whole + 24, new FileInfo(segment).Length); // the cut-off record gone, the seal after the last whole one
+        Assert.Equal(bodies[1], await ReadAsync(after, refs[1]));
+        Assert.Equal(bodies[2], await ReadAsync(after, refs[2]));
+        after.Delete(refs[1]);
+        Assert.True(File.Exists(segment));
+        after.Delete(refs[2]);
+        Assert.False(File.Exists(segment)); // the delete made before the crash counted
+        Assert.Empty(SegmentFiles());
+
+        var next = await CommitAsync(after, Body(10));
+        Assert.DoesNotContain(Path.GetFileName(segment), next, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_segment_another_process_still_writes_is_not_sealed_by_a_second_one_and_its_deletes_count_when_it_is()
+    {
+        var writing = Open(segmentSize: 200);
+        var first = await CommitAsync(writing, Body(100, 1));
+        var segment = Path.Combine(Segments, first.Split('/')[1]);
+        var length = new FileInfo(segment).Length;
+
+        var other = Open(); // a restart that raced, or another node on a shared spool
+        Assert.Equal(length, new FileInfo(segment).Length); // no seal appended
+        var second = await CommitAsync(writing, Body(100, 2));
+        Assert.Equal(first.Split('/')[1], second.Split('/')[1]);
+        Assert.Equal(Body(100, 2), await ReadAsync(other, second));
+
+        // Deletes through the other process are tombstones, which the writer reads when it seals the segment.
+        other.Delete(first);
+        other.Delete(second);
+        Assert.True(File.Exists(segment));
+        Assert.True(writing.Exists(first));
+        var third = await CommitAsync(writing, Body(100, 3)); // the segment is full: sealed, and a new one begun
+        Assert.NotEqual(first.Split('/')[1], third.Split('/')[1]);
+        Assert.False(File.Exists(segment));
+        Assert.Equal(Body(100, 3), await ReadAsync(other, third));
+    }
+
+    [Fact]
+    public async Task An_aborted_body_leaves_nothing_and_a_bad_reference_is_refused()
+    {
+        var store = Open();
+        var writer = store.Create(QueueId.New());
+        await writer.WriteAsync(Body(100));
+        writer.Abort();
+        writer.Abort();
+        Assert.Equal("", writer.Ref);
+        store.Delete(writer.Ref);
+        Assert.Empty(SegmentFiles());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CommitAsync());
+
+        Assert.Throws<ArgumentException>(() => store.OpenRead("seg/../../etc/passwd/0/10"));
+        Assert.Throws<ArgumentException>(() => store.Exists("seg/01M8K37PZ64FPWMT/x/10"));
+        var good = await CommitAsync(store, Body(100));
+        var parts = good.Split('/');
+        Assert.Throws<IOException>(() => store.OpenRead($"seg/{parts[1]}/{parts[2]}/99")); // not the length written there
+    }
+}

@@ -27,7 +27,13 @@ internal static partial class FileLock
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int command, ref Flock flock);
 
-    /// <summary>True when the lock is taken (or locks are not available here: not Linux).</summary>
+    private const int Again = 11; // EAGAIN
+    private const int Denied = 13; // EACCES
+
+    /// <summary>
+    /// True when the lock is taken (or locks are not available here: not Linux), false when another holds it. Any
+    /// other failure (a file system without locks) is an <see cref="IOException"/>: nothing may be written unlocked.
+    /// </summary>
     public static bool TryLock(SafeFileHandle file)
     {
         if (!OperatingSystem.IsLinux())
@@ -37,7 +43,10 @@ internal static partial class FileLock
         try
         {
             var flock = new Flock { Type = WriteLock };
-            return Fcntl((int)file.DangerousGetHandle(), OfdSetLock, ref flock) == 0;
+            if (Fcntl((int)file.DangerousGetHandle(), OfdSetLock, ref flock) == 0)
+                return true;
+            var error = Marshal.GetLastPInvokeError();
+            return error is Again or Denied ? false : throw new IOException($"fcntl(F_OFD_SETLK) failed: errno {error}");
         }
         finally
         {

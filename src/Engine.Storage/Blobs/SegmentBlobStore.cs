@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Globalization;
 using Engine.Primitives;
 using Microsoft.Win32.SafeHandles;
@@ -23,15 +21,16 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
     public const long DefaultSegmentSize = 16L << 20;
     public const int InlineLimit = 1 << 20;
     private const string Prefix = "seg/";
-    private const string Tombstones = ".del";
+    private const string TombstoneFile = ".del";
+    private const string Unnamed = ".new";
 
     private readonly FileBlobStore _files;
     private readonly string _dir;
     private readonly bool _fsync;
     private readonly long _segmentSize;
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, Segment> _own = []; // this process's segments that still hold live records, with what it deleted
-    private readonly ConcurrentDictionary<string, int> _sealed = new(); // records in other segments found sealed
+    // What this process knows of the segments it wrote or met (deleted from, read the records of); forgotten when removed.
+    private readonly Dictionary<string, Segment> _segments = [];
     private List<Pending> _waiting = [];
     private bool _flushing;
     private bool _disposed;
@@ -56,9 +55,18 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
     {
         if (!TryParse(blobRef, out var name, out var offset, out var length))
             return _files.OpenRead(blobRef);
-        if (DeletedHere(name, offset))
+        if (IsDeleted(name, offset))
             throw new FileNotFoundException($"spool segment {name}: the body at {offset} was deleted", PathOf(name));
-        var file = File.OpenHandle(PathOf(name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+        SafeFileHandle file;
+        try
+        {
+            file = File.OpenHandle(PathOf(name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+        }
+        catch (FileNotFoundException)
+        {
+            Forget(name);
+            throw;
+        }
         if (!SegmentFormat.IsRecord(file, offset, length))
         {
             file.Dispose();
@@ -71,10 +79,19 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
     {
         if (!TryParse(blobRef, out var name, out var offset, out var length))
             return _files.Exists(blobRef);
-        if (DeletedHere(name, offset))
+        if (IsDeleted(name, offset))
             return false;
-        var file = new FileInfo(PathOf(name));
-        return file.Exists && file.Length >= offset + SegmentFormat.HeaderSize + length;
+        try
+        {
+            // The record's own header, not the file's size: on a shared spool another node's view of the size may lag.
+            using var file = File.OpenHandle(PathOf(name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return SegmentFormat.IsRecord(file, offset, length);
+        }
+        catch (FileNotFoundException)
+        {
+            Forget(name);
+            return false;
+        }
     }
 
     public void Delete(string blobRef)
@@ -86,64 +103,43 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
             _files.Delete(blobRef);
             return;
         }
-        Segment? own;
-        lock (_gate)
-            _own.TryGetValue(name, out own);
-        if (own is null && !File.Exists(PathOf(name)))
-            return; // deleted before, and the segment already removed
-        AppendTombstone(name, offset);
-        if (own is null)
-        {
-            TryReclaim(name);
-            return;
-        }
-        var remove = false;
+        Segment segment;
         lock (_gate)
         {
-            own.Deleted.Add(offset);
-            if (own.Deleted.Count >= own.Records)
+            if (!_segments.TryGetValue(name, out segment!))
             {
-                if (own.Handle is null)
-                    remove = _own.Remove(name);
-                else if (own == _active && !_flushing)
-                {
-                    // The segment being written holds nothing live any more: closed and removed now, so an idle
-                    // spool is empty; the next commit starts a new one.
-                    own.Handle.Dispose();
-                    own.Handle = null;
-                    _active = null;
-                    remove = _own.Remove(name);
-                }
+                if (!File.Exists(PathOf(name)))
+                    return; // deleted before, and the segment removed since
+                segment = _segments[name] = new Segment(name);
             }
+            if (segment.Records is { } records && !records.Contains(offset))
+                return; // no record starts there: nothing to delete
         }
-        if (remove)
-            RemoveFiles(name);
-        else if (own.Handle is null)
-            TryReclaim(name); // sealed meanwhile: counted from its tombstones now
+        AppendTombstone(name, offset);
+        lock (_gate)
+            segment.Deleted.Add(offset);
+        TryReclaim(segment);
     }
 
-    /// <summary>Closes the segment being written, unsealed, as a process that stops would leave it; the next start seals it.</summary>
+    /// <summary>Seals the segment being written, as at a clean stop; commits still waiting fail.</summary>
     public void Dispose()
     {
         lock (_gate)
-        {
             _disposed = true;
-            if (!_flushing)
-                _active?.Handle?.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Deleted through this process from one of its own segments. A body deleted elsewhere stays readable until its
-    /// segment is removed: nothing refers to it any more.
-    /// </summary>
-    private bool DeletedHere(string name, long offset)
-    {
+        SpinWait.SpinUntil(() => !Volatile.Read(ref _flushing), TimeSpan.FromSeconds(10));
+        Segment? active;
         lock (_gate)
-            return _own.TryGetValue(name, out var own) && own.Deleted.Contains(offset);
+        {
+            active = _flushing ? null : _active;
+            _active = null;
+        }
+        if (active is not null)
+            Retire(active);
     }
 
     private string PathOf(string name) => Path.Combine(_dir, name);
+
+    private static bool IsName(string name) => name.Length == QueueId.Length && name.All(c => QueueId.Alphabet.Contains(c));
 
     private static bool TryParse(string blobRef, out string name, out long offset, out int length)
     {
@@ -161,7 +157,30 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
         return true;
     }
 
-    private static bool IsName(string name) => name.Length == QueueId.Length && name.All(c => QueueId.Alphabet.Contains(c));
+    /// <summary>Deleted, as far as this process knows: by itself, or by the tombstones other processes wrote.</summary>
+    private bool IsDeleted(string name, long offset)
+    {
+        Segment? segment;
+        lock (_gate)
+        {
+            if (!_segments.TryGetValue(name, out segment))
+                segment = _segments[name] = new Segment(name); // another process's: its tombstones are read below
+            if (segment.Deleted.Contains(offset) || segment.Handle is not null)
+                return segment.Deleted.Contains(offset);
+        }
+        ReadTombstones(segment);
+        lock (_gate)
+            return segment.Deleted.Contains(offset);
+    }
+
+    private void Forget(string name)
+    {
+        lock (_gate)
+        {
+            if (_segments.TryGetValue(name, out var segment) && segment.Handle is null)
+                _segments.Remove(name);
+        }
+    }
 
     private Task<string> AppendAsync(ReadOnlyMemory<byte> record)
     {
@@ -184,54 +203,65 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
         while (true)
         {
             List<Pending> batch;
+            bool stop;
             lock (_gate)
             {
-                if (_waiting.Count == 0 || _disposed)
-                {
-                    _flushing = false;
-                    foreach (var left in _waiting)
-                        left.TrySetException(new ObjectDisposedException(nameof(SegmentBlobStore)));
-                    _waiting.Clear();
-                    return;
-                }
                 batch = _waiting;
                 _waiting = [];
+                stop = batch.Count == 0 || _disposed;
+                if (stop)
+                    _flushing = false; // from here on a commit starts another loop
             }
-            Segment? segment = null;
-            try
+            if (stop)
             {
-                segment = Writable();
-                var start = segment.End;
-                var at = start;
-                var records = new ReadOnlyMemory<byte>[batch.Count];
-                var refs = new string[batch.Count];
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    records[i] = batch[i].Record;
-                    refs[i] = string.Create(CultureInfo.InvariantCulture, $"{Prefix}{segment.Name}/{at}/{batch[i].Record.Length - SegmentFormat.HeaderSize}");
-                    at += batch[i].Record.Length;
-                }
-                RandomAccess.Write(segment.Handle!, records, start);
-                if (_fsync)
-                    RandomAccess.FlushToDisk(segment.Handle!);
-                lock (_gate)
-                {
-                    segment.End = at;
-                    segment.Records += batch.Count;
-                    Appends++;
-                }
-                for (var i = 0; i < batch.Count; i++)
-                    batch[i].TrySetResult(refs[i]);
+                foreach (var left in batch)
+                    left.TrySetException(new ObjectDisposedException(nameof(SegmentBlobStore)));
+                return;
             }
-            catch (Exception e)
+            WriteBatch(batch);
+        }
+    }
+
+    /// <summary>Appends a batch and answers each of its commits. Never throws.</summary>
+    private void WriteBatch(List<Pending> batch)
+    {
+        Segment? segment = null;
+        try
+        {
+            segment = Writable();
+            var start = segment.End;
+            var at = start;
+            var records = new ReadOnlyMemory<byte>[batch.Count];
+            var offsets = new long[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
             {
-                // Whatever failed, the waiting sessions hear it (451) and this loop goes on: it runs on the thread pool.
-                foreach (var failed in batch)
-                    failed.TrySetException(new IOException("spool segment write failed: " + e.Message, e));
-                // What was written of the batch is no record of anyone's: the segment is sealed after its last good one.
-                if (segment is not null)
-                    Retire(segment);
+                records[i] = batch[i].Record;
+                offsets[i] = at;
+                at += batch[i].Record.Length;
             }
+            RandomAccess.Write(segment.Handle!, records, start);
+            if (_fsync)
+                RandomAccess.FlushToDisk(segment.Handle!);
+            lock (_gate)
+            {
+                segment.End = at;
+                segment.Records!.UnionWith(offsets);
+                Appends++;
+            }
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var length = batch[i].Record.Length - SegmentFormat.HeaderSize;
+                batch[i].TrySetResult(string.Create(CultureInfo.InvariantCulture, $"{Prefix}{segment.Name}/{offsets[i]}/{length}"));
+            }
+        }
+        catch (Exception e)
+        {
+            // Whatever failed, the waiting sessions hear it (451) and the loop goes on: it runs on the thread pool.
+            foreach (var failed in batch)
+                failed.TrySetException(new IOException("spool segment write failed: " + e.Message, e));
+            // What was written of the batch is no one's record: the segment is sealed after its last good one.
+            if (segment is not null)
+                Retire(segment);
         }
     }
 
@@ -245,53 +275,56 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
         // Made under a temporary name and locked before it gets its own, so no other process can take it for one
         // left behind and seal it between the two.
         var name = QueueId.New().Value;
-        var temporary = PathOf(name + ".new");
+        var temporary = PathOf(name + Unnamed);
         var file = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        FileLock.TryLock(file);
-        File.Move(temporary, PathOf(name));
-        if (_fsync)
-            DirectorySync.Fsync(_dir);
-        var segment = new Segment(name) { Handle = file };
+        try
+        {
+            if (!FileLock.TryLock(file))
+                throw new IOException($"spool segment {name}: another process locked it first");
+            File.Move(temporary, PathOf(name));
+            if (_fsync)
+                DirectorySync.Fsync(_dir);
+        }
+        catch
+        {
+            file.Dispose();
+            File.Delete(temporary);
+            File.Delete(PathOf(name));
+            throw;
+        }
+        var segment = new Segment(name) { Handle = file, Records = [] };
         lock (_gate)
         {
             _active = segment;
-            _own[name] = segment;
+            _segments[name] = segment;
         }
         return segment;
     }
 
-    /// <summary>Seals a segment of this process and closes it; removes it when nothing in it is live.</summary>
+    /// <summary>Seals a segment of this process and closes it; removes it when nothing in it is live. Never throws.</summary>
     private void Retire(Segment segment)
     {
         try
         {
-            SegmentFormat.WriteSeal(segment.Handle!, segment.End, segment.Records, _fsync);
+            SegmentFormat.WriteSeal(segment.Handle!, segment.End, segment.Records!.Count, _fsync);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             // Left unsealed: the next start of a process on this spool seals it.
         }
-        bool remove;
         lock (_gate)
         {
-            segment.Handle!.Dispose();
+            segment.Handle?.Dispose();
             segment.Handle = null;
             if (_active == segment)
                 _active = null;
-            remove = segment.Deleted.Count >= segment.Records && _own.Remove(segment.Name);
         }
-        if (remove)
-            RemoveFiles(segment.Name);
-        else
-        {
-            _sealed[segment.Name] = segment.Records;
-            TryReclaim(segment.Name); // other nodes may have deleted what this one did not see
-        }
+        TryReclaim(segment);
     }
 
     /// <summary>
-    /// Startup: seals the segments no process writes (left by a crash or a stop), forgets the temporary ones, and removes
-    /// every sealed segment whose records are all deleted.
+    /// Startup: seals the segments no process writes (left by a crash), forgets the temporary ones, and removes every
+    /// sealed segment whose records are all deleted. Another node may remove files meanwhile.
     /// </summary>
     private void Recover()
     {
@@ -299,93 +332,161 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
         {
             var file = Path.GetFileName(path);
             var stem = file.Split('.')[0];
-            if (!IsName(stem) || file[stem.Length..] is not ("" or Tombstones or ".new"))
+            if (!IsName(stem) || file[stem.Length..] is not ("" or TombstoneFile or Unnamed))
                 continue; // not the spool's
-            if (file.EndsWith(Tombstones, StringComparison.Ordinal))
-            {
-                if (!File.Exists(PathOf(file[..^Tombstones.Length])))
-                    File.Delete(path); // a tombstone written after its segment was removed
-                continue;
-            }
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-            if (!FileLock.TryLock(handle))
-                continue; // another process writes it
-            if (file.EndsWith(".new", StringComparison.Ordinal))
-            {
-                File.Delete(path); // made, never named, never written
-                continue;
-            }
-            var (records, end, isSealed) = SegmentFormat.Walk(handle);
-            if (!isSealed)
-                SegmentFormat.WriteSeal(handle, end, records, _fsync);
-            _sealed[file] = records;
-        }
-        foreach (var name in _sealed.Keys)
-            TryReclaim(name);
-    }
-
-    /// <summary>Removes a sealed segment once its tombstones name every record in it.</summary>
-    private void TryReclaim(string name)
-    {
-        if (!_sealed.TryGetValue(name, out var records))
-        {
             try
             {
-                using var handle = File.OpenHandle(PathOf(name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                var walk = SegmentFormat.Walk(handle);
-                if (!walk.Sealed)
-                    return; // still written by its process
-                records = _sealed[name] = walk.Records;
+                if (file.EndsWith(TombstoneFile, StringComparison.Ordinal))
+                {
+                    if (!File.Exists(PathOf(stem)))
+                        File.Delete(path); // written after its segment was removed
+                    continue;
+                }
+                Segment segment;
+                using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
+                {
+                    if (!FileLock.TryLock(handle))
+                        continue; // another process writes it
+                    if (file.EndsWith(Unnamed, StringComparison.Ordinal))
+                    {
+                        File.Delete(path); // made, never named, never written
+                        continue;
+                    }
+                    var (records, end, isSealed) = SegmentFormat.Walk(handle);
+                    if (!isSealed)
+                        SegmentFormat.WriteSeal(handle, end, records.Count, _fsync);
+                    segment = new Segment(file) { Records = records };
+                }
+                lock (_gate)
+                    _segments[file] = segment;
+                TryReclaim(segment);
             }
             catch (FileNotFoundException)
             {
-                return;
+                // removed by another process meanwhile
             }
         }
-        var tombstones = new FileInfo(PathOf(name) + Tombstones);
-        if (records > 0 && (!tombstones.Exists || tombstones.Length / sizeof(long) < records))
-            return;
-        var deleted = new HashSet<long>();
-        if (tombstones.Exists)
+    }
+
+    /// <summary>
+    /// Removes a segment no one writes once every record in it is deleted; the one this process writes goes too when
+    /// nothing in it is live and no flush runs (so an idle spool is empty). Never throws.
+    /// </summary>
+    private void TryReclaim(Segment segment)
+    {
+        try
         {
-            var bytes = File.ReadAllBytes(tombstones.FullName);
-            for (var at = 0; at + sizeof(long) <= bytes.Length; at += sizeof(long))
-                deleted.Add(BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(at)));
+            lock (_gate)
+            {
+                if (segment.Handle is not null)
+                {
+                    if (segment != _active || _flushing || !segment.Records!.IsSubsetOf(segment.Deleted))
+                        return;
+                    // The segment being written holds nothing live: closed and removed now; the next commit starts another.
+                    segment.Handle.Dispose();
+                    segment.Handle = null;
+                    _active = null;
+                    _segments.Remove(segment.Name);
+                    RemoveFiles(segment.Name);
+                    return;
+                }
+            }
+            if (segment.Records is null)
+            {
+                using var handle = File.OpenHandle(PathOf(segment.Name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                var walk = SegmentFormat.Walk(handle);
+                if (!walk.Sealed)
+                    return; // still written by its process, which reads the tombstones when it seals it
+                lock (_gate)
+                    segment.Records = walk.Records;
+            }
+            lock (_gate)
+            {
+                if (segment.Records.IsSubsetOf(segment.Deleted))
+                {
+                    _segments.Remove(segment.Name);
+                    RemoveFiles(segment.Name);
+                    return;
+                }
+            }
+            ReadTombstones(segment); // deletes by other processes
+            lock (_gate)
+            {
+                if (!segment.Records.IsSubsetOf(segment.Deleted))
+                    return;
+                _segments.Remove(segment.Name);
+            }
+            RemoveFiles(segment.Name);
         }
-        if (deleted.Count < records)
-            return;
-        _sealed.TryRemove(name, out _);
-        lock (_gate)
-            _own.Remove(name);
-        RemoveFiles(name);
+        catch (FileNotFoundException)
+        {
+            Forget(segment.Name); // removed by another process
+        }
+        catch (Exception)
+        {
+            // Left as it is: a later delete, or the next start, tries again. It must not fail a flush or a delete.
+        }
+    }
+
+    /// <summary>Reads the tombstones written since the last read (by any process) into what this one knows.</summary>
+    private void ReadTombstones(Segment segment)
+    {
+        byte[] bytes;
+        int length;
+        try
+        {
+            using var file = new FileStream(PathOf(segment.Name) + TombstoneFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            long from;
+            lock (_gate)
+                from = segment.TombstonesRead;
+            file.Position = from;
+            bytes = new byte[Math.Max(0, file.Length - from)];
+            length = file.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            length -= length % SegmentFormat.TombstoneSize; // a torn last one is read again next time
+            lock (_gate)
+            {
+                if (segment.TombstonesRead != from)
+                    return; // another thread read them meanwhile
+                segment.TombstonesRead = from + length;
+                segment.Deleted.UnionWith(SegmentFormat.Tombstones(bytes, length));
+            }
+        }
+        catch (FileNotFoundException)
+        {
+            // none yet, or the segment was removed
+        }
     }
 
     private void AppendTombstone(string name, long offset)
     {
-        Span<byte> bytes = stackalloc byte[sizeof(long)];
-        BinaryPrimitives.WriteInt64LittleEndian(bytes, offset);
-        using var file = new FileStream(PathOf(name) + Tombstones, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        Span<byte> bytes = stackalloc byte[SegmentFormat.TombstoneSize];
+        SegmentFormat.WriteTombstone(bytes, offset);
+        using var file = new FileStream(PathOf(name) + TombstoneFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
         file.Write(bytes);
     }
 
     private void RemoveFiles(string name)
     {
         File.Delete(PathOf(name));
-        File.Delete(PathOf(name) + Tombstones);
+        File.Delete(PathOf(name) + TombstoneFile);
     }
 
     private sealed class Segment(string name)
     {
         public string Name => name;
 
-        /// <summary>Open (and locked) while this process writes the segment; null once sealed or closed.</summary>
+        /// <summary>Open (and locked) while this process writes the segment; null once sealed or closed, or for another's.</summary>
         public SafeFileHandle? Handle { get; set; }
 
         public long End { get; set; }
 
-        public int Records { get; set; }
+        /// <summary>Where each whole record starts: grown by this process's writes, or walked once the segment is sealed.</summary>
+        public HashSet<long>? Records { get; set; }
 
+        /// <summary>The records known deleted: by this process, and by the tombstones read so far.</summary>
         public HashSet<long> Deleted { get; } = [];
+
+        public long TombstonesRead { get; set; }
     }
 
     private sealed class Pending(ReadOnlyMemory<byte> record) : TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously)

@@ -35,15 +35,15 @@ internal static class SegmentFormat
     }
 
     /// <summary>
-    /// Walks the records from the start: how many are whole, where the last whole one ends, and whether the seal
-    /// follows it. A record cut short by a crash (its header or body past the end of the file) ends the walk.
+    /// Walks the records from the start: where each whole one starts, where the last whole one ends, and whether the
+    /// seal follows it. A record cut short by a crash (its header or body past the end of the file) ends the walk.
     /// </summary>
-    public static (int Records, long End, bool Sealed) Walk(SafeFileHandle file)
+    public static (HashSet<long> Records, long End, bool Sealed) Walk(SafeFileHandle file)
     {
         var size = RandomAccess.GetLength(file);
         Span<byte> header = stackalloc byte[HeaderSize];
+        var records = new HashSet<long>();
         long at = 0;
-        var records = 0;
         while (at + HeaderSize <= size && RandomAccess.Read(file, header, at) == HeaderSize)
         {
             var length = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
@@ -51,10 +51,30 @@ internal static class SegmentFormat
                 return (records, at, true);
             if (!header[..4].SequenceEqual(Message) || length < 0 || at + HeaderSize + length > size)
                 break;
-            records++;
+            records.Add(at);
             at += HeaderSize + length;
         }
         return (records, at, false);
+    }
+
+    /// <summary>A tombstone: the deleted record's offset, then its complement, so a torn or zeroed tail of the file counts for nothing.</summary>
+    public const int TombstoneSize = 16;
+
+    public static void WriteTombstone(Span<byte> into, long offset)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(into, offset);
+        BinaryPrimitives.WriteInt64LittleEndian(into[8..], ~offset);
+    }
+
+    /// <summary>The offsets the whole, well-formed tombstones in <paramref name="bytes"/> name.</summary>
+    public static IEnumerable<long> Tombstones(byte[] bytes, int length)
+    {
+        for (var at = 0; at + TombstoneSize <= length; at += TombstoneSize)
+        {
+            var offset = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(at));
+            if (offset >= 0 && BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(at + 8)) == ~offset)
+                yield return offset;
+        }
     }
 
     /// <summary>Ends the segment after its last whole record: the seal there, and nothing after it.</summary>

@@ -166,12 +166,14 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
         foreach (var body in bodies)
             refs.Add(await CommitAsync(before, body));
         before.Delete(refs[0]);
-        before.Dispose(); // its lock goes, the segment is left unsealed
+        before.Dispose(); // its lock goes and the segment is sealed: the seal is taken off below, as a crash leaves it
         var segment = Path.Combine(Segments, refs[0].Split('/')[1]);
-        var whole = new FileInfo(segment).Length;
+        var whole = new FileInfo(segment).Length - 24;
         // The batch in flight at the crash: a header saying 5,000 octets and only 100 of them.
-        await using (var tail = new FileStream(segment, FileMode.Append))
+        await using (var tail = new FileStream(segment, FileMode.Open))
         {
+            tail.SetLength(whole);
+            tail.Position = whole;
             var header = new byte[24];
             "MSG1"u8.CopyTo(header);
             BitConverter.GetBytes(5000).CopyTo(header, 4);
@@ -219,17 +221,53 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
     }
 
     [Fact]
+    public async Task A_body_deleted_by_another_process_is_gone_for_this_one_too_once_its_segment_is_sealed()
+    {
+        var writing = Open(segmentSize: 200);
+        var first = await CommitAsync(writing, Body(100, 1));
+        var second = await CommitAsync(writing, Body(100, 2));
+        await CommitAsync(writing, Body(100, 3)); // seals the segment of the first two
+        var other = Open();
+        other.Delete(first);
+        Assert.False(writing.Exists(first)); // read from the tombstones the other process wrote
+        Assert.Throws<FileNotFoundException>(() => writing.OpenRead(first));
+        Assert.True(writing.Exists(second));
+    }
+
+    [Fact]
+    public async Task A_torn_or_zeroed_tail_of_the_tombstones_deletes_nothing()
+    {
+        var before = Open();
+        var only = await CommitAsync(before, Body(100)); // the record at offset 0
+        Assert.Equal("0", only.Split('/')[2]);
+        before.Dispose();
+        var tombstones = Path.Combine(Segments, only.Split('/')[1] + ".del");
+        await File.WriteAllBytesAsync(tombstones, new byte[16 + 7], TestContext.Current.CancellationToken); // zeroes, as after a power loss
+
+        var after = Open();
+        Assert.True(after.Exists(only));
+        Assert.Equal(Body(100), await ReadAsync(after, only));
+        after.Delete(only);
+        Assert.Empty(SegmentFiles());
+    }
+
+    [Fact]
     public async Task An_aborted_body_leaves_nothing_and_a_bad_reference_is_refused()
     {
         var store = Open();
         var writer = store.Create(QueueId.New());
-        await writer.WriteAsync(Body(100));
+        await writer.WriteAsync(Body(SegmentBlobStore.InlineLimit + 100)); // in a file of its own already
+        Assert.Single(Directory.GetFiles(_dir, "*", SearchOption.AllDirectories));
         writer.Abort();
         writer.Abort();
-        Assert.Equal("", writer.Ref);
-        store.Delete(writer.Ref);
-        Assert.Empty(SegmentFiles());
-        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CommitAsync());
+        Assert.Empty(Directory.GetFiles(_dir, "*", SearchOption.AllDirectories));
+        var small = store.Create(QueueId.New());
+        await small.WriteAsync(Body(100));
+        small.Abort();
+        Assert.Equal("", small.Ref);
+        store.Delete(small.Ref);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => small.CommitAsync());
+        Assert.Empty(Directory.GetFiles(_dir, "*", SearchOption.AllDirectories));
 
         Assert.Throws<ArgumentException>(() => store.OpenRead("seg/../../etc/passwd/0/10"));
         Assert.Throws<ArgumentException>(() => store.Exists("seg/01M8K37PZ64FPWMT/x/10"));

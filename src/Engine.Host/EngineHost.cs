@@ -158,10 +158,15 @@ public static class EngineHost
                         RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                         StateStoreMode = StateStoreMode.DData,
                     })
-                .WithActors((system, _, resolver) =>
+                .WithActors((system, registry, resolver) =>
                 {
                     system.ActorOf(ConfigReloadActor.Props(resolver.GetService<ConfigReloader>()), ConfigReloadActor.Name);
                     system.ActorOf(MaillogActor.Props(maillog), MaillogActor.Name);
+                    var sweepEvery = config.GetTimeSpan("engine.queue.spool-sweep-interval", TimeSpan.FromHours(1));
+                    if (roles.Contains("queue") && blobs is ISweptBlobStore swept && sweepEvery > TimeSpan.Zero)
+                        system.ActorOf(SpoolSweep.Props(swept, blobs, registry.Get<QueueRegionKey>(), queue.Partitions, sweepEvery,
+                            config.GetTimeSpan("engine.queue.spool-sweep-min-age", TimeSpan.FromHours(1)),
+                            resolver.GetService<ILoggerFactory>().CreateLogger("Engine.Queue")), SpoolSweep.Name);
                 })
                 .AddStartup((system, _) =>
                 {

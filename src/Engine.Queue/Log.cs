@@ -40,4 +40,10 @@ internal static partial class QueueLog
 
     [LoggerMessage(1111, LogLevel.Information, "{QueueId}: requeued")]
     public static partial void Requeued(ILogger logger, string queueId);
+
+    [LoggerMessage(1112, LogLevel.Warning, "{QueueId}: spool sweep: body {BlobRef} has no queue entry, deleted")]
+    public static partial void Swept(ILogger logger, string queueId, string blobRef);
+
+    [LoggerMessage(1113, LogLevel.Warning, "spool sweep stopped: {Reason}")]
+    public static partial void SweepFailed(ILogger logger, string reason);
 }

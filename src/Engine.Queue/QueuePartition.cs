@@ -283,6 +283,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     .OrderBy(m => m.Envelope.ArrivedAt).ThenBy(m => m.Id.Value, StringComparer.Ordinal).ToArray();
                 Sender.Tell(new QueueReplies.MessagesResult(get.Partition, Page(matching, get.Offset, get.Limit), matching.Length));
                 break;
+            case QueueCommands.FindBodies find:
+                // A body is in use while a message of this partition refers to it, or while its enqueue is being written.
+                var inUse = _state.Messages.Values.Select(m => m.BlobRef).Concat(_writing.Concat(_waiting).Select(w => w.Event.BlobRef))
+                    .ToHashSet(StringComparer.Ordinal);
+                Sender.Tell(new QueueReplies.BodiesInUse(find.Partition, find.Bodies.Where(b => inUse.Contains(b.BlobRef)).ToArray()));
+                break;
             case SaveSnapshotSuccess success:
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
                 break;

@@ -127,6 +127,41 @@ public sealed class QueueManagerSpecs
     }
 
     [Fact]
+    public async Task The_spool_sweep_deletes_a_body_no_queued_message_refers_to_and_keeps_those_queued()
+    {
+        var port = Loopback.FreePort();
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}",
+            "engine.queue.minimal-backoff = 1h", "engine.queue.spool-sweep-interval = 1s", "engine.queue.spool-sweep-min-age = 3s");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: kept\r\n\r\nstill queued", "carol@later.test");
+        var deferred = await WaitForAsync(engine, id, m => m.State == QueueState.Deferred);
+        Assert.Equal(QueueState.Deferred, deferred.State);
+        // Once the queued message is older than the minimal age, every sweep asks about its body too.
+        var old = Engine.Primitives.QueueId.Parse(id).Time + TimeSpan.FromSeconds(3.5);
+        while (DateTimeOffset.UtcNow < old)
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+
+        // A body committed and never queued, as a crash between the two leaves it.
+        var blobs = engine.Services.GetRequiredService<IBlobStore>();
+        var orphanId = Engine.Primitives.QueueId.New(DateTimeOffset.UtcNow.AddHours(-2));
+        string orphan;
+        await using (var writer = blobs.Create(orphanId))
+        {
+            await writer.WriteAsync("Subject: lost\r\n\r\nno entry\r\n"u8.ToArray(), TestContext.Current.CancellationToken);
+            await writer.CommitAsync(TestContext.Current.CancellationToken);
+            orphan = writer.Ref;
+        }
+        Assert.True(blobs.Exists(orphan));
+        await engine.Logs.WaitForAsync(l => l == $"{orphanId.Value}: spool sweep: body {orphan} has no queue entry, deleted");
+        Assert.False(blobs.Exists(orphan));
+
+        // The sweep that took the orphan asked about the queued message's body as well, and kept it.
+        Assert.True(blobs.Exists(deferred.BlobRef));
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith($"{id}: spool sweep", StringComparison.Ordinal));
+        var still = await engine.QueuedAsync(id);
+        Assert.Equal(QueueState.Deferred, still.State);
+    }
+
+    [Fact]
     public async Task A_message_whose_body_is_gone_goes_to_the_corrupt_queue_and_the_queue_goes_on()
     {
         var port = Loopback.FreePort();

@@ -110,7 +110,16 @@ public static class QueueCommands
     /// now; its recipients are resolved again through the directory (postsuper -r).
     /// </summary>
     public sealed record Requeue(int Partition, QueueId Id) : IQueuePartitionMessage;
+
+    /// <summary>
+    /// Which of these bodies (queue id and blob reference, as the spool's records name them) the partition's messages
+    /// still use: the spool sweep's question before it deletes a body no message refers to.
+    /// </summary>
+    public sealed record FindBodies(int Partition, IReadOnlyList<SpooledBody> Bodies) : IQueuePartitionMessage;
 }
+
+/// <summary>A body in the spool and the queue id it was written for.</summary>
+public sealed record SpooledBody(QueueId Id, string BlobRef) : IEngineMessage;
 
 public static class QueueReplies
 {
@@ -125,6 +134,9 @@ public static class QueueReplies
 
     /// <summary>The answer to hold, release and flush: how many messages it changed.</summary>
     public sealed record Changed(int Partition, int Count) : IEngineMessage;
+
+    /// <summary>The answer to <see cref="QueueCommands.FindBodies"/>: the bodies a message of the partition uses.</summary>
+    public sealed record BodiesInUse(int Partition, IReadOnlyList<SpooledBody> Bodies) : IEngineMessage;
 }
 
 public static class QueueEvents

@@ -51,6 +51,9 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueCommands.Requeue), "qc.requeue"),
         (typeof(QueueEvents.MessageRequeued), "qe.requeued"),
         (typeof(QueueReplies.Changed), "qr.changed"),
+        (typeof(QueueCommands.FindBodies), "qc.find-bodies"),
+        (typeof(QueueReplies.BodiesInUse), "qr.bodies-in-use"),
+        (typeof(SpooledBody), "q.spooled-body"),
         (typeof(DestinationCommands.Send), "dc.send"),
         (typeof(DestinationReplies.Outcomes), "dr.outcomes"),
         (typeof(RecipientReply), "d.reply"),
@@ -180,6 +183,9 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueCommands.Release))]
 [JsonSerializable(typeof(QueueCommands.Flush))]
 [JsonSerializable(typeof(QueueReplies.Changed))]
+[JsonSerializable(typeof(QueueCommands.FindBodies))]
+[JsonSerializable(typeof(QueueReplies.BodiesInUse))]
+[JsonSerializable(typeof(SpooledBody))]
 [JsonSerializable(typeof(DestinationCommands.Send))]
 [JsonSerializable(typeof(DestinationReplies.Outcomes))]
 [JsonSerializable(typeof(RecipientReply))]

@@ -8,7 +8,7 @@ namespace Engine.Storage.Blobs;
 /// 32 directories share the load (as Postfix's hashed queue directories). With <c>fsync</c> on, a
 /// commit fsyncs the file and then its directory; directory fsyncs of concurrent commits are shared.
 /// </summary>
-public sealed class FileBlobStore : IBlobStore
+public sealed class FileBlobStore : IBlobStore, ISweptBlobStore
 {
     private readonly string _root;
     private readonly bool _fsync;
@@ -41,6 +41,20 @@ public sealed class FileBlobStore : IBlobStore
     public bool Exists(string blobRef) => File.Exists(Resolve(blobRef));
 
     public void Delete(string blobRef) => File.Delete(Resolve(blobRef));
+
+    public IReadOnlyList<(QueueId Id, string Ref)> Bodies(DateTimeOffset before)
+    {
+        var bodies = new List<(QueueId, string)>();
+        foreach (var c in QueueId.Alphabet)
+        {
+            foreach (var path in Directory.EnumerateFiles(Path.Combine(_root, c.ToString())))
+            {
+                if (QueueId.TryParse(Path.GetFileName(path), out var id) && id.Time < before)
+                    bodies.Add((id, $"{c}/{id.Value}"));
+            }
+        }
+        return bodies;
+    }
 
     private string Resolve(string blobRef)
     {

@@ -16,7 +16,7 @@ namespace Engine.Storage.Blobs;
 /// died) and every record in it is deleted. The process that writes a segment holds a lock on it (FileLock), so a restart or
 /// another node on a shared spool seals only a segment no one writes.</para>
 /// </summary>
-public sealed class SegmentBlobStore : IBlobStore, IDisposable
+public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
 {
     public const long DefaultSegmentSize = 16L << 20;
     public const int InlineLimit = 1 << 20;
@@ -119,6 +119,43 @@ public sealed class SegmentBlobStore : IBlobStore, IDisposable
         lock (_gate)
             segment.Deleted.Add(offset);
         TryReclaim(segment);
+    }
+
+    /// <summary>Every live record, in every segment (the one being written too), and the large bodies in files of their own.</summary>
+    public IReadOnlyList<(QueueId Id, string Ref)> Bodies(DateTimeOffset before)
+    {
+        var bodies = new List<(QueueId, string)>(_files.Bodies(before));
+        foreach (var path in Directory.EnumerateFiles(_dir))
+        {
+            var name = Path.GetFileName(path);
+            if (!IsName(name))
+                continue;
+            Segment segment;
+            lock (_gate)
+            {
+                if (!_segments.TryGetValue(name, out segment!))
+                    segment = _segments[name] = new Segment(name);
+            }
+            ReadTombstones(segment);
+            try
+            {
+                using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                foreach (var offset in SegmentFormat.Walk(file).Records.Order())
+                {
+                    bool deleted;
+                    lock (_gate)
+                        deleted = segment.Deleted.Contains(offset);
+                    var (text, length) = SegmentFormat.HeaderAt(file, offset);
+                    if (!deleted && QueueId.TryParse(text, out var id) && id.Time < before)
+                        bodies.Add((id, string.Create(CultureInfo.InvariantCulture, $"{Prefix}{name}/{offset}/{length}")));
+                }
+            }
+            catch (FileNotFoundException)
+            {
+                Forget(name); // removed meanwhile
+            }
+        }
+        return bodies;
     }
 
     /// <summary>Seals the segment being written, as at a clean stop; commits still waiting fail.</summary>

@@ -57,6 +57,15 @@ internal static class SegmentFormat
         return (records, at, false);
     }
 
+    /// <summary>The queue id and the body's length in the header of the record at <paramref name="offset"/>.</summary>
+    public static (string Id, int Length) HeaderAt(SafeFileHandle file, long offset)
+    {
+        Span<byte> header = stackalloc byte[HeaderSize];
+        return RandomAccess.Read(file, header, offset) == HeaderSize
+            ? (Encoding.ASCII.GetString(header[8..]).TrimEnd('\0'), BinaryPrimitives.ReadInt32LittleEndian(header[4..]))
+            : ("", 0);
+    }
+
     /// <summary>A tombstone: the deleted record's offset, then its complement, so a torn or zeroed tail of the file counts for nothing.</summary>
     public const int TombstoneSize = 16;
 

@@ -252,6 +252,31 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
     }
 
     [Fact]
+    public async Task The_sweep_is_offered_the_live_bodies_written_before_its_cutoff_in_segments_and_in_files()
+    {
+        var store = Open(segmentSize: 300);
+        async Task<string> At(DateTimeOffset time, int size)
+        {
+            await using var writer = store.Create(QueueId.New(time));
+            await writer.WriteAsync(Body(size));
+            await writer.CommitAsync();
+            return writer.Ref;
+        }
+        var now = DateTimeOffset.UtcNow;
+        var old = await At(now.AddHours(-3), 100);
+        var deleted = await At(now.AddHours(-3), 100);
+        var sealedOld = await At(now.AddHours(-2), 100); // the first segment is full after this one
+        var large = await At(now.AddHours(-2), SegmentBlobStore.InlineLimit + 1);
+        var young = await At(now, 100);
+        store.Delete(deleted);
+
+        var offered = store.Bodies(now.AddHours(-1));
+        Assert.Equal(new[] { old, sealedOld, large }.Order(), offered.Select(b => b.Ref).Order());
+        Assert.All(offered, b => Assert.True(b.Id.Time < now.AddHours(-1)));
+        Assert.DoesNotContain(offered, b => b.Ref == young);
+    }
+
+    [Fact]
     public async Task An_aborted_body_leaves_nothing_and_a_bad_reference_is_refused()
     {
         var store = Open();

@@ -13,6 +13,7 @@ using Engine.Delivery;
 using Engine.Delivery.Mx;
 using Engine.Delivery.Smtp;
 using Engine.Host.Configuration;
+using Engine.Host.Logging;
 using Engine.Mailbox.Access;
 using Engine.Mailbox.Imap;
 using Engine.Mailbox.Pop3;
@@ -41,6 +42,7 @@ using LinqToDB.DataProvider.PostgreSQL;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -86,6 +88,9 @@ public static class EngineHost
             case var other:
                 throw new ConfigurationException($"engine.log.format: '{other}' is not text or json");
         }
+        // The console's formatters, written in batches by one thread instead of the console logger's wake per line.
+        builder.Services.RemoveAll<ILoggerProvider>();
+        builder.Services.AddSingleton<ILoggerProvider, BatchedConsoleLoggerProvider>();
         logging?.Invoke(builder.Logging);
         // The latest lines about each queued message, for enginectl log (after the caller's providers, which may clear them).
         var maillog = new MaillogBuffer(config.GetInt("engine.log.keep-lines", 100_000));

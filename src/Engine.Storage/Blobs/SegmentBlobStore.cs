@@ -79,6 +79,12 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
     {
         if (!TryParse(blobRef, out var name, out var offset, out var length))
             return _files.Exists(blobRef);
+        lock (_gate)
+        {
+            // The segment this process writes: what it wrote and deleted is known here, no need to read the file.
+            if (_segments.TryGetValue(name, out var own) && own.Handle is not null)
+                return own.Records!.Contains(offset) && !own.Deleted.Contains(offset);
+        }
         if (IsDeleted(name, offset))
             return false;
         try
@@ -209,6 +215,10 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         lock (_gate)
             return segment.Deleted.Contains(offset);
     }
+
+    /// <summary>Every record deleted; the counts first, so a delete does not walk the whole set each time. Under the gate.</summary>
+    private static bool AllDeleted(Segment segment) =>
+        segment.Deleted.Count >= segment.Records!.Count && segment.Records.IsSubsetOf(segment.Deleted);
 
     private void Forget(string name)
     {
@@ -417,7 +427,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
             {
                 if (segment.Handle is not null)
                 {
-                    if (segment != _active || _flushing || !segment.Records!.IsSubsetOf(segment.Deleted))
+                    if (segment != _active || _flushing || !AllDeleted(segment))
                         return;
                     // The segment being written holds nothing live: closed and removed now; the next commit starts another.
                     segment.Handle.Dispose();
@@ -439,7 +449,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
             }
             lock (_gate)
             {
-                if (segment.Records.IsSubsetOf(segment.Deleted))
+                if (AllDeleted(segment))
                 {
                     _segments.Remove(segment.Name);
                     RemoveFiles(segment.Name);
@@ -449,7 +459,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
             ReadTombstones(segment); // deletes by other processes
             lock (_gate)
             {
-                if (!segment.Records.IsSubsetOf(segment.Deleted))
+                if (!AllDeleted(segment))
                     return;
                 _segments.Remove(segment.Name);
             }

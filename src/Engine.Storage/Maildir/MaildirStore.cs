@@ -100,7 +100,9 @@ public sealed class MaildirStore(string root, bool fsync = true)
         string folder = Inbox, string? flagged = null)
     {
         var maildir = PathOf(account, folder);
-        var tmp = Path.Combine(maildir, "tmp", name);
+        // tmp/ gets a name of this attempt's own: two writes of one delivery at once (a repeat racing the first) must
+        // not share a file there; both end as the same file in new/.
+        var tmp = Path.Combine(maildir, "tmp", $"{name}.{Guid.NewGuid():N}");
         FileStream file;
         try
         {

@@ -28,6 +28,37 @@ public sealed class MaildirSpecs : IDisposable
         Assert.Equal(2, store.Messages("jane@campus.test").Count());
     }
 
+    /// <summary>A body that waits, mid-copy, until released.</summary>
+    private sealed class HeldStream(byte[] bytes, TaskCompletionSource release) : MemoryStream(bytes)
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await release.Task;
+            return await base.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
+            release.Task.ContinueWith(_ => base.CopyToAsync(destination, bufferSize, cancellationToken), cancellationToken).Unwrap();
+    }
+
+    [Fact]
+    public async Task Two_writes_of_one_delivery_at_once_end_as_one_whole_file()
+    {
+        var store = new MaildirStore(_root);
+        var body = "Subject: twice\r\n\r\nthe same delivery, written by a repeat while the first write runs\r\n"u8.ToArray();
+        var name = MaildirStore.NameFor(DateTimeOffset.UtcNow, "01M8GNQTR71X5XT3", "01M8GNQTR71X5XT3/jane@campus.test", body.Length);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = store.WriteAsync("jane@campus.test", name, ReadOnlyMemory<byte>.Empty, new HeldStream(body, release), TestContext.Current.CancellationToken);
+        var second = await store.WriteAsync("jane@campus.test", name, ReadOnlyMemory<byte>.Empty, new MemoryStream(body), TestContext.Current.CancellationToken);
+        release.SetResult();
+        Assert.Equal(second, await first);
+
+        var maildir = Path.Combine(_root, "campus.test", "jane");
+        Assert.Equal(body, await File.ReadAllBytesAsync(second, TestContext.Current.CancellationToken));
+        Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
+    }
+
     [Fact]
     public void A_delivery_has_one_name_whatever_node_or_attempt_makes_it()
     {

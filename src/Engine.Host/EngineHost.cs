@@ -522,10 +522,5 @@ public static class EngineHost
                 .UseProvider(ProviderName.PostgreSQL15)
             : new DataOptions()
                 .UseConnectionString(ProviderName.SQLiteMS, database.ConnectionString)
-                .UseAfterConnectionOpened(connection =>
-                {
-                    using var command = connection.CreateCommand();
-                    command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
-                    command.ExecuteNonQuery();
-                });
+                .UseAfterConnectionOpened(connection => EngineDatabase.Configure((SqliteConnection)connection));
 }

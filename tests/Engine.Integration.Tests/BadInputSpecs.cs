@@ -170,6 +170,19 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
     }
 
     [Fact]
+    public async Task A_client_that_resets_the_connection_is_logged_as_lost_and_the_server_goes_on()
+    {
+        var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+        Assert.Equal(250, (await smtp.CommandAsync("EHLO reset.example")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code);
+        smtp.Reset();
+        await Engine.Logs.WaitForAsync(l => l.StartsWith("lost connection (Connection reset by peer) after MAIL", StringComparison.Ordinal));
+        await smtp.DisposeAsync();
+        await using var next = await RawSmtp.GreetedAsync(Engine.Port);
+        Assert.Equal(250, (await next.CommandAsync("EHLO after.example")).Code);
+    }
+
+    [Fact]
     public async Task Idle_client_times_out_with_421_4_4_2()
     {
         await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);

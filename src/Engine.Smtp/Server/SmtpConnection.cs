@@ -7,6 +7,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Threading.Channels;
 using Akka.Actor;
+using Engine.Network;
 using Engine.Network.Tls;
 using Engine.Primitives;
 using Engine.Protocols.Smtp;
@@ -34,6 +35,7 @@ internal sealed class SmtpConnection
     private const int DrainSize = 64 * 1024;
 
     private readonly Socket _socket;
+    private readonly PeerStream _peer;
     // After STARTTLS these three are the TLS stream's: the write loop is idle then (every reply flushed).
     private Stream _stream;
     private PipeReader _input;
@@ -61,7 +63,7 @@ internal sealed class SmtpConnection
         _settings = settings;
         _tls = tls;
         Service = service;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = _peer = new PeerStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
         _wire = new SmtpInputReader(new SmtpCommandParser(settings.CommandLineLimit, settings.CommandExtensionAllowance));
@@ -202,6 +204,9 @@ internal sealed class SmtpConnection
         }
         finally
         {
+            // A reset ends the input without an exception (see PeerStream); the session still hears why.
+            if (error is null && !timedOut && _peer.PeerReset)
+                error = new IOException("Connection reset by peer");
             await _input.CompleteAsync().ConfigureAwait(false);
             if (!Volatile.Read(ref _sessionStopped))
                 _session.Tell(timedOut ? new SessionInput.TimedOut() : new SessionInput.Closed(error));

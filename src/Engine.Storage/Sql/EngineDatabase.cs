@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -31,11 +32,29 @@ public sealed record EngineDatabase(DatabaseProvider Provider, string Connection
         }
         var sqlite = new SqliteConnection(ConnectionString);
         sqlite.Open();
-        using var command = sqlite.CreateCommand();
-        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
-        command.ExecuteNonQuery();
+        Configure(sqlite);
         return sqlite;
     }
+
+    /// <summary>
+    /// Sets the pragmas every SQLite connection of the engine runs with: synchronous=FULL (a commit is on disk when
+    /// it returns), a wait for another writer's lock, foreign keys. They belong to the connection underneath, which
+    /// the pool hands out again and again: set once for each (a journal transaction parsed and ran them every time).
+    /// </summary>
+    public static void Configure(SqliteConnection connection)
+    {
+        var handle = connection.Handle;
+        if (handle is not null && Configured.TryGetValue(handle, out _))
+            return;
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+        command.ExecuteNonQuery();
+        if (handle is not null)
+            Configured.AddOrUpdate(handle, Configured);
+    }
+
+    // The SQLite connections (the pool's, underneath SqliteConnection) whose pragmas are set.
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> Configured = new();
 
     /// <summary>A connection opened without blocking a thread where the driver can (PostgreSQL); SQLite's as <see cref="Open"/>.</summary>
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)

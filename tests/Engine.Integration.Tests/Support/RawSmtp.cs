@@ -92,6 +92,13 @@ public sealed class RawSmtp : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the connection with a reset (RST) instead of a close, as some clients do.</summary>
+    public void Reset()
+    {
+        _client.Client.LingerState = new LingerOption(true, 0);
+        _client.Client.Close();
+    }
+
     public async ValueTask DisposeAsync()
     {
         _client.Dispose();

@@ -383,7 +383,9 @@ public static class EngineHost
                 {
                     journal.ConnectionString = database.ConnectionString;
                     journal.ProviderName = provider;
-                    journal.AutoInitialize = true;
+                    // On SQLite the engine makes the journal's tables (SqliteJournalSchema, in PrepareSqlite): without the
+                    // two indexes nothing reads, which the plugin would make again at every start.
+                    journal.AutoInitialize = database.Provider == DatabaseProvider.PostgreSql;
                     journal.DataOptions = DataOptionsOf(database);
                 },
                 snapshot =>
@@ -499,15 +501,18 @@ public static class EngineHost
         }
     }
 
-    /// <summary>WAL mode sticks to the file: set it once, before the journal opens it.</summary>
+    /// <summary>WAL mode sticks to the file: set it once, before the journal opens it. The journal's tables too.</summary>
     private static string PrepareSqlite(string path)
     {
         var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
         using var connection = new SqliteConnection(connectionString);
         connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode=WAL;";
-        command.ExecuteNonQuery();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;";
+            command.ExecuteNonQuery();
+        }
+        SqliteJournalSchema.Ensure(connection);
         return connectionString;
     }
 

@@ -508,8 +508,8 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
     {
         Span<byte> bytes = stackalloc byte[SegmentFormat.TombstoneSize];
         SegmentFormat.WriteTombstone(bytes, offset);
-        using var file = new FileStream(PathOf(name) + TombstoneFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
-        file.Write(bytes);
+        // At the end whoever else appends meanwhile: another thread's delete, another node's on a shared spool.
+        FileAppend.Write(PathOf(name) + TombstoneFile, bytes);
     }
 
     private void RemoveFiles(string name)

@@ -60,4 +60,43 @@ public sealed class EngineDatabaseSpecs : IDisposable
         EngineDatabase.Configure(connection);
         Assert.Equal(5, Pragma(connection, "busy_timeout"));
     }
+
+    private static List<string> Indexes(SqliteConnection connection, string table)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = @t AND sql IS NOT NULL ORDER BY name";
+        command.Parameters.AddWithValue("@t", table);
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+            names.Add(reader.GetString(0));
+        return names;
+    }
+
+    [Fact]
+    public void The_journal_keeps_only_the_index_its_queries_use_in_a_new_database_and_in_one_made_before()
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "journal.db") }.ToString());
+        connection.Open();
+        SqliteJournalSchema.Ensure(connection);
+        Assert.Equal(["journal_uq"], Indexes(connection, "journal"));
+        Assert.Equal(["tags_persistence_id_sequence_nr_idx", "tags_tag_idx"], Indexes(connection, "tags"));
+
+        // A database whose journal the plugin made, with its two other indexes: they go, the rows stay.
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                CREATE INDEX journal_created_idx ON journal (created);
+                CREATE INDEX journal_sequence_number_idx ON journal (sequence_number);
+                INSERT INTO journal (created, deleted, persistence_id, sequence_number, message) VALUES (1, 0, 'p', 1, x'00');
+                """;
+            command.ExecuteNonQuery();
+        }
+        Assert.Equal(3, Indexes(connection, "journal").Count);
+        SqliteJournalSchema.Ensure(connection);
+        Assert.Equal(["journal_uq"], Indexes(connection, "journal"));
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM journal";
+        Assert.Equal(1L, count.ExecuteScalar());
+    }
 }

@@ -221,6 +221,24 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
     }
 
     [Fact]
+    public async Task Deletes_at_the_same_moment_from_many_threads_and_two_processes_each_leave_their_tombstone()
+    {
+        var writing = Open();
+        var refs = await Task.WhenAll(Enumerable.Range(0, 400).Select(i => CommitAsync(writing, Body(10, i))));
+        var segment = refs[0].Split('/')[1];
+        Assert.All(refs, r => Assert.Equal(segment, r.Split('/')[1]));
+        var other = Open(); // another node on the shared spool
+
+        // All but the last, so the segment stays and its tombstones can be counted: one each, none written over.
+        var doomed = refs[..^1];
+        Parallel.For(0, doomed.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => (i % 2 == 0 ? writing : other).Delete(doomed[i]));
+        Assert.Equal(doomed.Length * SegmentFormat.TombstoneSize, new FileInfo(Path.Combine(Segments, segment + ".del")).Length);
+        Assert.True(other.Exists(refs[^1]));
+        Assert.False(other.Exists(doomed[0]));
+        Assert.False(writing.Exists(doomed[0])); // its own delete (another process's count for it once the segment is sealed)
+    }
+
+    [Fact]
     public async Task A_body_deleted_by_another_process_is_gone_for_this_one_too_once_its_segment_is_sealed()
     {
         var writing = Open(segmentSize: 200);

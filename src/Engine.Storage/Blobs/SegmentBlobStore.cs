@@ -13,7 +13,7 @@ namespace Engine.Storage.Blobs;
 /// references this store reads as well.
 /// <para>A reference is <c>seg/&lt;segment&gt;/&lt;offset&gt;/&lt;length&gt;</c>. Deleting a body appends its offset to
 /// <c>&lt;segment&gt;.del</c> (a tombstone); a segment is removed once it is sealed (full, or left by a process that
-/// died) and every record in it is deleted. The process that writes a segment holds a lock on it (FileLock), so a restart or
+/// died) and every record in it is deleted. The process that writes a segment holds a lock on it (FileControl.TryLock), so a restart or
 /// another node on a shared spool seals only a segment no one writes.</para>
 /// </summary>
 public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
@@ -326,7 +326,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         var file = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         try
         {
-            if (!FileLock.TryLock(file))
+            if (!FileControl.TryLock(file))
                 throw new IOException($"spool segment {name}: another process locked it first");
             File.Move(temporary, PathOf(name));
             if (_fsync)
@@ -392,7 +392,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
                 Segment segment;
                 using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
                 {
-                    if (!FileLock.TryLock(handle))
+                    if (!FileControl.TryLock(handle))
                         continue; // another process writes it
                     if (file.EndsWith(Unnamed, StringComparison.Ordinal))
                     {
@@ -509,7 +509,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         Span<byte> bytes = stackalloc byte[SegmentFormat.TombstoneSize];
         SegmentFormat.WriteTombstone(bytes, offset);
         // At the end whoever else appends meanwhile: another thread's delete, another node's on a shared spool.
-        FileAppend.Write(PathOf(name) + TombstoneFile, bytes);
+        FileControl.Append(PathOf(name) + TombstoneFile, bytes);
     }
 
     private void RemoveFiles(string name)

@@ -65,4 +65,46 @@ public sealed class OutboundSmtpSpecs
         Assert.Equal(451, reply.Code);
         Assert.Equal("4.4.1", reply.Enhanced);
     }
+
+    [Fact]
+    public async Task With_chunking_the_message_goes_as_one_BDAT_in_the_write_that_carries_MAIL_and_RCPT()
+    {
+        await using var server = new ScriptedSmtpServer(extensions: ["PIPELINING", "CHUNKING", "8BITMIME", "SIZE 10240000"]);
+        var body = Encoding.UTF8.GetBytes("Subject: chunked\r\n\r\n.a dot stays as it is\r\nno final newline");
+        var envelope = EnvelopeFor(body.Length, new EnvelopeRecipient("bob@mx.test", DsnNotify.Unspecified));
+
+        var outcomes = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, server.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+
+        Assert.Equal(250, Assert.Single(outcomes).Reply.Code);
+        Assert.Contains($"BDAT {body.Length + 2} LAST", server.Commands);
+        Assert.DoesNotContain("DATA", server.Commands);
+        var received = Assert.Single(server.Messages);
+        Assert.Equal(Encoding.UTF8.GetString(body) + "\r\n", received.Data); // no dot-stuffing, the final CRLF added
+    }
+
+    [Fact]
+    public async Task With_chunking_a_refused_recipient_keeps_its_reply_and_a_refused_chunk_fails_the_others()
+    {
+        await using var refusing = new ScriptedSmtpServer(
+            (verb, _) => verb == "RCPT" ? "550 5.1.1 no such user" : null, extensions: ["PIPELINING", "CHUNKING"]);
+        var body = Encoding.UTF8.GetBytes("Subject: x\r\n\r\nbody\r\n");
+        var envelope = EnvelopeFor(body.Length, new EnvelopeRecipient("bob@mx.test", DsnNotify.Unspecified),
+            new EnvelopeRecipient("ann@mx.test", DsnNotify.Unspecified));
+
+        // Every recipient refused: each keeps its own reply, and the chunk is refused too.
+        var outcomes = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, refusing.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+        Assert.All(outcomes, o => Assert.Equal(550, o.Reply.Code));
+        Assert.Contains(refusing.Commands, c => c.StartsWith("BDAT ", StringComparison.Ordinal));
+        Assert.Empty(refusing.Messages);
+
+        // Accepted recipients, a chunk refused for now: both deferred with the chunk's reply.
+        await using var full = new ScriptedSmtpServer(
+            (verb, _) => verb == "DATA" ? "452 4.3.1 out of space" : null, extensions: ["PIPELINING", "CHUNKING"]);
+        var deferred = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, full.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+        Assert.Equal(2, deferred.Count);
+        Assert.All(deferred, o => Assert.Equal("4.3.1", o.Reply.Enhanced));
+    }
 }

@@ -37,7 +37,8 @@ public sealed class SmtpSessionRefusedException(SmtpReply reply) : Exception($"{
 /// certificate check: Postfix's "may"; a failed handshake is retried once in plaintext). It sends one
 /// message at a time: MAIL with SIZE, BODY, SMTPUTF8 and DSN's RET/ENVID when offered, RCPT with
 /// NOTIFY/ORCPT, DATA with the spool's octets dot-stuffed as they stream (never re-serialized). With
-/// PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920). After a message the session may be
+/// PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920); with CHUNKING too, MAIL, every RCPT and the
+/// message itself as one BDAT (RFC 3030), so a message costs one round trip. After a message the session may be
 /// kept for the next one (RSET first, to see that it is still alive).
 /// </summary>
 public sealed class SmtpClientConnection : IAsyncDisposable
@@ -242,6 +243,11 @@ public sealed class SmtpClientConnection : IAsyncDisposable
                 rcpt.Append(" ORCPT=").Append(r.OrcptType ?? "rfc822").Append(';').Append(Xtext.Encode(orcpt));
             commands.Add(rcpt.ToString());
         }
+        // With CHUNKING and PIPELINING the message goes as one "BDAT <size> LAST" in the write that carries MAIL and
+        // RCPT (RFC 3030, RFC 2920): one round trip per message, where DATA takes two (its 354 comes first).
+        if (_extensions.Contains("CHUNKING") && _extensions.Contains("PIPELINING")
+            && await ChunkedAsync(commands, recipients, openBody).ConfigureAwait(false) is { } chunked)
+            return chunked;
         commands.Add("DATA");
 
         // With PIPELINING the whole group goes at once and the replies are read in order; without it,
@@ -286,6 +292,65 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         await SendBodyAsync(openBody).ConfigureAwait(false);
         var final = await ReadAsync(_timeouts.DataDone).ConfigureAwait(false);
         return recipients.Select((r, i) => new RecipientOutcome(r.Address, rcptReplies[i].IsPositive ? final : rcptReplies[i])).ToArray();
+    }
+
+    /// <summary>
+    /// MAIL, the RCPTs and the message as "BDAT &lt;size&gt; LAST", then the replies in order. The spool's octets go
+    /// as they are (BDAT needs no dot-stuffing), with a final CRLF when they lack one, as DATA adds it: so the size is
+    /// known first, and a body that cannot seek to learn its last octets (the database spool) returns null, for DATA.
+    /// A refused chunk leaves the session to be closed: a server that refused it may not have read past it.
+    /// </summary>
+    private async Task<IReadOnlyList<RecipientOutcome>?> ChunkedAsync(List<string> commands, IReadOnlyList<EnvelopeRecipient> recipients, Func<Stream> openBody)
+    {
+        await using var body = openBody();
+        if (!body.CanSeek)
+            return null;
+        var length = body.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            var addCrLf = true;
+            if (length >= 2)
+            {
+                body.Seek(length - 2, SeekOrigin.Begin);
+                await body.ReadExactlyAsync(buffer.AsMemory(0, 2), _ct).ConfigureAwait(false);
+                addCrLf = buffer[0] != '\r' || buffer[1] != '\n';
+                body.Seek(0, SeekOrigin.Begin);
+            }
+            commands.Add(string.Create(CultureInfo.InvariantCulture, $"BDAT {length + (addCrLf ? 2 : 0)} LAST"));
+            var output = new ArrayBufferWriter<byte>(64 * 1024);
+            Encoding.UTF8.GetBytes(string.Concat(commands.Select(c => c + "\r\n")), output);
+            long sent = 0;
+            int read;
+            while ((read = await body.ReadAsync(buffer, _ct).ConfigureAwait(false)) > 0)
+            {
+                output.Write(buffer.AsSpan(0, read));
+                sent += read;
+                if (output.WrittenCount >= 64 * 1024)
+                {
+                    await WriteAsync(output.WrittenMemory, _timeouts.DataBlock).ConfigureAwait(false);
+                    output.ResetWrittenCount();
+                }
+            }
+            if (sent != length)
+                throw new IOException($"the spool gave {sent} of the body's {length} octets");
+            if (addCrLf)
+                output.Write("\r\n"u8);
+            await WriteAsync(output.WrittenMemory, _timeouts.DataBlock).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        var replies = new List<SmtpReply>();
+        for (var i = 0; i < commands.Count; i++)
+            replies.Add(await ReadAsync(i < commands.Count - 1 ? _timeouts.Command : _timeouts.DataDone).ConfigureAwait(false));
+        var final = replies[^1];
+        if (!final.IsPositive)
+            Usable = false;
+        if (!replies[0].IsPositive)
+            return recipients.Select(r => new RecipientOutcome(r.Address, replies[0])).ToArray();
+        return recipients.Select((r, i) => new RecipientOutcome(r.Address, replies[i + 1].IsPositive ? final : replies[i + 1])).ToArray();
     }
 
     private static string NotifyText(DsnNotify notify) =>

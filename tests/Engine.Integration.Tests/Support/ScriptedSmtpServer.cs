@@ -156,6 +156,23 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         from = null;
                         to.Clear();
                         break;
+                    case "BDAT" when _extensions.Contains("CHUNKING"):
+                        {
+                            // One chunk, "BDAT <size> LAST" (what the engine sends): the octets are read whatever the reply.
+                            var parts = line.Split(' ');
+                            var chunk = await reader.ReadExactlyAsync(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), _stop.Token);
+                            if (from is null || to.Count == 0)
+                            {
+                                reply = "554 5.5.1 Error: no valid recipients";
+                                break;
+                            }
+                            reply = Scripted("DATA") ?? $"250 2.0.0 Ok: queued as S{_messages.Count + 1}";
+                            if (reply.StartsWith('2'))
+                                _messages.Enqueue(new Received(number, from, to.ToArray(), Encoding.UTF8.GetString(chunk), tls));
+                            from = null;
+                            to.Clear();
+                            break;
+                        }
                     case "RSET":
                         from = null;
                         to.Clear();
@@ -232,6 +249,13 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     private sealed class LineReader(Stream stream)
     {
         private readonly byte[] _one = new byte[1];
+
+        public async Task<byte[]> ReadExactlyAsync(int count, CancellationToken ct)
+        {
+            var bytes = new byte[count];
+            await stream.ReadExactlyAsync(bytes, ct);
+            return bytes;
+        }
 
         public async Task<string?> ReadLineAsync(CancellationToken ct)
         {

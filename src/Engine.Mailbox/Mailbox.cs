@@ -215,8 +215,7 @@ public sealed partial class Mailbox : UntypedPersistentActor
         long size;
         try
         {
-            using var body = _blobs.OpenRead(deliver.BlobRef);
-            size = Prefix(deliver).Length + body.Length;
+            size = Prefix(deliver).Length + _blobs.Length(deliver.BlobRef); // no open: a segment's reference has it
             if (OverQuota(size, deliver.QuotaBytes) is { } full)
             {
                 Sender.Tell(new MailboxReplies.NotDelivered(_account, deliver.Key, full, _quotaTempfail ? "4.2.2" : "5.2.2"));

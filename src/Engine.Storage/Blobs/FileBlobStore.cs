@@ -38,6 +38,10 @@ public sealed class FileBlobStore : IBlobStore, ISweptBlobStore
         new FileStream(Resolve(blobRef), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024,
             FileOptions.Asynchronous | FileOptions.SequentialScan);
 
+    public long Length(string blobRef) => new FileInfo(Resolve(blobRef)) is { Exists: true } file
+        ? file.Length
+        : throw new FileNotFoundException($"spool file {blobRef} is gone", Resolve(blobRef));
+
     public bool Exists(string blobRef) => File.Exists(Resolve(blobRef));
 
     public void Delete(string blobRef) => File.Delete(Resolve(blobRef));

@@ -12,6 +12,12 @@ public interface IBlobStore
 
     Stream OpenRead(string blobRef);
 
+    /// <summary>
+    /// The body's length in octets, as <see cref="OpenRead"/> would give it, at the least cost the store allows (a
+    /// segment's reference carries it). An <see cref="IOException"/> when the body is known to be gone.
+    /// </summary>
+    long Length(string blobRef);
+
     bool Exists(string blobRef);
 
     void Delete(string blobRef);

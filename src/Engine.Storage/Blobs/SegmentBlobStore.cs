@@ -75,6 +75,21 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         return new SegmentStream(file, offset + SegmentFormat.HeaderSize, length);
     }
 
+    public long Length(string blobRef)
+    {
+        if (!TryParse(blobRef, out var name, out var offset, out var length))
+            return _files.Length(blobRef);
+        lock (_gate)
+        {
+            if (_segments.TryGetValue(name, out var segment) && segment.Deleted.Contains(offset))
+                throw new FileNotFoundException($"spool segment {name}: the body at {offset} was deleted", PathOf(name));
+            if (segment?.Handle is not null)
+                return length; // the segment this process writes
+        }
+        // In the reference; the file looked up, not opened (a body deleted by another process fails when it is read).
+        return File.Exists(PathOf(name)) ? length : throw new FileNotFoundException($"spool segment {name} is gone", PathOf(name));
+    }
+
     public bool Exists(string blobRef)
     {
         if (!TryParse(blobRef, out var name, out var offset, out var length))

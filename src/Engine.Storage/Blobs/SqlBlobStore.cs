@@ -37,6 +37,12 @@ public sealed class SqlBlobStore : IBlobStore
 
     public Stream OpenRead(string blobRef) => new ChunkStream(_database, blobRef);
 
+    public long Length(string blobRef)
+    {
+        using var body = OpenRead(blobRef);
+        return body.Length;
+    }
+
     public bool Exists(string blobRef) => Guarded(blobRef, () =>
     {
         using var connection = _database.Open();

@@ -116,6 +116,20 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
     }
 
     [Fact]
+    public async Task The_length_of_a_body_comes_from_its_reference_or_its_file_and_a_deleted_one_has_none()
+    {
+        var store = Open();
+        var small = await CommitAsync(store, Body(1234, 1));
+        var large = await CommitAsync(store, Body(SegmentBlobStore.InlineLimit + 10, 2), piece: 64 * 1024);
+        Assert.Equal(1234, store.Length(small));
+        Assert.Equal(SegmentBlobStore.InlineLimit + 10, store.Length(large));
+        store.Delete(small);
+        store.Delete(large);
+        Assert.Throws<FileNotFoundException>(() => store.Length(small));
+        Assert.Throws<FileNotFoundException>(() => store.Length(large));
+    }
+
+    [Fact]
     public async Task A_full_segment_is_removed_once_every_body_in_it_is_deleted_and_not_before()
     {
         var store = Open(segmentSize: 3000);

@@ -509,7 +509,7 @@ public static class EngineHost
         connection.Open();
         using (var command = connection.CreateCommand())
         {
-            command.CommandText = "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;";
+            command.CommandText = "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL;";
             command.ExecuteNonQuery();
         }
         SqliteJournalSchema.Ensure(connection);

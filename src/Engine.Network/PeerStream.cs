@@ -7,7 +7,9 @@ namespace Engine.Network;
 /// as a close does, and <see cref="PeerReset"/> says so. Many clients reset rather than close once they
 /// have their last reply (Postfix's smtp-source does, after QUIT): through a plain <see cref="NetworkStream"/>
 /// each of those is an exception, thrown again at every asynchronous frame between the socket and the read
-/// loop, several per connection. Here it is caught where the socket raises it, once.
+/// loop, several per connection. Here it is caught where the socket raises it, once. Only the
+/// <see cref="Memory{T}"/> overload of ReadAsync is changed, the one <c>PipeReader</c> and <c>SslStream</c> call; the
+/// others still throw on a reset.
 /// </summary>
 public sealed class PeerStream(Socket socket, bool ownsSocket) : NetworkStream(socket, ownsSocket)
 {

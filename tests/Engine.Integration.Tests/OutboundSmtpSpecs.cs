@@ -99,6 +99,13 @@ public sealed class OutboundSmtpSpecs
         Assert.Contains(refusing.Commands, c => c.StartsWith("BDAT ", StringComparison.Ordinal));
         Assert.Empty(refusing.Messages);
 
+        // MAIL refused: every recipient gets its reply.
+        await using var noMail = new ScriptedSmtpServer(
+            (verb, _) => verb == "MAIL" ? "553 5.1.8 sender refused" : null, extensions: ["PIPELINING", "CHUNKING"]);
+        var refusedMail = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, noMail.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+        Assert.All(refusedMail, o => Assert.Equal("5.1.8", o.Reply.Enhanced));
+
         // Accepted recipients, a chunk refused for now: both deferred with the chunk's reply.
         await using var full = new ScriptedSmtpServer(
             (verb, _) => verb == "DATA" ? "452 4.3.1 out of space" : null, extensions: ["PIPELINING", "CHUNKING"]);
@@ -106,5 +113,22 @@ public sealed class OutboundSmtpSpecs
             () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
         Assert.Equal(2, deferred.Count);
         Assert.All(deferred, o => Assert.Equal("4.3.1", o.Reply.Enhanced));
+    }
+
+    [Fact]
+    public async Task With_chunking_a_large_body_still_waits_for_the_replies_and_goes_by_DATA()
+    {
+        await using var server = new ScriptedSmtpServer(extensions: ["PIPELINING", "CHUNKING", "SIZE 10240000"]);
+        var line = "a line of text that makes the body long enough\r\n";
+        var body = Encoding.ASCII.GetBytes("Subject: large\r\n\r\n" + string.Concat(Enumerable.Repeat(line, 300 * 1024 / line.Length)));
+        var envelope = EnvelopeFor(body.Length, new EnvelopeRecipient("bob@mx.test", DsnNotify.Unspecified));
+
+        var outcomes = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, server.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+
+        Assert.Equal(250, Assert.Single(outcomes).Reply.Code);
+        Assert.Contains("DATA", server.Commands);
+        Assert.DoesNotContain(server.Commands, c => c.StartsWith("BDAT", StringComparison.Ordinal));
+        Assert.Equal(Encoding.ASCII.GetString(body), Assert.Single(server.Messages).Data);
     }
 }

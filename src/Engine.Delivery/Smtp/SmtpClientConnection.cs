@@ -245,9 +245,34 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
         // With CHUNKING and PIPELINING the message goes as one "BDAT <size> LAST" in the write that carries MAIL and
         // RCPT (RFC 3030, RFC 2920): one round trip per message, where DATA takes two (its 354 comes first).
-        if (_extensions.Contains("CHUNKING") && _extensions.Contains("PIPELINING")
-            && await ChunkedAsync(commands, recipients, openBody).ConfigureAwait(false) is { } chunked)
-            return chunked;
+        // Only a body that fits a few socket buffers goes before the replies: a large one waits for them (DATA), so a
+        // refused MAIL or RCPT is not followed by megabytes the server may not read.
+        Stream? opened = null;
+        try
+        {
+            if (_extensions.Contains("CHUNKING") && _extensions.Contains("PIPELINING"))
+            {
+                opened = openBody();
+                if (opened.CanSeek && opened.Length <= ChunkedLimit)
+                    return await ChunkedAsync(commands, recipients, opened).ConfigureAwait(false);
+                var body = opened; // DATA sends it; not opened twice (the database spool cannot seek)
+                openBody = () => body;
+            }
+            return await DataAsync(commands, recipients, openBody).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (opened is not null)
+                await opened.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The largest body sent pipelined as one BDAT, before the replies to MAIL and RCPT.</summary>
+    private const int ChunkedLimit = 256 * 1024;
+
+    private async Task<IReadOnlyList<RecipientOutcome>> DataAsync(List<string> commands, IReadOnlyList<EnvelopeRecipient> recipients, Func<Stream> openBody)
+    {
+        IReadOnlyList<RecipientOutcome> All(SmtpReply reply) => recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToArray();
         commands.Add("DATA");
 
         // With PIPELINING the whole group goes at once and the replies are read in order; without it,
@@ -296,25 +321,22 @@ public sealed class SmtpClientConnection : IAsyncDisposable
 
     /// <summary>
     /// MAIL, the RCPTs and the message as "BDAT &lt;size&gt; LAST", then the replies in order. The spool's octets go
-    /// as they are (BDAT needs no dot-stuffing), with a final CRLF when they lack one, as DATA adds it: so the size is
-    /// known first, and a body that cannot seek to learn its last octets (the database spool) returns null, for DATA.
-    /// A refused chunk leaves the session to be closed: a server that refused it may not have read past it.
+    /// as they are (BDAT needs no dot-stuffing), with a CRLF after them when the last octet is not a LF, as DATA adds
+    /// it: the body must seek, to learn its last octet before the size is written. A refused chunk leaves the session
+    /// to be closed: a server that refused it may not have read past it.
     /// </summary>
-    private async Task<IReadOnlyList<RecipientOutcome>?> ChunkedAsync(List<string> commands, IReadOnlyList<EnvelopeRecipient> recipients, Func<Stream> openBody)
+    private async Task<IReadOnlyList<RecipientOutcome>> ChunkedAsync(List<string> commands, IReadOnlyList<EnvelopeRecipient> recipients, Stream body)
     {
-        await using var body = openBody();
-        if (!body.CanSeek)
-            return null;
         var length = body.Length;
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             var addCrLf = true;
-            if (length >= 2)
+            if (length >= 1)
             {
-                body.Seek(length - 2, SeekOrigin.Begin);
-                await body.ReadExactlyAsync(buffer.AsMemory(0, 2), _ct).ConfigureAwait(false);
-                addCrLf = buffer[0] != '\r' || buffer[1] != '\n';
+                body.Seek(length - 1, SeekOrigin.Begin);
+                await body.ReadExactlyAsync(buffer.AsMemory(0, 1), _ct).ConfigureAwait(false);
+                addCrLf = buffer[0] != '\n';
                 body.Seek(0, SeekOrigin.Begin);
             }
             commands.Add(string.Create(CultureInfo.InvariantCulture, $"BDAT {length + (addCrLf ? 2 : 0)} LAST"));
@@ -322,7 +344,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             Encoding.UTF8.GetBytes(string.Concat(commands.Select(c => c + "\r\n")), output);
             long sent = 0;
             int read;
-            while ((read = await body.ReadAsync(buffer, _ct).ConfigureAwait(false)) > 0)
+            while (sent < length && (read = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - sent)), _ct).ConfigureAwait(false)) > 0)
             {
                 output.Write(buffer.AsSpan(0, read));
                 sent += read;

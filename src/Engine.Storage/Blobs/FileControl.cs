@@ -65,7 +65,8 @@ internal static partial class FileControl
 
     private const int GetFlags = 3; // F_GETFL
     private const int SetFlags = 4; // F_SETFL
-    private const int AppendFlag = 0x400; // O_APPEND
+    // O_APPEND: 02000 on Linux, 0x8 on macOS and the BSDs.
+    private static readonly int AppendFlag = OperatingSystem.IsLinux() ? 0x400 : 0x8;
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int command, int argument);
@@ -77,9 +78,9 @@ internal static partial class FileControl
     public static unsafe void Append(string path, ReadOnlySpan<byte> bytes)
     {
         using var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        if (!OperatingSystem.IsLinux())
+        if (OperatingSystem.IsWindows())
         {
-            RandomAccess.Write(file, bytes, RandomAccess.GetLength(file));
+            RandomAccess.Write(file, bytes, RandomAccess.GetLength(file)); // not atomic: the engine runs on Unix
             return;
         }
         var fd = (int)file.DangerousGetHandle();

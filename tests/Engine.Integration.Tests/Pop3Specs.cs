@@ -164,6 +164,23 @@ public sealed class Pop3Specs
     }
 
     [Fact]
+    public async Task A_client_that_resets_the_connection_is_logged_as_lost_and_nothing_is_deleted()
+    {
+        await using var engine = await Accounts.WithMailAsync("pop3-reset", "Subject: a\r\n\r\nx");
+        using (var pop = await Pop3Line.ConnectAsync(engine.Pop3Port))
+        {
+            Assert.StartsWith("+OK", await pop.ReadLineAsync(), StringComparison.Ordinal);
+            await pop.WriteAsync($"USER jane@campus.test\r\nPASS {Password}\r\nDELE 1\r\n");
+            Assert.Equal("+OK", await pop.ReadLineAsync());
+            Assert.Equal("+OK Logged in.", await pop.ReadLineAsync());
+            Assert.Equal("+OK Marked to be deleted.", await pop.ReadLineAsync());
+            pop.Reset();
+        }
+        await engine.Logs.WaitForAsync(l => l.StartsWith("pop3(jane@campus.test): Disconnected: Connection lost", StringComparison.Ordinal));
+        Assert.Single(MaildirFiles(engine));
+    }
+
+    [Fact]
     public async Task With_lock_session_a_second_session_gets_IN_USE_until_the_first_ends()
     {
         var dataDir = Accounts.WithJane("pop3-lock");
@@ -249,6 +266,13 @@ internal sealed class Pop3Line : IDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         return await _reader.ReadLineAsync(timeout.Token);
+    }
+
+    /// <summary>Ends the connection with a reset (RST) instead of a close, as some clients do.</summary>
+    public void Reset()
+    {
+        _client.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        _client.Client.Close();
     }
 
     public void Dispose() => _client.Dispose();

@@ -82,7 +82,8 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
     public async Task RunAsync(CancellationToken stop)
     {
         using var owned = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        PeerStream peer;
+        _stream = peer = new PeerStream(socket, ownsSocket: false);
         if (implicitTls && !await StartTlsAsync(stop).ConfigureAwait(false))
             return;
         var input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
@@ -156,7 +157,11 @@ internal sealed partial class ImapConnection(Socket socket, IPAddress remote, Im
                 }
                 input.AdvanceTo(remaining.Start, buffer.End);
                 if (result.IsCompleted && open)
+                {
+                    if (peer.PeerReset)
+                        why = "Connection lost"; // reset by the client: no exception (PeerStream), the same reason
                     break;
+                }
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)

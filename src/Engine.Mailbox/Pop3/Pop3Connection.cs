@@ -48,7 +48,8 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
     public async Task RunAsync(CancellationToken stop)
     {
         using var owned = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        PeerStream peer;
+        _stream = peer = new PeerStream(socket, ownsSocket: false);
         if (implicitTls && !await StartTlsAsync(stop).ConfigureAwait(false))
             return;
         var input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
@@ -92,7 +93,7 @@ internal sealed class Pop3Connection(Socket socket, IPAddress remote, AccessSett
                 }
                 if (result.IsCompleted && open)
                 {
-                    why = "Connection closed";
+                    why = peer.PeerReset ? "Connection lost" : "Connection closed"; // a reset throws nothing (PeerStream)
                     break;
                 }
                 if (!open)

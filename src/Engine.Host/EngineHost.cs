@@ -507,9 +507,10 @@ public static class EngineHost
         var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
         using var connection = new SqliteConnection(connectionString);
         connection.Open();
+        EngineDatabase.Configure(connection); // the lock wait first, so the switch to WAL waits for another writer
         using (var command = connection.CreateCommand())
         {
-            command.CommandText = "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL;";
+            command.CommandText = "PRAGMA journal_mode=WAL;";
             command.ExecuteNonQuery();
         }
         SqliteJournalSchema.Ensure(connection);

@@ -265,13 +265,13 @@ public sealed partial class Mailbox : UntypedPersistentActor
         var blobs = _blobs;
         var log = _log;
         var unjournaled = key.Length > 0 ? _unjournaled ??= Unjournaled() : null;
-        Task.Run(async () =>
+        Task.Run(() =>
         {
             // Written before a crash, and still there (another reader may have deleted it since the listing): not again.
             if (unjournaled?.Value.Contains(name) == true && maildir.Find(account, name, folder) is { } found)
                 return Structures.Parse(found, log);
-            await using var body = blobs.OpenRead(blobRef);
-            var path = await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
+            using var body = blobs.OpenRead(blobRef);
+            var path = maildir.Write(account, name, prefix, body, folder: folder, flagged: flagged);
             return Structures.Parse(path, log);
         }).PipeTo(Self, success: structure => new Written(key, folder, name, flags, replyTo, structure),
             failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));

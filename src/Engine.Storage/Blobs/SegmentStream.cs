@@ -30,12 +30,10 @@ internal sealed class SegmentStream(SafeFileHandle file, long start, long length
         return read;
     }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var read = await RandomAccess.ReadAsync(file, buffer[..Available(buffer.Length)], start + _position, cancellationToken).ConfigureAwait(false);
-        _position += read;
-        return read;
-    }
+    // Read in place. .NET has no asynchronous file I/O on Linux: RandomAccess.ReadAsync queues the same blocking
+    // pread(2) to another pool thread and wakes it, a context switch per read, for a body that is mostly in the page cache.
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : ValueTask.FromResult(Read(buffer.Span));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();

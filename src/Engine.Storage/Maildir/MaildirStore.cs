@@ -84,10 +84,10 @@ public sealed class MaildirStore(string root, bool fsync = true)
     }
 
     /// <summary>Delivers under a new name; returns it.</summary>
-    public async Task<string> DeliverAsync(string account, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default)
+    public string Deliver(string account, ReadOnlySpan<byte> prefix, Stream body)
     {
         var name = NewName(prefix.Length + body.Length);
-        await WriteAsync(account, name, prefix, body, ct).ConfigureAwait(false);
+        Write(account, name, prefix, body);
         return name;
     }
 
@@ -96,8 +96,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
     /// fsyncs it, moves it to new/NAME and fsyncs new/; returns where the file is. The Maildir's folders are
     /// made only when missing (a first delivery), not looked for on every write.
     /// </summary>
-    public async Task<string> WriteAsync(string account, string name, ReadOnlyMemory<byte> prefix, Stream body, CancellationToken ct = default,
-        string folder = Inbox, string? flagged = null)
+    public string Write(string account, string name, ReadOnlySpan<byte> prefix, Stream body, string folder = Inbox, string? flagged = null)
     {
         var maildir = PathOf(account, folder);
         // tmp/ gets a name of this attempt's own: two writes of one delivery at once (a repeat racing the first) must
@@ -113,10 +112,10 @@ public sealed class MaildirStore(string root, bool fsync = true)
             Ensure(account, folder);
             file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0);
         }
-        await using (file)
+        using (file)
         {
-            await file.WriteAsync(prefix, ct).ConfigureAwait(false);
-            await body.CopyToAsync(file, 64 * 1024, ct).ConfigureAwait(false);
+            file.Write(prefix);
+            body.CopyTo(file, 64 * 1024);
             if (fsync)
                 file.Flush(flushToDisk: true);
         }

@@ -13,8 +13,8 @@ public sealed class MaildirSpecs : IDisposable
         var store = new MaildirStore(_root);
         var prefix = "Delivered-To: jane@campus.test\r\n"u8.ToArray();
         var body = "Subject: one\r\n\r\nhello\r\n"u8.ToArray();
-        var first = await store.DeliverAsync("Jane@Campus.Test", prefix, new MemoryStream(body), TestContext.Current.CancellationToken);
-        var second = await store.DeliverAsync("jane@campus.test", prefix, new MemoryStream(body), TestContext.Current.CancellationToken);
+        var first = store.Deliver("Jane@Campus.Test", prefix, new MemoryStream(body));
+        var second = store.Deliver("jane@campus.test", prefix, new MemoryStream(body));
 
         Assert.NotEqual(first, second);
         var maildir = Path.Combine(_root, "campus.test", "jane");
@@ -28,17 +28,22 @@ public sealed class MaildirSpecs : IDisposable
         Assert.Equal(2, store.Messages("jane@campus.test").Count());
     }
 
-    /// <summary>A body that waits, mid-copy, until released.</summary>
-    private sealed class HeldStream(byte[] bytes, TaskCompletionSource release) : MemoryStream(bytes)
+    /// <summary>A body that, once its copy has begun (its tmp file open), waits until released.</summary>
+    private sealed class HeldStream(byte[] bytes, ManualResetEventSlim copying, ManualResetEventSlim release) : MemoryStream(bytes)
     {
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        public override int Read(Span<byte> buffer)
         {
-            await release.Task;
-            return await base.ReadAsync(buffer, cancellationToken);
+            copying.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+            return base.Read(buffer);
         }
 
-        public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
-            release.Task.ContinueWith(_ => base.CopyToAsync(destination, bufferSize, cancellationToken), cancellationToken).Unwrap();
+        public override void CopyTo(Stream destination, int bufferSize)
+        {
+            copying.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+            base.CopyTo(destination, bufferSize);
+        }
     }
 
     [Fact]
@@ -47,10 +52,13 @@ public sealed class MaildirSpecs : IDisposable
         var store = new MaildirStore(_root);
         var body = "Subject: twice\r\n\r\nthe same delivery, written by a repeat while the first write runs\r\n"u8.ToArray();
         var name = MaildirStore.NameFor(DateTimeOffset.UtcNow, "01M8GNQTR71X5XT3", "01M8GNQTR71X5XT3/jane@campus.test", body.Length);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = store.WriteAsync("jane@campus.test", name, ReadOnlyMemory<byte>.Empty, new HeldStream(body, release), TestContext.Current.CancellationToken);
-        var second = await store.WriteAsync("jane@campus.test", name, ReadOnlyMemory<byte>.Empty, new MemoryStream(body), TestContext.Current.CancellationToken);
-        release.SetResult();
+        using var copying = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var first = Task.Run(() => store.Write("jane@campus.test", name, [], new HeldStream(body, copying, release)), TestContext.Current.CancellationToken);
+        Assert.True(copying.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var second = store.Write("jane@campus.test", name, [], new MemoryStream(body));
+        Assert.False(first.IsCompleted); // the first write is still in the middle of its copy
+        release.Set();
         Assert.Equal(second, await first);
 
         var maildir = Path.Combine(_root, "campus.test", "jane");
@@ -87,7 +95,7 @@ public sealed class MaildirSpecs : IDisposable
     public async Task Usage_sums_new_and_cur_by_name_or_by_file()
     {
         var store = new MaildirStore(_root);
-        await store.DeliverAsync("jane@campus.test", "X: 1\r\n"u8.ToArray(), new MemoryStream(new byte[100]), TestContext.Current.CancellationToken);
+        store.Deliver("jane@campus.test", "X: 1\r\n"u8, new MemoryStream(new byte[100]));
         var cur = Path.Combine(_root, "campus.test", "jane", "cur");
         await File.WriteAllBytesAsync(Path.Combine(cur, "1.M1P1Q1.host:2,S"), new byte[50], TestContext.Current.CancellationToken); // no S=: the file's length
         Assert.Equal(106 + 50, store.Usage("jane@campus.test"));
@@ -97,7 +105,7 @@ public sealed class MaildirSpecs : IDisposable
     public async Task Flags_should_rename_the_file_into_cur_with_dovecots_letters()
     {
         var store = new MaildirStore(_root);
-        await store.WriteAsync("jane@campus.test", "1.Qa.engine,S=3", "x"u8.ToArray(), new MemoryStream("yz"u8.ToArray()), TestContext.Current.CancellationToken);
+        store.Write("jane@campus.test", "1.Qa.engine,S=3", "x"u8, new MemoryStream("yz"u8.ToArray()));
         Assert.True(store.SetFlags("jane@campus.test", "1.Qa.engine,S=3", false, [], ["\\Seen", "\\Deleted", "\\Answered", "$Work"]));
         var cur = Path.Combine(_root, "campus.test", "jane", "cur", "1.Qa.engine,S=3:2,RSTa"); // $Work: keyword a, in dovecot-keywords
         Assert.True(File.Exists(cur));

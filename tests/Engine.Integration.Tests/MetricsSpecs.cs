@@ -73,6 +73,11 @@ public sealed partial class MetricsSpecs
         Assert.True(Value(text, "engine_persistence_write_duration_seconds_count") >= 1);
         Assert.Equal(120, (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 120)).Length);
 
+        // The runtime's own meter (System.Runtime) is served too: what a node spent in GC and JIT, its thread pool.
+        Assert.True(Value(text, "dotnet_gc_collections_total") >= 1);
+        Assert.True(Value(text, "dotnet_jit_compilation_time_seconds_total") > 0);
+        Assert.True(Value(text, "dotnet_thread_pool_work_item_count_total") > 120);
+
         // The admin server reads no appsettings.json and so watches no files: a watcher on the working directory
         // would wake for every spool file the node writes under ./data.
         var watchers = Directory.GetFiles($"/proc/{engine.Pid}/fd").Count(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify");

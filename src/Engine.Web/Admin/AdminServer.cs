@@ -53,8 +53,9 @@ public sealed class AdminServer(AdminSettings settings, QueueAdmin queue, Cluste
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
-        // The engine's instruments (Engine.Smtp, Engine.Queue, Engine.Mailbox meters) for Prometheus at /metrics.
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter("Engine.*").AddPrometheusExporter());
+        // The engine's instruments (Engine.Smtp, Engine.Queue, Engine.Mailbox meters) and the runtime's (System.Runtime: GC,
+        // thread pool, JIT, exceptions, locks) for Prometheus at /metrics.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter("Engine.*", "System.Runtime").AddPrometheusExporter());
         builder.Services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;

@@ -151,6 +151,7 @@ start_engine() {
   local engine_args=(
     --set "engine.data-dir=\"$ENGINE_DATA\""
     --set "engine.smtp.listen=[\"127.0.0.1:$ENGINE_PORT\"]"
+    --set "engine.web.listen=[\"127.0.0.1:$ENGINE_ADMIN_PORT\"]"
     "${BENCH_ENGINE_ARGS[@]}"
     --set "engine.storage.fsync=on"
     "$@"
@@ -161,6 +162,40 @@ start_engine() {
   ENGINE_PID=$!
   wait_port "$ENGINE_PORT" 60 "$ENGINE_PID" \
     || { tail -30 "$WORK/engine.log" >&2; die "the engine does not listen on 127.0.0.1:$ENGINE_PORT"; }
+}
+
+# The engine's admin API, for its /metrics (the runtime's JIT time); not the default 8080, which may be taken.
+ENGINE_ADMIN_PORT=${ENGINE_ADMIN_PORT:-2780}
+
+# engine_jit_seconds: the engine's JIT time so far (dotnet_jit_compilation_time_seconds_total from its
+# /metrics, with the admin token of ENGINE_DATA); "" when it cannot be read.
+engine_jit_seconds() {
+  local token
+  token=$(cat "$ENGINE_DATA/admin.token" 2>/dev/null) || return 0
+  curl -s -m 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$ENGINE_ADMIN_PORT/metrics" 2>/dev/null \
+    | awk '/^dotnet_jit_compilation_time_seconds_total/ { print $2 }'
+}
+
+# jit_mark: the engine's JIT time at the start of the measured run (JIT0); jit_mark CPU_US, at its end (JIT1,
+# and the CPU time its cgroup used during the run).
+jit_mark() {
+  if (( $# == 0 )); then JIT0=$(engine_jit_seconds); else JIT1=$(engine_jit_seconds) JIT_CPU=$1; fi
+}
+
+# report_jit: how long the engine's JIT compiled during the measured run, against the CPU time it used then;
+# a warning when that was more than 2% (not yet at its steady state: a longer WARMUP is needed).
+report_jit() {
+  local share
+  if [[ -z ${JIT0:-} || -z ${JIT1:-} || -z ${JIT_CPU:-} ]]; then
+    report "engine JIT during the measured run: n/a (no /metrics on 127.0.0.1:$ENGINE_ADMIN_PORT or no cgroup)"
+    return 0
+  fi
+  share=$(awk -v a="$JIT0" -v b="$JIT1" -v c="$JIT_CPU" 'BEGIN { printf "%.1f", (c > 0 ? (b - a) * 1e8 / c : 0) }')
+  report "engine JIT during the measured run: $(awk -v a="$JIT0" -v b="$JIT1" 'BEGIN { printf "%.2f", b - a }') s, ${share}% of its CPU time"
+  if awk -v s="$share" 'BEGIN { exit !(s > 2) }'; then
+    echo "warning: the engine was still compiling (JIT) during the measured run; a longer WARMUP measures its steady state" >&2
+  fi
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +232,7 @@ check_ports_free() {
     ! port_open "$port" || die "127.0.0.1:$port is already in use"
   done
   [[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_PORT" || die "127.0.0.1:$ENGINE_PORT is already in use"
+  [[ $SKIP_ENGINE == 1 ]] || ! port_open "$ENGINE_ADMIN_PORT" || die "127.0.0.1:$ENGINE_ADMIN_PORT is already in use"
 }
 
 # prepare_postfix [EXTRA_BINARY] [EXTRA_PORT]: installs Postfix if missing, stops the packaged instance,

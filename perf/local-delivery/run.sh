@@ -15,9 +15,10 @@
 # Environment:
 #   MESSAGES=20000  SESSIONS=20  SIZE=5120        the load: messages, parallel SMTP sessions, bytes
 #   USERS=100                                     recipients user1..userUSERS@local.test, same share each
-#   WARMUP=10000                                  messages sent (and delivered) first to each server and
+#   WARMUP=20000                                  messages sent (and delivered) first to each server and
 #                                                 not measured: the engine's tiered JIT needs them
 #   POSTFIX_PORT=2725  ENGINE_PORT=2726           loopback listener ports
+#   ENGINE_ADMIN_PORT=2780                        the engine's admin API, read for its JIT time (/metrics)
 #   DELIVERY_TIMEOUT=600                          seconds to wait for the deliveries after the load ended
 #   VMAIL_ID=5000                                 uid and gid of Postfix's virtual mailboxes
 #   PREFILL=0                                     messages already in each user's cur/ before the run
@@ -32,7 +33,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 MESSAGES=${MESSAGES:-20000}
-WARMUP=${WARMUP:-10000}
+WARMUP=${WARMUP:-20000}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-5120}
 USERS=${USERS:-100}
@@ -187,8 +188,10 @@ measure() {
   fi
   log "$name: $MESSAGES messages"
   cpu0=$(cg_usage_us "$cg")
+  [[ $name != engine ]] || jit_mark
   run_load "$port" "$name" "$MESSAGES" "$maildirs" $((WARMUP + MESSAGES))
   cpu1=$(cg_usage_us "$cg")
+  [[ $name != engine ]] || jit_mark "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
   count=$(( TOTAL - WARMUP ))
   (( count == MESSAGES )) || echo "warning: $name delivered $count messages, expected $MESSAGES" >&2
   read -r boxes min max < <(mailbox_spread "$maildirs")
@@ -329,6 +332,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
 
   stop_engine
   report_ratio
+  report_jit
 fi
 
 report ""

@@ -17,9 +17,10 @@
 #
 # Environment:
 #   MESSAGES=20000  SESSIONS=20  SIZE=5120        the load (smtp-source -m, -s, -l)
-#   WARMUP=10000                                  messages sent (and relayed) first to each server and
+#   WARMUP=20000                                  messages sent (and relayed) first to each server and
 #                                                 not measured: the engine's tiered JIT needs them
 #   POSTFIX_PORT=2825  SINK_PORT=2826  ENGINE_PORT=2827   loopback listener ports
+#   ENGINE_ADMIN_PORT=2780                        the engine's admin API, read for its JIT time (/metrics)
 #   DELIVERY_TIMEOUT=600                          seconds to wait for the sink to have everything after
 #                                                 the load ended
 #   SKIP_ENGINE=1                                 run only the Postfix half
@@ -33,7 +34,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 MESSAGES=${MESSAGES:-20000}
-WARMUP=${WARMUP:-10000}
+WARMUP=${WARMUP:-20000}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-5120}
 POSTFIX_PORT=${POSTFIX_PORT:-2825}
@@ -154,8 +155,10 @@ measure() {
   fi
   log "$name: $MESSAGES messages"
   cpu0=$(cg_usage_us "$cg")
+  [[ $name != engine ]] || jit_mark
   run_load "$port" "$name" "$MESSAGES" $((WARMUP + MESSAGES))
   cpu1=$(cg_usage_us "$cg")
+  [[ $name != engine ]] || jit_mark "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
   count=$(( TOTAL - WARMUP ))
   (( count == MESSAGES )) || echo "warning: $name relayed $count messages, expected $MESSAGES" >&2
   rate=$(awk -v n="$count" -v s="$SECS" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
@@ -280,6 +283,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   stop_engine
   stop_sink
   report_ratio
+  report_jit
 fi
 
 report ""

@@ -16,6 +16,7 @@
 #                                                 the engine's JIT needs this many to reach its steady
 #                                                 state (tiered compilation); Postfix gets the same
 #   POSTFIX_PORT=2625  ENGINE_PORT=2626           loopback listener ports
+#   ENGINE_ADMIN_PORT=2780                        the engine's admin API, read for its JIT time (/metrics)
 #   SKIP_ENGINE=1                                 run only the Postfix half
 #   SKIP_BUILD=1                                  use the existing Release build of the engine
 #   ENGINE_DLL=path                               another engine.dll (default: the Release build)
@@ -151,8 +152,10 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; send_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"
   cpu0=$(cg_usage_us "$EN_CG")
+  jit_mark
   send_load "$ENGINE_PORT" "$WORK/engine-source.err"
   cpu1=$(cg_usage_us "$EN_CG")
+  jit_mark "$([[ -n $cpu0 && -n $cpu1 ]] && echo $((cpu1 - cpu0)))"
   # The queue logs "<id>: held: ..." once it has the message (bodies share spool segments, so files say nothing).
   # The log is written a moment after the fact: up to 5 s for the last lines.
   for _ in $(seq 50); do
@@ -165,6 +168,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
 
   stop_engine
   report_ratio
+  report_jit
 fi
 
 report ""

@@ -173,7 +173,7 @@ engine_jit_seconds() {
   local token
   token=$(cat "$ENGINE_DATA/admin.token" 2>/dev/null) || return 0
   curl -s -m 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$ENGINE_ADMIN_PORT/metrics" 2>/dev/null \
-    | awk '/^dotnet_jit_compilation_time_seconds_total/ { print $2 }'
+    | awk '/^dotnet_jit_compilation_time_seconds_total/ { print $2 }' || true
 }
 
 # jit_mark: the engine's JIT time at the start of the measured run (JIT0); jit_mark CPU_US, at its end (JIT1,

@@ -107,7 +107,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
         {
             file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0);
         }
-        catch (DirectoryNotFoundException)
+        catch (IOException e) when (FolderMissing(e))
         {
             Ensure(account, folder);
             file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0);
@@ -125,7 +125,7 @@ public sealed class MaildirStore(string root, bool fsync = true)
         {
             File.Move(tmp, target, overwrite: true);
         }
-        catch (DirectoryNotFoundException)
+        catch (IOException e) when (FolderMissing(e))
         {
             Ensure(account, folder);
             File.Move(tmp, target, overwrite: true);
@@ -134,6 +134,13 @@ public sealed class MaildirStore(string root, bool fsync = true)
             DirectorySync.Fsync(Path.GetDirectoryName(target)!);
         return target;
     }
+
+    /// <summary>
+    /// Whether an error is ENOENT for a folder not made yet. .NET reports it as DirectoryNotFoundException, or as
+    /// FileNotFoundException when another write made the folder before .NET looked for it (the first deliveries to a
+    /// new mailbox, many at once); either way the folders are made and the call tried once more.
+    /// </summary>
+    private static bool FolderMissing(IOException e) => e is DirectoryNotFoundException or FileNotFoundException;
 
     /// <summary>The names (without their ":2," info) of the files in a folder's new/ and cur/: one listing of each.</summary>
     public HashSet<string> Names(string account, string folder = Inbox)

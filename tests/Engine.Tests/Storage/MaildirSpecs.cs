@@ -67,6 +67,42 @@ public sealed class MaildirSpecs : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
     }
 
+    /// <summary>
+    /// The first deliveries to a new mailbox, many at once, all land: when one gets ENOENT for the missing tmp/ and
+    /// another has made tmp/ before .NET looks, the error comes as FileNotFoundException, not DirectoryNotFoundException.
+    /// </summary>
+    [Fact]
+    public void Many_first_deliveries_at_once_to_new_mailboxes_all_land()
+    {
+        var store = new MaildirStore(_root, fsync: false);
+        var body = "Subject: first\r\n\r\nhello\r\n"u8.ToArray();
+        for (var account = 0; account < 100; account++)
+        {
+            var address = $"user{account}@campus.test";
+            using var go = new ManualResetEventSlim();
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+            var writers = Enumerable.Range(0, 16).Select(_ => new Thread(() =>
+            {
+                go.Wait();
+                try
+                {
+                    store.Deliver(address, [], new MemoryStream(body));
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue(e);
+                }
+            })).ToArray();
+            foreach (var writer in writers)
+                writer.Start();
+            go.Set();
+            foreach (var writer in writers)
+                writer.Join();
+            Assert.Empty(failures);
+            Assert.Equal(16, Directory.GetFiles(Path.Combine(_root, "campus.test", $"user{account}", "new")).Length);
+        }
+    }
+
     [Fact]
     public void A_delivery_has_one_name_whatever_node_or_attempt_makes_it()
     {

@@ -3,7 +3,8 @@
 # (swaks; python3 for smtplib and poplib; dnsmasq as the DNS server for MX tests; Postfix for smtp-sink, installed
 # unconfigured so that it does not start, and run by the policy tests as an instance of their own; fetchmail
 # as a POP3 client; Dovecot as a second reader of the Maildirs, run by the tests from their own config; Postgrey
-# as an external policy server; PostgreSQL, run by the tests as a server of their own made with initdb), then builds
+# as an external policy server; PostgreSQL, run by the tests as a server of their own made with initdb; strace, to see
+# that a 250 follows the fsync of the journal), then builds
 # in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/sbin/postgrey ] || need+=(postgrey)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

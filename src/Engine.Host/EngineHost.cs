@@ -64,8 +64,10 @@ public static class EngineHost
         Directory.CreateDirectory(dataDir);
         var fsync = config.GetBoolean("engine.storage.fsync", true);
         var database = Database(config);
+        var journalSync = JournalSync.For(database);
 
         var builder = HostBuilder();
+        builder.Services.AddSingleton(_ => journalSync); // made by a factory, so that the host disposes it at the end
         switch (config.GetString("engine.log.format", "text").ToLowerInvariant())
         {
             case "text":
@@ -154,7 +156,7 @@ public static class EngineHost
                     QueuePartitionExtractor.TypeName,
                     (_, registry, resolver) => entityId => QueuePartition.Props(entityId, queue, registry.Get<MailboxRegionKey>(),
                         registry.Get<DestinationRegionKey>(), registry.Get<QueueRegionKey>(), smtp.Hostname, () => Volatile.Read(ref routing),
-                        resolver.GetService<IRecipientDirectory>(), blobs, resolver.GetService<ILoggerFactory>()),
+                        resolver.GetService<IRecipientDirectory>(), blobs, journalSync, resolver.GetService<ILoggerFactory>()),
                     new QueuePartitionExtractor(queue.Partitions),
                     new ShardOptions
                     {
@@ -381,7 +383,7 @@ public static class EngineHost
         return akka.WithSqlPersistence(
                 journal =>
                 {
-                    journal.ConnectionString = database.ConnectionString;
+                    journal.ConnectionString = database.JournalConnectionString;
                     journal.ProviderName = provider;
                     // On SQLite the engine makes the journal's tables (SqliteJournalSchema, in PrepareSqlite): without the
                     // two indexes nothing reads, which the plugin would make again at every start.
@@ -390,7 +392,7 @@ public static class EngineHost
                 },
                 snapshot =>
                 {
-                    snapshot.ConnectionString = database.ConnectionString;
+                    snapshot.ConnectionString = database.JournalConnectionString;
                     snapshot.ProviderName = provider;
                     snapshot.AutoInitialize = true;
                     snapshot.DataOptions = DataOptionsOf(database);
@@ -411,6 +413,8 @@ public static class EngineHost
         var builder = HostBuilder();
         builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
         builder.Services.AddSingleton(BlobStore(config, dataDir, database, fsync));
+        var journalSync = JournalSync.For(database);
+        builder.Services.AddSingleton(_ => journalSync);
         builder.Services.AddAkka("engine-tool", (akka, _) => akka.AddHocon(PersistenceTuning(database), HoconAddMode.Prepend).WithJournal(database));
         return builder.Build();
     }
@@ -518,8 +522,9 @@ public static class EngineHost
     }
 
     /// <summary>
-    /// How the journal reaches the database. On SQLite every connection runs with synchronous=FULL: a commit is on disk
-    /// when it returns.
+    /// How the journal reaches the database. On SQLite its connections (a pool of their own) run with synchronous=NORMAL:
+    /// a commit is durable once <see cref="JournalSync"/> has synced the WAL after it, which the queue waits for before a
+    /// "250".
     /// </summary>
     private static DataOptions DataOptionsOf(EngineDatabase database) =>
         database.Provider == DatabaseProvider.PostgreSql
@@ -527,6 +532,6 @@ public static class EngineHost
             ? new DataOptions().UseConnectionString(PostgreSQLTools.GetDataProvider(PostgreSQLVersion.v15), database.ConnectionString)
                 .UseProvider(ProviderName.PostgreSQL15)
             : new DataOptions()
-                .UseConnectionString(ProviderName.SQLiteMS, database.ConnectionString)
-                .UseAfterConnectionOpened(connection => EngineDatabase.Configure((SqliteConnection)connection));
+                .UseConnectionString(ProviderName.SQLiteMS, database.JournalConnectionString)
+                .UseAfterConnectionOpened(connection => EngineDatabase.ConfigureJournal((SqliteConnection)connection));
 }

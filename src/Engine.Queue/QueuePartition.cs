@@ -11,6 +11,7 @@ using Engine.Queue.Bounces;
 using Engine.Queue.Routing;
 using Engine.Storage.Accounts;
 using Engine.Storage.Blobs;
+using Engine.Storage.Sql;
 using Microsoft.Extensions.Logging;
 using Envelope = Engine.Messages.Envelope;
 
@@ -54,6 +55,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private sealed record BounceFailed(QueueId Original, string Reason);
 
+    /// <summary>A batch of new messages is on disk (<see cref="JournalSync"/>), or could not be made so: now they are answered.</summary>
+    private sealed record BatchDurable(List<(QueueId Id, IActorRef ReplyTo)> Written, long Started, Exception? Failure);
+
+    /// <summary>The removals of these messages are on disk: their bodies can go.</summary>
+    private sealed record BodiesRemovable(List<string> BlobRefs, Exception? Failure);
+
     private readonly QueueSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _destinations;
@@ -70,6 +77,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private readonly HashSet<QueueId> _active = [];
     private readonly IRecipientDirectory _directory;
     private readonly IBlobStore _blobs;
+    private readonly JournalSync _sync;
+    // Bodies of removed messages waiting for their removal to reach the disk, and the wait they ride on.
+    private List<string> _removedBodies = [];
+    private Task? _removedBodiesWait;
     private readonly Microsoft.Extensions.Logging.ILogger _maillog;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _waiting = [];
@@ -81,8 +92,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private long _eventsSinceSnapshot;
 
     public QueuePartition(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers)
+        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, JournalSync sync, ILoggerFactory loggers)
     {
+        _sync = sync;
         _queue = queue;
         _hostname = hostname;
         _settings = settings;
@@ -138,9 +150,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string partitionId, QueueSettings settings, IActorRef mailboxes, IActorRef destinations, IActorRef queue,
-        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, ILoggerFactory loggers) =>
+        string hostname, Func<Router> router, IRecipientDirectory directory, IBlobStore blobs, JournalSync sync, ILoggerFactory loggers) =>
         Akka.Actor.Props.Create(() => new QueuePartition(partitionId, settings, mailboxes, destinations, queue, hostname, router,
-            directory, blobs, loggers));
+            directory, blobs, sync, loggers));
 
     protected override void OnRecover(object message)
     {
@@ -173,8 +185,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case QueueCommands.Enqueue enqueue:
                 if (_state.Contains(enqueue.Id) || _done.Contains(enqueue.Id))
                 {
-                    // A retry of a write that did land (the message still queued, or already gone): answer as the first time.
-                    Sender.Tell(new QueueReplies.Queued(enqueue.Id));
+                    // A retry of a write that did land (the message still queued, or already gone): answer as the first time,
+                    // once the write is on disk.
+                    AnswerWhenSynced(enqueue.Id, Sender);
                     return;
                 }
                 if (_writing.Concat(_waiting).Where(w => w.Event.Id == enqueue.Id).Select(w => w.ReplyTo).FirstOrDefault() is { } first)
@@ -241,6 +254,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case DestinationReplies.Outcomes outcomes:
                 OnOutcomes(outcomes);
+                break;
+            case BatchDurable durable:
+                OnDurable(durable);
+                break;
+            case BodiesRemovable { Failure: null } removable:
+                DeleteBodies(removable.BlobRefs);
+                break;
+            case BodiesRemovable removable:
+                // The removals may not survive a crash: keep the bodies. The spool's sweep removes those of gone messages.
+                _log.Error(removable.Failure, "{0}: the journal could not be synced to disk; {1} bodies kept", PersistenceId, removable.BlobRefs.Count);
                 break;
             case BounceReady ready:
                 _dsns[ready.Id] = (ready.Original, ready.Kind, ready.Targets);
@@ -330,21 +353,62 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         _waiting.RemoveRange(0, count);
         var replyTo = _writing.ToDictionary(w => w.Event.Id, w => w.ReplyTo);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var written = new List<(QueueId Id, IActorRef ReplyTo)>(count);
         PersistAllAsync(_writing.Select(w => w.Event), e =>
         {
             Apply(e);
             _eventsSinceSnapshot++;
-            replyTo[e.Id].Tell(new QueueReplies.Queued(e.Id));
-            AnswerRepeats(e.Id, new QueueReplies.Queued(e.Id));
+            written.Add((e.Id, replyTo[e.Id]));
             if (e.Hold is not null)
                 QueueLog.Held(_maillog, e.Id.Value, e.Hold); // a HOLD action at SMTP time: into the hold queue, as Postfix
-            Dispatch(_state.Messages[e.Id]);
         });
         DeferAsync(BatchWritten.Instance, _ =>
         {
-            QueueMetrics.Written(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            // Committed, in the kernel's cache: the "250" waits for the fsync that makes it durable, which this batch
+            // shares with every other writer's that asked meanwhile. The next batch is written in the meantime.
+            var synced = _sync.SyncAsync();
+            if (synced.IsCompletedSuccessfully)
+                OnDurable(new BatchDurable(written, started, null));
+            else
+                synced.PipeTo(Self, success: () => new BatchDurable(written, started, null), failure: e => new BatchDurable(written, started, e));
             OnBatchWritten();
         });
+    }
+
+    /// <summary>The new messages are on disk: the sessions hear "queued" (and say 250), and delivery starts.</summary>
+    private void OnDurable(BatchDurable durable)
+    {
+        if (durable.Failure is { } failure)
+        {
+            // Whether the commits will survive a crash is not known. The sessions say 451 after asking again; the
+            // partition starts again from its journal, and answers their repeats from it.
+            foreach (var (id, replyTo) in durable.Written)
+            {
+                var refused = new QueueReplies.NotQueued(id, $"the journal could not be synced to disk: {failure.Message}");
+                replyTo.Tell(refused);
+                AnswerRepeats(id, refused);
+            }
+            throw new IOException($"{PersistenceId}: the journal could not be synced to disk", failure);
+        }
+        QueueMetrics.Written(System.Diagnostics.Stopwatch.GetElapsedTime(durable.Started));
+        foreach (var (id, replyTo) in durable.Written)
+        {
+            replyTo.Tell(new QueueReplies.Queued(id));
+            AnswerRepeats(id, new QueueReplies.Queued(id));
+            if (_state.Messages.TryGetValue(id, out var message))
+                Dispatch(message);
+        }
+    }
+
+    /// <summary>"Queued" for a message whose write has landed, once that write is on disk.</summary>
+    private void AnswerWhenSynced(QueueId id, IActorRef replyTo)
+    {
+        var synced = _sync.SyncAsync();
+        if (synced.IsCompletedSuccessfully)
+            replyTo.Tell(new QueueReplies.Queued(id));
+        else
+            synced.PipeTo(replyTo, Self, () => new QueueReplies.Queued(id),
+                e => new QueueReplies.NotQueued(id, $"the journal could not be synced to disk: {e.Message}"));
     }
 
     private void OnBatchWritten()
@@ -839,15 +903,46 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         _eventsSinceSnapshot++;
         _active.Remove(message.Id);
         Timers.Cancel(message.Id);
-        try
-        {
-            _blobs.Delete(message.BlobRef);
-        }
-        catch (IOException ex)
-        {
-            _log.Warning("{0}: body {1} not deleted: {2}", PersistenceId, message.BlobRef, ex.Message);
-        }
+        DeleteBodyWhenSynced(message.BlobRef);
         QueueLog.Removed(_maillog, message.Id.Value);
+    }
+
+    /// <summary>
+    /// A removed message's body goes once its removal is on disk: a crash of the machine before that brings the message
+    /// back, and it must still have its body. The wait rides on the fsyncs the new messages ask for (one at most a second
+    /// later when none does); the removals that wait for the same fsync go together.
+    /// </summary>
+    private void DeleteBodyWhenSynced(string blobRef)
+    {
+        var synced = _sync.WhenSyncedAsync(TimeSpan.FromSeconds(1));
+        if (synced.IsCompletedSuccessfully)
+        {
+            DeleteBodies([blobRef]);
+            return;
+        }
+        if (!ReferenceEquals(synced, _removedBodiesWait))
+        {
+            // An fsync started since the last removal (or none waits): this one needs a later fsync, and a list of its own.
+            var bodies = _removedBodies = [];
+            _removedBodiesWait = synced;
+            synced.PipeTo(Self, success: () => new BodiesRemovable(bodies, null), failure: e => new BodiesRemovable(bodies, e));
+        }
+        _removedBodies.Add(blobRef);
+    }
+
+    private void DeleteBodies(List<string> blobRefs)
+    {
+        foreach (var blobRef in blobRefs)
+        {
+            try
+            {
+                _blobs.Delete(blobRef);
+            }
+            catch (IOException ex)
+            {
+                _log.Warning("{0}: body {1} not deleted: {2}", PersistenceId, blobRef, ex.Message);
+            }
+        }
     }
 
     private void OnNotDelivered(MailboxReplies.NotDelivered failed)

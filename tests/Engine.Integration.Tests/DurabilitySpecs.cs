@@ -54,6 +54,88 @@ public sealed class DurabilitySpecs
         Assert.Equal(Messages, queued.Select(m => m.Envelope.Sender).Distinct().Count());
     }
 
+    /// <summary>
+    /// The journal commits without an fsync of its own (synchronous=NORMAL) and a group fsync of the WAL makes the commits
+    /// durable: each "250" must come after an fsync of the WAL that started after the message's entry was written to it.
+    /// Seen with strace on the running engine: the WAL write that carries the message's sender, the fsyncs of the WAL,
+    /// and the send of the reply.
+    /// </summary>
+    [Fact]
+    public async Task Each_250_is_sent_after_an_fsync_of_the_journal_that_started_after_the_message_was_written()
+    {
+        const int count = 5;
+        var dataDir = TempDir.Create("wal-sync");
+        await using var engine = await EngineProcess.StartAsync(dataDir);
+        var trace = Path.Combine(dataDir, "strace.txt");
+        var info = new System.Diagnostics.ProcessStartInfo("strace") { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-f", "-y", "-s", "8192", "-e", "trace=pwrite64,write,fsync,fdatasync,sendto,sendmsg", "-o", trace, "-p", engine.Pid.ToString(CultureInfo.InvariantCulture) })
+            info.ArgumentList.Add(arg);
+        using var strace = System.Diagnostics.Process.Start(info)!;
+        var attached = new TaskCompletionSource();
+        strace.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("attached", StringComparison.Ordinal) == true)
+                attached.TrySetResult();
+        };
+        strace.BeginErrorReadLine();
+        await attached.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        var ids = new List<string>();
+        for (var i = 0; i < count; i++)
+            ids.Add(await RawSmtp.SendMessageAsync(engine.Port, $"probe{i}@client.test", $"Subject: {i}\r\n\r\nbody {i}\r\n", $"user{i}@mx.test"));
+        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", strace.Id.ToString(CultureInfo.InvariantCulture)]))
+            await interrupt.WaitForExitAsync(TestContext.Current.CancellationToken);
+        await strace.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+        var calls = StraceCalls.Parse(await File.ReadAllLinesAsync(trace, TestContext.Current.CancellationToken));
+        for (var i = 0; i < count; i++)
+        {
+            var written = calls.FirstOrDefault(c => c.Name == "pwrite64" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
+                                                    && c.Text.Contains($"probe{i}@client.test", StringComparison.Ordinal))
+                          ?? throw new Xunit.Sdk.XunitException($"no write of message {i} to the WAL in the trace");
+            var reply = calls.FirstOrDefault(c => c.Name is "sendto" or "sendmsg" or "write" && c.Text.Contains($"queued as {ids[i]}", StringComparison.Ordinal))
+                        ?? throw new Xunit.Sdk.XunitException($"no send of the 250 for {ids[i]} in the trace");
+            Assert.True(written.Ended < reply.Started, $"message {i}: the 250 was sent before its journal write");
+            Assert.True(calls.Any(c => c.Name is "fsync" or "fdatasync" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
+                                       && c.Started > written.Ended && c.Ended < reply.Started),
+                $"message {i} ({ids[i]}): no fsync of the WAL between its write (line {written.Ended}) and its 250 (line {reply.Started})");
+        }
+    }
+
+    /// <summary>The system calls of an <c>strace -f</c> log: a call split by another thread's is joined again, with the lines it started and ended on.</summary>
+    private sealed record StraceCalls(string Name, string Text, int Started, int Ended)
+    {
+        public static List<StraceCalls> Parse(string[] lines)
+        {
+            var calls = new List<StraceCalls>();
+            var open = new Dictionary<string, (string Name, string Text, int Started)>();
+            for (var n = 0; n < lines.Length; n++)
+            {
+                var line = lines[n];
+                var space = line.IndexOf(' ', StringComparison.Ordinal);
+                if (space < 0)
+                    continue;
+                var pid = line[..space];
+                var rest = line[space..].TrimStart();
+                if (rest.StartsWith("<... ", StringComparison.Ordinal))
+                {
+                    if (open.Remove(pid, out var begun))
+                        calls.Add(new StraceCalls(begun.Name, begun.Text + rest, begun.Started, n));
+                    continue;
+                }
+                var paren = rest.IndexOf('(', StringComparison.Ordinal);
+                if (paren <= 0)
+                    continue;
+                var name = rest[..paren];
+                if (rest.EndsWith("<unfinished ...>", StringComparison.Ordinal))
+                    open[pid] = (name, rest, n);
+                else
+                    calls.Add(new StraceCalls(name, rest, n, n));
+            }
+            return calls;
+        }
+    }
+
     /// <summary>Dot-stuffing as a client must do it (RFC 5321 section 4.5.2).</summary>
     [Fact]
     public async Task A_journal_write_that_fails_is_asked_again_and_the_client_gets_its_250()

@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Engine.Messages.Mailbox;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
+using Engine.Storage.Sql;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -50,6 +51,8 @@ public static class MailboxCommands
                 stderr.WriteLine($"engine: import refused: {error}");
                 return 1;
             }
+            // The journal's commits are durable once its WAL is synced (JournalSync): before saying it is done.
+            host.Services.GetRequiredService<JournalSync>().SyncAsync().GetAwaiter().GetResult();
             var folders = mailbox.Ask<MailboxReplies.FolderList>(new Messages.Mailbox.MailboxCommands.Folders(account), timeout).GetAwaiter().GetResult();
             foreach (var folder in folders.Folders)
                 stdout.WriteLine($"{folder.Name}: {folder.Messages} messages, UIDVALIDITY {folder.UidValidity}, UIDNEXT {folder.UidNext}");

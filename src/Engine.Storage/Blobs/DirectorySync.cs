@@ -8,53 +8,9 @@ namespace Engine.Storage.Blobs;
 /// </summary>
 internal sealed partial class DirectorySync(string path)
 {
-    private readonly Lock _lock = new();
-    private TaskCompletionSource? _pending;
-    private bool _running;
+    private readonly GroupCommit _commit = new(() => Fsync(path));
 
-    public Task SyncAsync()
-    {
-        lock (_lock)
-        {
-            if (_pending is not null)
-                return _pending.Task;
-            _pending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var task = _pending.Task;
-            if (!_running)
-            {
-                _running = true;
-                _ = Task.Run(Loop);
-            }
-            return task;
-        }
-    }
-
-    private void Loop()
-    {
-        while (true)
-        {
-            TaskCompletionSource waiting;
-            lock (_lock)
-            {
-                if (_pending is null)
-                {
-                    _running = false;
-                    return;
-                }
-                waiting = _pending;
-                _pending = null;
-            }
-            try
-            {
-                Fsync(path);
-                waiting.SetResult();
-            }
-            catch (Exception e)
-            {
-                waiting.SetException(e);
-            }
-        }
-    }
+    public Task SyncAsync() => _commit.FlushAsync();
 
     private const int ORdOnly = 0;
     private const int ODirectory = 0x10000;

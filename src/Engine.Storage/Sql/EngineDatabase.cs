@@ -16,7 +16,8 @@ public enum DatabaseProvider
 }
 
 /// <summary>
-/// The engine's SQL database: SQLite (WAL, synchronous=FULL, waiting on locks) or PostgreSQL. Gives connections set
+/// The engine's SQL database: SQLite (WAL, waiting on locks; synchronous=FULL but for the journal's own pool, see
+/// <see cref="JournalConnectionString"/>) or PostgreSQL. Gives connections set
 /// up the way every writer must use them, and says which failures are a broken constraint. The SQL the engine
 /// writes by hand is the part both speak: named parameters (<c>@a</c>), <c>ON CONFLICT DO NOTHING</c>, BIGINT.
 /// </summary>
@@ -41,13 +42,27 @@ public sealed record EngineDatabase(DatabaseProvider Provider, string Connection
     /// it returns), a wait for another writer's lock, foreign keys. They belong to the connection underneath, which
     /// the pool hands out again and again: set once for each (a journal transaction parsed and ran them every time).
     /// </summary>
-    public static void Configure(SqliteConnection connection)
+    public static void Configure(SqliteConnection connection) => Configure(connection, "FULL");
+
+    /// <summary>
+    /// The journal's connections (SQLite): a pool of their own (the connection string differs only by naming the default
+    /// cache mode, and the pool goes by the string), whose commits run at synchronous=NORMAL: <see cref="JournalSync"/>
+    /// makes them durable, many per fsync. Elsewhere (the directory) every commit stays durable by itself.
+    /// </summary>
+    public string JournalConnectionString => Provider == DatabaseProvider.Sqlite
+        ? new SqliteConnectionStringBuilder(ConnectionString) { Cache = SqliteCacheMode.Default }.ToString()
+        : ConnectionString;
+
+    /// <summary>Sets the pragmas of a journal connection: as <see cref="Configure(SqliteConnection)"/>, at synchronous=NORMAL.</summary>
+    public static void ConfigureJournal(SqliteConnection connection) => Configure(connection, "NORMAL");
+
+    private static void Configure(SqliteConnection connection, string synchronous)
     {
         var handle = connection.Handle;
         if (handle is not null && Configured.TryGetValue(handle, out _))
             return;
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+        command.CommandText = $"PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
         command.ExecuteNonQuery();
         if (handle is not null)
             Configured.AddOrUpdate(handle, Configured);

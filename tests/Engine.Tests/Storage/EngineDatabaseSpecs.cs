@@ -99,4 +99,55 @@ public sealed class EngineDatabaseSpecs : IDisposable
         count.CommandText = "SELECT count(*) FROM journal";
         Assert.Equal(1L, count.ExecuteScalar());
     }
+
+    [Fact]
+    public void The_journal_has_a_pool_of_its_own_at_synchronous_normal_and_the_rest_stays_at_full()
+    {
+        var database = new EngineDatabase(DatabaseProvider.Sqlite,
+            new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "engine.db"), Pooling = true }.ToString());
+        Assert.NotEqual(database.ConnectionString, database.JournalConnectionString);
+        Assert.Equal(Path.Combine(_dir, "engine.db"), new SqliteConnectionStringBuilder(database.JournalConnectionString).DataSource);
+        for (var round = 0; round < 3; round++)
+        {
+            using (var journal = new SqliteConnection(database.JournalConnectionString))
+            {
+                journal.Open();
+                EngineDatabase.ConfigureJournal(journal);
+                Assert.Equal(1, Pragma(journal, "synchronous")); // NORMAL
+                Assert.Equal(10000, Pragma(journal, "busy_timeout"));
+            }
+            using var other = (SqliteConnection)database.Open();
+            Assert.Equal(2, Pragma(other, "synchronous")); // FULL: never a journal connection handed out again
+        }
+    }
+
+    [Fact]
+    public async Task The_journal_sync_keeps_the_WAL_open_when_the_pools_close_and_fsyncs_it_once_for_callers_together()
+    {
+        var path = Path.Combine(_dir, "engine.db");
+        var database = new EngineDatabase(DatabaseProvider.Sqlite, new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString());
+        using (var setup = (SqliteConnection)database.Open())
+        using (var command = setup.CreateCommand())
+        {
+            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);";
+            command.ExecuteNonQuery();
+        }
+        using var sync = JournalSync.For(database);
+        using (var journal = new SqliteConnection(database.JournalConnectionString))
+        {
+            journal.Open();
+            EngineDatabase.ConfigureJournal(journal);
+            using var insert = journal.CreateCommand();
+            insert.CommandText = "INSERT INTO t VALUES (1);";
+            insert.ExecuteNonQuery();
+        }
+        SqliteConnection.ClearAllPools(); // what the pool does to idle connections after a while
+        Assert.True(File.Exists(path + "-wal"), "the WAL went with the pool's connections");
+        Assert.True(new FileInfo(path + "-wal").Length > 0, "the commit is not in the WAL");
+
+        await Task.WhenAll(sync.SyncAsync(), sync.SyncAsync(), sync.SyncAsync()).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.InRange(sync.Syncs, 1, 2); // the first runs at once; the two that asked meanwhile share the second
+        Assert.Equal(0, JournalSync.Durable.Syncs);
+        Assert.True(JournalSync.Durable.SyncAsync().IsCompletedSuccessfully);
+    }
 }

@@ -60,9 +60,21 @@ public sealed class JournalSync : IDisposable
     /// </summary>
     public Task WhenSyncedAsync(TimeSpan within) => _commit?.WhenFlushedAsync(within) ?? Task.CompletedTask;
 
+    /// <summary>At the node's end: one last fsync, so that what the journal wrote last (outcomes, removals) is on disk too.</summary>
     public void Dispose()
     {
         _commit?.Dispose();
+        if (_wal is { IsClosed: false })
+        {
+            try
+            {
+                RandomAccess.FlushToDisk(_wal);
+            }
+            catch (IOException)
+            {
+                // nothing left to tell: the next start recovers from what is on disk
+            }
+        }
         _wal?.Dispose();
         _keeper?.Dispose();
     }

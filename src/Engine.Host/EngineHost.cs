@@ -137,7 +137,7 @@ public static class EngineHost
                 .WithJournal(database)
                 .WithShardRegion<MailboxRegionKey>(
                     MailboxExtractor.TypeName,
-                    account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true)),
+                    account => Mailbox.Mailbox.Props(account, maildir, blobs, config.GetBoolean("engine.mailbox.quota-full-tempfail", true), journalSync),
                     new MailboxExtractor(config.GetInt("engine.mailbox.shards", 100)),
                     // A mailbox passivates itself when idle and unwatched (a watched one would be asked for again at once).
                     new ShardOptions { Role = "mailbox", StateStoreMode = StateStoreMode.DData, ShouldPassivateIdleEntities = false })

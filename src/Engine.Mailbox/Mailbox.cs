@@ -6,6 +6,7 @@ using Akka.Persistence;
 using Engine.Messages.Mailbox;
 using Engine.Storage.Blobs;
 using Engine.Storage.Maildir;
+using Engine.Storage.Sql;
 
 namespace Engine.Mailbox;
 
@@ -27,6 +28,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
         StructureFile.Entry? Structure);
 
     private sealed record WriteFailed(string Key, string FileName, IActorRef ReplyTo, string Reason);
+
+    /// <summary>A batch of appends is journaled and on disk (<see cref="JournalSync"/>), or could not be made so.</summary>
+    private sealed record AppendsDurable((MailboxEvents.MessageAppended Event, Written Written)[] Batch, Exception? Failure);
 
     private sealed record Removed(string Folder, IReadOnlyList<long> Uids, IActorRef ReplyTo);
 
@@ -51,8 +55,11 @@ public sealed partial class Mailbox : UntypedPersistentActor
     private bool _flushing;
     private int _eventsSinceSnapshot;
 
-    public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail)
+    private readonly JournalSync _sync;
+
+    public Mailbox(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail, JournalSync sync)
     {
+        _sync = sync;
         _quotaTempfail = quotaTempfail;
         _account = account;
         _maildir = maildir;
@@ -79,8 +86,8 @@ public sealed partial class Mailbox : UntypedPersistentActor
         base.PreRestart(reason, message);
     }
 
-    public static Props Props(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail = true) =>
-        Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs, quotaTempfail));
+    public static Props Props(string account, MaildirStore maildir, IBlobStore blobs, bool quotaTempfail = true, JournalSync? sync = null) =>
+        Akka.Actor.Props.Create(() => new Mailbox(account, maildir, blobs, quotaTempfail, sync ?? JournalSync.Durable));
 
     protected override void OnRecover(object message)
     {
@@ -151,6 +158,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
                 break;
             case Written written:
                 OnWritten(written);
+                break;
+            case AppendsDurable durable:
+                OnAppendsDurable(durable);
                 break;
             case MailboxCommands.List list:
                 Sender.Tell(Listing(MailboxState.Normalize(list.Folder)));
@@ -332,9 +342,32 @@ public sealed partial class Mailbox : UntypedPersistentActor
         _batch.Clear();
         _flushing = true;
         var left = batch.Length;
-        PersistAllAsync(batch.Select(b => b.Event), e =>
+        PersistAllAsync(batch.Select(b => b.Event), _ =>
         {
-            var written = batch[batch.Length - left].Written;
+            if (--left > 0)
+                return;
+            // Journaled, in the kernel's cache: the UIDs are given out (to the queue, an APPENDUID, the IMAP sessions)
+            // once the journal's fsync has made them durable, so that a crash of the machine cannot give one of them
+            // to another message. The fsync is shared with every writer of the node that asked meanwhile.
+            var synced = _sync.SyncAsync();
+            if (synced.IsCompletedSuccessfully)
+                OnAppendsDurable(new AppendsDurable(batch, null));
+            else
+                synced.PipeTo(Self, success: () => new AppendsDurable(batch, null), failure: e => new AppendsDurable(batch, e));
+        });
+    }
+
+    private void OnAppendsDurable(AppendsDurable durable)
+    {
+        if (durable.Failure is { } failure)
+        {
+            // Not answered: the queue asks again (delivery-answer-timeout) and finds the delivery in the journal the
+            // entity recovers from when it starts again.
+            _log.Error(failure, "{0}: the journal could not be synced to disk", PersistenceId);
+            throw new IOException($"{PersistenceId}: the journal could not be synced to disk", failure);
+        }
+        foreach (var (e, written) in durable.Batch)
+        {
             var target = _state.Folders.GetValueOrDefault(written.Folder);
             written.ReplyTo.Tell(e.Key.Length > 0
                 ? new MailboxReplies.Delivered(_account, e.Key, e.Uid)
@@ -342,15 +375,13 @@ public sealed partial class Mailbox : UntypedPersistentActor
             _busyKeys.Remove(e.Key);
             if (target?.Messages.TryGetValue(e.Uid, out var message) == true)
                 Notify(written.Folder, [message], [], []);
-            if (--left > 0)
-                return;
-            _flushing = false;
-            CountEvent(batch.Length);
-            if (_batch.Count > 0)
-                Flush();
-            else
-                Stash.UnstashAll(); // a Deliver of a key that was busy
-        });
+        }
+        _flushing = false;
+        CountEvent(durable.Batch.Length);
+        if (_batch.Count > 0)
+            Flush();
+        else
+            Stash.UnstashAll(); // a Deliver of a key that was busy
     }
 
     private MailboxReplies.Listing Listing(string name) => _state.FolderOf(name) is { } folder

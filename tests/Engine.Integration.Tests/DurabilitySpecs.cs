@@ -66,6 +66,61 @@ public sealed class DurabilitySpecs
         const int count = 5;
         var dataDir = TempDir.Create("wal-sync");
         await using var engine = await EngineProcess.StartAsync(dataDir);
+        var ids = new List<string>();
+        var calls = await TracedAsync(engine, dataDir, async () =>
+        {
+            for (var i = 0; i < count; i++)
+                ids.Add(await RawSmtp.SendMessageAsync(engine.Port, $"probe{i}@client.test", $"Subject: {i}\r\n\r\nbody {i}\r\n", $"user{i}@mx.test"));
+        });
+        for (var i = 0; i < count; i++)
+        {
+            var written = FirstWalWrite(calls, 0, $"probe{i}@client.test") ?? throw new Xunit.Sdk.XunitException($"no write of message {i} to the WAL in the trace");
+            var reply = calls.FirstOrDefault(c => c.Name is "sendto" or "sendmsg" or "write" && c.Text.Contains($"queued as {ids[i]}", StringComparison.Ordinal))
+                        ?? throw new Xunit.Sdk.XunitException($"no send of the 250 for {ids[i]} in the trace");
+            Assert.True(written.Ended < reply.Started, $"message {i}: the 250 was sent before its journal write");
+            Assert.True(WalFsyncBetween(calls, written.Ended, reply.Started),
+                $"message {i} ({ids[i]}): no fsync of the WAL between its write (line {written.Ended}) and its 250 (line {reply.Started})");
+        }
+    }
+
+    /// <summary>
+    /// A mailbox gives out a UID (to the queue, which then journals the delivery) only once its append is on disk: between
+    /// the WAL write of the mailbox's append and the queue's write of the outcome there is an fsync of the WAL. The
+    /// messages go one at a time, so that no other message's writes come between.
+    /// </summary>
+    [Fact]
+    public async Task A_mailbox_answers_a_delivery_only_after_an_fsync_of_the_journal_that_followed_its_append()
+    {
+        const int count = 3;
+        var dataDir = Accounts.WithJane("wal-sync-mailbox");
+        await using var engine = await EngineProcess.StartAsync(dataDir);
+        await RawSmtp.SendMessageAsync(engine.Port, "first@client.test", "Subject: first\r\n\r\nthe mailbox entity starts\r\n", "jane@campus.test");
+        await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1);
+        var ids = new List<string>();
+        var calls = await TracedAsync(engine, dataDir, async () =>
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var id = await RawSmtp.SendMessageAsync(engine.Port, $"probe{i}@client.test", $"Subject: {i}\r\n\r\nbody {i}\r\n", "jane@campus.test");
+                await engine.WaitForOutputAsync($"{id}: removed", TimeSpan.FromSeconds(30));
+                ids.Add(id);
+            }
+        });
+        Assert.Equal(count + 1, (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", count + 1)).Length);
+        for (var i = 0; i < count; i++)
+        {
+            var appended = FirstWalWrite(calls, 0, $"{ids[i]}/jane@campus.test")
+                           ?? throw new Xunit.Sdk.XunitException($"no WAL write of the mailbox's append of {ids[i]} in the trace");
+            var delivered = FirstWalWrite(calls, appended.Ended + 1, "qe.delivered")
+                            ?? throw new Xunit.Sdk.XunitException($"no WAL write of the queue's outcome of {ids[i]} after its append");
+            Assert.True(WalFsyncBetween(calls, appended.Ended, delivered.Started),
+                $"{ids[i]}: no fsync of the WAL between the mailbox's append (line {appended.Ended}) and the queue's outcome (line {delivered.Started})");
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> with strace attached to every thread of the engine; the calls it saw.</summary>
+    private static async Task<List<StraceCalls>> TracedAsync(EngineProcess engine, string dataDir, Func<Task> work)
+    {
         var trace = Path.Combine(dataDir, "strace.txt");
         var info = new System.Diagnostics.ProcessStartInfo("strace") { RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { "-f", "-y", "-s", "8192", "-e", "trace=pwrite64,write,fsync,fdatasync,sendto,sendmsg", "-o", trace, "-p", engine.Pid.ToString(CultureInfo.InvariantCulture) })
@@ -79,28 +134,28 @@ public sealed class DurabilitySpecs
         };
         strace.BeginErrorReadLine();
         await attached.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-
-        var ids = new List<string>();
-        for (var i = 0; i < count; i++)
-            ids.Add(await RawSmtp.SendMessageAsync(engine.Port, $"probe{i}@client.test", $"Subject: {i}\r\n\r\nbody {i}\r\n", $"user{i}@mx.test"));
-        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", strace.Id.ToString(CultureInfo.InvariantCulture)]))
-            await interrupt.WaitForExitAsync(TestContext.Current.CancellationToken);
-        await strace.WaitForExitAsync(TestContext.Current.CancellationToken);
-
-        var calls = StraceCalls.Parse(await File.ReadAllLinesAsync(trace, TestContext.Current.CancellationToken));
-        for (var i = 0; i < count; i++)
+        try
         {
-            var written = calls.FirstOrDefault(c => c.Name == "pwrite64" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
-                                                    && c.Text.Contains($"probe{i}@client.test", StringComparison.Ordinal))
-                          ?? throw new Xunit.Sdk.XunitException($"no write of message {i} to the WAL in the trace");
-            var reply = calls.FirstOrDefault(c => c.Name is "sendto" or "sendmsg" or "write" && c.Text.Contains($"queued as {ids[i]}", StringComparison.Ordinal))
-                        ?? throw new Xunit.Sdk.XunitException($"no send of the 250 for {ids[i]} in the trace");
-            Assert.True(written.Ended < reply.Started, $"message {i}: the 250 was sent before its journal write");
-            Assert.True(calls.Any(c => c.Name is "fsync" or "fdatasync" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
-                                       && c.Started > written.Ended && c.Ended < reply.Started),
-                $"message {i} ({ids[i]}): no fsync of the WAL between its write (line {written.Ended}) and its 250 (line {reply.Started})");
+            await work();
         }
+        finally
+        {
+            using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", strace.Id.ToString(CultureInfo.InvariantCulture)]))
+                await interrupt.WaitForExitAsync(TestContext.Current.CancellationToken);
+            await strace.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+        return StraceCalls.Parse(await File.ReadAllLinesAsync(trace, TestContext.Current.CancellationToken));
     }
+
+    /// <summary>The first write to the journal's WAL, from line <paramref name="from"/> on, whose data holds <paramref name="text"/>.</summary>
+    private static StraceCalls? FirstWalWrite(List<StraceCalls> calls, int from, string text) =>
+        calls.FirstOrDefault(c => c.Started >= from && c.Name == "pwrite64" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
+                                  && c.Text.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>Whether an fsync of the WAL started after line <paramref name="after"/> and ended before line <paramref name="before"/>.</summary>
+    private static bool WalFsyncBetween(List<StraceCalls> calls, int after, int before) =>
+        calls.Any(c => c.Name is "fsync" or "fdatasync" && c.Text.Contains("engine.db-wal>", StringComparison.Ordinal)
+                       && c.Started > after && c.Ended < before);
 
     /// <summary>The system calls of an <c>strace -f</c> log: a call split by another thread's is joined again, with the lines it started and ended on.</summary>
     private sealed record StraceCalls(string Name, string Text, int Started, int Ended)

@@ -43,7 +43,7 @@ public static class MailboxCommands
         {
             var system = host.Services.GetRequiredService<ActorSystem>();
             var mailbox = system.ActorOf(Mailbox.Mailbox.Props(account, host.Services.GetRequiredService<MaildirStore>(),
-                host.Services.GetRequiredService<IBlobStore>()));
+                host.Services.GetRequiredService<IBlobStore>(), sync: host.Services.GetRequiredService<JournalSync>()));
             var timeout = TimeSpan.FromHours(1);
             var done = mailbox.Ask<MailboxReplies.FolderDone>(new Messages.Mailbox.MailboxCommands.Import(account, path), timeout).GetAwaiter().GetResult();
             if (done.Error is { } error)

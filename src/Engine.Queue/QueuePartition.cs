@@ -183,6 +183,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         switch (message)
         {
             case QueueCommands.Enqueue enqueue:
+                if (_state.Messages.TryGetValue(enqueue.Id, out var holder) && holder.BlobRef != enqueue.BlobRef
+                    || _writing.Concat(_waiting).Any(w => w.Event.Id == enqueue.Id && w.Event.BlobRef != enqueue.BlobRef))
+                {
+                    // Another message with this id (two nodes drew the same id in the same millisecond): a repeat carries the
+                    // same body, so this is not one, and taking it for one would lose it. The session answers 451 and the
+                    // client sends it again, under a new id.
+                    _log.Warning("{0}: queue id {1} is in use by another message (body {2}); refused", PersistenceId, enqueue.Id, enqueue.BlobRef);
+                    Sender.Tell(new QueueReplies.NotQueued(enqueue.Id, "the queue id is in use by another message"));
+                    return;
+                }
                 if (_state.Contains(enqueue.Id) || _done.Contains(enqueue.Id))
                 {
                     // A retry of a write that did land (the message still queued, or already gone): answer as the first time,

@@ -254,4 +254,37 @@ public sealed class QueueManagerSpecs
         Assert.Single(engine.Logs.Lines, l => l.StartsWith($"{id.Value}: to=<jane@campus.test>", StringComparison.Ordinal));
         Assert.Single(await Accounts.WaitForNewAsync(engine.DataDir, "jane@campus.test", 1));
     }
+
+    [Fact]
+    public async Task An_enqueue_with_the_id_of_a_queued_message_but_another_body_is_refused_not_taken_for_a_repeat()
+    {
+        await using var engine = await EngineInstance.StartInAsync(Accounts.WithJane("enqueue-collision"));
+        var blobs = engine.Services.GetRequiredService<IBlobStore>();
+        var id = Engine.Primitives.QueueId.New();
+        async Task<string> BodyAsync(string text)
+        {
+            await using var writer = blobs.Create(id);
+            await writer.WriteAsync(System.Text.Encoding.ASCII.GetBytes(text));
+            await writer.CommitAsync();
+            return writer.Ref;
+        }
+        var first = await BodyAsync("Subject: first\r\n\r\nfirst\r\n");
+        var second = await BodyAsync("Subject: second\r\n\r\nanother message that drew the same id\r\n");
+        Assert.NotEqual(first, second);
+        var envelope = new Engine.Messages.Envelope("alice@client.test", [new Engine.Messages.EnvelopeRecipient("jane@campus.test", Engine.Primitives.DsnNotify.Unspecified)],
+            Engine.Primitives.BodyType.SevenBit, false, Engine.Primitives.DsnReturn.Unspecified, null,
+            new Engine.Messages.ClientInfo("127.0.0.1", "localhost", "client.test", "ESMTP"), DateTimeOffset.UtcNow, 30);
+        var region = await engine.Services.GetRequiredService<Akka.Hosting.IRequiredActor<QueueRegionKey>>().GetAsync(TestContext.Current.CancellationToken);
+        // Held, so that it stays in the queue while the second comes.
+        var queued = await region.Ask<QueueReplies.Queued>(new QueueCommands.Enqueue(id.Partition(16), id, envelope, first, "test"), TimeSpan.FromSeconds(10));
+        Assert.Equal(id, queued.Id);
+
+        var refused = await region.Ask<QueueReplies.NotQueued>(new QueueCommands.Enqueue(id.Partition(16), id, envelope, second), TimeSpan.FromSeconds(10));
+        Assert.Contains("in use by another message", refused.Reason, StringComparison.Ordinal);
+        // A true repeat (the same body) is still answered as the first time.
+        Assert.Equal(id, (await region.Ask<QueueReplies.Queued>(new QueueCommands.Enqueue(id.Partition(16), id, envelope, first, "test"), TimeSpan.FromSeconds(10))).Id);
+        var message = Assert.Single(await engine.QueueAsync(), m => m.Id == id);
+        Assert.Equal(first, message.BlobRef);
+        Assert.Equal(QueueState.Hold, message.State);
+    }
 }

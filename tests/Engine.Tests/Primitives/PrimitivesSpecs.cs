@@ -26,6 +26,18 @@ public sealed class PrimitivesSpecs
     }
 
     [Fact]
+    public void QueueIds_made_in_one_millisecond_count_up_and_never_repeat()
+    {
+        var at = DateTimeOffset.UtcNow.AddYears(1); // a millisecond no other test uses
+        var ids = Enumerable.Range(0, 100_000).Select(_ => QueueId.New(at)).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.Equal(at.ToUnixTimeMilliseconds(), id.Time.ToUnixTimeMilliseconds()));
+        Assert.Equal(ids.Select(i => i.Value), ids.Select(i => i.Value).Order(StringComparer.Ordinal)); // they sort as made
+        var next = QueueId.New(at.AddMilliseconds(1));
+        Assert.True(string.CompareOrdinal(ids[^1].Value, next.Value) < 0);
+    }
+
+    [Fact]
     public void QueueId_partition_should_be_stable_and_spread()
     {
         var id = QueueId.Parse("01M8GNQTR71X5XT3");

@@ -6,9 +6,9 @@ namespace Engine.Primitives;
 /// A queue id, as Postfix's long queue ids: 16 characters of Crockford base32, the first 10 from the
 /// arrival time in milliseconds (so ids sort by age) and the last 6 (30 bits) random for the first id of a
 /// millisecond and counting up from there for the next ones of that millisecond in this process, so that one
-/// node never makes the same id twice (30 random bits alone met twice in about one day at 3,000 messages a
-/// second). Two nodes can still draw the same id; the queue partition tells that from a repeat by the body. It
-/// names the message in every log line, in the <c>Received:</c> header and in the "250 Ok: queued as" reply.
+/// node never makes the same id twice (with 30 random bits alone, two ids met about once in four days at 3,000
+/// messages a second). Two nodes can still draw the same id; the queue partition tells that from a repeat by the
+/// body. It names the message in every log line, in the <c>Received:</c> header and in the "250 Ok: queued as" reply.
 /// </summary>
 public readonly record struct QueueId
 {

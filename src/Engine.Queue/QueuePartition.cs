@@ -184,7 +184,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             case QueueCommands.Enqueue enqueue:
                 if (_state.Messages.TryGetValue(enqueue.Id, out var holder) && holder.BlobRef != enqueue.BlobRef
-                    || _writing.Concat(_waiting).Any(w => w.Event.Id == enqueue.Id && w.Event.BlobRef != enqueue.BlobRef))
+                    || _writing.Concat(_waiting).Any(w => w.Event.Id == enqueue.Id && w.Event.BlobRef != enqueue.BlobRef)
+                    || _done.TryGetValue(enqueue.Id, out var goneBody) && goneBody is not null && goneBody != enqueue.BlobRef)
                 {
                     // Another message with this id (two nodes drew the same id in the same millisecond): a repeat carries the
                     // same body, so this is not one, and taking it for one would lose it. The session answers 451 and the
@@ -193,7 +194,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     Sender.Tell(new QueueReplies.NotQueued(enqueue.Id, "the queue id is in use by another message"));
                     return;
                 }
-                if (_state.Contains(enqueue.Id) || _done.Contains(enqueue.Id))
+                if (_state.Contains(enqueue.Id) || _done.ContainsKey(enqueue.Id))
                 {
                     // A retry of a write that did land (the message still queued, or already gone): answer as the first time,
                     // once the write is on disk.
@@ -1028,22 +1029,24 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     /// <summary>
     /// The latest messages that left the partition (delivered, bounced, deleted), kept in the snapshot too: a repeat
     /// Enqueue of one of them (its first answer lost with a node that left) is answered Queued, as it was, and not
-    /// written again.
+    /// written again. With the body reference each had (null for those known from a snapshot, which keeps ids only),
+    /// so that another message that drew the same id is not taken for a repeat.
     /// </summary>
-    private readonly HashSet<QueueId> _done = [];
+    private readonly Dictionary<QueueId, string?> _done = [];
     private readonly Queue<QueueId> _doneOrder = new();
     private const int DoneKept = 10_000;
 
     private void Apply(object e)
     {
+        var body = e is QueueEvents.MessageRemoved gone && _state.Messages.TryGetValue(gone.Id, out var leaving) ? leaving.BlobRef : null;
         _state = _state.Apply(e);
         if (e is QueueEvents.MessageRemoved removed)
-            RememberDone(removed.Id);
+            RememberDone(removed.Id, body);
     }
 
-    private void RememberDone(QueueId id)
+    private void RememberDone(QueueId id, string? blobRef = null)
     {
-        if (!_done.Add(id))
+        if (!_done.TryAdd(id, blobRef))
             return;
         _doneOrder.Enqueue(id);
         if (_doneOrder.Count > DoneKept)

@@ -286,5 +286,13 @@ public sealed class QueueManagerSpecs
         var message = Assert.Single(await engine.QueueAsync(), m => m.Id == id);
         Assert.Equal(first, message.BlobRef);
         Assert.Equal(QueueState.Hold, message.State);
+
+        // Once the first has left the queue (deleted here), the partition still tells its repeats from another message.
+        Assert.Equal(1, (await region.Ask<QueueReplies.Changed>(new QueueCommands.Delete(id.Partition(16), id), TimeSpan.FromSeconds(10))).Count);
+        Assert.DoesNotContain(await engine.QueueAsync(), m => m.Id == id);
+        refused = await region.Ask<QueueReplies.NotQueued>(new QueueCommands.Enqueue(id.Partition(16), id, envelope, second), TimeSpan.FromSeconds(10));
+        Assert.Contains("in use by another message", refused.Reason, StringComparison.Ordinal);
+        Assert.Equal(id, (await region.Ask<QueueReplies.Queued>(new QueueCommands.Enqueue(id.Partition(16), id, envelope, first, "test"), TimeSpan.FromSeconds(10))).Id);
+        Assert.DoesNotContain(await engine.QueueAsync(), m => m.Id == id);
     }
 }

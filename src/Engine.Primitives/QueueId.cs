@@ -5,8 +5,8 @@ namespace Engine.Primitives;
 /// <summary>
 /// A queue id, as Postfix's long queue ids: 16 characters of Crockford base32, the first 10 from the
 /// arrival time in milliseconds (so ids sort by age) and the last 6 (30 bits) random for the first id of a
-/// millisecond and counting up from there for the next ones of that millisecond in this process, so that one
-/// node never makes the same id twice (with 30 random bits alone, two ids met about once in four days at 3,000
+/// millisecond and counting up from there for the next ones of that millisecond in this process (<see cref="New()"/>),
+/// so that one node never makes the same id twice (with 30 random bits alone, two ids met about once in four days at 3,000
 /// messages a second). Two nodes can still draw the same id; the queue partition tells that from a repeat by the
 /// body. It names the message in every log line, in the <c>Received:</c> header and in the "250 Ok: queued as" reply.
 /// </summary>
@@ -20,13 +20,44 @@ public readonly record struct QueueId
 
     private QueueId(string value) => Value = value;
 
-    public static QueueId New() => New(DateTimeOffset.UtcNow);
+    /// <summary>
+    /// A new id, greater than every id this process made before: the clock's millisecond (never behind the last id's)
+    /// and 30 bits drawn at random for a millisecond's first id, then counting up for its next ones.
+    /// </summary>
+    public static QueueId New()
+    {
+        ulong millis;
+        uint tail;
+        lock (Gate)
+        {
+            millis = Math.Max((ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _lastMillis);
+            if (millis == _lastMillis && _lastTail + 1 < TailLimit)
+                tail = _lastTail + 1;
+            else
+            {
+                if (millis == _lastMillis)
+                    millis++; // 2^29 ids in one millisecond: on into the next
+                tail = RandomTail();
+            }
+            (_lastMillis, _lastTail) = (millis, tail);
+        }
+        return Make(millis, tail);
+    }
 
-    public static QueueId New(DateTimeOffset now)
+    /// <summary>An id of the given time with a random tail (tests, tools): unique as random bits are, not more.</summary>
+    public static QueueId New(DateTimeOffset now) => Make((ulong)now.ToUnixTimeMilliseconds(), RandomTail());
+
+    private const uint TailLimit = 1u << 30;
+    private static readonly Lock Gate = new();
+    private static ulong _lastMillis;
+    private static uint _lastTail;
+
+    // Below 2^29: room to count up within the millisecond.
+    private static uint RandomTail() => (uint)RandomNumberGenerator.GetInt32((int)(TailLimit / 2));
+
+    private static QueueId Make(ulong millis, uint tail)
     {
         Span<char> chars = stackalloc char[Length];
-        var millis = (ulong)now.ToUnixTimeMilliseconds();
-        var tail = Tail(millis);
         for (var i = 9; i >= 0; i--)
         {
             chars[i] = Alphabet[(int)(millis & 31)];
@@ -38,24 +69,6 @@ public readonly record struct QueueId
             tail >>= 5;
         }
         return new QueueId(new string(chars));
-    }
-
-    private const uint TailLimit = 1u << 30;
-    private static readonly Lock Gate = new();
-    private static ulong _lastMillis = ulong.MaxValue;
-    private static uint _lastTail;
-
-    /// <summary>The last 30 bits: random for a new millisecond (below 2^29, leaving room to count), else the last one's plus one.</summary>
-    private static uint Tail(ulong millis)
-    {
-        lock (Gate)
-        {
-            _lastTail = millis == _lastMillis && _lastTail + 1 < TailLimit
-                ? _lastTail + 1
-                : (uint)RandomNumberGenerator.GetInt32((int)(TailLimit / 2));
-            _lastMillis = millis;
-            return _lastTail;
-        }
     }
 
     /// <summary>When the id was made (its first ten characters), to the millisecond.</summary>

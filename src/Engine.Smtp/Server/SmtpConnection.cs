@@ -47,7 +47,7 @@ internal sealed class SmtpConnection
     private readonly Channel<object> _replies = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     // Set when the session has stopped or the writer has ended: the reader stops at its next step.
     private readonly TaskCompletionSource _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ArrayBufferWriter<byte> _body = new(4096);
+    private readonly PooledBufferWriter _body = new(16 * 1024);
     private CancellationTokenSource _flushDeadline = new();
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
     private SmtpCommand? _pendingBody;
@@ -96,6 +96,7 @@ internal sealed class SmtpConnection
         _target?.Writer.Abort(); // a body cut off in the middle; a committed one is not touched
         await _output.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
+        _body.Dispose();
     }
 
     /// <summary>Queues a reply; the write loop sends it.</summary>

@@ -53,8 +53,14 @@ if (i < args.Length)
 
 try
 {
+    var batch = CpuScheduling.BatchWanted(config);
+    if (batch)
+        CpuScheduling.ApplyBatch();
     using var host = EngineHost.Build(config, source: new ConfigSource(file, settings));
-    await host.RunAsync();
+    await host.StartAsync();
+    if (batch)
+        CpuScheduling.Log(host, CpuScheduling.ApplyBatch()); // and the threads the start made
+    await host.WaitForShutdownAsync();
     return 0;
 }
 catch (Exception e) when ((e as Akka.Configuration.ConfigurationException ?? e.InnerException as Akka.Configuration.ConfigurationException) is { } wrong)

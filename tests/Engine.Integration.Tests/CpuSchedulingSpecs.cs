@@ -15,11 +15,7 @@ public sealed class CpuSchedulingSpecs
     [Fact]
     public async Task By_default_every_thread_of_the_node_runs_under_the_batch_policy()
     {
-        var dataDir = Accounts.WithJane("sched-batch");
-        await using var engine = await EngineProcess.StartAsync(dataDir);
-        var id = await RawSmtp.SendMessageAsync(engine.Port, "a@client.test", "Subject: s\r\n\r\nhello", "jane@campus.test");
-        await engine.WaitForOutputAsync($"{id}: removed", TimeSpan.FromSeconds(30));
-
+        await using var engine = await StartAndDeliverAsync("sched-batch");
         var policies = Policies(engine.Pid);
         Assert.True(policies.Count > 10, $"only {policies.Count} threads");
         Assert.All(policies, p => Assert.True(p.Policy == SchedBatch, $"thread {p.Tid} ({p.Name}) has policy {p.Policy}"));
@@ -29,11 +25,7 @@ public sealed class CpuSchedulingSpecs
     [Fact]
     public async Task Inherit_leaves_the_threads_under_the_policy_the_process_was_started_with()
     {
-        var dataDir = Accounts.WithJane("sched-inherit");
-        await using var engine = await EngineProcess.StartAsync(dataDir, "engine.cpu-scheduling = inherit");
-        var id = await RawSmtp.SendMessageAsync(engine.Port, "a@client.test", "Subject: s\r\n\r\nhello", "jane@campus.test");
-        await engine.WaitForOutputAsync($"{id}: removed", TimeSpan.FromSeconds(30));
-
+        await using var engine = await StartAndDeliverAsync("sched-inherit", "engine.cpu-scheduling = inherit");
         var policies = Policies(engine.Pid);
         Assert.NotEmpty(policies);
         Assert.All(policies, p => Assert.True(p.Policy == SchedOther, $"thread {p.Tid} ({p.Name}) has policy {p.Policy}"));
@@ -47,6 +39,23 @@ public sealed class CpuSchedulingSpecs
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => EngineProcess.StartAsync(dataDir, "engine.cpu-scheduling = realtime"));
         Assert.Contains("engine.cpu-scheduling", e.Message, StringComparison.Ordinal);
         Assert.Contains("realtime", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A node that has taken and delivered one message, so that its socket, pool and writer threads exist.</summary>
+    private static async Task<EngineProcess> StartAndDeliverAsync(string name, params string[] settings)
+    {
+        var engine = await EngineProcess.StartAsync(Accounts.WithJane(name), settings);
+        try
+        {
+            var id = await RawSmtp.SendMessageAsync(engine.Port, "a@client.test", "Subject: s\r\n\r\nhello", "jane@campus.test");
+            await engine.WaitForOutputAsync($"{id}: removed", TimeSpan.FromSeconds(30));
+            return engine;
+        }
+        catch
+        {
+            await engine.DisposeAsync(); // not left running when the test fails here
+            throw;
+        }
     }
 
     private static List<(int Tid, string Name, int Policy)> Policies(int pid)

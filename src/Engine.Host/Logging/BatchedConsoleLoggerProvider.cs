@@ -22,6 +22,7 @@ public sealed class BatchedConsoleLoggerProvider : ILoggerProvider, ISupportExte
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Stream _out;
+    private byte[] _batch = new byte[16 * 1024]; // under the lock of _out
     private readonly Thread _writer;
     private int _idle; // 1 while the writer waits for a line
     private volatile bool _stopping;
@@ -80,14 +81,20 @@ public sealed class BatchedConsoleLoggerProvider : ILoggerProvider, ISupportExte
     {
         lock (_out)
         {
-            var text = new StringBuilder();
+            // The lines go straight into one buffer kept for the next batch: no joined string, no new array.
+            var length = 0;
             while (_lines.TryDequeue(out var line))
-                text.Append(line);
-            if (text.Length == 0)
+            {
+                var most = Encoding.UTF8.GetMaxByteCount(line.Length);
+                if (_batch.Length - length < most)
+                    Array.Resize(ref _batch, Math.Max(_batch.Length * 2, length + most));
+                length += Encoding.UTF8.GetBytes(line, _batch.AsSpan(length));
+            }
+            if (length == 0)
                 return;
             try
             {
-                _out.Write(Encoding.UTF8.GetBytes(text.ToString()));
+                _out.Write(_batch, 0, length);
                 _out.Flush();
             }
             catch (IOException)

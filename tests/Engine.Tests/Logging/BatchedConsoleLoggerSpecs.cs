@@ -70,4 +70,20 @@ public sealed class BatchedConsoleLoggerSpecs
         Assert.Equal("01M8GNQTR71X5XT3", first.RootElement.GetProperty("State").GetProperty("QueueId").GetString());
         Assert.Contains("\"late\"", lines[1], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_batch_larger_than_the_writers_buffer_with_text_beyond_ascii_is_written_whole()
+    {
+        var (provider, output) = Open(b => b.AddSimpleConsole(o => o.SingleLine = true));
+        var logger = provider.CreateLogger("Engine.Smtp");
+        var subject = string.Concat(Enumerable.Repeat("Grüße 東京 ", 400)); // about 6 KB of UTF-8 a line
+        for (var i = 0; i < 10; i++)
+            logger.LogInformation("{Index} {Subject}", i, subject); // 60 KB, logged faster than the writer gathers
+        provider.Dispose();
+
+        var lines = Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(10, lines.Length);
+        for (var i = 0; i < 10; i++)
+            Assert.EndsWith($"{i} {subject}", lines[i], StringComparison.Ordinal);
+    }
 }

@@ -879,27 +879,37 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         }
         var done = new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow);
         QueueMetrics.Outcome(delivered.Account, "sent", _inFlight.TryGetValue((id, delivered.Account), out var since) ? done.At - since : null, local: true);
-        // The last delivery and the removal go to the journal in one write when this answer completes the message.
-        var completes = _state.Apply(done).Messages.TryGetValue(id, out var after) && QueuePartitionState.IsComplete(after, _directory.Current);
-        object[] events = completes ? [done, new QueueEvents.MessageRemoved(id, done.At)] : [done];
-        PersistAllAsync(events, e =>
+        if (_state.Apply(done).Messages.TryGetValue(id, out var after) && QueuePartitionState.IsComplete(after, _directory.Current))
         {
-            if (e is QueueEvents.MessageRemoved removed)
+            // The answer that completes the message is journaled as its removal alone: once the message is gone, which
+            // of its recipients had it says nothing more. One row (and one insert) less per message delivered locally.
+            PersistAsync(new QueueEvents.MessageRemoved(id, done.At), removed =>
             {
+                _inFlight.Remove((id, delivered.Account));
+                if (_state.Messages.ContainsKey(id))
+                    LogDeliveredLocal(message, delivered, done.At);
                 OnRemoved(message, removed);
-                return;
-            }
+            });
+            return;
+        }
+        PersistAsync(done, e =>
+        {
             Apply(e);
             _eventsSinceSnapshot++;
             _inFlight.Remove((id, delivered.Account));
             if (!_state.Messages.TryGetValue(id, out var current))
                 return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
-            var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
-                .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
-            QueueLog.DeliveredLocal(_maillog, id.Value, delivered.Account, origin, (done.At - current.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
-            if (!completes && QueuePartitionState.IsComplete(current, _directory.Current))
+            LogDeliveredLocal(message, delivered, done.At); // the message as it was: its targets still hold this one
+            if (QueuePartitionState.IsComplete(current, _directory.Current))
                 Remove(current);
         });
+    }
+
+    private void LogDeliveredLocal(QueuedMessage message, MailboxReplies.Delivered delivered, DateTimeOffset at)
+    {
+        var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
+            .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
+        QueueLog.DeliveredLocal(_maillog, message.Id.Value, delivered.Account, origin, (at - message.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
     }
 
     private void Remove(QueuedMessage message) =>

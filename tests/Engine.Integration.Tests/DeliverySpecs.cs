@@ -76,6 +76,29 @@ public sealed class DeliverySpecs
             await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{fanOut}: to=<carol@campus.test>, orig_to=<staff@campus.test>, relay=local", StringComparison.Ordinal)
                                             && l.Contains("status=sent", StringComparison.Ordinal));
+
+        // The answer that completes a message is journaled as its removal alone. (Of the three answers for the alias, the
+        // last may come before the first two are journaled and be taken for one that does not complete the message.)
+        Assert.Equal(new Dictionary<string, int> { ["qe.queued"] = 1, ["qe.removed"] = 1 }, JournalRowsOf(dataDir, direct));
+        Assert.Equal(new Dictionary<string, int> { ["qe.queued"] = 1, ["qe.removed"] = 1 }, JournalRowsOf(dataDir, catchAll));
+        var alias = JournalRowsOf(dataDir, fanOut);
+        Assert.Equal(1, alias["qe.removed"]);
+        Assert.InRange(alias["qe.delivered"], 2, 3);
+    }
+
+    /// <summary>The queue's journal rows that name <paramref name="id"/>, counted by event.</summary>
+    private static Dictionary<string, int> JournalRowsOf(string dataDir, string id)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "engine.db")};Mode=ReadOnly");
+        connection.Open();
+        using var query = connection.CreateCommand();
+        query.CommandText = "SELECT manifest, count(*) FROM journal WHERE manifest LIKE 'qe.%' AND instr(CAST(message AS TEXT), $id) > 0 GROUP BY manifest";
+        query.Parameters.AddWithValue("$id", id);
+        using var rows = query.ExecuteReader();
+        var counts = new Dictionary<string, int>();
+        while (rows.Read())
+            counts[rows.GetString(0)] = rows.GetInt32(1);
+        return counts;
     }
 
     [Fact]

@@ -111,7 +111,8 @@ public sealed class DurabilitySpecs
         {
             var appended = FirstWalWrite(calls, 0, $"{ids[i]}/jane@campus.test")
                            ?? throw new Xunit.Sdk.XunitException($"no WAL write of the mailbox's append of {ids[i]} in the trace");
-            var delivered = FirstWalWrite(calls, appended.Ended + 1, "qe.delivered")
+            // The outcome that completes a message is journaled as its removal.
+            var delivered = FirstWalWrite(calls, appended.Ended + 1, "qe.removed")
                             ?? throw new Xunit.Sdk.XunitException($"no WAL write of the queue's outcome of {ids[i]} after its append");
             Assert.True(WalFsyncBetween(calls, appended.Ended, delivered.Started),
                 $"{ids[i]}: no fsync of the WAL between the mailbox's append (line {appended.Ended}) and the queue's outcome (line {delivered.Started})");

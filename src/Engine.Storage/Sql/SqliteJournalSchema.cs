@@ -9,13 +9,20 @@ namespace Engine.Storage.Sql;
 /// go by persistence id and sequence number, the unique index), and each costs an index page in every commit: at a
 /// few rows per transaction, two of the five or six pages each commit writes to the WAL. They are dropped from a
 /// database made before. The columns are the plugin's own, so it reads and writes these tables as its own.
+/// <para>
+/// <c>ordering</c> is SQLite's rowid without AUTOINCREMENT, which kept the highest ordering given in
+/// <c>sqlite_sequence</c>: one more page in every commit (about 4 KB of WAL a transaction), only so that the ordering of
+/// a deleted last row is never given again. The engine deletes no journal rows and reads none by ordering (no
+/// persistence queries), so the next rowid (the highest plus one) is the same number. A database made before keeps its
+/// table as it was.
+/// </para>
 /// </summary>
 public static class SqliteJournalSchema
 {
     private const string Script = """
         CREATE TABLE IF NOT EXISTS [journal]
         (
-        	[ordering]        INTEGER        NOT NULL PRIMARY KEY AUTOINCREMENT,
+        	[ordering]        INTEGER        NOT NULL PRIMARY KEY,
         	[created]         INTEGER        NOT NULL,
         	[deleted]         Bit            NOT NULL,
         	[persistence_id]  NVarChar(255)  NOT NULL,

@@ -101,6 +101,24 @@ public sealed class EngineDatabaseSpecs : IDisposable
     }
 
     [Fact]
+    public void Journal_rows_in_a_new_database_take_the_next_rowid_and_write_no_sqlite_sequence_page()
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "rowid.db") }.ToString());
+        connection.Open();
+        SqliteJournalSchema.Ensure(connection);
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message) VALUES (1, 0, 'p', 1, x'00');
+            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message) VALUES (2, 0, 'q', 1, x'00');
+            SELECT group_concat(ordering) FROM journal;
+            """;
+        Assert.Equal("1,2", command.ExecuteScalar());
+        // AUTOINCREMENT would keep its counter in sqlite_sequence, a page more in every commit.
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'";
+        Assert.Equal(0L, command.ExecuteScalar());
+    }
+
+    [Fact]
     public void The_journal_has_a_pool_of_its_own_at_synchronous_normal_and_the_rest_stays_at_full()
     {
         var database = new EngineDatabase(DatabaseProvider.Sqlite,

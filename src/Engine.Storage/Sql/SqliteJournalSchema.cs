@@ -12,9 +12,9 @@ namespace Engine.Storage.Sql;
 /// <para>
 /// <c>ordering</c> is SQLite's rowid without AUTOINCREMENT, which kept the highest ordering given in
 /// <c>sqlite_sequence</c>: one more page in every commit (about 4 KB of WAL a transaction), only so that the ordering of
-/// a deleted last row is never given again. The engine deletes no journal rows and reads none by ordering (no
-/// persistence queries), so the next rowid (the highest plus one) is the same number. A database made before keeps its
-/// table as it was.
+/// a deleted last row is never given again. Nothing in the engine reads the journal by ordering (no persistence
+/// queries), and the plugin's deletes keep each persistence id's last row, so the next rowid (the highest plus one)
+/// is the number AUTOINCREMENT would have given. A database made before keeps its table as it was.
 /// </para>
 /// </summary>
 public static class SqliteJournalSchema

@@ -112,7 +112,7 @@ public static class EngineHost
             : throw new ConfigurationException($"engine.delivery.dns-servers: '{s}' is not address[:port]")).ToArray();
         var resolver = Resolver(dnsServers, config.GetTimeSpan("engine.delivery.dns-timeout", TimeSpan.FromSeconds(5)));
         var mx = new MxResolver(resolver);
-        var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync);
+        var maildir = new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync, MaildirSync(config));
         var directory = OpenDirectory(config, database);
         builder.Services.AddSingleton<IRecipientDirectory>(_ =>
             new CachedDirectory(directory, config.GetTimeSpan("engine.directory.refresh", TimeSpan.FromSeconds(5)))
@@ -307,6 +307,15 @@ public static class EngineHost
             var other => throw new ConfigurationException($"engine.storage.blob-store: '{other}' is not segments, files or database"),
         };
 
+    /// <summary>Whether deliveries share syncs of the mail's file system (engine.mailbox.sync = filesystem) or fsync their own files.</summary>
+    private static bool MaildirSync(Config config) =>
+        config.GetString("engine.mailbox.sync", "filesystem") switch
+        {
+            "filesystem" => true,
+            "files" => false,
+            var other => throw new ConfigurationException($"engine.mailbox.sync: '{other}' is not filesystem or files"),
+        };
+
     private static string SpoolDir(Config config, string dataDir) => Path.Combine(dataDir, config.GetString("engine.storage.spool-dir", "spool"));
 
     /// <summary>
@@ -411,7 +420,7 @@ public static class EngineHost
         var database = Database(config);
         var fsync = config.GetBoolean("engine.storage.fsync", true);
         var builder = HostBuilder();
-        builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync));
+        builder.Services.AddSingleton(new MaildirStore(Path.Combine(dataDir, config.GetString("engine.mailbox.root", "mail")), fsync, MaildirSync(config)));
         builder.Services.AddSingleton(BlobStore(config, dataDir, database, fsync));
         var journalSync = JournalSync.For(database);
         builder.Services.AddSingleton(_ => journalSync);

@@ -275,13 +275,14 @@ public sealed partial class Mailbox : UntypedPersistentActor
         var blobs = _blobs;
         var log = _log;
         var unjournaled = key.Length > 0 ? _unjournaled ??= Unjournaled() : null;
-        Task.Run(() =>
+        Task.Run(async () =>
         {
             // Written before a crash, and still there (another reader may have deleted it since the listing): not again.
             if (unjournaled?.Value.Contains(name) == true && maildir.Find(account, name, folder) is { } found)
                 return Structures.Parse(found, log);
-            using var body = blobs.OpenRead(blobRef);
-            var path = maildir.Write(account, name, prefix, body, folder: folder, flagged: flagged);
+            string path;
+            using (var body = blobs.OpenRead(blobRef))
+                path = await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
             return Structures.Parse(path, log);
         }).PipeTo(Self, success: structure => new Written(key, folder, name, flags, replyTo, structure),
             failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));

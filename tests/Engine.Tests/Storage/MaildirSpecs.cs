@@ -1,4 +1,5 @@
 using System.Text;
+using Engine.Storage;
 using Engine.Storage.Maildir;
 
 namespace Engine.Tests.Storage;
@@ -27,6 +28,35 @@ public sealed class MaildirSpecs : IDisposable
         Assert.DoesNotContain(':', first);
         Assert.Equal(2, store.Messages("jane@campus.test").Count());
     }
+
+    [Fact]
+    public async Task Deliveries_written_at_once_share_the_file_systems_syncs_and_land_whole()
+    {
+        var store = new MaildirStore(_root, fsync: true, shareSyncs: true);
+        store.Ensure("first@campus.test");
+        var probe = store.PathOf("first@campus.test");
+        var before = FileSystemSync.Syncs(probe);
+        var prefix = "Delivered-To: someone\r\n"u8.ToArray();
+        var writes = Enumerable.Range(0, 20).Select(i => Task.Run(() => store.WriteAsync($"user{i % 5}@campus.test",
+            store.NewName(prefix.Length + 20), prefix, new MemoryStream(Encoding.ASCII.GetBytes($"Subject: {i,8}\r\n\r\nbody\r\n"))))).ToArray();
+        var paths = await Task.WhenAll(writes);
+
+        // Each write waits for two syncs (its content, then its name): at least two ran, and never more than two a write.
+        var syncs = FileSystemSync.Syncs(probe) - before;
+        Assert.InRange(syncs, 2, 2 * writes.Length);
+        Assert.Equal(20, paths.Distinct().Count());
+        foreach (var path in paths)
+        {
+            Assert.Equal("new", Path.GetFileName(Path.GetDirectoryName(path)));
+            Assert.StartsWith("Delivered-To: someone\r\nSubject: ", await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken));
+        }
+        foreach (var user in Enumerable.Range(0, 5))
+            Assert.Empty(Directory.GetFiles(Path.Combine(store.PathOf($"user{user}@campus.test"), "tmp")));
+    }
+
+    [Fact]
+    public async Task A_sync_of_a_folder_that_is_not_there_fails_with_an_io_error() =>
+        await Assert.ThrowsAsync<IOException>(() => FileSystemSync.SyncAsync(Path.Combine(_root, "missing")));
 
     /// <summary>A body that, once its copy has begun (its tmp file open), waits until released.</summary>
     private sealed class HeldStream(byte[] bytes, ManualResetEventSlim copying, ManualResetEventSlim release) : MemoryStream(bytes)

@@ -47,7 +47,7 @@ public static partial class FileSystemSync
                     ByDevice[device] = group = new GroupCommit(() =>
                     {
                         if (Native.syncfs(kept) != 0)
-                            throw new IOException($"syncfs({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
+                            throw new IOException($"syncfs of the file system of {directory} failed: errno {Marshal.GetLastPInvokeError()}");
                     });
                     fd = -1; // kept: the group syncs through it
                 }

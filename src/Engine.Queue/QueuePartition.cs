@@ -58,6 +58,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     /// <summary>A batch of new messages is on disk (<see cref="JournalSync"/>), or could not be made so: now they are answered.</summary>
     private sealed record BatchDurable(List<(QueueId Id, IActorRef ReplyTo)> Written, long Started, Exception? Failure);
 
+    /// <summary>No write came for the waiting removals in time: they are written alone.</summary>
+    private sealed record WriteRemovals
+    {
+        public static readonly WriteRemovals Instance = new();
+    }
+
     /// <summary>The removals of these messages are on disk: their bodies can go.</summary>
     private sealed record BodiesRemovable(List<string> BlobRefs, Exception? Failure);
 
@@ -83,6 +89,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private Task? _removedBodiesWait;
     private readonly Microsoft.Extensions.Logging.ILogger _maillog;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    // Local deliveries that completed their message, whose removal waits to ride on the next write (see OnDelivered).
+    private readonly List<(QueuedMessage Message, MailboxReplies.Delivered Delivered, DateTimeOffset At)> _removals = [];
     private readonly List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _waiting = [];
     private List<(QueueEvents.MessageQueued Event, IActorRef ReplyTo)> _writing = [];
 
@@ -269,6 +277,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             case BatchDurable durable:
                 OnDurable(durable);
                 break;
+            case WriteRemovals:
+                PersistRemovals();
+                break;
             case BodiesRemovable { Failure: null } removable:
                 DeleteBodies(removable.BlobRefs);
                 break;
@@ -359,6 +370,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void WriteBatch()
     {
+        PersistRemovals(); // in the same journal write as the batch
         var count = Math.Min(_waiting.Count, _settings.MaxBatch);
         _writing = _waiting.GetRange(0, count);
         _waiting.RemoveRange(0, count);
@@ -883,13 +895,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             // The answer that completes the message is journaled as its removal alone: once the message is gone, which
             // of its recipients had it says nothing more. One row (and one insert) less per message delivered locally.
-            PersistAsync(new QueueEvents.MessageRemoved(id, done.At), removed =>
-            {
-                _inFlight.Remove((id, delivered.Account));
-                if (_state.Messages.ContainsKey(id))
-                    LogDeliveredLocal(message, delivered, done.At);
-                OnRemoved(message, removed);
-            });
+            // Nothing waits for it (the mailbox has the message on disk, and a repeat after a crash finds it there), so
+            // it rides on the partition's next write of new messages, one journal transaction for both, or goes alone
+            // after remove-delay when none comes.
+            if (_removals.Any(r => r.Message.Id == id))
+                return; // a repeated answer while the removal waits
+            _removals.Add((message, delivered, done.At));
+            if (_removals.Count >= _settings.MaxBatch)
+                PersistRemovals();
+            else if (_removals.Count == 1)
+                Timers.StartSingleTimer(WriteRemovals.Instance, WriteRemovals.Instance, RemovalDelay);
             return;
         }
         PersistAsync(done, e =>
@@ -903,6 +918,28 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (QueuePartitionState.IsComplete(current, _directory.Current))
                 Remove(current);
         });
+    }
+
+    /// <summary>How long a completed local delivery's removal waits for a write of new messages to ride on.</summary>
+    private static readonly TimeSpan RemovalDelay = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Journals the removals that wait (in the same write as whatever else this command persists).</summary>
+    private void PersistRemovals()
+    {
+        if (_removals.Count == 0)
+            return;
+        Timers.Cancel(WriteRemovals.Instance);
+        foreach (var (message, delivered, at) in _removals)
+        {
+            PersistAsync(new QueueEvents.MessageRemoved(message.Id, at), removed =>
+            {
+                _inFlight.Remove((message.Id, delivered.Account));
+                if (_state.Messages.ContainsKey(message.Id))
+                    LogDeliveredLocal(message, delivered, at);
+                OnRemoved(message, removed);
+            });
+        }
+        _removals.Clear();
     }
 
     private void LogDeliveredLocal(QueuedMessage message, MailboxReplies.Delivered delivered, DateTimeOffset at)

@@ -49,6 +49,8 @@ internal sealed class SmtpConnection
     private readonly TaskCompletionSource _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly PooledBufferWriter _body = new(16 * 1024);
     private CancellationTokenSource _flushDeadline = new();
+    private CancellationTokenSource _readDeadline = new();
+    private bool _quitRead; // nothing after QUIT is read
     private TaskCompletionSource<BodyTarget?>? _bodyDecision;
     private SmtpCommand? _pendingBody;
     private BodyTarget? _target;
@@ -97,6 +99,9 @@ internal sealed class SmtpConnection
         await _output.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
         _body.Dispose();
+        // Their timers would otherwise stay armed in the runtime's timer queue for up to a command timeout.
+        _readDeadline.Dispose();
+        _flushDeadline.Dispose();
     }
 
     /// <summary>Queues a reply; the write loop sends it.</summary>
@@ -243,6 +248,8 @@ internal sealed class SmtpConnection
             stop = Step(buffer, out var consumed, out var linesRead, out var throttled);
             if (fromPipe)
                 _input.AdvanceTo(consumed, stop == SmtpInput.NeedMore && !throttled ? buffer.End : consumed);
+            if (_quitRead)
+                return true;
             if (linesRead)
                 deadline = DateTime.UtcNow + _settings.CommandTimeout;
             if (_target is not null && _body.WrittenCount >= DrainSize)
@@ -394,6 +401,14 @@ internal sealed class SmtpConnection
                             return SmtpInput.Command;
                         }
                         _session.Tell(new SessionInput.Command(parsed.Command!, Followed: !reader.End));
+                        if (parsed.Command is QuitCommand)
+                        {
+                            // RFC 5321 section 4.1.1.10: the session answers 221 and closes; nothing after QUIT is read.
+                            // No read is left pending either, for a client that resets the connection once it has the
+                            // 221 (Postfix's smtp-source does) to fail with an exception.
+                            _quitRead = true;
+                            return SmtpInput.NeedMore;
+                        }
                         continue;
                     default:
                         return input;
@@ -485,10 +500,13 @@ internal sealed class SmtpConnection
     {
         if (timeout <= TimeSpan.Zero)
             return null;
-        using var deadline = new CancellationTokenSource(timeout);
+        // One source for the connection's reads, armed again for each (a new one would be a new timer per read).
+        if (!_readDeadline.TryReset())
+            _readDeadline = new CancellationTokenSource();
+        _readDeadline.CancelAfter(timeout);
         try
         {
-            return await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
+            return await _input.ReadAsync(_readDeadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

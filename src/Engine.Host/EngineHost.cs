@@ -299,7 +299,8 @@ public static class EngineHost
     private static IBlobStore BlobStore(Config config, string dataDir, EngineDatabase database, bool fsync) =>
         config.GetString("engine.storage.blob-store", "segments") switch
         {
-            "segments" => new SegmentBlobStore(SpoolDir(config, dataDir), fsync),
+            "segments" => new SegmentBlobStore(SpoolDir(config, dataDir), fsync,
+                commitDelay: config.GetTimeSpan("engine.storage.commit-delay", TimeSpan.FromMilliseconds(1), allowInfinite: false)),
             "files" => new FileBlobStore(SpoolDir(config, dataDir), fsync),
             "database" when database.Provider == DatabaseProvider.PostgreSql => new SqlBlobStore(database),
             "database" => throw new ConfigurationException(

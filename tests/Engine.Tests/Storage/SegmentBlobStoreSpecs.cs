@@ -49,6 +49,31 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
         return read.ToArray();
     }
 
+    [Fact]
+    public async Task A_commit_waits_for_a_body_still_arriving_and_both_share_one_append_but_a_lone_commit_does_not_wait()
+    {
+        var store = new SegmentBlobStore(_dir, fsync: true, commitDelay: TimeSpan.FromSeconds(5));
+        _stores.Add(store);
+
+        // Alone: nothing else is arriving, so the commit does not wait for the delay.
+        var alone = System.Diagnostics.Stopwatch.StartNew();
+        await CommitAsync(store, Body(5120));
+        Assert.True(alone.Elapsed < TimeSpan.FromSeconds(2), $"a lone commit took {alone.Elapsed}");
+        var appends = store.Appends;
+
+        // A second body is being received when the first commits: the first waits for it, and one append takes both.
+        await using var late = store.Create(QueueId.New());
+        await late.WriteAsync(Body(5120, seed: 1));
+        var first = CommitAsync(store, Body(5120, seed: 2));
+        await Task.Delay(300);
+        Assert.False(first.IsCompleted, "the commit did not wait for the body still arriving");
+        await late.CommitAsync();
+        var firstRef = await first.WaitAsync(TimeSpan.FromSeconds(2));
+        Assert.Equal(appends + 1, store.Appends);
+        Assert.Equal(Body(5120, seed: 2), await ReadAsync(store, firstRef));
+        Assert.Equal(Body(5120, seed: 1), await ReadAsync(store, late.Ref));
+    }
+
     private string[] SegmentFiles() => Directory.GetFiles(Segments).Select(Path.GetFileName).Order().ToArray()!;
 
     [Theory]

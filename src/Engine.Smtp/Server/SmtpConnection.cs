@@ -189,10 +189,16 @@ internal sealed class SmtpConnection
 
     private ValueTask<FlushResult> FlushAsync()
     {
-        if (!_flushDeadline.TryReset())
-            _flushDeadline = new CancellationTokenSource();
-        _flushDeadline.CancelAfter(_settings.CommandTimeout);
-        return _output.FlushAsync(_flushDeadline.Token);
+        return _output.FlushAsync(Arm(ref _flushDeadline, _settings.CommandTimeout));
+    }
+
+    /// <summary>The source armed again for <paramref name="timeout"/>: the same one while it has not fired (a new one would be a new timer).</summary>
+    private static CancellationToken Arm(ref CancellationTokenSource source, TimeSpan timeout)
+    {
+        if (!source.TryReset())
+            source = new CancellationTokenSource();
+        source.CancelAfter(timeout);
+        return source.Token;
     }
 
     private async Task ReadLoopAsync()
@@ -500,13 +506,9 @@ internal sealed class SmtpConnection
     {
         if (timeout <= TimeSpan.Zero)
             return null;
-        // One source for the connection's reads, armed again for each (a new one would be a new timer per read).
-        if (!_readDeadline.TryReset())
-            _readDeadline = new CancellationTokenSource();
-        _readDeadline.CancelAfter(timeout);
         try
         {
-            return await _input.ReadAsync(_readDeadline.Token).ConfigureAwait(false);
+            return await _input.ReadAsync(Arm(ref _readDeadline, timeout)).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -34,6 +34,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
     private List<Pending> _waiting = [];
     private readonly TimeSpan _commitDelay;
     private int _receiving; // writers made and not yet committed or aborted
+    // Never disposed: a writer may be aborted after the store (it only Sets it), and it holds no kernel handle.
     private readonly ManualResetEventSlim _noneReceiving = new(true);
     private bool _flushing;
     private bool _disposed;
@@ -287,8 +288,10 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         {
             List<Pending> batch;
             bool stop;
-            if (_commitDelay > TimeSpan.Zero && _fsync)
-                _noneReceiving.Wait(_commitDelay); // others' bodies are near their commit: one append for all
+            // Others' bodies are near their commit: one append for all. The count is read first, as the event may lag it
+            // (a Reset after another writer's Set), so that with none receiving there is never a wait.
+            if (_commitDelay > TimeSpan.Zero && _fsync && Volatile.Read(ref _receiving) > 0)
+                _noneReceiving.Wait(_commitDelay);
             lock (_gate)
             {
                 batch = _waiting;

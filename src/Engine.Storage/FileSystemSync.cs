@@ -48,7 +48,7 @@ public static partial class FileSystemSync
                     {
                         if (Native.syncfs(kept) != 0)
                             throw new IOException($"syncfs of the file system of {directory} failed: errno {Marshal.GetLastPInvokeError()}");
-                    });
+                    }, "Mail sync");
                     fd = -1; // kept: the group syncs through it
                 }
                 ByDirectory[directory] = group;

@@ -3,7 +3,8 @@ namespace Engine.Storage;
 /// <summary>
 /// One fsync (or any flush) for every caller that asks while another runs: group commit. A caller's task completes
 /// when a flush that started after its call has ended, so everything it wrote before the call is on disk. Callers that
-/// do not need the flush soon can ride on the next one instead (<see cref="WhenFlushedAsync"/>).
+/// do not need the flush soon can ride on the next one instead (<see cref="WhenFlushedAsync"/>). The flushes run on a
+/// thread of the group's own (<see cref="FlushThread"/>), never on the pool's.
 /// </summary>
 public sealed class GroupCommit : IDisposable
 {
@@ -15,7 +16,14 @@ public sealed class GroupCommit : IDisposable
     private bool _running;
     private bool _timerArmed;
 
-    public GroupCommit(Action flush) => _flush = flush;
+    private readonly FlushThread _thread;
+
+    /// <summary>Flushes with <paramref name="flush"/> on a thread of its own, named <paramref name="threadName"/>.</summary>
+    public GroupCommit(Action flush, string threadName = "Group commit")
+    {
+        _flush = flush;
+        _thread = new FlushThread(threadName, Loop);
+    }
 
     /// <summary>How many flushes have run.</summary>
     public long Flushes => Interlocked.Read(ref _flushes);
@@ -53,7 +61,11 @@ public sealed class GroupCommit : IDisposable
         }
     }
 
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        _thread.Dispose();
+    }
 
     private Task Pending()
     {
@@ -66,7 +78,7 @@ public sealed class GroupCommit : IDisposable
         if (_running)
             return;
         _running = true;
-        ThreadPool.UnsafeQueueUserWorkItem(static self => self.Loop(), this, preferLocal: false);
+        _thread.Signal();
     }
 
     private void OnTimer()

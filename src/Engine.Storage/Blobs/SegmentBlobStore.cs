@@ -27,6 +27,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
     private readonly FileBlobStore _files;
     private readonly string _dir;
     private readonly bool _fsync;
+    private readonly FlushThread _flushThread;
     private readonly long _segmentSize;
     private readonly Lock _gate = new();
     // What this process knows of the segments it wrote or met (deleted from, read the records of); forgotten when removed.
@@ -49,6 +50,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
     {
         _files = new FileBlobStore(root, fsync);
         _fsync = fsync;
+        _flushThread = new FlushThread("Spool flush", Flush);
         _segmentSize = segmentSize;
         _commitDelay = commitDelay;
         _dir = Path.Combine(_files.Root, "segments");
@@ -215,6 +217,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         }
         if (active is not null)
             Retire(active);
+        _flushThread.Dispose();
     }
 
     private string PathOf(string name) => Path.Combine(_dir, name);
@@ -277,7 +280,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
                 return pending.Task;
             _flushing = true;
         }
-        ThreadPool.UnsafeQueueUserWorkItem(static store => store.Flush(), this, preferLocal: false);
+        _flushThread.Signal();
         return pending.Task;
     }
 

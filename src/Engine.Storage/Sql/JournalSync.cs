@@ -39,7 +39,7 @@ public sealed class JournalSync : IDisposable
         var walPath = databasePath + "-wal";
         _wal = File.OpenHandle(walPath, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         DirectorySync.Fsync(Path.GetDirectoryName(walPath)!);
-        _commit = new GroupCommit(() => RandomAccess.FlushToDisk(_wal));
+        _commit = new GroupCommit(() => RandomAccess.FlushToDisk(_wal), "Journal sync");
     }
 
     /// <summary>The journal's group commit for <paramref name="database"/>: an fsync of its WAL on SQLite, nothing on PostgreSQL.</summary>

@@ -48,6 +48,25 @@ public sealed class GroupCommitSpecs
     }
 
     [Fact]
+    public async Task Flushes_run_on_the_group_s_own_thread_and_never_on_a_pool_thread()
+    {
+        var threads = new List<(bool Pool, string? Name, int Id)>();
+        using var commit = new GroupCommit(() =>
+        {
+            lock (threads)
+                threads.Add((Thread.CurrentThread.IsThreadPoolThread, Thread.CurrentThread.Name, Environment.CurrentManagedThreadId));
+        }, "Test commit");
+        for (var i = 0; i < 3; i++)
+            await commit.FlushAsync().WaitAsync(Wait, TestContext.Current.CancellationToken);
+        await commit.WhenFlushedAsync(TimeSpan.FromMilliseconds(10)).WaitAsync(Wait, TestContext.Current.CancellationToken);
+
+        Assert.Equal(4, threads.Count);
+        Assert.All(threads, t => Assert.False(t.Pool));
+        Assert.All(threads, t => Assert.Equal("Test commit", t.Name));
+        Assert.Single(threads.Select(t => t.Id).Distinct()); // one thread, kept between flushes
+    }
+
+    [Fact]
     public async Task A_waiter_that_does_not_ask_starts_no_flush_but_rides_on_the_next_one_asked_for()
     {
         var runs = 0;

@@ -128,6 +128,21 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
     }
 
     [Fact]
+    public async Task The_appends_run_on_a_thread_of_the_spool_s_own_not_on_the_pool()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "thread names are read from /proc");
+        var store = Open();
+        var blobRef = await CommitAsync(store, Body(2000));
+
+        // The thread that wrote and fsynced the segment is named as the store names it (Linux shows the names in /proc).
+        var names = Directory.EnumerateDirectories("/proc/self/task")
+            .Select(task => File.Exists(Path.Combine(task, "comm")) ? File.ReadAllText(Path.Combine(task, "comm")).Trim() : "")
+            .ToArray();
+        Assert.Contains("Spool flush", names);
+        Assert.Equal(Body(2000), await ReadAsync(store, blobRef));
+    }
+
+    [Fact]
     public async Task Commits_made_together_share_their_write_and_fsync_and_each_body_stays_whole()
     {
         var store = Open();

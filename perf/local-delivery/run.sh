@@ -181,6 +181,7 @@ run_load() {
 # measure NAME PORT MAILDIRS CGROUP: warm-up, then the measured load; prints the table row.
 measure() {
   local name=$1 port=$2 maildirs=$3 cg=$4 cpu0 cpu1 count rate cpu_ms boxes min max
+  settle_caches
   if (( WARMUP > 0 )); then
     log "$name: warm-up, $WARMUP messages"
     run_load "$port" "$name-warmup" "$WARMUP" "$maildirs" "$WARMUP"
@@ -280,6 +281,7 @@ report_host
 report "load: $SESSIONS sessions, each one smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s 1 -l $SIZE -f $SENDER at a time;" \
   "$MESSAGES messages spread evenly over user1..user$USERS@$DOMAIN"
 report "warm-up: $WARMUP messages to each server, delivered, before the measured run"
+report "caches: written back and dropped before each server's warm-up (settle_caches in perf/lib.sh)"
 (( PREFILL == 0 )) || report "mailboxes: $PREFILL messages in each user's cur/ before the warm-up"
 report "delivery: postfix virtual(8) to Maildir; engine to DATA/mail/$DOMAIN/<user> (Maildir)"
 report_fsync_cpu

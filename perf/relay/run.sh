@@ -145,6 +145,7 @@ run_load() {
 # measure NAME PORT CGROUP: warm-up, then the measured load; prints the table row.
 measure() {
   local name=$1 port=$2 cg=$3 cpu0 cpu1 count rate cpu_ms sess0=0
+  settle_caches
   if (( WARMUP > 0 )); then
     log "$name: warm-up, $WARMUP messages"
     run_load "$port" "$name-warmup" "$WARMUP" "$WARMUP"
@@ -240,6 +241,7 @@ report "relay benchmark, $(date -Is)"
 report_host
 report "load: smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RECIPIENT"
 report "warm-up: $WARMUP messages to each server, relayed, before the measured run"
+report "caches: written back and dropped before each server's warm-up (settle_caches in perf/lib.sh)"
 report "relay: $DOMAIN -> smtp-sink -c on 127.0.0.1:$SINK_PORT (postfix transport_maps, engine engine.delivery.transport)"
 report_fsync_cpu "smtp-source, not smtp-sink"
 report ""

@@ -116,6 +116,7 @@ report "smtp-accept benchmark, $(date -Is)"
 report_host
 report "load: smtp-source ${SOURCE_OPTS:+$SOURCE_OPTS }-s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RECIPIENT"
 report "warm-up: $WARMUP messages to each server before the measured run"
+report "caches: written back and dropped before each server's warm-up (settle_caches in perf/lib.sh)"
 report_fsync_cpu
 report ""
 report "$(printf '%-8s %9s %9s %9s %9s %12s' server messages stored seconds msg/s 'cpu ms/msg')"
@@ -126,6 +127,7 @@ report "$(printf '%-8s %9s %9s %9s %9s %12s' server messages stored seconds msg/
 log "starting postfix"
 start_postfix
 
+settle_caches
 if (( WARMUP > 0 )); then log "postfix: warm-up, $WARMUP messages"; send_load "$POSTFIX_PORT" "$WORK/postfix-warmup.err" "$WARMUP"; fi
 log "postfix: $MESSAGES messages"
 cpu0=$(cg_usage_us "$PF_CG")
@@ -149,6 +151,7 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   echo "127.0.0.0/8 HOLD" > "$WORK/hold.cidr"
   start_engine --set "engine.smtp.restrictions.client=[\"check_client_access cidr:$WORK/hold.cidr\"]"
 
+  settle_caches
   if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; send_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi
   log "engine: $MESSAGES messages"
   cpu0=$(cg_usage_us "$EN_CG")

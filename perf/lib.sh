@@ -322,8 +322,10 @@ report_fsync_cpu() {
 # block is still cached (the kernel's recently_deleted()): after tens of thousands of deletions every file created
 # scans the inode bitmaps (perf: find_inode_bit, recently_deleted, find_get_block_common), and a run's system time
 # went from about 35% to 50-60% of the machine. The warm-up then fills the caches again before the measured run.
+# SETTLE_CACHES=0 only writes back (to compare).
 settle_caches() {
   sync
+  [[ ${SETTLE_CACHES:-1} == 1 ]] || return 0
   if [[ -w /proc/sys/vm/drop_caches ]]; then echo 3 > /proc/sys/vm/drop_caches; fi
 }
 

@@ -10,12 +10,17 @@ internal sealed class FlushThread(string name, Action run) : IDisposable
 {
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Lock _lock = new();
-    private Thread? _thread;
+    private volatile Thread? _thread;
     private volatile bool _stopped;
 
-    /// <summary>Runs the loop once more on the thread (after the run under way, if any).</summary>
+    /// <summary>Runs the loop once more on the thread (after the run under way, if any); on a pool thread once disposed.</summary>
     public void Signal()
     {
+        if (_stopped)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static loop => loop(), run, preferLocal: false);
+            return;
+        }
         if (_thread is null)
         {
             lock (_lock)
@@ -36,13 +41,13 @@ internal sealed class FlushThread(string name, Action run) : IDisposable
         while (true)
         {
             _wake.Wait();
+            run(); // at the stop too: what was signalled before it still runs
             if (_stopped)
                 return;
-            run();
         }
     }
 
-    /// <summary>Ends the thread once the run under way, if any, has returned; a signal after this runs nothing.</summary>
+    /// <summary>Ends the thread after one more run, which takes whatever was signalled before.</summary>
     public void Dispose()
     {
         _stopped = true;

@@ -67,6 +67,19 @@ public sealed class GroupCommitSpecs
     }
 
     [Fact]
+    public async Task A_flush_asked_after_the_dispose_still_runs()
+    {
+        var runs = 0;
+        var commit = new GroupCommit(() => Interlocked.Increment(ref runs), "Test commit");
+        await commit.FlushAsync().WaitAsync(Wait, TestContext.Current.CancellationToken); // the group's thread is running
+        commit.Dispose(); // the thread ends; a late caller (an actor still finishing at a stop) must not wait forever
+
+        await commit.FlushAsync().WaitAsync(Wait, TestContext.Current.CancellationToken);
+        await commit.FlushAsync().WaitAsync(Wait, TestContext.Current.CancellationToken);
+        Assert.Equal(3, runs);
+    }
+
+    [Fact]
     public async Task A_waiter_that_does_not_ask_starts_no_flush_but_rides_on_the_next_one_asked_for()
     {
         var runs = 0;

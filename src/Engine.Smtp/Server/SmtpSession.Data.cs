@@ -277,8 +277,10 @@ internal sealed partial class SmtpSession
         var resend = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(EnqueueResend, EnqueueResend, _queue, enqueue, Self);
         _queueResend = resend;
         // No repeat in the last 10 s before the 451: one that landed after it would queue what the client sends again.
+        // Cancelled with the repeats, so that the scheduler drops it at its next pass instead of keeping it (and what it
+        // holds) for the whole wait after every message.
         var stopAt = _settings.QueueTimeout - TimeSpan.FromSeconds(10);
-        Context.System.Scheduler.Advanced.ScheduleOnce(stopAt > TimeSpan.Zero ? stopAt : TimeSpan.Zero, resend.Cancel);
+        Context.System.Scheduler.Advanced.ScheduleOnce(stopAt > TimeSpan.Zero ? stopAt : TimeSpan.Zero, resend.Cancel, resend);
         _queueing = true;
         Become(AwaitingQueue);
     }

@@ -83,9 +83,25 @@ internal static class Structures
     {
         if (path is null)
             return null;
+        byte[] octets;
         try
         {
-            return Of(MessageStructure.Of(File.ReadAllBytes(path)));
+            octets = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.Warning("cannot read {0} for its structure: {1}", path, e.Message);
+            return null;
+        }
+        return Parse(octets, path, log);
+    }
+
+    /// <summary>Parses the octets of the message file at <paramref name="path"/>; null when they cannot be parsed.</summary>
+    public static StructureFile.Entry? Parse(byte[] octets, string path, ILoggingAdapter log)
+    {
+        try
+        {
+            return Of(MessageStructure.Of(octets));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -261,7 +261,9 @@ public sealed partial class Mailbox : UntypedPersistentActor
 
     /// <summary>
     /// Writes the file off the actor's thread and parses it once for its ENVELOPE and BODYSTRUCTURE (which the
-    /// actor appends to the folder's structure file); the outcome comes back as a message.
+    /// actor appends to the folder's structure file); the outcome comes back as a message. The message is read from
+    /// the spool into memory once: the file is written from those octets, in one write, and they are parsed, so the
+    /// file is not read back (the parse read all of it anyway).
     /// </summary>
     private void Write(string key, string folder, string blobRef, byte[] prefix, string name, IReadOnlyList<string>? flags, IActorRef replyTo)
     {
@@ -280,10 +282,15 @@ public sealed partial class Mailbox : UntypedPersistentActor
             // Written before a crash, and still there (another reader may have deleted it since the listing): not again.
             if (unjournaled?.Value.Contains(name) == true && maildir.Find(account, name, folder) is { } found)
                 return Structures.Parse(found, log);
-            string path;
+            byte[] octets;
             using (var body = blobs.OpenRead(blobRef))
-                path = await maildir.WriteAsync(account, name, prefix, body, folder: folder, flagged: flagged).ConfigureAwait(false);
-            return Structures.Parse(path, log);
+            {
+                octets = new byte[checked(prefix.Length + (int)body.Length)];
+                prefix.CopyTo(octets, 0);
+                body.ReadExactly(octets, prefix.Length, octets.Length - prefix.Length);
+            }
+            var path = await maildir.WriteAsync(account, name, octets, Stream.Null, folder: folder, flagged: flagged).ConfigureAwait(false);
+            return Structures.Parse(octets, path, log);
         }).PipeTo(Self, success: structure => new Written(key, folder, name, flags, replyTo, structure),
             failure: e => new WriteFailed(key, name, replyTo, e.GetBaseException().Message));
     }

@@ -74,25 +74,50 @@ internal static partial class FileControl
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint Write(int fd, byte* bytes, nint count);
 
-    /// <summary>Writes <paramref name="bytes"/> at the end of the file at <paramref name="path"/> (created when missing), whole.</summary>
-    public static unsafe void Append(string path, ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// Opens the file at <paramref name="path"/> (created when missing) for writes that the kernel puts at its end
+    /// (O_APPEND): <see cref="Append"/> on the handle, by any number of threads, never writes over another's.
+    /// </summary>
+    public static SafeFileHandle OpenForAppend(string path)
     {
-        using var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         if (OperatingSystem.IsWindows())
-        {
-            RandomAccess.Write(file, bytes, RandomAccess.GetLength(file)); // not atomic: the engine runs on Unix
-            return;
-        }
+            return file; // Append writes at the length it sees: not atomic, but the engine runs on Unix
         var fd = (int)file.DangerousGetHandle();
         var flags = Fcntl(fd, GetFlags, 0);
         if (flags < 0 || Fcntl(fd, SetFlags, flags | AppendFlag) < 0)
-            throw new IOException($"fcntl(O_APPEND) on {path} failed: errno {Marshal.GetLastPInvokeError()}");
-        fixed (byte* start = bytes)
         {
-            // One write(2): on a regular file it writes all of a few octets, at the end, under the file's lock.
-            var written = Write(fd, start, bytes.Length);
-            if (written != bytes.Length)
-                throw new IOException($"append to {path} failed: {(written < 0 ? $"errno {Marshal.GetLastPInvokeError()}" : $"{written} of {bytes.Length} octets written")}");
+            var error = Marshal.GetLastPInvokeError();
+            file.Dispose();
+            throw new IOException($"fcntl(O_APPEND) on {path} failed: errno {error}");
+        }
+        return file;
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> whole at the end of a file opened by <see cref="OpenForAppend"/>.</summary>
+    public static unsafe void Append(SafeFileHandle file, ReadOnlySpan<byte> bytes)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            RandomAccess.Write(file, bytes, RandomAccess.GetLength(file));
+            return;
+        }
+        var added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            fixed (byte* start = bytes)
+            {
+                // One write(2): on a regular file it writes all of a few octets, at the end, under the file's lock.
+                var written = Write((int)file.DangerousGetHandle(), start, bytes.Length);
+                if (written != bytes.Length)
+                    throw new IOException($"append failed: {(written < 0 ? $"errno {Marshal.GetLastPInvokeError()}" : $"{written} of {bytes.Length} octets written")}");
+            }
+        }
+        finally
+        {
+            if (added)
+                file.DangerousRelease();
         }
     }
 }

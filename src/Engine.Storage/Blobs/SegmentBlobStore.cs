@@ -160,7 +160,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
             if (segment.Records is { } records && !records.Contains(offset))
                 return; // no record starts there: nothing to delete
         }
-        AppendTombstone(name, offset);
+        AppendTombstone(segment, offset);
         lock (_gate)
             segment.Deleted.Add(offset);
         TryReclaim(segment);
@@ -217,6 +217,11 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         }
         if (active is not null)
             Retire(active);
+        lock (_gate)
+        {
+            foreach (var segment in _segments.Values)
+                CloseTombstones(segment);
+        }
         _flushThread.Dispose();
     }
 
@@ -265,7 +270,10 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         lock (_gate)
         {
             if (_segments.TryGetValue(name, out var segment) && segment.Handle is null)
+            {
                 _segments.Remove(name);
+                CloseTombstones(segment);
+            }
         }
     }
 
@@ -478,7 +486,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
                     segment.Handle = null;
                     _active = null;
                     _segments.Remove(segment.Name);
-                    RemoveFiles(segment.Name);
+                    RemoveFiles(segment);
                     return;
                 }
             }
@@ -496,7 +504,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
                 if (AllDeleted(segment))
                 {
                     _segments.Remove(segment.Name);
-                    RemoveFiles(segment.Name);
+                    RemoveFiles(segment);
                     return;
                 }
             }
@@ -507,7 +515,7 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
                     return;
                 _segments.Remove(segment.Name);
             }
-            RemoveFiles(segment.Name);
+            RemoveFiles(segment);
         }
         catch (FileNotFoundException)
         {
@@ -548,18 +556,36 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         }
     }
 
-    private void AppendTombstone(string name, long offset)
+    /// <summary>
+    /// Appends a tombstone through the segment's tombstone file, opened at its first delete and kept open until the
+    /// segment is removed or forgotten (an open and a close less for every delete after the first).
+    /// </summary>
+    private void AppendTombstone(Segment segment, long offset)
     {
         Span<byte> bytes = stackalloc byte[SegmentFormat.TombstoneSize];
         SegmentFormat.WriteTombstone(bytes, offset);
-        // At the end whoever else appends meanwhile: another thread's delete, another node's on a shared spool.
-        FileControl.Append(PathOf(name) + TombstoneFile, bytes);
+        lock (_gate)
+        {
+            // At the end whoever else appends meanwhile: another thread's delete, another node's on a shared spool.
+            segment.Tombstones ??= FileControl.OpenForAppend(PathOf(segment.Name) + TombstoneFile);
+            FileControl.Append(segment.Tombstones, bytes);
+        }
     }
 
-    private void RemoveFiles(string name)
+    private void RemoveFiles(Segment segment)
     {
-        File.Delete(PathOf(name));
-        File.Delete(PathOf(name) + TombstoneFile);
+        CloseTombstones(segment);
+        File.Delete(PathOf(segment.Name));
+        File.Delete(PathOf(segment.Name) + TombstoneFile);
+    }
+
+    private void CloseTombstones(Segment segment)
+    {
+        lock (_gate)
+        {
+            segment.Tombstones?.Dispose();
+            segment.Tombstones = null;
+        }
     }
 
     private sealed class Segment(string name)
@@ -578,6 +604,9 @@ public sealed class SegmentBlobStore : IBlobStore, ISweptBlobStore, IDisposable
         public HashSet<long> Deleted { get; } = [];
 
         public long TombstonesRead { get; set; }
+
+        /// <summary>The tombstone file, open for appends since this process's first delete from the segment.</summary>
+        public SafeFileHandle? Tombstones { get; set; }
     }
 
     private sealed class Pending(ReadOnlyMemory<byte> record) : TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously)

@@ -205,6 +205,41 @@ public sealed class SegmentBlobStoreSpecs : IDisposable
         Assert.Equal(Body(1000, 4), await ReadAsync(store, fourth));
     }
 
+    /// <summary>What this process has open of a segment's tombstone file, from /proc/self/fd (Linux).</summary>
+    private static int OpenTombstoneFiles(string segment) =>
+        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos().Count(fd =>
+        {
+            try
+            {
+                return fd.LinkTarget?.EndsWith(Path.DirectorySeparatorChar + segment + ".del", StringComparison.Ordinal) == true;
+            }
+            catch (IOException)
+            {
+                return false; // closed while listed
+            }
+        });
+
+    [Fact]
+    public async Task The_tombstone_file_stays_open_from_the_first_delete_until_its_segment_is_removed()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "reads /proc/self/fd");
+        var store = Open(segmentSize: 3000);
+        var refs = new List<string>();
+        for (var i = 0; i < 4; i++)
+            refs.Add(await CommitAsync(store, Body(1000, i))); // three in the first segment, the fourth in the next
+        var full = refs[0].Split('/')[1];
+        Assert.Equal(0, OpenTombstoneFiles(full));
+
+        store.Delete(refs[0]);
+        store.Delete(refs[1]);
+        Assert.Equal(1, OpenTombstoneFiles(full)); // one handle for both deletes, kept for the next
+        Assert.Equal(2 * SegmentFormat.TombstoneSize, new FileInfo(Path.Combine(Segments, full + ".del")).Length); // both written
+
+        store.Delete(refs[2]); // the last live body: the segment goes, and the handle with it
+        Assert.DoesNotContain(full, SegmentFiles());
+        Assert.Equal(0, OpenTombstoneFiles(full));
+    }
+
     [Fact]
     public async Task The_segment_being_written_goes_once_nothing_in_it_is_live_so_an_idle_spool_is_empty()
     {

@@ -244,6 +244,7 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
     [Fact]
     public async Task Random_bytes_never_crash_the_node()
     {
+        var logged = Engine.Logs.Lines.Count;
         var random = new Random(2026);
         for (var i = 0; i < 20; i++)
         {
@@ -261,8 +262,26 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
                 // The server may close first (too many errors): that is an answer too.
             }
         }
+        // Binary garbage as a message's content: refused or queued, with a reply, and the session goes on.
+        for (var i = 0; i < 10; i++)
+        {
+            await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+            Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<a@client.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<u@mx.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var garbage = new byte[random.Next(1, 1500)]; // under the fixture's 2,048-octet size limit
+            random.NextBytes(garbage);
+            await smtp.SendAsync(garbage);
+            var reply = await smtp.CommandAsync("\r\n.");
+            Assert.True(reply.Code is 250 or (>= 500 and < 600), $"garbage in DATA got {reply}");
+            AssertReply(await smtp.CommandAsync("NOOP"), 250, "2.0.0");
+        }
         await using var after = await RawSmtp.GreetedAsync(Engine.Port);
         AssertReply(await after.CommandAsync("NOOP"), 250, "2.0.0");
+        // Nothing threw on the way: no error from Akka (an actor's crash) and no exception in the engine's lines.
+        Assert.DoesNotContain(Engine.Logs.Lines.Skip(logged),
+            l => l.StartsWith("error in ", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -291,6 +310,46 @@ public sealed class BadInputSpecs(SmallLimitsFixture fixture) : IClassFixture<Sm
         var queued = await Engine.QueuedAsync(reply.Last.Split(' ')[^1]);
         Assert.Equal("", queued.Envelope.Sender);
         Assert.Equal("postmaster@mx.test", Assert.Single(queued.Envelope.Recipients).Address);
+    }
+
+    [Fact]
+    public async Task Ehlo_names_every_extension_the_server_has()
+    {
+        await using var smtp = await RawSmtp.GreetedAsync(Engine.Port);
+        var ehlo = await smtp.CommandAsync("EHLO client.test");
+        Assert.Equal(250, ehlo.Code);
+        var keywords = ehlo.Lines.Skip(1).Select(l => l[4..]).ToArray(); // "250-" or "250 ", after the greeting line
+        foreach (var keyword in (string[])["PIPELINING", "SIZE 2048", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"])
+            Assert.Contains(keyword, keywords);
+    }
+
+    [Fact]
+    public async Task A_message_leaves_its_connect_client_queued_and_disconnect_lines_in_the_maillog()
+    {
+        const string body = "Subject: maillog\r\n\r\nline\r\n..stuffed\r\n";
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(Engine.Port))
+        {
+            Assert.Equal(250, (await smtp.CommandAsync("EHLO client.test")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<maillog@client.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<u1@mx.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<u2@mx.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync(body + ".");
+            Assert.Equal(250, reply.Code);
+            id = reply.Last.Split(' ')[^1];
+            Assert.Equal(221, (await smtp.CommandAsync("QUIT")).Code);
+        }
+        // Postfix's size=: the message as queued, with the Received: header the server put on top, the stuffed dot removed.
+        var stored = Engine.Body(await Engine.QueuedAsync(id));
+        Assert.EndsWith(body.Replace("\r\n..", "\r\n.", StringComparison.Ordinal), Encoding.ASCII.GetString(stored));
+        var size = stored.Length;
+        await Engine.Logs.WaitForAsync(l => l == $"{id}: from=<maillog@client.test>, size={size}, nrcpt=2 (queue incoming)");
+        var client = await Engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: client=", StringComparison.Ordinal));
+        Assert.EndsWith("[127.0.0.1]", client);
+        await Engine.Logs.WaitForAsync(l => l == "connect from " + client[$"{id}: client=".Length..]);
+        await Engine.Logs.WaitForAsync(l => l.StartsWith("disconnect from " + client[$"{id}: client=".Length..] + " ", StringComparison.Ordinal)
+            && l.Contains(" rcpt=2 data=1 ", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -56,7 +56,8 @@ public sealed class DurabilitySpecs
 
     /// <summary>
     /// The journal commits without an fsync of its own (synchronous=NORMAL) and a group fsync of the WAL makes the commits
-    /// durable: each "250" must come after an fsync of the WAL that started after the message's entry was written to it.
+    /// durable: each "250" must come after an fsync of the WAL that started after the message's entry was written to it,
+    /// and the entry after an fsync of the spool file that holds the body.
     /// Seen with strace on the running engine: the WAL write that carries the message's sender, the fsyncs of the WAL,
     /// and the send of the reply.
     /// </summary>
@@ -78,6 +79,14 @@ public sealed class DurabilitySpecs
             var reply = calls.FirstOrDefault(c => c.Name is "sendto" or "sendmsg" or "write" && c.Text.Contains($"queued as {ids[i]}", StringComparison.Ordinal))
                         ?? throw new Xunit.Sdk.XunitException($"no send of the 250 for {ids[i]} in the trace");
             Assert.True(written.Ended < reply.Started, $"message {i}: the 250 was sent before its journal write");
+            // The body before the entry: written to the spool and fsynced there before the journal's write names it.
+            var spooled = calls.FirstOrDefault(c => c.Name is "pwrite64" or "pwritev" or "write" && c.Text.Contains("/spool/", StringComparison.Ordinal)
+                                                    && c.Text.Contains($@"body {i}\r\n", StringComparison.Ordinal))
+                          ?? throw new Xunit.Sdk.XunitException($"no write of message {i}'s body to the spool in the trace");
+            var spoolFile = spooled.Text[(spooled.Text.IndexOf('(', StringComparison.Ordinal) + 1)..(spooled.Text.IndexOf('>', StringComparison.Ordinal) + 1)];
+            Assert.True(calls.Any(c => c.Name is "fsync" or "fdatasync" && c.Text.Contains(spoolFile, StringComparison.Ordinal)
+                                       && c.Started > spooled.Ended && c.Ended < written.Started),
+                $"message {i}: no fsync of its spool file {spoolFile} between the body's write (line {spooled.Ended}) and the journal's (line {written.Started})");
             Assert.True(WalFsyncBetween(calls, written.Ended, reply.Started),
                 $"message {i} ({ids[i]}): no fsync of the WAL between its write (line {written.Ended}) and its 250 (line {reply.Started})");
         }
@@ -124,7 +133,7 @@ public sealed class DurabilitySpecs
     {
         var trace = Path.Combine(dataDir, "strace.txt");
         var info = new System.Diagnostics.ProcessStartInfo("strace") { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "-f", "-y", "-s", "8192", "-e", "trace=pwrite64,write,fsync,fdatasync,sendto,sendmsg", "-o", trace, "-p", engine.Pid.ToString(CultureInfo.InvariantCulture) })
+        foreach (var arg in new[] { "-f", "-y", "-s", "8192", "-e", "trace=pwrite64,pwritev,write,fsync,fdatasync,sendto,sendmsg", "-o", trace, "-p", engine.Pid.ToString(CultureInfo.InvariantCulture) })
             info.ArgumentList.Add(arg);
         using var strace = System.Diagnostics.Process.Start(info)!;
         var attached = new TaskCompletionSource();
@@ -241,6 +250,20 @@ public sealed class DurabilitySpecs
     private static byte[] Stuff(byte[] body) =>
         Encoding.ASCII.GetBytes(string.Join("\r\n", Encoding.ASCII.GetString(body).Split("\r\n").Select(l => l.StartsWith('.') ? "." + l : l)));
 
+    /// <summary>Whether a new connection is greeted with a 220: not when it is refused, closed, or answered 421.</summary>
+    private static async Task<bool> NewConnectionGreetedAsync(int port)
+    {
+        try
+        {
+            await using var smtp = await RawSmtp.ConnectAsync(port);
+            return (await smtp.ReadAsync(TimeSpan.FromSeconds(5))).Code == 220;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+            return false; // refused, or closed without a greeting (EndOfStreamException is an IOException)
+        }
+    }
+
     [Fact]
     public async Task Sigterm_lets_a_transaction_finish_closes_idle_sessions_and_keeps_the_message()
     {
@@ -260,6 +283,7 @@ public sealed class DurabilitySpecs
             var idleReply = await idle.ReadAsync(TimeSpan.FromSeconds(10));
             Assert.Equal(421, idleReply.Code);
             Assert.Equal("4.3.2", idleReply.Enhanced);
+            Assert.False(await NewConnectionGreetedAsync(engine.Port)); // no longer accepting
 
             await busy.SendAsync("second half\r\n.\r\n");
             var done = await busy.ReadAsync(TimeSpan.FromSeconds(10));

@@ -216,6 +216,8 @@ public sealed class LogCollector : ILoggerProvider
         {
             if (category.StartsWith("Engine", StringComparison.Ordinal))
                 owner._lines.Enqueue(formatter(state, exception));
+            else if (logLevel >= LogLevel.Error) // Akka's: an actor that crashed, a dead letter is not one
+                owner._lines.Enqueue($"error in {category}: {formatter(state, exception)} {exception?.GetType().Name}");
         }
     }
 }

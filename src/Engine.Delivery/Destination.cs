@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Akka.Actor;
 using Engine.Delivery.Mx;
@@ -189,20 +190,23 @@ public sealed class Destination : ReceiveActor, IWithTimers
 
     private async Task<Finished> SendAsync(DestinationCommands.Send send, Session? kept)
     {
+        var setup = Stopwatch.StartNew(); // Postfix's delays "c": the session's setup, or the reset of a kept one
         if (kept is not null)
         {
             if (await kept.Connection.ResetAsync().ConfigureAwait(false))
-                return await SendOnAsync(send, kept).ConfigureAwait(false);
+                return await SendOnAsync(send, kept, setup.Elapsed).ConfigureAwait(false);
             await kept.Connection.DisposeAsync().ConfigureAwait(false); // gone while idle: nothing was sent on it
         }
         var (session, failure) = _nextHop.StartsWith('[') ? await OpenDirectAsync().ConfigureAwait(false) : await OpenByMxAsync().ConfigureAwait(false);
         if (session is null)
-            return new Finished(Outcomes(send, failure.Relay, failure.Reply), ActorRefs.Nobody, failure.CountsAsFailure ? false : null, null);
-        return await SendOnAsync(send, session).ConfigureAwait(false);
+            return new Finished(Outcomes(send, failure.Relay, failure.Reply) with { Setup = setup.Elapsed.TotalSeconds }, ActorRefs.Nobody,
+                failure.CountsAsFailure ? false : null, null);
+        return await SendOnAsync(send, session, setup.Elapsed).ConfigureAwait(false);
     }
 
-    private async Task<Finished> SendOnAsync(DestinationCommands.Send send, Session session)
+    private async Task<Finished> SendOnAsync(DestinationCommands.Send send, Session session, TimeSpan setup)
     {
+        var transmission = Stopwatch.StartNew();
         IReadOnlyList<RecipientOutcome> outcomes;
         try
         {
@@ -215,7 +219,8 @@ public sealed class Destination : ReceiveActor, IWithTimers
             throw;
         }
         var result = new DestinationReplies.Outcomes(send.Id, session.Relay,
-            outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray());
+            outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray(),
+            setup.TotalSeconds, transmission.Elapsed.TotalSeconds);
         return new Finished(result, ActorRefs.Nobody, true, session);
     }
 

@@ -5,17 +5,17 @@ namespace Engine.Queue;
 /// <summary>The queue's maillog lines, in Postfix's words (event ids 1100-1199).</summary>
 internal static partial class QueueLog
 {
-    [LoggerMessage(1100, LogLevel.Information, "{QueueId}: to=<{To}>, orig_to=<{OrigTo}>, relay=local, delay={Delay:0.##}, dsn=2.0.0, status=sent (delivered to maildir, uid {Uid})")]
-    public static partial void DeliveredLocal(ILogger logger, string queueId, string to, string origTo, double delay, long uid);
+    [LoggerMessage(1100, LogLevel.Information, "{QueueId}: to=<{To}>, orig_to=<{OrigTo}>, relay=local, delay={Delay:0.##}, delays={Delays}, dsn=2.0.0, status=sent (delivered to maildir, uid {Uid})")]
+    public static partial void DeliveredLocal(ILogger logger, string queueId, string to, string origTo, double delay, string delays, long uid);
 
     [LoggerMessage(1101, LogLevel.Information, "{QueueId}: removed")]
     public static partial void Removed(ILogger logger, string queueId);
 
-    [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, dsn={Dsn}, status={Status} ({Reason})")]
-    public static partial void Local(ILogger logger, string queueId, string to, string dsn, string status, string reason);
+    [LoggerMessage(1102, LogLevel.Warning, "{QueueId}: to=<{To}>, relay=local, delay={Delay:0.##}, delays={Delays}, dsn={Dsn}, status={Status} ({Reason})")]
+    public static partial void Local(ILogger logger, string queueId, string to, double delay, string delays, string dsn, string status, string reason);
 
-    [LoggerMessage(1103, LogLevel.Information, "{QueueId}: to=<{To}>, relay={Relay}, delay={Delay:0.##}, dsn={Dsn}, status={Status} ({Reply})")]
-    public static partial void Remote(ILogger logger, string queueId, string to, string relay, double delay, string dsn, string status, string reply);
+    [LoggerMessage(1103, LogLevel.Information, "{QueueId}: to=<{To}>, relay={Relay}, delay={Delay:0.##}, delays={Delays}, dsn={Dsn}, status={Status} ({Reply})")]
+    public static partial void Remote(ILogger logger, string queueId, string to, string relay, double delay, string delays, string dsn, string status, string reply);
 
     [LoggerMessage(1104, LogLevel.Information, "{QueueId}: sender non-delivery notification: {BounceId}")]
     public static partial void Bounce(ILogger logger, string queueId, string bounceId);

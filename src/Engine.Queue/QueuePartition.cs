@@ -1,3 +1,4 @@
+using System.Globalization;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -490,7 +491,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 // A mydestination address with no directory entry has no mailbox (yet): deferred, so that it is
                 // tried again when the directory has it, and returned when the message expires.
                 waiting[target] = $"451 4.3.0 <{target}>: no mailbox in the directory for this address";
-                QueueLog.Local(_maillog, message.Id.Value, target, "4.3.0", "deferred", "no mailbox in the directory for this address");
+                QueueLog.Local(_maillog, message.Id.Value, target, Delay(message), Delays(message, null), "4.3.0", "deferred", "no mailbox in the directory for this address");
                 continue;
             }
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
@@ -504,7 +505,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     break;
                 case Route.Discard:
                     settled.Add(new QueueEvents.RecipientDelivered(message.Id, target, 0, DateTimeOffset.UtcNow));
-                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), "2.0.0", "sent", "discarded");
+                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), Delays(message, null), "2.0.0", "sent", "discarded");
                     break;
                 case Route.Error error:
                     // "error:5.1.2 text", as Postfix's error transport: a leading enhanced code is the DSN code.
@@ -512,7 +513,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                         ? (code, rest)
                         : ("5.0.0", error.Text);
                     settled.Add(new QueueEvents.RecipientBounced(message.Id, target, $"550 {dsn} {text}", DateTimeOffset.UtcNow));
-                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), dsn, "bounced", text);
+                    QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), Delays(message, null), dsn, "bounced", text);
                     break;
             }
         }
@@ -547,6 +548,28 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     private static double Delay(QueuedMessage message) => (DateTimeOffset.UtcNow - message.Envelope.ArrivedAt).TotalSeconds;
+
+    /// <summary>
+    /// Postfix's delays=a/b/c/d, in seconds: a, from the message's arrival to this attempt's dispatch (the whole delay when
+    /// nothing was dispatched: discarded, refused by the transport map, no mailbox); b, from the dispatch to the start of
+    /// the session (the wait for a slot at the destination, and the messages' way there and back); c, the session's setup
+    /// (DNS, connect, greeting, EHLO, STARTTLS; a reset when a kept session is used again); d, the transmission (for a
+    /// local delivery, the mailbox's writing of the file, from the dispatch to its answer).
+    /// </summary>
+    private static string Delays(QueuedMessage message, DateTimeOffset? dispatched, double setup = 0, double transmission = 0, DateTimeOffset? at = null)
+    {
+        var now = at ?? DateTimeOffset.UtcNow;
+        var total = Math.Max(0, (now - message.Envelope.ArrivedAt).TotalSeconds);
+        if (dispatched is not { } sent)
+            return string.Create(CultureInfo.InvariantCulture, $"{total:0.##}/0/0/0");
+        var before = Math.Clamp((sent - message.Envelope.ArrivedAt).TotalSeconds, 0, total);
+        var waited = Math.Max(0, total - before - setup - transmission);
+        return string.Create(CultureInfo.InvariantCulture, $"{before:0.##}/{waited:0.##}/{setup:0.##}/{transmission:0.##}");
+    }
+
+    /// <summary>When a recipient's attempt was dispatched, while it is in flight.</summary>
+    private DateTimeOffset? DispatchedAt(QueueId id, string recipient) =>
+        _inFlight.TryGetValue((id, recipient), out var at) ? at : null;
 
     /// <summary>Journals final outcomes (delivered, bounced), then removes the message if nothing is left.</summary>
     private void Settle(QueueId id, List<object> events)
@@ -666,7 +689,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var deferred = new Dictionary<string, string>();
         foreach (var reply in outcomes.Recipients)
         {
-            var took = _inFlight.TryGetValue((outcomes.Id, reply.Address), out var since) ? DateTimeOffset.UtcNow - since : (TimeSpan?)null;
+            var dispatched = DispatchedAt(outcomes.Id, reply.Address);
+            var took = DateTimeOffset.UtcNow - dispatched;
+            var delays = Delays(message, dispatched, outcomes.Setup, outcomes.Transmission);
             QueueMetrics.Outcome(reply.Address, reply.Code < 400 ? "sent" : reply.Code >= 500 ? "bounced" : "deferred", took);
             // A final outcome stays in flight until it is journaled, so a retry in between cannot send it again.
             if (reply.Code is >= 400 and < 500)
@@ -676,17 +701,17 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (reply.Code < 400)
             {
                 settled.Add(new QueueEvents.RecipientDelivered(outcomes.Id, reply.Address, 0, DateTimeOffset.UtcNow));
-                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "sent", text);
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), delays, dsn, "sent", text);
             }
             else if (reply.Code >= 500)
             {
                 settled.Add(new QueueEvents.RecipientBounced(outcomes.Id, reply.Address, text, DateTimeOffset.UtcNow));
-                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "bounced", text);
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), delays, dsn, "bounced", text);
             }
             else
             {
                 deferred[reply.Address] = text;
-                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), dsn, "deferred", text);
+                QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), delays, dsn, "deferred", text);
             }
         }
         if (settled.Count > 0)
@@ -739,10 +764,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             var replies = new Dictionary<string, string>();
             foreach (var key in group)
             {
+                var dispatched = DispatchedAt(key.Item1, key.Item2);
                 _inFlight.Remove(key);
                 replies[key.Item2] = $"451 4.4.2 no answer from the delivery agent within {_settings.DeliveryAnswerTimeout}";
                 if (_state.Messages.TryGetValue(group.Key, out var message))
-                    QueueLog.Remote(_maillog, group.Key.Value, key.Item2, "none", Delay(message), "4.4.2", "deferred", replies[key.Item2]);
+                    QueueLog.Remote(_maillog, group.Key.Value, key.Item2, "none", Delay(message), Delays(message, dispatched), "4.4.2", "deferred", replies[key.Item2]);
             }
             Defer(group.Key, replies);
         }
@@ -911,10 +937,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             Apply(e);
             _eventsSinceSnapshot++;
+            var dispatched = DispatchedAt(id, delivered.Account);
             _inFlight.Remove((id, delivered.Account));
             if (!_state.Messages.TryGetValue(id, out var current))
                 return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
-            LogDeliveredLocal(message, delivered, done.At); // the message as it was: its targets still hold this one
+            LogDeliveredLocal(message, delivered, done.At, dispatched); // the message as it was: its targets still hold this one
             if (QueuePartitionState.IsComplete(current, _directory.Current))
                 Remove(current);
         });
@@ -933,20 +960,22 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         {
             PersistAsync(new QueueEvents.MessageRemoved(message.Id, at), removed =>
             {
+                var dispatched = DispatchedAt(message.Id, delivered.Account);
                 _inFlight.Remove((message.Id, delivered.Account));
                 if (_state.Messages.ContainsKey(message.Id))
-                    LogDeliveredLocal(message, delivered, at);
+                    LogDeliveredLocal(message, delivered, at, dispatched);
                 OnRemoved(message, removed);
             });
         }
         _removals.Clear();
     }
 
-    private void LogDeliveredLocal(QueuedMessage message, MailboxReplies.Delivered delivered, DateTimeOffset at)
+    private void LogDeliveredLocal(QueuedMessage message, MailboxReplies.Delivered delivered, DateTimeOffset at, DateTimeOffset? dispatched)
     {
         var origin = QueuePartitionState.LocalTargets(message, _directory.Current)
             .FirstOrDefault(t => t.Account == delivered.Account).Recipient ?? delivered.Account;
-        QueueLog.DeliveredLocal(_maillog, message.Id.Value, delivered.Account, origin, (at - message.Envelope.ArrivedAt).TotalSeconds, delivered.Uid);
+        var delays = Delays(message, dispatched, transmission: Math.Max(0, (at - dispatched)?.TotalSeconds ?? 0), at: at);
+        QueueLog.DeliveredLocal(_maillog, message.Id.Value, delivered.Account, origin, (at - message.Envelope.ArrivedAt).TotalSeconds, delays, delivered.Uid);
     }
 
     private void Remove(QueuedMessage message) =>
@@ -1007,18 +1036,19 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     {
         if (IdOf(failed.Key) is not { } id)
             return;
-        QueueMetrics.Outcome(failed.Account, failed.Status.StartsWith('5') ? "bounced" : "deferred",
-            _inFlight.TryGetValue((id, failed.Account), out var since) ? DateTimeOffset.UtcNow - since : null, local: true);
+        var dispatched = DispatchedAt(id, failed.Account);
+        QueueMetrics.Outcome(failed.Account, failed.Status.StartsWith('5') ? "bounced" : "deferred", DateTimeOffset.UtcNow - dispatched, local: true);
         _inFlight.Remove((id, failed.Account));
-        if (!_state.Messages.ContainsKey(id))
+        if (!_state.Messages.TryGetValue(id, out var message))
             return;
+        var delays = Delays(message, dispatched, transmission: (DateTimeOffset.UtcNow - dispatched)?.TotalSeconds ?? 0);
         if (failed.Status.StartsWith('5'))
         {
-            QueueLog.Local(_maillog, id.Value, failed.Account, failed.Status, "bounced", failed.Reason);
+            QueueLog.Local(_maillog, id.Value, failed.Account, Delay(message), delays, failed.Status, "bounced", failed.Reason);
             Settle(id, [new QueueEvents.RecipientBounced(id, failed.Account, $"552 {failed.Status} {failed.Reason}", DateTimeOffset.UtcNow)]);
             return;
         }
-        QueueLog.Local(_maillog, id.Value, failed.Account, failed.Status, "deferred", failed.Reason);
+        QueueLog.Local(_maillog, id.Value, failed.Account, Delay(message), delays, failed.Status, "deferred", failed.Reason);
         var code = failed.Status == "4.2.2" ? 452 : 451;
         Defer(id, new Dictionary<string, string> { [failed.Account] = $"{code} {failed.Status} {failed.Reason}" });
     }

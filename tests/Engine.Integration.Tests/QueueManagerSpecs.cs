@@ -211,7 +211,7 @@ public sealed class QueueManagerSpecs
         await using var engine = await EngineInstance.StartAsync("engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s",
             "engine.queue.maximal-queue-lifetime = 3s");
         var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "From: alice@client.test\r\nSubject: plans\r\n\r\nsee you", "nobody@mx.test"); // mydestination, not in the directory
-        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<nobody@mx.test>, relay=local, dsn=4.3.0, status=deferred (no mailbox",
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<nobody@mx.test>, relay=local, delay=", StringComparison.Ordinal) && l.Contains("dsn=4.3.0, status=deferred (no mailbox",
             StringComparison.Ordinal));
         await engine.Logs.WaitForAsync(l => l == $"{id}: from=<alice@client.test>, status=expired, returned to sender", TimeSpan.FromSeconds(20));
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed");

@@ -15,10 +15,14 @@ public sealed class RemoteDeliverySpecs
 
         var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: onward\r\n\r\nto the next hop", "bob@remote.test", "x@err.test", "y@void.test");
 
-        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@remote.test>, relay=127.0.0.1[127.0.0.1]:{next.Port}", StringComparison.Ordinal)
-                                            && l.Contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as", StringComparison.Ordinal));
-        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<x@err.test>", StringComparison.Ordinal) && l.Contains("dsn=5.1.2, status=bounced (we do not deliver there)", StringComparison.Ordinal));
-        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<y@void.test>", StringComparison.Ordinal) && l.Contains("status=sent (discarded)", StringComparison.Ordinal));
+        var sent = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@remote.test>, relay=127.0.0.1[127.0.0.1]:{next.Port}", StringComparison.Ordinal)
+                                                       && l.Contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as", StringComparison.Ordinal));
+        Maillog.AssertDelays(sent);
+        var refused = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<x@err.test>", StringComparison.Ordinal) && l.Contains("dsn=5.1.2, status=bounced (we do not deliver there)", StringComparison.Ordinal));
+        var discarded = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<y@void.test>", StringComparison.Ordinal) && l.Contains("status=sent (discarded)", StringComparison.Ordinal));
+        // Not dispatched anywhere: the whole delay is before the queue manager's dispatch (a), as Postfix's error and discard.
+        foreach (var line in new[] { refused, discarded })
+            Assert.Equal((0, 0, 0), Maillog.AssertDelays(line) is var (_, b, c, d) ? (b, c, d) : default);
         await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
         // What is left is the DSN for x@err.test, from <> to the sender (its domain has no DNS here).
         await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: sender non-delivery notification", StringComparison.Ordinal));

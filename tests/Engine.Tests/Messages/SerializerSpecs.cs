@@ -83,7 +83,7 @@ public sealed class SerializerSpecs : IDisposable
         new QueueReplies.BodiesInUse(3, [new SpooledBody(Id, "3/01M8GNQTR71X5XT3")]),
         new SpooledBody(Id, "seg/01M8GNQTR71X5XT3/1258/99"),
         new DestinationCommands.Send("[127.0.0.1]:25", Id, "3/01M8GNQTR71X5XT3", SampleEnvelope),
-        new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")]),
+        new DestinationReplies.Outcomes(Id, "mx.example[192.0.2.1]:25", [new RecipientReply("bob@example.net", 250, "2.0.0", "Ok")], 0.25, 1.5),
         new RecipientReply("bob@example.net", 451, null, "try later"),
         new MailboxSnapshot(1764320400, 8, new Dictionary<string, long> { ["k1"] = 7 }, [new PendingDelivery("k2", "f2")],
             [new MailMessage(7, "1764320400.M1P2Q3.host,S=1234", 1234)]),

@@ -486,10 +486,10 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (_inFlight.ContainsKey((message.Id, target)))
                 continue;
             var router = _router();
-            if (router.LocalDomains.Contains(domain))
+            if (router.LocalDomains.Contains(domain) || router.RouteFor(domain) is Route.Local)
             {
-                // A mydestination address with no directory entry has no mailbox (yet): deferred, so that it is
-                // tried again when the directory has it, and returned when the message expires.
+                // A mydestination address (or one of a domain routed "local") with no directory entry has no mailbox
+                // (yet): deferred, so that it is tried again when the directory has it, and returned when it expires.
                 waiting[target] = $"451 4.3.0 <{target}>: no mailbox in the directory for this address";
                 QueueLog.Local(_maillog, message.Id.Value, target, Delay(message), Delays(message, null), "4.3.0", "deferred", "no mailbox in the directory for this address");
                 continue;

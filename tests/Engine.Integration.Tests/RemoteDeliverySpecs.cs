@@ -7,6 +7,24 @@ namespace Engine.Integration.Tests;
 public sealed class RemoteDeliverySpecs
 {
     [Fact]
+    public async Task A_domain_routed_local_stays_here_while_other_mail_leaves_by_the_relayhost()
+    {
+        await using var relay = new ScriptedSmtpServer();
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.relayhost = \"[127.0.0.1]:{relay.Port}\"",
+            "engine.delivery.transport = { \"here.test\" = local }");
+
+        // From mynetworks, so both are accepted; here.test is neither a local domain nor in the directory.
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: split\r\n\r\nboth ways", "nobody@here.test", "bob@elsewhere.test");
+
+        var sent = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@elsewhere.test>, relay=127.0.0.1[127.0.0.1]:{relay.Port}", StringComparison.Ordinal)
+                                                       && l.Contains("status=sent", StringComparison.Ordinal));
+        Maillog.AssertDelays(sent);
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<nobody@here.test>, relay=local, delay=", StringComparison.Ordinal)
+                                            && l.Contains("dsn=4.3.0, status=deferred (no mailbox in the directory", StringComparison.Ordinal));
+        Assert.Equal(["bob@elsewhere.test"], Assert.Single(relay.Messages).To); // the relayhost never saw here.test's
+    }
+
+    [Fact]
     public async Task Mail_is_relayed_discarded_or_bounced_by_the_transport_map_and_leaves_the_queue()
     {
         await using var next = await EngineInstance.StartAsync("engine.smtp.mydestination = [\"remote.test\"]", "engine.hostname = next.test");

@@ -17,6 +17,13 @@ public abstract record Route
     /// <summary>Bounced with this text (Postfix's error transport).</summary>
     public sealed record Error(string Text) : Route;
 
+    /// <summary>
+    /// Delivered here (Postfix's local transport): the domain's addresses go to the mailboxes of their accounts in the
+    /// directory, as a local domain's; an address without one waits (deferred, "no mailbox") and is returned when
+    /// it expires, instead of leaving by the relayhost or the MX hosts.
+    /// </summary>
+    public sealed record Local : Route;
+
     /// <summary>By the domain's MX hosts: the destination entity of the domain looks them up.</summary>
     public sealed record Mx(string Domain) : Route;
 }
@@ -24,7 +31,7 @@ public abstract record Route
 /// <summary>
 /// Postfix's transport_maps and relayhost: the transport map (exact domain, then parent domains as
 /// ".example.org" entries) wins; else the relayhost; else the domain's MX hosts.
-/// Entries: <c>smtp:[host]:port</c>, <c>smtp:host:port</c>, <c>discard</c>, <c>error:text</c>.
+/// Entries: <c>smtp:[host]:port</c>, <c>smtp:host:port</c>, <c>local</c>, <c>discard</c>, <c>error:text</c>.
 /// </summary>
 public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? relayhost)
 {
@@ -75,7 +82,8 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
         var colon = text.IndexOf(':');
         if (colon <= 0 || text[..colon].Equals("lmtp", StringComparison.OrdinalIgnoreCase)
                        || text[..colon].Equals("error", StringComparison.OrdinalIgnoreCase)
-                       || text[..colon].Equals("discard", StringComparison.OrdinalIgnoreCase))
+                       || text[..colon].Equals("discard", StringComparison.OrdinalIgnoreCase)
+                       || text[..colon].Equals("local", StringComparison.OrdinalIgnoreCase))
             return null;
         try
         {
@@ -92,10 +100,12 @@ public sealed class Router(IReadOnlyDictionary<string, Route> transport, Route? 
         text = text.Trim();
         if (text.Equals("discard", StringComparison.OrdinalIgnoreCase) || text.StartsWith("discard:", StringComparison.OrdinalIgnoreCase))
             return new Route.Discard();
+        if (text.Equals("local", StringComparison.OrdinalIgnoreCase) || text.Equals("local:", StringComparison.OrdinalIgnoreCase))
+            return new Route.Local();
         if (text.StartsWith("error:", StringComparison.OrdinalIgnoreCase))
             return new Route.Error(text["error:".Length..].Trim());
         if (!text.StartsWith("smtp:", StringComparison.OrdinalIgnoreCase))
-            throw new ConfigurationException($"engine.delivery: '{text}' is not smtp:[host]:port, discard or error:text");
+            throw new ConfigurationException($"engine.delivery: '{text}' is not smtp:[host]:port, local, discard or error:text");
         var target = text["smtp:".Length..];
         var port = 25;
         string host;

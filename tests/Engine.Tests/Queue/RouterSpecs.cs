@@ -12,8 +12,10 @@ public sealed class RouterSpecs
     {
         var router = Create("""
             engine.delivery.relayhost = "[192.0.2.9]:2525"
-            engine.delivery.transport { "example.org" = "smtp:[10.0.0.5]:26", ".example.org" = "smtp:inner.example:25", "void.test" = discard, "err.test" = "error:5.1.2 gone" }
+            engine.delivery.transport { "example.org" = "smtp:[10.0.0.5]:26", ".example.org" = "smtp:inner.example:25", "void.test" = discard, "err.test" = "error:5.1.2 gone", "here.test" = local }
             """);
+        Assert.IsType<Route.Local>(router.RouteFor("here.test"));
+        Assert.IsType<Route.Local>(Router.Parse("local:"));
         Assert.Equal(new Route.Smtp("10.0.0.5", 26), router.RouteFor("Example.ORG"));
         Assert.Equal(new Route.Smtp("inner.example", 25), router.RouteFor("dept.example.org"));
         Assert.IsType<Route.Discard>(router.RouteFor("void.test"));

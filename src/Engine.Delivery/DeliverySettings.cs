@@ -27,6 +27,18 @@ public sealed record DeliverySettings(string Helo, int InitialConcurrency, int C
         && (own.Address.Equals(server.Address) || ((own.Address.Equals(IPAddress.Any) || own.Address.Equals(IPAddress.IPv6Any))
                                                    && (IPAddress.IsLoopback(server.Address) || LocalAddresses.Value.Contains(server.Address)))));
 
+    /// <summary>engine.delivery.timeouts: the SMTP client's limit at each stage, each positive.</summary>
+    private static SmtpClientTimeouts TimeoutsOf(Config delivery)
+    {
+        var d = SmtpClientTimeouts.Default;
+        var timeouts = new SmtpClientTimeouts(
+            delivery.GetTimeSpan("timeouts.connect", d.Connect), delivery.GetTimeSpan("timeouts.command", d.Command),
+            delivery.GetTimeSpan("timeouts.data-transfer", d.DataBlock), delivery.GetTimeSpan("timeouts.data-done", d.DataDone));
+        if (timeouts.Connect <= TimeSpan.Zero || timeouts.Command <= TimeSpan.Zero || timeouts.DataBlock <= TimeSpan.Zero || timeouts.DataDone <= TimeSpan.Zero)
+            throw new ConfigurationException("engine.delivery.timeouts: connect, command, data-transfer and data-done must be positive");
+        return timeouts;
+    }
+
     public static DeliverySettings Create(Config config, string helo, IReadOnlyList<IPEndPoint>? own = null)
     {
         var c = config.GetConfig("engine.delivery") ?? throw new ConfigurationException("engine.delivery is missing");
@@ -35,7 +47,7 @@ public sealed record DeliverySettings(string Helo, int InitialConcurrency, int C
             throw new ConfigurationException($"engine.delivery.tls must be may or none, not '{tls}'");
         var settings = new DeliverySettings(helo, c.GetInt("initial-concurrency", 5), c.GetInt("concurrency", 20), c.GetInt("failed-cohort-limit", 1),
             c.GetTimeSpan("dead-destination-time", TimeSpan.FromSeconds(300)), c.GetTimeSpan("connection-cache-time", TimeSpan.FromSeconds(2)),
-            c.GetTimeSpan("connection-reuse-time", TimeSpan.FromSeconds(300)), tls == "may", c.GetInt("smtp-port", 25), SmtpClientTimeouts.Default, own);
+            c.GetTimeSpan("connection-reuse-time", TimeSpan.FromSeconds(300)), tls == "may", c.GetInt("smtp-port", 25), TimeoutsOf(c), own);
         if (settings.InitialConcurrency < 1 || settings.Concurrency < 1 || settings.FailedCohortLimit < 1)
             throw new ConfigurationException("engine.delivery: initial-concurrency, concurrency and failed-cohort-limit must be positive");
         return settings;

@@ -46,6 +46,30 @@ public sealed class OutboundSmtpSpecs
     }
 
     [Fact]
+    public async Task A_message_that_needs_smtputf8_goes_with_it_to_a_server_that_has_it_and_is_bounced_by_one_that_has_not()
+    {
+        var body = Encoding.UTF8.GetBytes("From: Jöhn <jöhn@campus.test>\r\nSubject: Grüße\r\n\r\nÜber alles\r\n");
+        var envelope = EnvelopeFor(body.Length, new EnvelopeRecipient("zoë@mx.test", DsnNotify.Unspecified)) with { Sender = "jöhn@campus.test", SmtpUtf8 = true };
+
+        await using var receiver = await EngineInstance.StartAsync();
+        var outcome = Assert.Single(await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, receiver.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken));
+        Assert.Equal(250, outcome.Reply.Code);
+        var queued = await receiver.QueuedAsync(outcome.Reply.Text.Split(' ')[^1]);
+        Assert.True(queued.Envelope.SmtpUtf8); // MAIL FROM carried SMTPUTF8
+        Assert.Equal("jöhn@campus.test", queued.Envelope.Sender);
+        Assert.Equal("zoë@mx.test", Assert.Single(queued.Envelope.Recipients).Address);
+
+        // A server without SMTPUTF8 (RFC 6531 section 3.4): not sent at all, a permanent 553 5.6.7 for the recipient.
+        await using var plain = new ScriptedSmtpServer(extensions: ["PIPELINING", "8BITMIME"]);
+        var refused = Assert.Single(await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, plain.Port), "relay.test", envelope,
+            () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken));
+        Assert.Equal((553, "5.6.7"), (refused.Reply.Code, refused.Reply.Enhanced));
+        Assert.DoesNotContain(plain.Commands, c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase));
+        Assert.Empty(plain.Messages);
+    }
+
+    [Fact]
     public async Task A_message_over_the_servers_size_is_bounced_without_sending_and_no_server_is_deferred()
     {
         await using var receiver = await EngineInstance.StartAsync("engine.smtp.message-size-limit = 2048");

@@ -7,6 +7,21 @@ namespace Engine.Integration.Tests;
 public sealed class RemoteDeliverySpecs
 {
     [Fact]
+    public async Task A_server_that_does_not_answer_the_end_of_data_within_the_timeout_gets_the_message_deferred()
+    {
+        await using var slow = new ScriptedSmtpServer { DataDelay = TimeSpan.FromHours(1) }; // ended when disposed
+        await using var engine = await EngineInstance.StartAsync(
+            $"engine.delivery.transport = {{ \"slow.test\" = \"smtp:[127.0.0.1]:{slow.Port}\" }}", "engine.delivery.timeouts.data-done = 1s");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: waits\r\n\r\nfor an answer", "bob@slow.test");
+        var line = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@slow.test>", StringComparison.Ordinal)
+                                                       && l.Contains("status=deferred", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
+        Assert.Contains($"dsn=4.4.2, status=deferred (451 4.4.2 delivery to 127.0.0.1:{slow.Port} failed: conversation timed out)", line, StringComparison.Ordinal);
+        var (_, _, _, transmission) = Maillog.AssertDelays(line);
+        Assert.InRange(transmission, 0.9, 10); // the wait for the reply, cut at the second the setting gives (not 600 s)
+        Assert.Contains("DATA", slow.Commands); // it got as far as the message: the data-done stage timed out
+    }
+
+    [Fact]
     public async Task A_domain_routed_local_stays_here_while_other_mail_leaves_by_the_relayhost()
     {
         await using var relay = new ScriptedSmtpServer();

@@ -185,6 +185,46 @@ public sealed class DeliverySpecs
     }
 
     [Fact]
+    public async Task A_delivery_deferred_over_quota_is_bounced_when_the_message_expires()
+    {
+        var dataDir = Accounts.WithJane("quota-expiry");
+        Accounts.DirectoryOf(dataDir).AddUser("full@campus.test", "", "{LOCKED}", 100); // no message fits
+        await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s",
+            "engine.queue.maximal-queue-lifetime = 3s");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "jane@campus.test", $"From: jane@campus.test\r\nSubject: too big\r\n\r\n{new string('x', 500)}", "full@campus.test");
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<full@campus.test>, relay=local, delay=", StringComparison.Ordinal)
+                                            && l.Contains("dsn=4.2.2, status=deferred (Mailbox full", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: from=<jane@campus.test>, status=expired, returned to sender", TimeSpan.FromSeconds(20));
+        // The DSN reaches the sender's Maildir with the last reason it was deferred for.
+        var dsn = MimeKit.MimeMessage.Load(Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1)));
+        var status = Assert.IsType<MimeKit.MultipartReport>(dsn.Body).OfType<MimeKit.MessageDeliveryStatus>().Single();
+        Assert.Equal("failed", status.StatusGroups[1]["Action"]);
+        Assert.Contains("Mailbox full", status.StatusGroups[1]["Diagnostic-Code"], StringComparison.Ordinal);
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        var inbox = Path.Combine(Maildir(dataDir, "campus.test", "full"), "new");
+        Assert.True(!Directory.Exists(inbox) || Directory.GetFiles(inbox).Length == 0, "a message over the quota was written all the same");
+    }
+
+    [Fact]
+    public async Task An_alias_to_a_local_user_and_a_remote_address_delivers_to_both()
+    {
+        var dataDir = Accounts.WithJane("alias-remote");
+        Accounts.DirectoryOf(dataDir).AddAlias("team@campus.test", ["jane@campus.test", "bob@partner.test"]);
+        await using var partner = new ScriptedSmtpServer();
+        await using var engine = await EngineInstance.StartInAsync(dataDir,
+            $"engine.delivery.transport = {{ \"partner.test\" = \"smtp:[127.0.0.1]:{partner.Port}\" }}");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: to the team\r\n\r\nhello both", "team@campus.test");
+        Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@partner.test>, relay=127.0.0.1[127.0.0.1]:{partner.Port}", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+        var relayed = Assert.Single(partner.Messages);
+        Assert.Equal(["bob@partner.test"], relayed.To);
+        Assert.Equal("alice@client.test", relayed.From);
+        Assert.Contains("hello both", relayed.Data, StringComparison.Ordinal);
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+    }
+
+    [Fact]
     public async Task Deliveries_written_at_once_count_against_the_quota_together()
     {
         var dataDir = Accounts.WithJane("quota-concurrent");

@@ -1,4 +1,5 @@
 using Engine.Integration.Tests.Support;
+using Engine.Storage.Accounts;
 
 namespace Engine.Integration.Tests;
 
@@ -9,6 +10,40 @@ public sealed class DirectorySpecs
         await Processes.RunAsync("dotnet",
             [Path.Combine(AppContext.BaseDirectory, "engine.dll"), "--set", $"engine.data-dir = \"{dataDir}\"", .. args],
             TimeSpan.FromMinutes(1), stdin);
+
+    [Fact]
+    public async Task Operators_list_and_delete_domains_users_and_aliases_and_change_a_password()
+    {
+        var dataDir = TempDir.Create("directory-verbs");
+        async Task<string> OkAsync(string? stdin, params string[] args)
+        {
+            var result = await EngineCommandAsync(dataDir, stdin, args);
+            Assert.True(result.ExitCode == 0, $"engine {string.Join(' ', args)}: {result.ExitCode} {result.Error}");
+            return result.Output;
+        }
+        await OkAsync(null, "domain", "add", "campus.test");
+        await OkAsync(null, "domain", "add", "old.test");
+        await OkAsync("first\n", "user", "add", "jane@campus.test", "--password-stdin");
+        await OkAsync(null, "user", "add", "bob@campus.test");
+        await OkAsync(null, "alias", "add", "staff@campus.test", "jane@campus.test", "bob@campus.test");
+        Assert.Equal("campus.test\nold.test\n", await OkAsync(null, "domain", "list"));
+        Assert.Equal("staff@campus.test\tbob@campus.test,jane@campus.test\n", await OkAsync(null, "alias", "list")); // targets in order
+
+        await OkAsync("second\n", "user", "passwd", "jane@campus.test");
+        var hash = Accounts.DirectoryOf(dataDir).Load().FindUser("jane@campus.test")!.PasswordHash;
+        Assert.True(PasswordHasher.Verify("second", hash));
+        Assert.False(PasswordHasher.Verify("first", hash));
+
+        await OkAsync(null, "user", "del", "bob@campus.test");
+        Assert.Equal(["jane@campus.test"], (await OkAsync(null, "user", "list")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]));
+        await OkAsync(null, "alias", "del", "staff@campus.test");
+        Assert.Equal("", await OkAsync(null, "alias", "list"));
+        await OkAsync(null, "domain", "del", "old.test");
+        Assert.Equal("campus.test\n", await OkAsync(null, "domain", "list"));
+        var busy = await EngineCommandAsync(dataDir, null, "domain", "del", "campus.test"); // jane is still there
+        Assert.Equal(1, busy.ExitCode);
+        Assert.Contains("still has 1 users", busy.Error);
+    }
 
     [Fact]
     public async Task Operators_manage_the_directory_and_rcpt_follows_it()

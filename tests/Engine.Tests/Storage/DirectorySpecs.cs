@@ -110,6 +110,16 @@ public sealed class DirectorySpecs : IDisposable
     }
 
     [Fact]
+    public void Snapshot_with_another_separator_should_strip_tags_at_it_only()
+    {
+        var snapshot = new DirectorySnapshot([new DomainEntry("campus.test")], [new UserEntry("jane@campus.test", "", "", 0, true)], [], '-', 1);
+        var tagged = snapshot.Resolve(new EmailAddress("jane-lists", "campus.test"));
+        Assert.NotEqual(RecipientKind.Unknown, tagged.Kind);
+        Assert.Equal(["jane@campus.test"], snapshot.TargetsOf("jane-lists@campus.test"));
+        Assert.Equal(RecipientKind.Unknown, snapshot.Resolve(new EmailAddress("jane+lists", "campus.test")).Kind); // '+' is a plain character now
+    }
+
+    [Fact]
     public void Snapshot_without_separator_should_not_strip_tags()
     {
         var snapshot = new DirectorySnapshot([new DomainEntry("campus.test")], [new UserEntry("jane@campus.test", "", "", 0, true)], [], null, 1);

@@ -265,7 +265,7 @@ public sealed class DurabilitySpecs
     }
 
     [Fact]
-    public async Task Sigterm_lets_a_transaction_finish_closes_idle_sessions_and_keeps_the_message()
+    public async Task Sigterm_lets_a_transaction_finish_closes_idle_sessions_refuses_new_ones_and_leaves_the_cluster()
     {
         var dataDir = TempDir.Create("sigterm");
         string id;
@@ -291,6 +291,12 @@ public sealed class DurabilitySpecs
             id = done.Last.Split(' ')[^1];
             Assert.Equal(421, (await busy.ReadAsync(TimeSpan.FromSeconds(10))).Code);
             Assert.Equal(0, await engine.WaitForExitAsync(TimeSpan.FromSeconds(40)));
+            // Then it left its cluster, after the SMTP service had stopped: Leaving, then Exiting, before the exit.
+            var output = engine.Output.ToList();
+            var stopping = output.FindIndex(l => l.Contains("stopping: 2 sessions open", StringComparison.Ordinal));
+            var leaving = output.FindIndex(l => l.Contains("as [Leaving]", StringComparison.Ordinal));
+            var exited = output.FindIndex(l => l.Contains("Exiting completed", StringComparison.Ordinal));
+            Assert.True(stopping >= 0 && leaving > stopping && exited > leaving, $"stopping at {stopping}, leaving at {leaving}, exited at {exited}");
         }
 
         await using var restarted = await EngineInstance.StartInAsync(dataDir);

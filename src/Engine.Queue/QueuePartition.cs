@@ -486,7 +486,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (_inFlight.ContainsKey((message.Id, target)))
                 continue;
             var router = _router();
-            if (router.LocalDomains.Contains(domain) || router.RouteFor(domain) is Route.Local)
+            var route = router.RouteFor(domain);
+            if (router.LocalDomains.Contains(domain) || route is Route.Local)
             {
                 // A mydestination address (or one of a domain routed "local") with no directory entry has no mailbox
                 // (yet): deferred, so that it is tried again when the directory has it, and returned when it expires.
@@ -495,7 +496,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 continue;
             }
             var original = message.Envelope.Recipients.First(r => r.Address == recipient);
-            switch (router.RouteFor(domain))
+            switch (route)
             {
                 case Route.Smtp smtp:
                     Group(remote, smtp.NextHop).Add(original with { Address = target });

@@ -220,7 +220,7 @@ public sealed class Destination : ReceiveActor, IWithTimers
         }
         var result = new DestinationReplies.Outcomes(send.Id, session.Relay,
             outcomes.Select(o => new RecipientReply(o.Address, o.Reply.Code, o.Reply.Enhanced, o.Reply.Text)).ToArray(),
-            setup.TotalSeconds, transmission.Elapsed.TotalSeconds);
+            setup.TotalSeconds, transmission.Elapsed.TotalSeconds, session.Connection.Offers("DSN"));
         return new Finished(result, ActorRefs.Nobody, true, session);
     }
 

@@ -23,6 +23,9 @@ internal static partial class QueueLog
     [LoggerMessage(1105, LogLevel.Information, "{QueueId}: sender delay notification: {NoticeId}")]
     public static partial void DelayWarning(ILogger logger, string queueId, string noticeId);
 
+    [LoggerMessage(1114, LogLevel.Information, "{QueueId}: sender delivery status notification: {NoticeId}")]
+    public static partial void Success(ILogger logger, string queueId, string noticeId);
+
     [LoggerMessage(1106, LogLevel.Information, "{QueueId}: from=<{From}>, status=expired, returned to sender")]
     public static partial void Expired(ILogger logger, string queueId, string from);
 

@@ -173,7 +173,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     RememberDone(id);
                 break;
             case QueueEvents.MessageQueued or QueueEvents.RecipientDelivered or QueueEvents.RecipientBounced or QueueEvents.BounceQueued
-                or QueueEvents.MessageRemoved or QueueEvents.MessageDeferred or QueueEvents.DelayWarned or QueueEvents.MessageHeld
+                or QueueEvents.SuccessReported or QueueEvents.MessageRemoved or QueueEvents.MessageDeferred or QueueEvents.DelayWarned or QueueEvents.MessageHeld
                 or QueueEvents.MessageReleased or QueueEvents.MessageCorrupt or QueueEvents.MessageRequeued:
                 Apply(message);
                 _eventsSinceSnapshot++;
@@ -299,9 +299,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case QueueReplies.Queued queued when _dsns.Remove(queued.Id, out var dsn):
                 // Only now is the original free to go: its DSN is on stable storage.
-                object written = dsn.Kind == DsnKind.Failure
-                    ? new QueueEvents.BounceQueued(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow)
-                    : new QueueEvents.DelayWarned(dsn.Original, queued.Id, DateTimeOffset.UtcNow);
+                object written = dsn.Kind switch
+                {
+                    DsnKind.Failure => new QueueEvents.BounceQueued(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow),
+                    DsnKind.Success => new QueueEvents.SuccessReported(dsn.Original, dsn.Targets, queued.Id, DateTimeOffset.UtcNow),
+                    _ => new QueueEvents.DelayWarned(dsn.Original, queued.Id, DateTimeOffset.UtcNow),
+                };
                 PersistAsync(written, e =>
                 {
                     Apply(e);
@@ -309,9 +312,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     _bouncing.Remove(dsn.Original);
                     if (dsn.Kind == DsnKind.Failure)
                         QueueLog.Bounce(_maillog, dsn.Original.Value, queued.Id.Value);
+                    else if (dsn.Kind == DsnKind.Success)
+                        QueueLog.Success(_maillog, dsn.Original.Value, queued.Id.Value);
                     else
                         QueueLog.DelayWarning(_maillog, dsn.Original.Value, queued.Id.Value);
-                    if (!_state.Messages.TryGetValue(dsn.Original, out var original) || !StartBounce(original))
+                    if (!_state.Messages.TryGetValue(dsn.Original, out var original) || !StartNotice(original))
                         RemoveIfComplete(dsn.Original);
                 });
                 break;
@@ -460,7 +465,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Remove(message); // finished before a restart, but its removal was not written yet
             return;
         }
-        StartBounce(message); // DSNs owed (after a restart too)
+        StartNotice(message); // DSNs owed (after a restart too), and the "expanded" of an alias
         var remote = new Dictionary<string, List<EnvelopeRecipient>>();
         var settled = new List<object>();
         var waiting = new Dictionary<string, string>();
@@ -471,7 +476,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             {
                 // FILTER: every target, local or remote, goes to the content filter, which sends it back in.
                 if (!_inFlight.ContainsKey((message.Id, target)))
-                    Group(remote, filter.NextHop).Add(message.Envelope.Recipients.First(r => r.Address == recipient) with { Address = target });
+                    Group(remote, filter.NextHop).Add(Onward(message.Envelope.Recipients.First(r => r.Address == recipient), target, directory));
                 continue;
             }
             if (local)
@@ -495,7 +500,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 QueueLog.Local(_maillog, message.Id.Value, target, Delay(message), Delays(message, null), "4.3.0", "deferred", "no mailbox in the directory for this address");
                 continue;
             }
-            var original = message.Envelope.Recipients.First(r => r.Address == recipient);
+            var original = Onward(message.Envelope.Recipients.First(r => r.Address == recipient), target, directory);
             switch (route)
             {
                 case Route.Smtp smtp:
@@ -505,7 +510,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                     Group(remote, mx.Domain).Add(original with { Address = target });
                     break;
                 case Route.Discard:
-                    settled.Add(new QueueEvents.RecipientDelivered(message.Id, target, 0, DateTimeOffset.UtcNow));
+                    settled.Add(new QueueEvents.RecipientDelivered(message.Id, target, 0, DateTimeOffset.UtcNow,
+                        QueuePartitionState.SuccessNotice(message, target, "delivered", directory)));
                     QueueLog.Remote(_maillog, message.Id.Value, target, "none", Delay(message), Delays(message, null), "2.0.0", "sent", "discarded");
                     break;
                 case Route.Error error:
@@ -529,6 +535,20 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             Settle(message.Id, settled);
         if (waiting.Count > 0)
             Defer(message.Id, waiting);
+    }
+
+    /// <summary>
+    /// A recipient as the next hop gets it for one of its targets: the target's address, with its NOTIFY, ORCPT and
+    /// ORCPT type. When an alias expanded it to several, SUCCESS is taken out (the sender hears "expanded" from here,
+    /// not of each member: RFC 3461 section 6.2.7.3), and NEVER stands for nothing left.
+    /// </summary>
+    private static EnvelopeRecipient Onward(EnvelopeRecipient recipient, string target, DirectorySnapshot directory)
+    {
+        var onward = recipient with { Address = target };
+        if (!recipient.Notify.HasFlag(DsnNotify.Success) || directory.TargetsOf(recipient.Address).Count <= 1)
+            return onward;
+        var rest = recipient.Notify & ~DsnNotify.Success;
+        return onward with { Notify = rest == DsnNotify.Unspecified ? DsnNotify.Never : rest };
     }
 
     private Route.Smtp? FilterOf(QueuedMessage message)
@@ -586,7 +606,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 _inFlight.Remove((b.Id, b.Target));
             if (--left > 0 || !_state.Messages.TryGetValue(id, out var current))
                 return;
-            if (!StartBounce(current))
+            if (!StartNotice(current))
                 RemoveIfComplete(id);
         });
     }
@@ -598,22 +618,36 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// Builds and stores one DSN for the bounced targets that are owed one (see
-    /// <see cref="QueuePartitionState.PendingBounces"/>), one build per message at a time. The original stays
-    /// (its body with it) until the DSN is queued and <see cref="QueueEvents.BounceQueued"/> is written; after a
-    /// crash the DSN is built again. Returns false when nothing is owed or a build is already running.
+    /// Builds and stores one DSN owed by the message, one build per message at a time: first for the bounced targets
+    /// that are owed one (see <see cref="QueuePartitionState.PendingBounces"/>), then for those owed a success report
+    /// (<see cref="QueuePartitionState.PendingSuccesses"/>). The original stays (its body with it) until the DSN is
+    /// queued and <see cref="QueueEvents.BounceQueued"/> (or <see cref="QueueEvents.SuccessReported"/>) is written;
+    /// after a crash the DSN is built again. Returns false when nothing is owed or a build is already running.
     /// </summary>
-    private bool StartBounce(QueuedMessage message)
+    private bool StartNotice(QueuedMessage message)
     {
-        var pending = QueuePartitionState.PendingBounces(message, _directory.Current);
-        if (pending.Count == 0 || !_bouncing.Add(message.Id))
+        var directory = _directory.Current;
+        var pending = QueuePartitionState.PendingBounces(message, directory);
+        var successes = pending.Count == 0 ? QueuePartitionState.PendingSuccesses(message, directory) : [];
+        if ((pending.Count == 0 && successes.Count == 0) || !_bouncing.Add(message.Id))
             return false;
-        var failed = pending.Select(p =>
+        if (pending.Count > 0)
         {
-            var reply = message.BounceReplyOf.GetValueOrDefault(p.Target, "550 5.0.0 undeliverable");
-            return new FailedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, p.Recipient.OrcptType);
-        }).ToArray();
-        BuildNotice(message, DsnKind.Failure, failed);
+            var failed = pending.Select(p =>
+            {
+                var reply = message.BounceReplyOf.GetValueOrDefault(p.Target, "550 5.0.0 undeliverable");
+                return new ReportedRecipient(p.Target, p.Recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, p.Recipient.OrcptType);
+            }).ToArray();
+            BuildNotice(message, DsnKind.Failure, failed);
+            return true;
+        }
+        var reached = successes.Select(s => new ReportedRecipient(s.Reported, s.Recipient.Orcpt, "2.0.0", s.Action switch
+        {
+            "relayed" => "250 2.0.0 relayed to a next hop that does not offer DSN",
+            "expanded" => "250 2.0.0 alias expanded",
+            _ => "250 2.0.0 delivered to mailbox",
+        }, s.Recipient.OrcptType, s.Action)).ToArray();
+        BuildNotice(message, DsnKind.Success, reached);
         return true;
     }
 
@@ -628,7 +662,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             || DateTimeOffset.UtcNow - message.Envelope.ArrivedAt < after || _bouncing.Contains(message.Id))
             return;
         var all = QueuePartitionState.AllTargets(message, _directory.Current);
-        var delayed = new List<FailedRecipient>();
+        var delayed = new List<ReportedRecipient>();
         foreach (var target in QueuePartitionState.DeferredTargets(message))
         {
             var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
@@ -636,7 +670,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (recipient is null || (recipient.Notify != DsnNotify.Unspecified && !recipient.Notify.HasFlag(DsnNotify.Delay)))
                 continue;
             var reply = message.DeferralOf[target].Reply;
-            delayed.Add(new FailedRecipient(target, recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, recipient.OrcptType));
+            delayed.Add(new ReportedRecipient(target, recipient.Orcpt, DsnBuilder.StatusOf(reply), reply, recipient.OrcptType));
         }
         if (delayed.Count == 0 || !_bouncing.Add(message.Id))
             return;
@@ -644,7 +678,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>Writes the DSN's body to the spool off the actor's thread, then queues it (see <see cref="BounceReady"/>).</summary>
-    private void BuildNotice(QueuedMessage message, DsnKind kind, IReadOnlyList<FailedRecipient> failed)
+    private void BuildNotice(QueuedMessage message, DsnKind kind, IReadOnlyList<ReportedRecipient> failed)
     {
         var targets = failed.Select(f => f.Address).ToArray();
         var envelope = message.Envelope;
@@ -701,7 +735,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             var dsn = reply.Enhanced ?? $"{reply.Code / 100}.0.0";
             if (reply.Code < 400)
             {
-                settled.Add(new QueueEvents.RecipientDelivered(outcomes.Id, reply.Address, 0, DateTimeOffset.UtcNow));
+                settled.Add(new QueueEvents.RecipientDelivered(outcomes.Id, reply.Address, 0, DateTimeOffset.UtcNow,
+                    outcomes.NextHopDsn ? null : QueuePartitionState.SuccessNotice(message, reply.Address, "relayed", _directory.Current)));
                 QueueLog.Remote(_maillog, outcomes.Id.Value, reply.Address, outcomes.Relay, Delay(message), delays, dsn, "sent", text);
             }
             else if (reply.Code >= 500)
@@ -916,7 +951,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 _inFlight.Remove((gone, delivered.Account));
             return; // a repeated answer, or for a message already gone
         }
-        var done = new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow);
+        var done = new QueueEvents.RecipientDelivered(id, delivered.Account, delivered.Uid, DateTimeOffset.UtcNow,
+            QueuePartitionState.SuccessNotice(message, delivered.Account, "delivered", _directory.Current));
         QueueMetrics.Outcome(delivered.Account, "sent", _inFlight.TryGetValue((id, delivered.Account), out var since) ? done.At - since : null, local: true);
         if (_state.Apply(done).Messages.TryGetValue(id, out var after) && QueuePartitionState.IsComplete(after, _directory.Current))
         {
@@ -943,8 +979,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (!_state.Messages.TryGetValue(id, out var current))
                 return; // removed meanwhile (PersistAsync lets other commands run between write and handler)
             LogDeliveredLocal(message, delivered, done.At, dispatched); // the message as it was: its targets still hold this one
-            if (QueuePartitionState.IsComplete(current, _directory.Current))
-                Remove(current);
+            if (!StartNotice(current))
+                RemoveIfComplete(id);
         });
     }
 

@@ -21,7 +21,12 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             new(Messages.Add(q.Id, q.Hold is null ? new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Incoming)
                 : new QueuedMessage(q.Id, q.Envelope, q.BlobRef, QueueState.Hold) { Reason = q.Hold })),
         QueueEvents.RecipientDelivered d when Messages.TryGetValue(d.Id, out var m) && !m.DeliveredTo.Contains(d.Account) =>
-            new(Messages.SetItem(d.Id, m with { Delivered = [.. m.DeliveredTo, d.Account], Deferrals = Without(m, d.Account) })),
+            new(Messages.SetItem(d.Id, m with
+            {
+                Delivered = [.. m.DeliveredTo, d.Account],
+                Deferrals = Without(m, d.Account),
+                Successes = d.Notice is { } notice ? new Dictionary<string, string>(m.SuccessOf) { [d.Account] = notice } : m.Successes,
+            })),
         QueueEvents.RecipientBounced b when Messages.TryGetValue(b.Id, out var m) && !m.BouncedTo.Contains(b.Target) =>
             new(Messages.SetItem(b.Id, m with
             {
@@ -52,6 +57,8 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             new(Messages.SetItem(c.Id, m with { State = QueueState.Corrupt, Reason = c.Reason, NextAttemptAt = null })),
         QueueEvents.BounceQueued q when Messages.TryGetValue(q.Id, out var m) =>
             new(Messages.SetItem(q.Id, m with { Notified = [.. m.NotifiedOf, .. q.Targets.Except(m.NotifiedOf)] })),
+        QueueEvents.SuccessReported s when Messages.TryGetValue(s.Id, out var m) =>
+            new(Messages.SetItem(s.Id, m with { Reported = [.. m.ReportedOf, .. s.Reported.Except(m.ReportedOf)] })),
         QueueEvents.MessageRemoved r => new(Messages.Remove(r.Id)),
         _ => this,
     };
@@ -110,7 +117,52 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
     /// <summary>True when every target of every recipient is delivered or bounced, and every DSN due is queued.</summary>
     public static bool IsComplete(QueuedMessage message, DirectorySnapshot directory) =>
         message.Envelope.Recipients.All(r => directory.TargetsOf(r.Address).Count > 0) && Targets(message, directory).Count == 0
-        && PendingBounces(message, directory).Count == 0;
+        && PendingBounces(message, directory).Count == 0 && PendingSuccesses(message, directory).Count == 0;
+
+    /// <summary>
+    /// The action of the success DSN owed when <paramref name="target"/> is reached by <paramref name="action"/>
+    /// ("delivered", "relayed"), or null: only for a recipient whose NOTIFY has SUCCESS, from a sender that is not
+    /// &lt;&gt;, and not for the members of an alias that expands to several (that recipient is told "expanded" instead,
+    /// RFC 3461 section 6.2.7.3, and the members are not named to the sender).
+    /// </summary>
+    public static string? SuccessNotice(QueuedMessage message, string target, string? action, DirectorySnapshot directory)
+    {
+        if (action is null || message.Envelope.Sender.Length == 0 || !message.Envelope.Recipients.Any(r => r.Notify.HasFlag(DsnNotify.Success)))
+            return null;
+        var origin = AllTargets(message, directory).FirstOrDefault(t => t.Target == target).Recipient ?? target;
+        var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+        return recipient is not null && recipient.Notify.HasFlag(DsnNotify.Success) && directory.TargetsOf(recipient.Address).Count == 1
+            ? action
+            : null;
+    }
+
+    /// <summary>
+    /// What is owed a success DSN not yet queued (RFC 3461 section 4.1, NOTIFY=SUCCESS): each target reached with a
+    /// notice (see <see cref="SuccessNotice"/>), and each recipient with SUCCESS that an alias expands to several targets,
+    /// from the start ("expanded", as Postfix reports an expansion when it makes it). Triples are (what is reported: the
+    /// target, or the expanded recipient; its action; the recipient it came from).
+    /// </summary>
+    public static IReadOnlyList<(string Reported, string Action, EnvelopeRecipient Recipient)> PendingSuccesses(QueuedMessage message,
+        DirectorySnapshot directory)
+    {
+        if (message.Envelope.Sender.Length == 0 || (message.Successes is null && !message.Envelope.Recipients.Any(r => r.Notify.HasFlag(DsnNotify.Success))))
+            return [];
+        var pending = new List<(string, string, EnvelopeRecipient)>();
+        var reported = message.ReportedOf;
+        foreach (var (target, action) in message.SuccessOf)
+        {
+            if (reported.Contains(target))
+                continue;
+            var origin = AllTargets(message, directory).FirstOrDefault(t => t.Target == target).Recipient ?? target;
+            pending.Add((target, action, message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin) ?? new EnvelopeRecipient(target, DsnNotify.Success)));
+        }
+        foreach (var recipient in message.Envelope.Recipients)
+        {
+            if (recipient.Notify.HasFlag(DsnNotify.Success) && !reported.Contains(recipient.Address) && directory.TargetsOf(recipient.Address).Count > 1)
+                pending.Add((recipient.Address, "expanded", recipient));
+        }
+        return pending;
+    }
 
     /// <summary>The protocol a DSN of this engine is queued with; a DSN that bounces goes to the postmaster.</summary>
     public const string BounceProtocol = "bounce";

@@ -225,6 +225,73 @@ public sealed class DeliverySpecs
     }
 
     [Fact]
+    public async Task Notify_success_gets_delivered_relayed_and_expanded_reports_and_goes_on_to_a_next_hop_that_offers_dsn()
+    {
+        var dataDir = Accounts.WithJane("notify-success");
+        var directory = Accounts.DirectoryOf(dataDir);
+        foreach (var user in new[] { "bob@campus.test", "carol@campus.test", "dave@campus.test" })
+            directory.AddUser(user, "", "{LOCKED}", 0);
+        directory.AddAlias("staff@campus.test", ["carol@campus.test", "dave@campus.test", "w@dsn.test"]);
+        await using var plain = new ScriptedSmtpServer();
+        await using var reporting = new ScriptedSmtpServer(extensions: ["PIPELINING", "8BITMIME", "DSN"]);
+        await using var engine = await EngineInstance.StartInAsync(dataDir,
+            $"engine.delivery.transport = {{ \"nodsn.test\" = \"smtp:[127.0.0.1]:{plain.Port}\", \"dsn.test\" = \"smtp:[127.0.0.1]:{reporting.Port}\" }}");
+
+        string id;
+        await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
+        {
+            await smtp.CommandAsync("EHLO campus.test");
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test> ENVID=report-7")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<bob@campus.test> NOTIFY=SUCCESS ORCPT=rfc822;Bob@campus.test")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<staff@campus.test> NOTIFY=SUCCESS,FAILURE")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@nodsn.test> NOTIFY=SUCCESS")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<z@nodsn.test>")).Code);
+            Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+            var reply = await smtp.CommandAsync("From: jane@campus.test\r\nSubject: the report\r\n\r\nbody text\r\n.");
+            Assert.Equal(250, reply.Code);
+            id = reply.Last.Split(' ')[^1];
+        }
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        foreach (var user in new[] { "bob@campus.test", "carol@campus.test", "dave@campus.test" })
+            Assert.Single(await Accounts.WaitForNewAsync(dataDir, user, 1));
+
+        // Every report the message was owed is queued before it is removed; each reaches Jane's Maildir.
+        var notices = engine.Logs.Lines.Where(l => l.StartsWith($"{id}: sender delivery status notification: ", StringComparison.Ordinal))
+            .Select(l => l.Split(' ')[^1]).ToArray();
+        Assert.NotEmpty(notices);
+        foreach (var notice in notices)
+            await engine.Logs.WaitForAsync(l => l == $"{notice}: removed");
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith($"{id}: sender non-delivery notification", StringComparison.Ordinal));
+        var reports = (await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", notices.Length)).Select(f => MimeKit.MimeMessage.Load(f)).ToArray();
+        Assert.Equal(notices.Length, reports.Length);
+        var groups = new Dictionary<string, MimeKit.HeaderList>();
+        foreach (var dsn in reports)
+        {
+            Assert.Equal("Successful Mail Delivery Report", dsn.Subject);
+            var report = Assert.IsType<MimeKit.MultipartReport>(dsn.Body);
+            var status = Assert.Single(report.OfType<MimeKit.MessageDeliveryStatus>());
+            Assert.Equal("report-7", status.StatusGroups[0]["Original-Envelope-Id"]);
+            foreach (var group in status.StatusGroups.Where(g => g.Contains("Final-Recipient")))
+                groups.Add(group["Final-Recipient"]!, group);
+            Assert.Equal("text/rfc822-headers", report[2].ContentType.MimeType); // a success report returns the headers only
+        }
+        // Bob: delivered here. The alias: "expanded", its members not named. x@: relayed to a next hop without DSN. y@: the
+        // next hop has DSN, so NOTIFY went on and it reports. z@ did not ask.
+        Assert.Equal(["rfc822; bob@campus.test", "rfc822; staff@campus.test", "rfc822; x@nodsn.test"], groups.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("delivered", groups["rfc822; bob@campus.test"]["Action"]);
+        Assert.Equal("rfc822; Bob@campus.test", groups["rfc822; bob@campus.test"]["Original-Recipient"]);
+        Assert.Equal("2.0.0", groups["rfc822; bob@campus.test"]["Status"]);
+        Assert.Equal("expanded", groups["rfc822; staff@campus.test"]["Action"]);
+        Assert.Equal("relayed", groups["rfc822; x@nodsn.test"]["Action"]);
+
+        // The next hop with DSN gets NOTIFY as asked, except for the alias's member: SUCCESS is answered here, by "expanded".
+        Assert.Contains("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS", reporting.Commands);
+        Assert.Contains("RCPT TO:<w@dsn.test> NOTIFY=FAILURE", reporting.Commands);
+        Assert.Contains("RCPT TO:<x@nodsn.test>", plain.Commands);
+    }
+
+    [Fact]
     public async Task Deliveries_written_at_once_count_against_the_quota_together()
     {
         var dataDir = Accounts.WithJane("quota-concurrent");

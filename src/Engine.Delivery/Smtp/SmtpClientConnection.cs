@@ -70,6 +70,9 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     /// <summary>Whether the server said yes to STARTTLS (the handshake may still have failed).</summary>
     private bool _handshaking;
 
+    /// <summary>Whether the server's last EHLO reply named this extension (DSN, say).</summary>
+    public bool Offers(string extension) => _extensions.Contains(extension);
+
     /// <summary>When the connection was made (for the reuse time limit).</summary>
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 

@@ -20,7 +20,12 @@ public static class DestinationReplies
     /// <summary>The reply that decided each recipient: 2xx sent, 4xx deferred, 5xx bounced.</summary>
     /// <param name="Setup">Seconds the session's setup took (DNS, connect, greeting, EHLO, STARTTLS; a reset of a kept one): Postfix's delays "c".</param>
     /// <param name="Transmission">Seconds from MAIL to the end of the message's replies: Postfix's delays "d".</param>
-    public sealed record Outcomes(QueueId Id, string Relay, IReadOnlyList<RecipientReply> Recipients, double Setup = 0, double Transmission = 0) : IEngineMessage;
+    /// <param name="NextHopDsn">
+    /// Whether the next hop offered DSN, so that NOTIFY went on with the message; when it did not, a recipient that
+    /// asked for SUCCESS is owed a "relayed" DSN from here.
+    /// </param>
+    public sealed record Outcomes(QueueId Id, string Relay, IReadOnlyList<RecipientReply> Recipients, double Setup = 0, double Transmission = 0,
+        bool NextHopDsn = true) : IEngineMessage;
 }
 
 /// <summary>One recipient's reply, as text fields so that it crosses the cluster as it is.</summary>

@@ -25,7 +25,7 @@ public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef
     IReadOnlyList<string>? Delivered = null, IReadOnlyList<string>? Bounced = null,
     IReadOnlyDictionary<string, string>? BounceReplies = null, IReadOnlyList<string>? Notified = null,
     IReadOnlyDictionary<string, Deferral>? Deferrals = null, DateTimeOffset? NextAttemptAt = null, bool DelayWarned = false,
-    string? Reason = null) : IEngineMessage
+    string? Reason = null, IReadOnlyDictionary<string, string>? Successes = null, IReadOnlyList<string>? Reported = null) : IEngineMessage
 {
     /// <summary>The temporary failures of each target not yet delivered or bounced.</summary>
     [JsonIgnore]
@@ -50,6 +50,14 @@ public sealed record QueuedMessage(QueueId Id, Envelope Envelope, string BlobRef
     /// <summary>Targets that failed for good (5xx, error transport, or expired).</summary>
     [JsonIgnore]
     public IReadOnlyList<string> BouncedTo => Bounced ?? [];
+
+    /// <summary>Targets reached that are owed a success DSN, with its action ("delivered", "relayed").</summary>
+    [JsonIgnore]
+    public IReadOnlyDictionary<string, string> SuccessOf => Successes ?? new Dictionary<string, string>();
+
+    /// <summary>Targets and expanded recipients whose success DSN has been queued.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> ReportedOf => Reported ?? [];
 }
 
 /// <summary>
@@ -144,14 +152,24 @@ public static class QueueEvents
     /// <summary>A message entered the incoming queue (the first record of Postfix's queue file).</summary>
     public sealed record MessageQueued(QueueId Id, Envelope Envelope, string BlobRef, DateTimeOffset At, string? Hold = null) : IEngineMessage;
 
-    /// <summary>The message reached <paramref name="Account"/>: a local mailbox (with its UID) or a remote address (UID 0).</summary>
-    public sealed record RecipientDelivered(QueueId Id, string Account, long Uid, DateTimeOffset At) : IEngineMessage;
+    /// <summary>
+    /// The message reached <paramref name="Account"/>: a local mailbox (with its UID) or a remote address (UID 0).
+    /// <paramref name="Notice"/> is the success DSN's action owed to a recipient whose NOTIFY asked for SUCCESS
+    /// ("delivered", or "relayed" to a next hop that does not offer DSN), null when none is.
+    /// </summary>
+    public sealed record RecipientDelivered(QueueId Id, string Account, long Uid, DateTimeOffset At, string? Notice = null) : IEngineMessage;
 
     /// <summary>The message cannot reach <paramref name="Target"/>; <paramref name="Reply"/> says why (for the DSN).</summary>
     public sealed record RecipientBounced(QueueId Id, string Target, string Reply, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>A DSN for these bounced targets is in the queue (as message <paramref name="Dsn"/>).</summary>
     public sealed record BounceQueued(QueueId Id, IReadOnlyList<string> Targets, QueueId Dsn, DateTimeOffset At) : IEngineMessage;
+
+    /// <summary>
+    /// A success DSN for these (targets delivered or relayed, recipients expanded by an alias) is in the queue as
+    /// message <paramref name="Dsn"/>.
+    /// </summary>
+    public sealed record SuccessReported(QueueId Id, IReadOnlyList<string> Reported, QueueId Dsn, DateTimeOffset At) : IEngineMessage;
 
     /// <summary>
     /// An attempt failed for these targets for now (target → reply); the message waits in the deferred

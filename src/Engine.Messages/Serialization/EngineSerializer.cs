@@ -39,6 +39,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
         (typeof(QueueEvents.MessageRemoved), "qe.removed"),
         (typeof(QueueEvents.RecipientBounced), "qe.bounced"),
         (typeof(QueueEvents.BounceQueued), "qe.bounce-queued"),
+        (typeof(QueueEvents.SuccessReported), "qe.success-reported"),
         (typeof(QueueEvents.MessageDeferred), "qe.deferred"),
         (typeof(QueueEvents.DelayWarned), "qe.delay-warned"),
         (typeof(QueueEvents.MessageHeld), "qe.held"),
@@ -174,6 +175,7 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
 [JsonSerializable(typeof(QueueEvents.MessageRemoved))]
 [JsonSerializable(typeof(QueueEvents.RecipientBounced))]
 [JsonSerializable(typeof(QueueEvents.BounceQueued))]
+[JsonSerializable(typeof(QueueEvents.SuccessReported))]
 [JsonSerializable(typeof(QueueEvents.MessageDeferred))]
 [JsonSerializable(typeof(QueueEvents.DelayWarned))]
 [JsonSerializable(typeof(QueueEvents.MessageHeld))]

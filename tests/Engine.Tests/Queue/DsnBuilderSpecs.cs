@@ -30,7 +30,7 @@ public sealed class DsnBuilderSpecs
     {
         var until = Arrived.AddDays(5);
         var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
-            [new FailedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddHours(4),
+            [new ReportedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddHours(4),
             DsnKind.Delay, until);
 
         Assert.Equal("Delayed Mail (still being retried)", dsn.Subject);
@@ -49,7 +49,7 @@ public sealed class DsnBuilderSpecs
     public void A_failure_returns_the_whole_message_and_says_failed()
     {
         var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
-            [new FailedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddDays(5));
+            [new ReportedRecipient("a@remote.example", null, "4.4.1", "451 4.4.1 connect refused")], Original(), Arrived.AddDays(5));
 
         Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
         var report = Assert.IsType<MultipartReport>(dsn.Body);
@@ -64,9 +64,30 @@ public sealed class DsnBuilderSpecs
     public void An_original_over_the_size_limit_is_returned_as_its_headers()
     {
         var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
-            [new FailedRecipient("a@remote.example", null, "5.1.1", "550 5.1.1 no")], Original(), Arrived, sizeLimit: 20, to: "postmaster@mx.example");
+            [new ReportedRecipient("a@remote.example", null, "5.1.1", "550 5.1.1 no")], Original(), Arrived, sizeLimit: 20, to: "postmaster@mx.example");
         var report = Assert.IsType<MultipartReport>(dsn.Body);
         Assert.Equal("text/rfc822-headers", Assert.IsType<MimePart>(report[2]).ContentType.MimeType);
         Assert.Equal("postmaster@mx.example", dsn.To.Mailboxes.Single().Address);
+    }
+
+    [Fact]
+    public void A_success_report_says_each_recipient_s_action_and_returns_only_the_headers_even_for_ret_full()
+    {
+        var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,
+        [
+            new ReportedRecipient("a@remote.example", "A@remote.example", "2.0.0", "250 2.0.0 relayed", Action: "relayed"),
+            new ReportedRecipient("list@example.org", null, "2.0.0", "250 2.0.0 alias expanded", Action: "expanded"),
+            new ReportedRecipient("bob@example.org", null, "2.0.0", "250 2.0.0 delivered to mailbox"),
+        ], Original(), Arrived, DsnKind.Success);
+
+        Assert.Equal("Successful Mail Delivery Report", dsn.Subject);
+        Assert.EndsWith(".success@mx.example", dsn.MessageId, StringComparison.Ordinal);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        var groups = Assert.IsType<MessageDeliveryStatus>(report[1]).StatusGroups.Where(g => g.Contains("Final-Recipient")).ToArray();
+        Assert.Equal(["relayed", "expanded", "delivered"], groups.Select(g => g["Action"]));
+        Assert.All(groups, g => Assert.Equal("2.0.0", g["Status"]));
+        Assert.Equal("rfc822; A@remote.example", groups[0]["Original-Recipient"]);
+        Assert.Equal(DsnReturn.Full, Envelope.Ret);
+        Assert.Equal("text/rfc822-headers", report[2].ContentType.MimeType); // RET=FULL is for "failed" DSNs (RFC 3461 4.3)
     }
 }

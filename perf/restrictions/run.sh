@@ -77,7 +77,7 @@ DNS_PID=$!
 sleep 0.5
 kill -0 "$DNS_PID" 2>/dev/null || die "dnsmasq did not start: $(cat "$WORK/dnsmasq.log")"
 
-COMMON=(--set "engine.smtp.mynetworks=[]" --set 'engine.smtp.mydestination=["local.test"]' --set "engine.delivery.dns-servers=[\"127.0.0.1:$DNS_PORT\"]")
+COMMON=(--set "engine.smtp.mynetworks=[]" --set 'engine.smtp.mydestination=["local.test"]' --set 'engine.smtp.local-recipients=["*"]' --set "engine.delivery.dns-servers=[\"127.0.0.1:$DNS_PORT\"]")
 ON=(
   --set 'engine.smtp.restrictions.client=["reject_rbl_client zen.test", "reject_rbl_client bl.test"]'
   --set 'engine.smtp.restrictions.helo=[reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname]'

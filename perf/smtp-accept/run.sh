@@ -149,7 +149,9 @@ if [[ $SKIP_ENGINE != 1 ]]; then
   mkdir -p "$ENGINE_DATA"
   # The same rule as Postfix's listener: every client's mail is held, none is delivered.
   echo "127.0.0.0/8 HOLD" > "$WORK/hold.cidr"
-  start_engine --set "engine.smtp.restrictions.client=[\"check_client_access cidr:$WORK/hold.cidr\"]"
+  # As Postfix's smtpd_reject_unlisted_recipient=no: any local part of localhost is accepted.
+  start_engine --set "engine.smtp.restrictions.client=[\"check_client_access cidr:$WORK/hold.cidr\"]" \
+    --set 'engine.smtp.local-recipients=["*"]'
 
   settle_caches
   if (( WARMUP > 0 )); then log "engine: warm-up, $WARMUP messages"; send_load "$ENGINE_PORT" "$WORK/engine-warmup.err" "$WARMUP"; fi

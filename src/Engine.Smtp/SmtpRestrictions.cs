@@ -55,7 +55,9 @@ public static class SmtpRestrictions
         if (!recipient.Any(w => w.ToLowerInvariant() is "reject_unauth_destination" or "defer_unauth_destination" or "reject" or "defer" or "defer_if_permit"))
             throw new ConfigurationException("engine.smtp.restrictions.recipient: it must refuse relaying (reject_unauth_destination, or reject, defer or "
                 + "defer_if_permit): without one, this node would relay for anyone");
-        var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns);
+        var locals = config.GetStringList("engine.smtp.local-recipients", ["postmaster"]);
+        var site = new Site(settings.Hostname, settings.IsMyNetwork, settings.IsLocalDomain, directory, dns,
+            locals.Contains("*") ? null : locals.ToHashSet(StringComparer.OrdinalIgnoreCase));
         return new Restrictions(site, lists, config.GetBoolean("engine.smtp.reject-unlisted-recipient", true), factory.ClientZones, factory.NeedsClientName)
         {
             Content = ContentChecksOf(config),

@@ -67,11 +67,17 @@ public sealed class DirectorySpecs
         Assert.Equal(["bob@campus.test", "jane@campus.test"], list.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]));
         Assert.DoesNotContain("s3cret", list.Output);
 
-        await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.directory.refresh = 1s");
+        // The default local-recipients (the harness accepts any local part of mx.test): no system accounts here.
+        await using var engine = await EngineInstance.StartInAsync(dataDir, "engine.directory.refresh = 1s", "engine.smtp.local-recipients = [postmaster]");
         await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
         {
             await smtp.CommandAsync("EHLO client.test");
             await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+            // A mydestination domain the directory does not hold has postmaster only (Postfix's local recipient table).
+            var system = await smtp.CommandAsync("RCPT TO:<root@mx.test>");
+            Assert.Equal("550 5.1.1 <root@mx.test>: Recipient address rejected: User unknown in local recipient table", system.Last);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<postmaster@mx.test>")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<Postmaster>")).Code); // RFC 5321 section 4.5.1
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<jane@campus.test>")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<Jane+news@CAMPUS.test>")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<staff@campus.test>")).Code);

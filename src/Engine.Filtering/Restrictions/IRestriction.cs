@@ -6,8 +6,12 @@ using Engine.Storage.Accounts;
 namespace Engine.Filtering.Restrictions;
 
 /// <summary>What the node knows of itself that restrictions ask: its networks, its domains, its directory.</summary>
+/// <param name="LocalRecipients">
+/// The local parts that exist in a mydestination domain the directory does not hold (Postfix's local_recipient_maps;
+/// engine.smtp.local-recipients); null when any does (Postfix's empty local_recipient_maps).
+/// </param>
 public sealed record Site(string Hostname, Func<IPAddress, bool> IsMyNetwork, Func<string, bool> IsMyDestination, IRecipientDirectory Directory,
-    DnsLookup? Dns = null)
+    DnsLookup? Dns = null, IReadOnlySet<string>? LocalRecipients = null)
 {
     /// <summary>The resolver, for checks that cannot work without one (the factory refuses them when there is none).</summary>
     public DnsLookup Resolver => Dns ?? throw new InvalidOperationException("no DNS resolver configured");

@@ -105,6 +105,8 @@ public sealed class EngineInstance : IAsyncDisposable
             // Most tests log in over plain loopback; TlsSpecs checks the default (off).
             "engine.auth.plaintext-on-loopback = on",
             "engine.smtp.mydestination = [\"mx.test\", \"local.test\"]",
+            // Most tests send to any address of mx.test; OpenRelaySpecs checks the default (postmaster only).
+            "engine.smtp.local-recipients = [\"*\"]",
             // Tests never ask the system resolver: a closed loopback port answers at once.
             "engine.delivery.dns-servers = [\"127.0.0.1:9\"]", "engine.delivery.dns-timeout = 1s",
         };

@@ -40,6 +40,7 @@ public sealed class EngineProcess : IAsyncDisposable
         "engine.web.listen = []", // a test that wants the admin API asks for port 0 and reads it from the log
         "engine.auth.plaintext-on-loopback = on",
         "engine.smtp.mydestination = [\"mx.test\"]",
+        "engine.smtp.local-recipients = [\"*\"]", // as EngineInstance's
         "engine.delivery.dns-servers = [\"127.0.0.1:9\"]",
     ];
 

@@ -93,6 +93,20 @@ public sealed class RestrictionSpecs
             Reply(Lists("reject_unlisted_recipient", unlisted: false), Stranger with { Recipient = new EmailAddress("nobody", "campus.test") }));
     }
 
+    [Fact]
+    public void A_mydestination_address_the_directory_does_not_hold_is_refused_unless_its_local_part_is_listed()
+    {
+        var factory = new RestrictionFactory();
+        Restrictions With(IReadOnlySet<string>? locals) => new(Site with { LocalRecipients = locals },
+            new Dictionary<SmtpStage, RestrictionList> { [SmtpStage.Recipient] = factory.Parse("recipient", [Relay]) });
+        var postmasterOnly = With(new HashSet<string>(["postmaster"], StringComparer.OrdinalIgnoreCase));
+        Assert.Equal("550 5.1.1 <nobody@mx.campus.test>: Recipient address rejected: User unknown in local recipient table",
+            Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("nobody", "mx.campus.test") }));
+        Assert.Null(Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("Postmaster", "mx.campus.test") }));
+        Assert.Null(Reply(postmasterOnly, Stranger)); // a directory domain answers for itself
+        Assert.Null(Reply(With(null), Stranger with { Recipient = new EmailAddress("nobody", "mx.campus.test") })); // ["*"]
+    }
+
     [Theory]
     [InlineData("reject", "554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied", "", "")]
     [InlineData("defer", "450 4.3.2 <unknown[192.0.2.7]>: Client host rejected: Try again later", "", "")]

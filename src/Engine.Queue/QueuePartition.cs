@@ -178,6 +178,9 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 Apply(message);
                 _eventsSinceSnapshot++;
                 break;
+            case UnreadableEvent bad:
+                OnUnreadable(bad);
+                break;
             case RecoveryCompleted:
                 _log.Info("{0}: recovered {1} messages", PersistenceId, _state.Messages.Count);
                 Self.Tell(DispatchAll.Instance);
@@ -832,12 +835,11 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         }
     }
 
-    /// <summary>False (and the message moved to the corrupt queue) when its body is gone.</summary>
+    /// <summary>False (and the message moved to the corrupt queue) when its body is gone, cut short, or cannot be read.</summary>
     private bool Readable(QueuedMessage message)
     {
-        if (_blobs.Exists(message.BlobRef))
+        if (DamageOf(message.BlobRef) is not { } reason)
             return true;
-        var reason = $"body {message.BlobRef} is missing";
         if (message.State != QueueState.Corrupt)
         {
             QueueLog.Corrupt(_maillog, message.Id.Value, reason);
@@ -849,6 +851,49 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             });
         }
         return false;
+    }
+
+    /// <summary>
+    /// Why a body cannot be delivered, or null when it can: missing, cut short (a spool record whose last octet is not
+    /// there: a truncated segment), or an error reading it. Asked when a message is tried again, not on its first
+    /// dispatch: a failed read there defers it, and the retry finds the damage.
+    /// </summary>
+    private string? DamageOf(string blobRef)
+    {
+        try
+        {
+            if (!_blobs.Exists(blobRef))
+                return $"body {blobRef} is missing";
+            using var body = _blobs.OpenRead(blobRef);
+            if (body.CanSeek && body.Length > 0)
+            {
+                body.Seek(-1, SeekOrigin.End);
+                if (body.ReadByte() < 0)
+                    return $"body {blobRef} is cut short: fewer than its {body.Length} octets are in the spool";
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return $"body {blobRef} cannot be read: {e.Message}";
+        }
+    }
+
+    /// <summary>
+    /// A journal record of this partition that cannot be decoded (see <see cref="UnreadableEvent"/>): logged, and skipped,
+    /// so that the partition and every other message of it recover. A message's first record (qe.queued) whose id and
+    /// body can still be made out stands in the corrupt queue, its body kept, for an operator to look at and delete;
+    /// a lost later record means at most a second attempt (at least once, never lost).
+    /// </summary>
+    private void OnUnreadable(UnreadableEvent bad)
+    {
+        _log.Error("{0}: a journal record ({1}) cannot be read and is skipped: {2}", PersistenceId, bad.Manifest, bad.Reason);
+        if (bad.Manifest != "qe.queued" || UnreadableEvent.Field(bad.Text, "Id") is not { } text || !QueueId.TryParse(text, out var id)
+            || UnreadableEvent.Field(bad.Text, "BlobRef") is not { } blobRef || _state.Contains(id))
+            return;
+        var reason = $"its journal record cannot be read ({bad.Reason})";
+        _state = _state.WithUnreadable(id, blobRef, reason);
+        QueueLog.Corrupt(_maillog, id.Value, reason);
     }
 
     private void OnHold(QueueCommands.Hold hold)
@@ -919,7 +964,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void OnRequeue(QueueCommands.Requeue requeue)
     {
-        if (!_state.Messages.TryGetValue(requeue.Id, out var message) || _active.Contains(message.Id))
+        // A message known only from a damaged record has no recipients: requeued, it would count as delivered and go.
+        if (!_state.Messages.TryGetValue(requeue.Id, out var message) || _active.Contains(message.Id) || message.Envelope.Recipients.Count == 0)
         {
             Sender.Tell(new QueueReplies.Changed(requeue.Partition, 0));
             return;

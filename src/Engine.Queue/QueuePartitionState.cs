@@ -63,6 +63,15 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         _ => this,
     };
 
+    /// <summary>
+    /// A message known only by its id and body, whose first journal record could not be read: in the corrupt queue, with no
+    /// recipients (nothing can be sent), arrived when its id says, so that operators see it, and the spool keeps its body.
+    /// </summary>
+    public QueuePartitionState WithUnreadable(QueueId id, string blobRef, string reason) =>
+        new(Messages.SetItem(id, new QueuedMessage(id, new Envelope("", [], BodyType.SevenBit, false, DsnReturn.Unspecified, null,
+            new ClientInfo("unknown", "unknown", "unknown", "unknown"), id.Time, 0), blobRef, QueueState.Corrupt)
+        { Reason = reason }));
+
     private static IReadOnlyDictionary<string, Deferral>? Without(QueuedMessage m, string target) =>
         m.Deferrals is { } d && d.ContainsKey(target)
             ? d.Where(x => x.Key != target).ToDictionary() is { Count: > 0 } left ? left : null

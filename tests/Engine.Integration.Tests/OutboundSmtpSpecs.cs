@@ -91,6 +91,31 @@ public sealed class OutboundSmtpSpecs
     }
 
     [Fact]
+    public async Task With_pipelining_mail_rcpt_and_data_go_together_and_without_it_each_command_waits_for_its_reply()
+    {
+        await using var pipelining = new ScriptedSmtpServer(extensions: ["PIPELINING", "8BITMIME"]);
+        await using var lockstep = new ScriptedSmtpServer(extensions: ["8BITMIME"]);
+        var body = Encoding.UTF8.GetBytes("Subject: grouped\r\n\r\nbody\r\n");
+        var envelope = EnvelopeFor(body.Length, new EnvelopeRecipient("bob@mx.test", DsnNotify.Unspecified),
+            new EnvelopeRecipient("ann@mx.test", DsnNotify.Unspecified));
+        foreach (var server in new[] { pipelining, lockstep })
+        {
+            var outcomes = await OutboundSmtp.SendAsync(new IPEndPoint(IPAddress.Loopback, server.Port), "relay.test", envelope,
+                () => new MemoryStream(body), SmtpClientTimeouts.Default, TestContext.Current.CancellationToken);
+            Assert.All(outcomes, o => Assert.Equal(250, o.Reply.Code));
+            Assert.Single(server.Messages);
+        }
+
+        // RFC 2920: MAIL and each RCPT were read with the rest of the group behind them; DATA ends the group (its 354 comes first).
+        string[] Verbs(ScriptedSmtpServer s, bool waiting) =>
+            s.Arrivals.Where(a => a.MoreWaiting == waiting).Select(a => a.Command.Split(' ')[0]).ToArray();
+        Assert.Equal(["MAIL", "RCPT", "RCPT"], Verbs(pipelining, true));
+        Assert.Contains("DATA", Verbs(pipelining, false));
+        Assert.Empty(Verbs(lockstep, true)); // no PIPELINING offered: one command, one reply, in turn
+        Assert.Equal(["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], Verbs(lockstep, false).Take(5));
+    }
+
+    [Fact]
     public async Task With_chunking_the_message_goes_as_one_BDAT_in_the_write_that_carries_MAIL_and_RCPT()
     {
         await using var server = new ScriptedSmtpServer(extensions: ["PIPELINING", "CHUNKING", "8BITMIME", "SIZE 10240000"]);

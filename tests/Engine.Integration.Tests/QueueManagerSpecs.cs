@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using Akka.Actor;
 using Engine.Integration.Tests.Support;
@@ -183,6 +184,64 @@ public sealed class QueueManagerSpecs
         await WaitForAsync(engine, next, m => m.State == QueueState.Deferred); // journaled after the log line
         Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Flush(p))); // the deferred one; never the corrupt one
         Assert.Equal(QueueState.Corrupt, (await engine.QueuedAsync(id)).State);
+    }
+
+    [Fact]
+    public async Task A_damaged_journal_record_and_a_body_cut_short_go_to_the_corrupt_queue_and_the_partition_recovers_the_rest()
+    {
+        var dataDir = TempDir.Create("corrupt-records");
+        var port = Loopback.FreePort();
+        string[] settings = [$"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.partitions = 1",
+            "engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s"];
+        string damaged, healthy, cut;
+        string damagedBody, cutBody;
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
+        {
+            damaged = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: one\r\n\r\nfirst", "a@later.test");
+            healthy = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: two\r\n\r\nsecond", "b@later.test");
+            cut = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: three\r\n\r\n" + string.Join("\r\n", Enumerable.Repeat(new string('x', 78), 50)), "c@later.test");
+            damagedBody = (await WaitForAsync(engine, damaged, m => m.State == QueueState.Deferred)).BlobRef;
+            await WaitForAsync(engine, healthy, m => m.State == QueueState.Deferred);
+            cutBody = (await WaitForAsync(engine, cut, m => m.State == QueueState.Deferred)).BlobRef;
+        }
+
+        // The first message's qe.queued row no longer decodes; the third's body, the last record of its spool segment,
+        // loses its second half (a disk that lost writes).
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "engine.db")}"))
+        {
+            connection.Open();
+            using var update = connection.CreateCommand();
+            update.CommandText = "UPDATE journal SET message = CAST(replace(CAST(message AS TEXT), '\"Recipients\":[', '\"Recipients\":[[[') AS BLOB) "
+                                 + "WHERE manifest = 'qe.queued' AND instr(CAST(message AS TEXT), $id) > 0";
+            update.Parameters.AddWithValue("$id", damaged);
+            Assert.Equal(1, update.ExecuteNonQuery());
+        }
+        Assert.StartsWith("seg/", cutBody, StringComparison.Ordinal);
+        var parts = cutBody.Split('/');
+        var segment = Assert.Single(Directory.GetFiles(Path.Combine(dataDir, "spool"), parts[1], SearchOption.AllDirectories));
+        var end = long.Parse(parts[2], CultureInfo.InvariantCulture) + 24 + int.Parse(parts[3], CultureInfo.InvariantCulture);
+        Assert.True(new FileInfo(segment).Length >= end);
+        using (var file = File.OpenHandle(segment, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            RandomAccess.SetLength(file, end - 2000);
+
+        await using var restarted = await EngineInstance.StartInAsync(dataDir, settings);
+        var first = await WaitForAsync(restarted, damaged, m => m.State == QueueState.Corrupt);
+        Assert.Contains("journal record cannot be read", first.Reason, StringComparison.Ordinal);
+        Assert.Equal(damagedBody, first.BlobRef);
+        Assert.True(restarted.Services.GetRequiredService<IBlobStore>().Exists(damagedBody)); // kept for the operator
+        var third = await WaitForAsync(restarted, cut, m => m.State == QueueState.Corrupt);
+        Assert.Contains("cut short", third.Reason, StringComparison.Ordinal);
+        await restarted.Logs.WaitForAsync(l => l.StartsWith($"{cut}: corrupt, moved to the corrupt queue: body {cutBody} is cut short", StringComparison.Ordinal));
+
+        // The partition recovered everything else: the healthy message is tried again, and new mail is queued.
+        await restarted.Logs.WaitForAsync(l => IsDeferredAttempt(l, healthy, "b@later.test"));
+        var next = await RawSmtp.SendMessageAsync(restarted.Port, "alice@client.test", "Subject: four\r\n\r\nfourth", "d@later.test");
+        await restarted.Logs.WaitForAsync(l => IsDeferredAttempt(l, next, "d@later.test"));
+        Assert.Equal(QueueState.Deferred, (await restarted.QueuedAsync(healthy)).State);
+        // Requeued, the stand-in would count as delivered and go: refused. Deleted, it goes with its body.
+        Assert.Equal(0, await restarted.QueueCommandAsync(p => new QueueCommands.Requeue(p, Engine.Primitives.QueueId.Parse(damaged)), restarted.PartitionOf(damaged)));
+        Assert.Equal(1, await restarted.QueueCommandAsync(p => new QueueCommands.Delete(p, Engine.Primitives.QueueId.Parse(damaged)), restarted.PartitionOf(damaged)));
+        await restarted.Logs.WaitForAsync(l => l == $"{damaged}: removed");
     }
 
     [Fact]

@@ -206,6 +206,36 @@ public sealed class RemoteDeliverySpecs
     }
 
     [Fact]
+    public async Task A_domain_with_no_mx_and_only_an_aaaa_record_is_reached_over_ipv6()
+    {
+        int port;
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(IPAddress.IPv6Loopback, 0);
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            Assert.Skip($"no IPv6 loopback here: {e.Message}");
+            return;
+        }
+        // RFC 5321 section 5.1: no MX, so the domain itself is the exchanger; it has an AAAA record and no A record.
+        using var dns = await DnsServer.StartAsync("--host-record=six.test,::1");
+        await using var receiver = await EngineInstance.StartAsync($"engine.smtp.listen = [\"[::1]:{port}\"]", "engine.smtp.mydestination = [\"six.test\"]");
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.dns-servers = [\"127.0.0.1:{dns.Port}\"]",
+            $"engine.delivery.smtp-port = {port}");
+
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: six\r\n\r\nover IPv6", "bob@six.test");
+
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@six.test>, relay=six.test[::1]:{port}", StringComparison.Ordinal)
+                                            && l.Contains("status=sent", StringComparison.Ordinal));
+        var received = Assert.Single(await receiver.QueueAsync());
+        Assert.Equal("bob@six.test", Assert.Single(received.Envelope.Recipients).Address);
+        Assert.Equal("::1", received.Envelope.Client.Address);
+    }
+
+    [Fact]
     public async Task A_dsn_that_bounces_goes_to_the_postmaster_once_and_that_copy_never_bounces()
     {
         var dataDir = Accounts.WithJane("double-bounce");

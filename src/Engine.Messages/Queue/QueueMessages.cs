@@ -197,6 +197,18 @@ public static class QueueEvents
     public sealed record MessageRemoved(QueueId Id, DateTimeOffset At) : IEngineMessage;
 }
 
+/// <summary>
+/// What the serializer gives for a queue event (manifest "qe.*") that it cannot decode (a damaged journal row): the
+/// manifest, why, and the record's text as far as it is UTF-8, so that recovery can skip it instead of failing the
+/// partition. Never written: it is not an <see cref="IEngineMessage"/>.
+/// </summary>
+public sealed record UnreadableEvent(string Manifest, string Reason, string Text)
+{
+    /// <summary>The string value of a top-level JSON field as it appears in the damaged text ("Id", "BlobRef"), or null.</summary>
+    public static string? Field(string text, string name) =>
+        System.Text.RegularExpressions.Regex.Match(text, $"\"{name}\"\\s*:\\s*\"([^\"\\\\]+)\"") is { Success: true } m ? m.Groups[1].Value : null;
+}
+
 /// <summary>A partition's whole state, so recovery reads a snapshot and the events after it.</summary>
 /// <param name="Done">The latest messages that left the partition, so that a late repeat of one is not queued again.</param>
 public sealed record QueueSnapshot(IReadOnlyList<QueuedMessage> Messages, IReadOnlyList<QueueId>? Done = null) : IEngineMessage;

@@ -146,10 +146,26 @@ public sealed class EngineSerializer(ExtendedActorSystem system) : SerializerWit
     public override byte[] ToBinary(object obj) =>
         JsonSerializer.SerializeToUtf8Bytes(obj, ByType[obj.GetType()].Info);
 
-    public override object FromBinary(byte[] bytes, string manifest) =>
-        ByManifest.TryGetValue(manifest, out var info)
-            ? JsonSerializer.Deserialize(bytes, info) ?? throw new SerializationException($"Null payload for {manifest}")
-            : throw new SerializationException($"Unknown manifest '{manifest}'");
+    /// <summary>
+    /// The message or event the bytes hold. A queue event (manifest "qe.*") that does not decode comes back as an
+    /// <see cref="UnreadableEvent"/>, for the partition's recovery to skip (one damaged row must not stop every
+    /// message of the partition); anything else that does not decode (a snapshot, a message between nodes) throws.
+    /// </summary>
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        if (!ByManifest.TryGetValue(manifest, out var info))
+            throw new SerializationException($"Unknown manifest '{manifest}'");
+        try
+        {
+            return JsonSerializer.Deserialize(bytes, info) ?? throw new SerializationException($"Null payload for {manifest}");
+        }
+        catch (Exception e) when (manifest.StartsWith("qe.", StringComparison.Ordinal) && e is JsonException or SerializationException
+                                      or NotSupportedException or InvalidOperationException or FormatException or ArgumentException)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 64 * 1024));
+            return new UnreadableEvent(manifest, e.Message, text);
+        }
+    }
 }
 
 [JsonSourceGenerationOptions(

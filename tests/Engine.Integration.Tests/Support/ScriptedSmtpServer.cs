@@ -27,6 +27,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _seen = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<Received> _messages = new();
     private readonly ConcurrentQueue<string> _commands = new();
+    private readonly ConcurrentQueue<(string Command, bool MoreWaiting)> _arrivals = new();
     private readonly List<Task> _sessions = [];
     private readonly Task _accepting;
     private int _connections;
@@ -58,6 +59,12 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     public int PeakConcurrentConnections => _peak;
     public IReadOnlyCollection<Received> Messages => _messages;
     public IReadOnlyCollection<string> Commands => _commands;
+
+    /// <summary>
+    /// Each command with whether more of the client's octets were already waiting when it was read, before its reply
+    /// was sent: true only for a client that pipelines (RFC 2920). Without TLS (with it, always false).
+    /// </summary>
+    public IReadOnlyCollection<(string Command, bool MoreWaiting)> Arrivals => _arrivals;
 
     private async Task AcceptAsync()
     {
@@ -99,6 +106,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
             while (await reader.ReadLineAsync(_stop.Token) is { } line)
             {
                 _commands.Enqueue(line);
+                _arrivals.Enqueue((line, !tls && socket.Available > 0));
                 var verb = line.Split(' ', 2)[0].ToUpperInvariant();
                 string reply;
                 switch (verb)

@@ -197,6 +197,21 @@ public sealed class SerializerSpecs : IDisposable
     }
 
     [Fact]
+    public void A_queue_event_that_does_not_decode_comes_back_unreadable_and_a_snapshot_that_does_not_throws()
+    {
+        var serializer = new EngineSerializer((ExtendedActorSystem)_system);
+        const string damaged = "{\"Id\":\"01M8GNQTR71X5XT3\",\"Envelope\":{\"Sender\":\"a@b.example\",\"Recipients\":[[[,\"BlobRef\":\"seg/x/0/10\"";
+        var bad = Assert.IsType<UnreadableEvent>(serializer.FromBinary(Encoding.UTF8.GetBytes(damaged), "qe.queued"));
+        Assert.Equal("qe.queued", bad.Manifest);
+        Assert.Equal("01M8GNQTR71X5XT3", UnreadableEvent.Field(bad.Text, "Id"));
+        Assert.Equal("seg/x/0/10", UnreadableEvent.Field(bad.Text, "BlobRef"));
+        Assert.Null(UnreadableEvent.Field(bad.Text, "Hold"));
+        Assert.IsType<UnreadableEvent>(serializer.FromBinary([0xFF, 0x00, 0x7B], "qe.delivered"));
+        Assert.ThrowsAny<Exception>(() => serializer.FromBinary(Encoding.UTF8.GetBytes("{\"Messages\":[[["), "qs.snapshot"));
+        Assert.ThrowsAny<Exception>(() => serializer.FromBinary(Encoding.UTF8.GetBytes("{\"Key\":"), "me.appended"));
+    }
+
+    [Fact]
     public void Serializer_should_refuse_unknown_manifests()
     {
         var serializer = new EngineSerializer((ExtendedActorSystem)_system);

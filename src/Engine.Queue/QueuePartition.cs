@@ -119,6 +119,12 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private readonly int _partition;
 
+    // Journal records this incarnation could not read (see OnUnreadable). While there are any, no snapshot is taken, so
+    // that the next start reads them again (once the code or the row is fixed, the messages come back whole); and while
+    // one was a message's first record with no id or body to be read out of it, no body of this partition is swept.
+    private int _unreadable;
+    private bool _unplaced;
+
     protected override void PreStart()
     {
         base.PreStart();
@@ -183,6 +189,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 break;
             case RecoveryCompleted:
                 _log.Info("{0}: recovered {1} messages", PersistenceId, _state.Messages.Count);
+                if (_unreadable > 0)
+                    _log.Error("{0}: {1} journal records could not be read; no snapshot is taken until a start reads them all", PersistenceId, _unreadable);
                 Self.Tell(DispatchAll.Instance);
                 var every = TimeSpan.FromTicks(Math.Min(_settings.DeliveryAnswerTimeout.Ticks / 2, TimeSpan.FromMinutes(1).Ticks));
                 Timers.StartPeriodicTimer(SweepInFlight.Instance, SweepInFlight.Instance, every);
@@ -341,7 +349,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
                 // A body is in use while a message of this partition refers to it, or while its enqueue is being written.
                 var inUse = _state.Messages.Values.Select(m => m.BlobRef).Concat(_writing.Concat(_waiting).Select(w => w.Event.BlobRef))
                     .ToHashSet(StringComparer.Ordinal);
-                Sender.Tell(new QueueReplies.BodiesInUse(find.Partition, find.Bodies.Where(b => inUse.Contains(b.BlobRef)).ToArray()));
+                Sender.Tell(new QueueReplies.BodiesInUse(find.Partition, _unplaced ? find.Bodies : find.Bodies.Where(b => inUse.Contains(b.BlobRef)).ToArray()));
                 break;
             case SaveSnapshotSuccess success:
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
@@ -458,7 +466,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     /// </summary>
     private void Dispatch(QueuedMessage message)
     {
-        if (message.State is QueueState.Hold or QueueState.Corrupt)
+        if (message.State is QueueState.Hold or QueueState.Corrupt || QueuePartitionState.IsStandIn(message))
             return;
         Timers.Cancel(message.Id);
         _active.Add(message.Id);
@@ -829,17 +837,32 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
             if (message.State is QueueState.Hold or QueueState.Corrupt)
                 continue;
             if (message.NextAttemptAt is { } at && at > now)
+            {
                 Timers.StartSingleTimer(message.Id, new Retry(message.Id), at - now);
+                StartNotice(message); // a DSN owed before the restart goes now, not at the next attempt
+            }
             else if (Readable(message))
                 Dispatch(message);
         }
     }
 
-    /// <summary>False (and the message moved to the corrupt queue) when its body is gone, cut short, or cannot be read.</summary>
+    /// <summary>
+    /// False (and the message moved to the corrupt queue) when its body is gone or cut short; false too, without a move,
+    /// when the body cannot be read now (an I/O or database error may pass): the message is tried again after
+    /// minimal-backoff, with no attempt counted.
+    /// </summary>
     private bool Readable(QueuedMessage message)
     {
-        if (DamageOf(message.BlobRef) is not { } reason)
+        var (reason, lasting) = DamageOf(message.BlobRef);
+        if (reason is null)
             return true;
+        if (!lasting)
+        {
+            _log.Warning("{0}: {1}: {2}; tried again later", PersistenceId, message.Id, reason);
+            _active.Remove(message.Id);
+            RetryLater(message.Id);
+            return false;
+        }
         if (message.State != QueueState.Corrupt)
         {
             QueueLog.Corrupt(_maillog, message.Id.Value, reason);
@@ -854,28 +877,32 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// Why a body cannot be delivered, or null when it can: missing, cut short (a spool record whose last octet is not
-    /// there: a truncated segment), or an error reading it. Asked when a message is tried again, not on its first
-    /// dispatch: a failed read there defers it, and the retry finds the damage.
+    /// Why a body cannot be delivered, or null when it can, and whether that lasts: missing, or cut short (a spool record
+    /// whose last octet is not there: a truncated segment), for good; an error reading it, perhaps for now. Asked when a
+    /// message is tried again, not on its first dispatch: a failed read there defers it, and the retry finds the damage.
     /// </summary>
-    private string? DamageOf(string blobRef)
+    private (string? Reason, bool Lasting) DamageOf(string blobRef)
     {
         try
         {
             if (!_blobs.Exists(blobRef))
-                return $"body {blobRef} is missing";
+                return ($"body {blobRef} is missing", true);
             using var body = _blobs.OpenRead(blobRef);
             if (body.CanSeek && body.Length > 0)
             {
                 body.Seek(-1, SeekOrigin.End);
                 if (body.ReadByte() < 0)
-                    return $"body {blobRef} is cut short: fewer than its {body.Length} octets are in the spool";
+                    return ($"body {blobRef} is cut short: fewer than its {body.Length} octets are in the spool", true);
             }
-            return null;
+            return (null, false);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return $"body {blobRef} cannot be read: {e.Message}";
+            return ($"body {blobRef} cannot be read now: {e.Message}", false);
+        }
+        catch (ArgumentException e)
+        {
+            return ($"body reference {blobRef} is not one of this spool: {e.Message}", true);
         }
     }
 
@@ -888,8 +915,16 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private void OnUnreadable(UnreadableEvent bad)
     {
         _log.Error("{0}: a journal record ({1}) cannot be read and is skipped: {2}", PersistenceId, bad.Manifest, bad.Reason);
-        if (bad.Manifest != "qe.queued" || UnreadableEvent.Field(bad.Text, "Id") is not { } text || !QueueId.TryParse(text, out var id)
-            || UnreadableEvent.Field(bad.Text, "BlobRef") is not { } blobRef || _state.Contains(id))
+        _unreadable++;
+        if (bad.Manifest != "qe.queued")
+            return;
+        if (UnreadableEvent.Field(bad.Text, "Id") is not { } text || !QueueId.TryParse(text, out var id)
+            || UnreadableEvent.Field(bad.Text, "BlobRef") is not { } blobRef)
+        {
+            _unplaced = true; // a body somewhere in the spool may be its: the sweep must not take any body of this partition
+            return;
+        }
+        if (_state.Contains(id))
             return;
         var reason = $"its journal record cannot be read ({bad.Reason})";
         _state = _state.WithUnreadable(id, blobRef, reason);
@@ -898,7 +933,8 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void OnHold(QueueCommands.Hold hold)
     {
-        if (!_state.Messages.TryGetValue(hold.Id, out var message) || message.State is QueueState.Hold or QueueState.Corrupt)
+        if (!_state.Messages.TryGetValue(hold.Id, out var message) || message.State is QueueState.Hold or QueueState.Corrupt
+            || QueuePartitionState.IsStandIn(message))
         {
             Sender.Tell(new QueueReplies.Changed(hold.Partition, 0));
             return;
@@ -916,7 +952,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void OnRelease(QueueCommands.Release release)
     {
-        if (!_state.Messages.TryGetValue(release.Id, out var message) || message.State != QueueState.Hold)
+        if (!_state.Messages.TryGetValue(release.Id, out var message) || message.State != QueueState.Hold || QueuePartitionState.IsStandIn(message))
         {
             Sender.Tell(new QueueReplies.Changed(release.Partition, 0));
             return;
@@ -965,7 +1001,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
     private void OnRequeue(QueueCommands.Requeue requeue)
     {
         // A message known only from a damaged record has no recipients: requeued, it would count as delivered and go.
-        if (!_state.Messages.TryGetValue(requeue.Id, out var message) || _active.Contains(message.Id) || message.Envelope.Recipients.Count == 0)
+        if (!_state.Messages.TryGetValue(requeue.Id, out var message) || _active.Contains(message.Id) || QueuePartitionState.IsStandIn(message))
         {
             Sender.Tell(new QueueReplies.Changed(requeue.Partition, 0));
             return;
@@ -1138,7 +1174,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
 
     private void MaybeSnapshot()
     {
-        if (_eventsSinceSnapshot < _settings.SnapshotEvery)
+        if (_eventsSinceSnapshot < _settings.SnapshotEvery || _unreadable > 0)
             return;
         _eventsSinceSnapshot = 0;
         SaveSnapshot(_state.ToSnapshot() with { Done = _doneOrder.ToArray() });

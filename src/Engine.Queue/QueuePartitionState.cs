@@ -42,16 +42,16 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
                 NextAttemptAt = d.NextAttemptAt,
             })),
         QueueEvents.DelayWarned w when Messages.TryGetValue(w.Id, out var m) => new(Messages.SetItem(w.Id, m with { DelayWarned = true })),
-        QueueEvents.MessageHeld h when Messages.TryGetValue(h.Id, out var m) =>
+        QueueEvents.MessageHeld h when Messages.TryGetValue(h.Id, out var m) && !IsStandIn(m) =>
             new(Messages.SetItem(h.Id, m with { State = QueueState.Hold, Reason = h.Reason })),
-        QueueEvents.MessageReleased r when Messages.TryGetValue(r.Id, out var m) && m.State == QueueState.Hold =>
+        QueueEvents.MessageReleased r when Messages.TryGetValue(r.Id, out var m) && m.State == QueueState.Hold && !IsStandIn(m) =>
             new(Messages.SetItem(r.Id, m with
             {
                 State = m.DeferralOf.Count > 0 ? QueueState.Deferred : QueueState.Incoming,
                 Reason = null,
                 NextAttemptAt = null,
             })),
-        QueueEvents.MessageRequeued q when Messages.TryGetValue(q.Id, out var m) =>
+        QueueEvents.MessageRequeued q when Messages.TryGetValue(q.Id, out var m) && !IsStandIn(m) =>
             new(Messages.SetItem(q.Id, m with { State = QueueState.Incoming, Reason = null, NextAttemptAt = null, Deferrals = null })),
         QueueEvents.MessageCorrupt c when Messages.TryGetValue(c.Id, out var m) =>
             new(Messages.SetItem(c.Id, m with { State = QueueState.Corrupt, Reason = c.Reason, NextAttemptAt = null })),
@@ -71,6 +71,13 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         new(Messages.SetItem(id, new QueuedMessage(id, new Envelope("", [], BodyType.SevenBit, false, DsnReturn.Unspecified, null,
             new ClientInfo("unknown", "unknown", "unknown", "unknown"), id.Time, 0), blobRef, QueueState.Corrupt)
         { Reason = reason }));
+
+    /// <summary>
+    /// A stand-in for a message whose first record could not be read (<see cref="WithUnreadable"/>): no recipients (a real
+    /// message has one at least). It stays in the corrupt queue whatever later events say, and only a delete removes it:
+    /// with no recipients it would otherwise count as complete, and go with its body.
+    /// </summary>
+    public static bool IsStandIn(QueuedMessage message) => message.Envelope.Recipients.Count == 0;
 
     private static IReadOnlyDictionary<string, Deferral>? Without(QueuedMessage m, string target) =>
         m.Deferrals is { } d && d.ContainsKey(target)

@@ -187,6 +187,56 @@ public sealed class QueueManagerSpecs
     }
 
     [Fact]
+    public async Task A_partition_recovers_its_deferred_messages_from_snapshot_and_journal_and_tries_each_again_when_due()
+    {
+        const int count = 120;
+        var dataDir = TempDir.Create("recovery");
+        var port = Loopback.FreePort();
+        string[] settings = [$"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.partitions = 1",
+            "engine.queue.minimal-backoff = 8s", "engine.queue.maximal-backoff = 8s", "engine.queue.snapshot-every = 50"];
+        Dictionary<string, DateTimeOffset> due;
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
+        {
+            for (var i = 0; i < count; i++)
+                await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", $"Subject: {i}\r\n\r\nbody {i}", $"r{i}@later.test");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            IReadOnlyList<QueuedMessage> queued;
+            while ((queued = await engine.QueueAsync()).Count(m => m.State == QueueState.Deferred) < count && DateTime.UtcNow < deadline)
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            Assert.Equal(count, queued.Count(m => m.State == QueueState.Deferred));
+            due = queued.ToDictionary(m => m.Id.Value, m => m.NextAttemptAt!.Value);
+        }
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "engine.db")};Mode=ReadOnly"))
+        {
+            connection.Open();
+            using var snapshots = connection.CreateCommand();
+            snapshots.CommandText = "SELECT count(*) FROM snapshot WHERE persistence_id = 'queue-partition-0'";
+            Assert.True(Convert.ToInt32(snapshots.ExecuteScalar(), CultureInfo.InvariantCulture) > 0, "no snapshot: recovery would read the journal alone");
+        }
+
+        await using var restarted = await EngineInstance.StartInAsync(dataDir, settings);
+        var recovered = await restarted.QueueAsync();
+        Assert.Equal(due.Keys.Order(), recovered.Select(m => m.Id.Value).Order());
+        Assert.All(recovered, m => Assert.Equal((QueueState.Deferred, due[m.Id.Value]), (m.State, m.NextAttemptAt!.Value)));
+        // The timers are set again from the journaled times: no attempt before its time, and each one comes.
+        var first = due.Values.Min();
+        var retried = new HashSet<string>();
+        var end = due.Values.Max().AddSeconds(15);
+        while (retried.Count < count && DateTimeOffset.UtcNow < end)
+        {
+            foreach (var line in restarted.Logs.Lines.Where(l => l.Contains("status=deferred", StringComparison.Ordinal)))
+            {
+                var id = line.Split(':')[0];
+                if (retried.Add(id))
+                    Assert.True(DateTimeOffset.UtcNow >= due[id].AddMilliseconds(-100), $"{id} was tried {(due[id] - DateTimeOffset.UtcNow).TotalSeconds:0.0} s early");
+            }
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.Equal(count, retried.Count);
+        Assert.True(DateTimeOffset.UtcNow >= first);
+    }
+
+    [Fact]
     public async Task A_damaged_journal_record_and_a_body_cut_short_go_to_the_corrupt_queue_and_the_partition_recovers_the_rest()
     {
         var dataDir = TempDir.Create("corrupt-records");
@@ -203,6 +253,9 @@ public sealed class QueueManagerSpecs
             damagedBody = (await WaitForAsync(engine, damaged, m => m.State == QueueState.Deferred)).BlobRef;
             await WaitForAsync(engine, healthy, m => m.State == QueueState.Deferred);
             cutBody = (await WaitForAsync(engine, cut, m => m.State == QueueState.Deferred)).BlobRef;
+            // A requeue journaled after the record that will be damaged: the stand-in must not take it as its own state.
+            Assert.Equal(1, await engine.QueueCommandAsync(p => new QueueCommands.Requeue(p, Engine.Primitives.QueueId.Parse(damaged))));
+            await engine.Logs.WaitForAsync(l => l == $"{damaged}: requeued");
         }
 
         // The first message's qe.queued row no longer decodes; the third's body, the last record of its spool segment,

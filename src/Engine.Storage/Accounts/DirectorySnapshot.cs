@@ -46,6 +46,10 @@ public sealed class DirectorySnapshot
     private readonly FrozenSet<string> _relayRecipients;
     private readonly char? _separator;
 
+    /// <summary>The local part without its subaddress ("jane+news" → "jane"), as the directory looks it up.</summary>
+    public string BaseLocalPart(string localPart) =>
+        _separator is { } sep && localPart.IndexOf(sep) is > 0 and var at ? localPart[..at] : localPart;
+
     /// <param name="relayDomains">Domains the engine relays for (Postfix's relay_domains): the gateway's.</param>
     /// <param name="relayRecipients">
     /// The valid recipients of relay domains (relay_recipient_maps): addresses, or "@domain" for all of one

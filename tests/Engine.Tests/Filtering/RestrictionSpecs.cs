@@ -103,6 +103,10 @@ public sealed class RestrictionSpecs
         Assert.Equal("550 5.1.1 <nobody@mx.campus.test>: Recipient address rejected: User unknown in local recipient table",
             Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("nobody", "mx.campus.test") }));
         Assert.Null(Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("Postmaster", "mx.campus.test") }));
+        Assert.Null(Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("postmaster+abuse", "mx.campus.test") })); // its subaddress
+        Assert.Null(Reply(With(new HashSet<string>()), Stranger with { Recipient = new EmailAddress("postmaster", "mx.campus.test") })); // always
+        Assert.Equal("550 5.1.1 <root+x@mx.campus.test>: Recipient address rejected: User unknown in local recipient table",
+            Reply(postmasterOnly, Stranger with { Recipient = new EmailAddress("root+x", "mx.campus.test") }));
         Assert.Null(Reply(postmasterOnly, Stranger)); // a directory domain answers for itself
         Assert.Null(Reply(With(null), Stranger with { Recipient = new EmailAddress("nobody", "mx.campus.test") })); // ["*"]
     }

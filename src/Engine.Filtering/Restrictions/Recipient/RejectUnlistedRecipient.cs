@@ -27,7 +27,8 @@ public sealed class RejectUnlistedRecipient : IRestriction
         }
         var kind = directory.Resolve(to).Kind;
         if (kind == RecipientKind.NotLocal && call.Site.LocalRecipients is { } known && call.Site.IsMyDestination(to.Domain)
-            && !known.Contains(to.LocalPart))
+            && directory.BaseLocalPart(to.LocalPart) is var local && !known.Contains(local)
+            && !local.Equals("postmaster", StringComparison.OrdinalIgnoreCase)) // RFC 5321 section 4.5.1, whatever the list says
             return new(Verdict.Reject(Replies.Rejected(550, "5.1.1", to.ToString(), "Recipient address", "User unknown in local recipient table")));
         return new(kind switch
         {

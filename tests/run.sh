@@ -4,7 +4,7 @@
 # unconfigured so that it does not start, and run by the policy tests as an instance of their own; fetchmail
 # as a POP3 client; Dovecot as a second reader of the Maildirs, run by the tests from their own config; Postgrey
 # as an external policy server; PostgreSQL, run by the tests as a server of their own made with initdb; strace, to see
-# that a 250 follows the fsync of the journal), then builds
+# that a 250 follows the fsync of the journal; mutt, a third reader of the Maildirs), then builds
 # in Release and runs both test projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 [ -x /usr/sbin/postgrey ] || need+=(postgrey)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v mutt >/dev/null 2>&1 || need+=(mutt)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -159,6 +159,42 @@ public sealed class ImapFolderSpecs
         await other.DisconnectAsync(true, Ct);
     }
 
+    [Fact]
+    public async Task Mutt_reads_the_engines_maildir_with_its_read_flagged_and_unread_messages()
+    {
+        await using var engine = await Accounts.WithMailAsync("mutt", "Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2", "Subject: three\r\n\r\n3");
+        using (var imap = await LoginAsync(engine.ImapPort))
+        {
+            await imap.Inbox.OpenAsync(FolderAccess.ReadWrite, Ct);
+            var uids = (await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.All, Ct)).ToArray();
+            await imap.Inbox.AddFlagsAsync(uids[0], MessageFlags.Seen, true, Ct);
+            await imap.Inbox.AddFlagsAsync(uids[1], MessageFlags.Flagged, true, Ct);
+            await imap.DisconnectAsync(true, Ct);
+        }
+        // Mutt, as a user would run it on the Maildir (under script(1) for a terminal): each pattern's messages piped to a file.
+        var work = Directory.CreateTempSubdirectory("mutt").FullName;
+        string Out(string name) => Path.Combine(work, name);
+        var muttrc = Path.Combine(work, "muttrc");
+        await File.WriteAllLinesAsync(muttrc,
+        [
+            "set mbox_type=Maildir", "set read_only=yes", "set wait_key=no", "set quit=yes", "set pipe_split=no", "set beep=no",
+            "set sort=date-received",
+            $"push \"<tag-pattern>~R<enter><tag-prefix><pipe-message>cat > {Out("read")}<enter><untag-pattern>~A<enter>" +
+            $"<tag-pattern>~F<enter><tag-prefix><pipe-message>cat > {Out("flagged")}<enter><untag-pattern>~A<enter>" +
+            $"<tag-pattern>~U<enter><tag-prefix><pipe-message>cat > {Out("unread")}<enter><quit>\"",
+        ], Ct);
+        var inbox = Path.Combine(engine.DataDir, "mail", "campus.test", "jane");
+        var mutt = await Processes.RunAsync("script", ["-qec", $"env TERM=xterm mutt -n -F {muttrc} -f {inbox}", "/dev/null"], TimeSpan.FromSeconds(30));
+        Assert.True(mutt.ExitCode == 0, mutt.Output + mutt.Error);
+
+        string[] Subjects(string name) => File.Exists(Out(name))
+            ? File.ReadAllLines(Out(name)).Where(l => l.StartsWith("Subject: ", StringComparison.Ordinal)).Select(l => l[9..]).ToArray()
+            : [];
+        Assert.Equal(["one"], Subjects("read"));
+        Assert.Equal(["two"], Subjects("flagged"));
+        Assert.Equal(["three", "two"], Subjects("unread").Order(StringComparer.Ordinal));
+    }
+
     private static MimeMessage Sized(string subject, int size) =>
         new() { Subject = subject, Body = new TextPart("plain") { Text = new string('x', size) } };
 

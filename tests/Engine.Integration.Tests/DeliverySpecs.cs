@@ -241,11 +241,11 @@ public sealed class DeliverySpecs
         await using (var smtp = await RawSmtp.GreetedAsync(engine.Port))
         {
             await smtp.CommandAsync("EHLO campus.test");
-            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test> ENVID=report-7")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<jane@campus.test> RET=HDRS ENVID=report-7")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<bob@campus.test> NOTIFY=SUCCESS ORCPT=rfc822;Bob@campus.test")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<staff@campus.test> NOTIFY=SUCCESS,FAILURE")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@nodsn.test> NOTIFY=SUCCESS")).Code);
-            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS")).Code);
+            Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS ORCPT=rfc822;Y@dsn.test")).Code);
             Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<z@nodsn.test>")).Code);
             Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
             var reply = await smtp.CommandAsync("From: jane@campus.test\r\nSubject: the report\r\n\r\nbody text\r\n.");
@@ -286,9 +286,40 @@ public sealed class DeliverySpecs
         Assert.Equal("relayed", groups["rfc822; x@nodsn.test"]["Action"]);
 
         // The next hop with DSN gets NOTIFY as asked, except for the alias's member: SUCCESS is answered here, by "expanded".
-        Assert.Contains("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS", reporting.Commands);
+        // RET, ENVID and ORCPT go on with it, through the queue; the next hop without DSN hears none of them.
+        Assert.Contains("MAIL FROM:<jane@campus.test> RET=HDRS ENVID=report-7", reporting.Commands);
+        Assert.Contains("RCPT TO:<y@dsn.test> NOTIFY=SUCCESS ORCPT=rfc822;Y@dsn.test", reporting.Commands);
         Assert.Contains("RCPT TO:<w@dsn.test> NOTIFY=FAILURE", reporting.Commands);
+        Assert.Single(plain.Commands, c => c.StartsWith("MAIL FROM:<jane@campus.test>", StringComparison.Ordinal) && !c.Contains("RET=", StringComparison.Ordinal)
+                                           && !c.Contains("ENVID=", StringComparison.Ordinal));
         Assert.Contains("RCPT TO:<x@nodsn.test>", plain.Commands);
+    }
+
+    [Fact]
+    public async Task A_subaddress_lands_in_its_user_s_maildir_with_the_separator_the_configuration_gives()
+    {
+        var dataDir = Accounts.WithJane("subaddress");
+        await using (var engine = await EngineInstance.StartInAsync(dataDir))
+        {
+            var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: tagged\r\n\r\nplus", "jane+news@campus.test");
+            await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        }
+        var first = Assert.Single(await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 1));
+        Assert.StartsWith("Return-Path: <alice@client.test>\r\nDelivered-To: jane+news@campus.test\r\n",
+            await File.ReadAllTextAsync(first, TestContext.Current.CancellationToken), StringComparison.Ordinal);
+
+        await using (var engine = await EngineInstance.StartInAsync(dataDir, "engine.directory.subaddress-separator = \"-\""))
+        {
+            var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: dashed\r\n\r\nminus", "jane-lists@campus.test");
+            await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+            await using var smtp = await RawSmtp.GreetedAsync(engine.Port);
+            await smtp.CommandAsync("EHLO client.test");
+            await smtp.CommandAsync("MAIL FROM:<alice@client.test>");
+            Assert.Equal((550, "5.1.1"), await smtp.CommandAsync("RCPT TO:<jane+news@campus.test>").ContinueWith(t => (t.Result.Code, t.Result.Enhanced)));
+        }
+        var both = await Accounts.WaitForNewAsync(dataDir, "jane@campus.test", 2);
+        Assert.Equal(2, both.Length);
+        Assert.Single(both, f => File.ReadAllText(f).Contains("Delivered-To: jane-lists@campus.test\r\n", StringComparison.Ordinal));
     }
 
     [Fact]

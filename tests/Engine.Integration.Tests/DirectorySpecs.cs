@@ -22,11 +22,19 @@ public sealed class DirectorySpecs
             return result.Output;
         }
         await OkAsync(null, "domain", "add", "campus.test");
-        await OkAsync(null, "domain", "add", "old.test");
-        await OkAsync("first\n", "user", "add", "jane@campus.test", "--password-stdin");
+        await OkAsync(null, "domain", "add", "old.test", "--catch-all", "jane@campus.test");
+        await OkAsync("first\n", "user", "add", "jane@campus.test", "--password-stdin", "--name", "Jane Doe", "--quota", "5000000");
         await OkAsync(null, "user", "add", "bob@campus.test");
         await OkAsync(null, "alias", "add", "staff@campus.test", "jane@campus.test", "bob@campus.test");
+        Assert.Equal("campus.test\nold.test\tcatch-all=jane@campus.test\n", await OkAsync(null, "domain", "list"));
+        Assert.Equal("jane@campus.test\tJane Doe\tquota=5000000\tenabled\n", await OkAsync(null, "user", "list", "campus.test").ContinueWith(t => t.Result.Split('\n')[1] + "\n"));
+        Assert.Equal(["jane@campus.test"], Accounts.DirectoryOf(dataDir).Load().TargetsOf("anyone@old.test"));
+        await OkAsync(null, "domain", "catch-all", "old.test"); // no address: the catch-all goes
         Assert.Equal("campus.test\nold.test\n", await OkAsync(null, "domain", "list"));
+        Assert.Empty(Accounts.DirectoryOf(dataDir).Load().TargetsOf("anyone@old.test"));
+        await OkAsync(null, "domain", "catch-all", "old.test", "bob@campus.test");
+        Assert.Equal("campus.test\nold.test\tcatch-all=bob@campus.test\n", await OkAsync(null, "domain", "list"));
+        await OkAsync(null, "domain", "catch-all", "old.test");
         Assert.Equal("staff@campus.test\tbob@campus.test,jane@campus.test\n", await OkAsync(null, "alias", "list")); // targets in order
 
         await OkAsync("second\n", "user", "passwd", "jane@campus.test");

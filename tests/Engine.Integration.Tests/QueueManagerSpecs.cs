@@ -77,6 +77,26 @@ public sealed class QueueManagerSpecs
     }
 
     [Fact]
+    public async Task Mail_from_the_null_sender_expires_at_the_bounce_queue_lifetime_and_is_dropped_without_a_notice()
+    {
+        var port = Loopback.FreePort(); // nothing listens: every attempt is deferred with 4.4.1
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}",
+            "engine.queue.minimal-backoff = 1s", "engine.queue.maximal-backoff = 1s", "engine.queue.maximal-queue-lifetime = 1h",
+            "engine.queue.bounce-queue-lifetime = 3s");
+        var bounce = await RawSmtp.SendMessageAsync(engine.Port, "", "Subject: a notice from elsewhere\r\n\r\nreturned", "carol@later.test");
+        var normal = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: plans\r\n\r\nsee you", "dave@later.test");
+
+        await engine.Logs.WaitForAsync(l => l == $"{bounce}: from=<>, status=expired, returned to sender", TimeSpan.FromSeconds(20));
+        await engine.Logs.WaitForAsync(l => l == $"{bounce}: removed");
+        Assert.True(engine.Logs.Lines.Count(l => IsDeferredAttempt(l, bounce, "carol@later.test")) >= 2); // retried until then
+        Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith($"{bounce}: sender non-delivery notification", StringComparison.Ordinal));
+        // The other, from a sender, lives by maximal-queue-lifetime: still deferred, and tried again.
+        var still = await engine.QueuedAsync(normal);
+        Assert.Equal(QueueState.Deferred, still.State);
+        Assert.True(still.Attempts >= 2);
+    }
+
+    [Fact]
     public async Task Deferred_state_survives_a_restart_and_operators_hold_release_and_flush()
     {
         var port = Loopback.FreePort();

@@ -22,6 +22,28 @@ public sealed class RemoteDeliverySpecs
     }
 
     [Fact]
+    public async Task A_server_silent_after_connecting_or_after_mail_gets_the_message_deferred_after_the_command_timeout()
+    {
+        await using var mute = new ScriptedSmtpServer((verb, _) => verb == "CONNECT" ? "HANG" : null); // ended when disposed
+        await using var stuck = new ScriptedSmtpServer((verb, _) => verb == "MAIL" ? "HANG" : null);
+        await using var engine = await EngineInstance.StartAsync(
+            $"engine.delivery.transport = {{ \"mute.test\" = \"smtp:[127.0.0.1]:{mute.Port}\", \"stuck.test\" = \"smtp:[127.0.0.1]:{stuck.Port}\" }}",
+            "engine.delivery.timeouts.command = 1s");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: waits\r\n\r\nfor a word", "bob@mute.test", "carol@stuck.test");
+        foreach (var (to, server) in new[] { ("bob@mute.test", mute), ("carol@stuck.test", stuck) })
+        {
+            var line = await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<{to}>", StringComparison.Ordinal)
+                                                           && l.Contains("status=deferred", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
+            Assert.Matches(@"dsn=4\.4\.\d, status=deferred \(4\d\d 4\.4\.\d .*timed out", line);
+            var delays = Maillog.AssertDelays(line);
+            Assert.InRange(delays.C + delays.D, 0.9, 10); // cut at the second the setting gives (not Postfix's 300 s)
+            Assert.Equal(1, server.Connections);
+        }
+        Assert.Empty(mute.Commands); // no greeting, so nothing was said
+        Assert.Equal(["EHLO", "MAIL"], stuck.Commands.Select(c => c.Split(' ')[0]));
+    }
+
+    [Fact]
     public async Task A_domain_routed_local_stays_here_while_other_mail_leaves_by_the_relayhost()
     {
         await using var relay = new ScriptedSmtpServer();

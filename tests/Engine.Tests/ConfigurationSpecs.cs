@@ -63,6 +63,26 @@ public sealed class ConfigurationSpecs
     }
 
     [Fact]
+    public void The_queue_and_delivery_defaults_are_postfix_s()
+    {
+        var config = EngineConfig.Defaults();
+        var queue = QueueSettings.Create(config);
+        Assert.Equal(TimeSpan.FromSeconds(300), queue.Retry.MinimalBackoff); // minimal_backoff_time
+        Assert.Equal(TimeSpan.FromSeconds(4000), queue.Retry.MaximalBackoff); // maximal_backoff_time
+        Assert.Equal(TimeSpan.FromDays(5), queue.Retry.MaximalQueueLifetime); // maximal_queue_lifetime
+        Assert.Equal(TimeSpan.FromDays(5), queue.Retry.BounceQueueLifetime); // bounce_queue_lifetime
+        Assert.Equal(TimeSpan.Zero, queue.DelayWarningTime); // delay_warning_time: off
+        Assert.Equal(50_000, queue.BounceSizeLimit); // bounce_size_limit
+        Assert.Equal("postmaster@mx.example", queue.Postmaster("mx.example"));
+        var delivery = Engine.Delivery.DeliverySettings.Create(config, "mx.example");
+        Assert.Equal(5, delivery.InitialConcurrency); // initial_destination_concurrency
+        Assert.Equal(20, delivery.Concurrency); // default_destination_concurrency_limit
+        Assert.Equal(Engine.Delivery.Smtp.SmtpClientTimeouts.Default, delivery.Timeouts);
+        Assert.Equal((TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(180), TimeSpan.FromSeconds(600)),
+            (delivery.Timeouts.Connect, delivery.Timeouts.Command, delivery.Timeouts.DataBlock, delivery.Timeouts.DataDone)); // smtp_*_timeout
+    }
+
+    [Fact]
     public void Every_key_in_engine_conf_should_have_a_comment_above_it()
     {
         var lines = File.ReadAllLines(Path.Combine(HoconDir(), "engine.conf"));

@@ -38,7 +38,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <param name="script">
     /// (command verb such as "MAIL", "RCPT", "DATA" for the reply after the message, "CONNECT" for the
     /// greeting; and how many times it has been seen, from 1) → the reply line(s), or null for the default.
-    /// A reply starting with "CLOSE" closes the connection without a word; "220 BROKEN" to STARTTLS says
+    /// A reply starting with "CLOSE" closes the connection without a word, "HANG" never answers; "220 BROKEN" to STARTTLS says
     /// yes and then closes instead of the handshake.
     /// </param>
     /// <param name="bind">Where to listen; 127.0.0.1 on a free port when null.</param>
@@ -212,11 +212,19 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes a reply; false (and nothing written) for "CLOSE", which ends the session.</summary>
+    /// <summary>
+    /// Writes a reply; false (and nothing written) for "CLOSE", which ends the session. "HANG" says nothing and keeps the
+    /// connection open until the server is disposed (a server that stops answering).
+    /// </summary>
     private async Task<bool> ReplyAsync(Stream stream, string reply)
     {
         if (reply.StartsWith("CLOSE", StringComparison.Ordinal))
             return false;
+        if (reply.StartsWith("HANG", StringComparison.Ordinal))
+        {
+            await Task.Delay(Timeout.Infinite, _stop.Token);
+            return false;
+        }
         await stream.WriteAsync(Encoding.ASCII.GetBytes(reply + "\r\n"), _stop.Token);
         await stream.FlushAsync(_stop.Token);
         return true;

@@ -61,6 +61,19 @@ public sealed class DsnBuilderSpecs
     }
 
     [Fact]
+    public void A_failure_for_a_sender_who_asked_ret_hdrs_returns_only_the_headers()
+    {
+        var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope with { Ret = DsnReturn.Headers },
+            [new ReportedRecipient("a@remote.example", null, "5.1.1", "550 5.1.1 no")], Original(), Arrived);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal("failed", Assert.IsType<MessageDeliveryStatus>(report[1]).StatusGroups[1]["Action"]);
+        Assert.Equal("text/rfc822-headers", report[2].ContentType.MimeType);
+        var returned = new StreamReader(((MimePart)report[2]).Content!.Open()).ReadToEnd();
+        Assert.Contains("Subject: plans", returned, StringComparison.Ordinal);
+        Assert.DoesNotContain("the body", returned, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_original_over_the_size_limit_is_returned_as_its_headers()
     {
         var dsn = DsnBuilder.Build("mx.example", QueueId.Parse("01M8GNQTR71X5XT3"), Envelope,

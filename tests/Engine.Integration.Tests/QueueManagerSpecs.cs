@@ -77,6 +77,21 @@ public sealed class QueueManagerSpecs
     }
 
     [Fact]
+    public async Task A_message_being_delivered_is_shown_in_the_active_queue_then_leaves()
+    {
+        await using var slow = new ScriptedSmtpServer { DataDelay = TimeSpan.FromSeconds(3) };
+        await using var engine = await EngineInstance.StartAsync($"engine.delivery.transport = {{ \"slow.test\" = \"smtp:[127.0.0.1]:{slow.Port}\" }}");
+        var id = await RawSmtp.SendMessageAsync(engine.Port, "alice@client.test", "Subject: on its way\r\n\r\nslowly", "bob@slow.test");
+
+        var active = await WaitForAsync(engine, id, m => m.State == QueueState.Active);
+        Assert.Equal(QueueState.Active, active.State); // Postfix's active queue: a delivery under way (not journaled)
+        Assert.True(active.Attempts == 0 && active.NextAttemptAt is null); // not deferred: on its first attempt
+        await engine.Logs.WaitForAsync(l => l.StartsWith($"{id}: to=<bob@slow.test>", StringComparison.Ordinal) && l.Contains("status=sent", StringComparison.Ordinal));
+        await engine.Logs.WaitForAsync(l => l == $"{id}: removed");
+        Assert.Empty(await engine.QueueAsync());
+    }
+
+    [Fact]
     public async Task Mail_from_the_null_sender_expires_at_the_bounce_queue_lifetime_and_is_dropped_without_a_notice()
     {
         var port = Loopback.FreePort(); // nothing listens: every attempt is deferred with 4.4.1

@@ -106,7 +106,7 @@ public sealed class QueueManagerSpecs
         Assert.True(engine.Logs.Lines.Count(l => IsDeferredAttempt(l, bounce, "carol@later.test")) >= 2); // retried until then
         Assert.DoesNotContain(engine.Logs.Lines, l => l.StartsWith($"{bounce}: sender non-delivery notification", StringComparison.Ordinal));
         // The other, from a sender, lives by maximal-queue-lifetime: still deferred, and tried again.
-        var still = await engine.QueuedAsync(normal);
+        var still = await WaitForAsync(engine, normal, m => m.State == QueueState.Deferred && m.Attempts >= 2); // between its attempts (1 s apart)
         Assert.Equal(QueueState.Deferred, still.State);
         Assert.True(still.Attempts >= 2);
     }
@@ -228,7 +228,7 @@ public sealed class QueueManagerSpecs
         var dataDir = TempDir.Create("recovery");
         var port = Loopback.FreePort();
         string[] settings = [$"engine.delivery.transport = {{ \"later.test\" = \"smtp:[127.0.0.1]:{port}\" }}", "engine.queue.partitions = 1",
-            "engine.queue.minimal-backoff = 8s", "engine.queue.maximal-backoff = 8s", "engine.queue.snapshot-every = 50"];
+            "engine.queue.minimal-backoff = 15s", "engine.queue.maximal-backoff = 15s", "engine.queue.snapshot-every = 50"];
         Dictionary<string, DateTimeOffset> due;
         await using (var engine = await EngineInstance.StartInAsync(dataDir, settings))
         {
@@ -325,7 +325,7 @@ public sealed class QueueManagerSpecs
         await restarted.Logs.WaitForAsync(l => IsDeferredAttempt(l, healthy, "b@later.test"));
         var next = await RawSmtp.SendMessageAsync(restarted.Port, "alice@client.test", "Subject: four\r\n\r\nfourth", "d@later.test");
         await restarted.Logs.WaitForAsync(l => IsDeferredAttempt(l, next, "d@later.test"));
-        Assert.Equal(QueueState.Deferred, (await restarted.QueuedAsync(healthy)).State);
+        Assert.Equal(QueueState.Deferred, (await WaitForAsync(restarted, healthy, m => m.State == QueueState.Deferred)).State); // between attempts
         // Requeued, the stand-in would count as delivered and go: refused. Deleted, it goes with its body.
         Assert.Equal(0, await restarted.QueueCommandAsync(p => new QueueCommands.Requeue(p, Engine.Primitives.QueueId.Parse(damaged)), restarted.PartitionOf(damaged)));
         Assert.Equal(1, await restarted.QueueCommandAsync(p => new QueueCommands.Delete(p, Engine.Primitives.QueueId.Parse(damaged)), restarted.PartitionOf(damaged)));

@@ -676,8 +676,7 @@ public sealed class QueuePartition : UntypedPersistentActor, IWithTimers
         var delayed = new List<ReportedRecipient>();
         foreach (var target in QueuePartitionState.DeferredTargets(message))
         {
-            var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
-            var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+            var recipient = QueuePartitionState.RecipientOf(message, target, all);
             if (recipient is null || (recipient.Notify != DsnNotify.Unspecified && !recipient.Notify.HasFlag(DsnNotify.Delay)))
                 continue;
             var reply = message.DeferralOf[target].Reply;

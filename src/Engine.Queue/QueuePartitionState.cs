@@ -126,6 +126,16 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
     public static IReadOnlyList<(string Target, string Recipient)> AllTargets(QueuedMessage message, DirectorySnapshot directory) =>
         message.Envelope.Recipients.SelectMany(r => directory.TargetsOf(r.Address).Select(t => (t, r.Address))).ToArray();
 
+    /// <summary>
+    /// The envelope recipient a target was reached through (the first, when several lead to it), or null; <paramref name="all"/>
+    /// is <see cref="AllTargets"/> of the message, worked out once by a caller that asks for several targets.
+    /// </summary>
+    public static EnvelopeRecipient? RecipientOf(QueuedMessage message, string target, IReadOnlyList<(string Target, string Recipient)> all)
+    {
+        var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
+        return message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+    }
+
     /// <summary>The local accounts still to reach (see <see cref="Targets"/>).</summary>
     public static IReadOnlyList<(string Account, string Recipient)> LocalTargets(QueuedMessage message, DirectorySnapshot directory) =>
         Targets(message, directory).Where(t => t.Local).Select(t => (t.Target, t.Recipient)).ToArray();
@@ -145,8 +155,7 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
     {
         if (action is null || message.Envelope.Sender.Length == 0 || !message.Envelope.Recipients.Any(r => r.Notify.HasFlag(DsnNotify.Success)))
             return null;
-        var origin = AllTargets(message, directory).FirstOrDefault(t => t.Target == target).Recipient ?? target;
-        var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin);
+        var recipient = RecipientOf(message, target, AllTargets(message, directory));
         return recipient is not null && recipient.Notify.HasFlag(DsnNotify.Success) && directory.TargetsOf(recipient.Address).Count == 1
             ? action
             : null;
@@ -165,12 +174,11 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
             return [];
         var pending = new List<(string, string, EnvelopeRecipient)>();
         var reported = message.ReportedOf;
+        var all = message.Successes is null ? [] : AllTargets(message, directory);
         foreach (var (target, action) in message.SuccessOf)
         {
-            if (reported.Contains(target))
-                continue;
-            var origin = AllTargets(message, directory).FirstOrDefault(t => t.Target == target).Recipient ?? target;
-            pending.Add((target, action, message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin) ?? new EnvelopeRecipient(target, DsnNotify.Success)));
+            if (!reported.Contains(target))
+                pending.Add((target, action, RecipientOf(message, target, all) ?? new EnvelopeRecipient(target, DsnNotify.Success)));
         }
         foreach (var recipient in message.Envelope.Recipients)
         {
@@ -199,9 +207,7 @@ public sealed record QueuePartitionState(ImmutableDictionary<QueueId, QueuedMess
         var pending = new List<(string, EnvelopeRecipient)>();
         foreach (var target in message.BouncedTo.Except(message.NotifiedOf))
         {
-            var origin = all.FirstOrDefault(t => t.Target == target).Recipient ?? target;
-            var recipient = message.Envelope.Recipients.FirstOrDefault(r => r.Address == origin)
-                            ?? new EnvelopeRecipient(target, DsnNotify.Unspecified);
+            var recipient = RecipientOf(message, target, all) ?? new EnvelopeRecipient(target, DsnNotify.Unspecified);
             var notify = recipient.Notify;
             // A DSN of ours carries NOTIFY=NEVER for the next hop's sake; its postmaster copy is owed regardless.
             var ownDsn = message.Envelope.Sender.Length == 0;
